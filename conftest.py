@@ -1,0 +1,76 @@
+"""Test-session setup shared by every spec: offline switches, tiers (markers), hypothesis profiles.
+
+Tiers:
+- default: CPU only, offline, real assets from the cache (``llmfound assets fetch --all`` fills it).
+- ``slow``: minutes of CPU (bitsandbytes generation); run with ``--run-slow`` or ``-m slow``.
+- ``gpu``: needs CUDA and bitsandbytes' CUDA backend; runs when present, else skips saying so.
+- ``network``: needs a model hub; run with ``--run-network`` on a machine that has one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Nothing in the default tier may reach a network: the cache must already hold the assets.
+os.environ.setdefault("LLMFOUND_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from hypothesis import HealthCheck, Verbosity, settings  # noqa: E402
+
+settings.register_profile("dev", max_examples=60, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=120, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True,
+                          verbosity=Verbosity.normal, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run specs marked slow (minutes on CPU)")
+    parser.addoption("--run-network", action="store_true", help="run specs that need a model hub")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: minutes of CPU; run with --run-slow or -m slow")
+    config.addinivalue_line("markers", "gpu: needs CUDA + bitsandbytes CUDA backend; select with -m gpu")
+    config.addinivalue_line("markers", "network: needs a model hub; run with --run-network")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    markexpr = config.getoption("-m") or ""
+    run_slow = config.getoption("--run-slow") or "slow" in markexpr
+    run_net = config.getoption("--run-network") or "network" in markexpr
+    skip_slow = pytest.mark.skip(reason="slow tier (minutes of CPU): run `pytest --run-slow` or `pytest -m slow`")
+    skip_net = pytest.mark.skip(reason="needs a model hub, which this project's machines cannot reach: "
+                                       "run `pytest --run-network` where huggingface.co is reachable")
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+        if "network" in item.keywords and not run_net:
+            item.add_marker(skip_net)
+
+
+@pytest.fixture(scope="session")
+def require_assets():
+    """Call with entry names; skips (locally) or fails (under CI=true) when the cache lacks one.
+
+    The README's test command fills the cache first, so in CI a missing asset is a broken setup, not a skip.
+    """
+    from llmfound import assets
+
+    def _require(*names: str) -> None:
+        missing = [n for n in names if not assets.is_complete(n)]
+        if missing:
+            msg = (f"assets not in the cache ({assets.home()}): {', '.join(missing)}; "
+                   f"run `llmfound assets fetch --all` first (the README's test command does)")
+            if os.environ.get("CI"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+
+    return _require

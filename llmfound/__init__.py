@@ -1,0 +1,11 @@
+"""llmfound: executable specifications for the foundations of open-source LLM work with Hugging Face.
+
+Public entry points: :func:`load_tokenizer` (a real tokenizer per family, offline), :mod:`llmfound.assets`
+(registry-fetched files), :mod:`llmfound.families` (the family table).
+"""
+
+from .errors import LlmfoundError
+from .families import FAMILIES, get_family, load_tokenizer
+
+__all__ = ["FAMILIES", "LlmfoundError", "get_family", "load_tokenizer"]
+__version__ = "0.1.0"

@@ -1,0 +1,96 @@
+"""Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.convert`).
+
+Each recipe writes into an empty folder ``out``; publishing it atomically is the caller's job. Facts used
+(measured with transformers 5.23, ``shared/FIELD_NOTES.md`` section 2): ``from_pretrained(dir, gguf_file=...)``
+parses a GGUF in 1.4-13 s; ``save_pretrained`` refuses a GGUF-loaded model ("quantized with gguf and is not
+serializable"), so the model recipe builds a fresh model from the config and loads the state dict into it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _asset_dir(asset: str) -> Path:
+    from .assets import ensure
+
+    return ensure(asset)
+
+
+def gguf_tokenizer(out: Path, *, asset: str, gguf: str) -> None:
+    """Convert the tokenizer inside ``<asset>/<gguf>`` with transformers' GGUF reader and save it to ``out``
+    (tokenizer.json, tokenizer_config.json, chat template where the GGUF carries one)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(_asset_dir(asset)), gguf_file=gguf)
+    tok.save_pretrained(str(out))
+
+
+def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
+    """Convert a GGUF chat model to config + generation_config + bf16 ``model.safetensors`` + tokenizer.
+
+    The weights are the GGUF's (for SmolLM2: Q4_1) dequantized by transformers and stored as bf16; the
+    model is therefore the published model as that GGUF quantized it, not a re-download of the original.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    src = str(_asset_dir(asset))
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.bfloat16)
+    config = AutoConfig.from_pretrained(src, gguf_file=gguf)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.dtype = torch.bfloat16
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    state = {k: v.to(torch.bfloat16) for k, v in loaded.state_dict().items()}
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    tied = set(getattr(fresh, "_tied_weights_keys", None) or {})
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        raise RuntimeError(f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    # eos for chat: the end-of-turn token the template closes turns with, plus the tokenizer's eos.
+    gen = GenerationConfig.from_model_config(fresh.config)
+    eos = [i for i in {tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")} if isinstance(i, int) and i >= 0]
+    gen.eos_token_id = sorted(eos) if len(eos) > 1 else eos[0]
+    gen.bos_token_id = tok.bos_token_id
+    gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    fresh.generation_config = gen
+    fresh.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+
+
+def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
+    """Build an HF tokenizer folder from a sentencepiece ``.model`` file.
+
+    ``config`` is the tokenizer_config.json text (it names the class, e.g. ``LlamaTokenizer``, and the
+    special tokens). Passing ``vocab_file=`` to the class constructor silently builds a 3-token tokenizer
+    in transformers 5.23 (seen 2026-11-30), so the file is loaded from a folder instead.
+    """
+    import shutil
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        shutil.copyfile(_asset_dir(asset) / file, Path(tmp) / "tokenizer.model")
+        (Path(tmp) / "tokenizer_config.json").write_text(config)
+        AutoTokenizer.from_pretrained(tmp).save_pretrained(str(out))
+
+
+def bpe_tokenizer(out: Path, *, asset: str, cls: str) -> None:
+    """Build an HF tokenizer folder from ``vocab.json`` + ``merges.txt`` with the slow-path class ``cls``
+    (``GPT2Tokenizer``); ``GPT2TokenizerFast(vocab_file=..., merges_file=...)`` silently builds a 1-token
+    tokenizer in 5.23 (FIELD_NOTES section 1), the folder route does not."""
+    import transformers
+
+    getattr(transformers, cls).from_pretrained(str(_asset_dir(asset))).save_pretrained(str(out))
+
+
+def copy_files(out: Path, *, asset: str, files: str) -> None:
+    """Copy files out of an asset under new names; ``files`` is ``"src>dst;src2>dst2"``."""
+    import shutil
+
+    for pair in files.split(";"):
+        src, dst = pair.split(">")
+        shutil.copyfile(_asset_dir(asset) / src, out / dst)

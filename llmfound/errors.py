@@ -1,0 +1,43 @@
+"""The one error type llmfound raises for bad input or a broken environment.
+
+Every message is one line that says what was wrong and what to do. The CLI prints it as
+``error: <message>`` on stderr and exits with :attr:`LlmfoundError.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class LlmfoundError(Exception):
+    """Base class: a problem the user can act on, with a one-line message.
+
+    ``exit_code`` is the CLI exit status for this class of failure (never 0).
+    """
+
+    exit_code = 2
+
+
+class UnknownNameError(LlmfoundError, KeyError):
+    """An asset, family, preset or task name that llmfound does not know; the message lists the known ones."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AssetError(LlmfoundError):
+    """An asset could not be fetched, verified or converted (registry unreachable, sha256 mismatch, npm missing)."""
+
+    exit_code = 3
+
+
+class AssetMissingError(AssetError):
+    """An asset is not in the cache and fetching is switched off (``LLMFOUND_OFFLINE=1``)."""
+
+    exit_code = 3
+
+
+class EnvironmentProblem(LlmfoundError):
+    """A required package or device is missing or broken (bitsandbytes, CUDA)."""
+
+    exit_code = 4

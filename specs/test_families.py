@@ -1,0 +1,50 @@
+"""Lesson: every model family has its own real tokenizer, and each one loads offline from the cache.
+
+The family table (``llmfound/families.py``) is data; these specs are parametrized over it, so a new row is
+checked the moment it is added.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from llmfound import families
+from llmfound.errors import UnknownNameError
+
+FAMILY_NAMES = families.family_names()
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_family_tokenizer_loads_offline_and_round_trips_hello_world(family, require_assets):
+    require_assets(*families.get_family(family).sources)
+    tok = families.load_tokenizer(family)
+    ids = tok.encode("Hello world", add_special_tokens=False)
+    got = tok.decode(ids)
+    expected = "hello world" if family == "bert" else "Hello world"  # bert: uncased by design
+    assert got == expected, f"{family}: decode(encode('Hello world')) expected {expected!r}, got {got!r} (ids {ids})"
+    assert 2 <= len(ids) <= 3, f"{family}: 'Hello world' should be 2-3 tokens, got {ids}"
+
+
+def test_the_table_covers_the_families_the_project_promises():
+    promised = {"llama2", "llama3", "llama3.1", "mistral-v1", "mistral-v3", "mistral-tekken", "qwen2.5", "qwen3",
+                "phi3", "gemma2", "gemma3", "smollm2", "deepseek-v3", "deepseek-r1", "gpt2", "bert"}
+    assert promised <= set(FAMILY_NAMES), f"missing rows: {promised - set(FAMILY_NAMES)}"
+    assert len(FAMILY_NAMES) == len(set(FAMILY_NAMES))
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_every_source_a_family_names_is_in_the_asset_manifest(family):
+    from llmfound import assets
+
+    for src in families.get_family(family).sources:
+        assert src in assets.entry_names(), f"{family}: source {src!r} is not an asset or conversion"
+
+
+def test_families_using_an_asset_follows_conversions():
+    assert families.families_using("mistral-common-data") == ["mistral-v1", "mistral-v3", "mistral-tekken"]
+    assert "phi3" in families.families_using("llama-cpp-vocabs")
+
+
+def test_unknown_family_lists_the_known_ones():
+    with pytest.raises(UnknownNameError, match=r"unknown family 'llama9'; known families: llama2, llama3, "):
+        families.load_tokenizer("llama9")
