@@ -265,11 +265,20 @@ CONVERSIONS: tuple[Conversion, ...] = (
         for v in _GOLDEN_VOCABS
     ),
     Conversion(
+        name="llama2-tokenizer",
+        inputs=("llama-cpp-vocabs",),
+        recipe="gguf_tokenizer",
+        args=(("asset", "llama-cpp-vocabs"), ("gguf", "ggml-vocab-llama-spm.gguf"), ("sentencepiece_faithful", "yes")),
+        gives="Llama 2 tokenizer from ggml-vocab-llama-spm.gguf, rewritten to encode like sentencepiece "
+              "(the published Llama 2 tokenizer.json normalizer)",
+    ),
+    Conversion(
         name="mistral-v1-tokenizer",
         inputs=("mistral-common-data",),
         recipe="spm_tokenizer",
         args=(("asset", "mistral-common-data"), ("file", "tokenizer.model.v1"), ("config", _SPM_CONFIG)),
         gives="Mistral 7B v0.1 sentencepiece tokenizer (mistral-common's tokenizer.model.v1) as an HF folder",
+        version=2,
     ),
     Conversion(
         name="mistral-v3-tokenizer",
@@ -278,6 +287,7 @@ CONVERSIONS: tuple[Conversion, ...] = (
         args=(("asset", "mistral-common-data"), ("file", "mistral_instruct_tokenizer_240323.model.v3"),
               ("config", _SPM_CONFIG)),
         gives="Mistral 7B Instruct v0.3 sentencepiece tokenizer (mistral-common's v3 model) as an HF folder",
+        version=2,
     ),
     Conversion(
         name="mistral-tekken-tokenizer",

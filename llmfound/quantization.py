@@ -1,0 +1,262 @@
+"""bitsandbytes quantization: presets, loading a causal LM with one, and its memory footprint.
+
+The seed's line: ``AutoModelForCausalLM.from_pretrained(m, quantization_config=BitsAndBytesConfig(
+load_in_4bit=True, bnb_4bit_use_double_quant=True))`` - "slightly lower accuracy, drastically less memory".
+Here the memory claim becomes numbers: :func:`footprint` measures the bytes a loaded model holds, by part,
+and :func:`expected_footprint` computes them from parameter counts and the storage format.
+
+Format constants (bitsandbytes 0.50.2; QLoRA paper, Dettmers et al. 2023, section 3):
+- NF4/FP4 weight: 4 bits (two per uint8 byte).
+- 4-bit absmax: one per block of ``blocksize`` = 64 weights (``bnb_4bit_quant_storage`` default uint8);
+  without double quant it is fp32 (4 bytes); with double quant it is quantized to 8 bits (1 byte) in
+  blocks of 256 absmax values, each block adding one fp32 scale (4 bytes), plus one fp32 offset per tensor.
+- 8-bit (LLM.int8): int8 weight (1 byte) + one fp32 row scale ``SCB`` per output row.
+Modules bitsandbytes leaves unquantized: embeddings and ``lm_head`` (transformers keeps the output layer in
+full precision), norms; they stay in the load dtype (bf16 here, 2 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EnvironmentProblem, UnknownNameError
+
+QUANT_CHOICES = ("none", "8bit", "4bit")
+"""What ``llmfound generate --quant`` accepts: bf16, LLM.int8, and the seed's NF4 + double quant."""
+
+PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4")
+"""Preset names: ``bf16`` (no quantization), ``8bit`` (LLM.int8), ``nf4-dq`` (the seed's 4-bit NF4 with double
+quant), ``nf4`` (no double quant), ``fp4``."""
+
+_ALIASES = {"none": "bf16", "4bit": "nf4-dq"}
+
+BLOCKSIZE_4BIT = 64
+"""Weights per absmax block in bitsandbytes 4-bit (``bnb.functional.quantize_4bit`` default blocksize)."""
+BLOCKSIZE_DQ = 256
+"""Absmax values per block in the second (double) quantization (``quantize_4bit(..., compress_statistics=True)``
+uses ``blocksize=256`` for the nested quantization in bitsandbytes 0.50.2)."""
+
+
+def preset_name(name: str) -> str:
+    """Canonical preset for a preset name or a ``--quant`` value. Raises :class:`UnknownNameError`."""
+    canon = _ALIASES.get(name, name)
+    if canon not in PRESETS:
+        raise UnknownNameError(f"unknown quantization {name!r}; choose one of: "
+                               f"{', '.join(QUANT_CHOICES)} (or presets {', '.join(PRESETS)})")
+    return canon
+
+
+def bnb_config(preset: str, compute_dtype: Any = None):
+    """The ``BitsAndBytesConfig`` for a preset (None for ``bf16``). ``compute_dtype`` defaults to bf16 for 4-bit.
+
+    Raises :class:`UnknownNameError` for an unknown preset."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    p = preset_name(preset)
+    cd = compute_dtype or torch.bfloat16
+    if p == "bf16":
+        return None
+    if p == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="fp4" if p == "fp4" else "nf4",
+                              bnb_4bit_use_double_quant=(p == "nf4-dq"), bnb_4bit_compute_dtype=cd)
+
+
+def check_bitsandbytes() -> str:
+    """Import bitsandbytes and return its version; raise :class:`EnvironmentProblem` with one line if it is
+    missing or broken (the line says how to check: ``python -m bitsandbytes``)."""
+    try:
+        import bitsandbytes as bnb
+    except Exception as e:  # ImportError, or a broken native library raising at import
+        raise EnvironmentProblem(
+            f"bitsandbytes is needed for 8-bit/4-bit but failed to import ({type(e).__name__}: {e}); "
+            f"install it with `pip install bitsandbytes==0.50.2` and check with `python -m bitsandbytes`"
+        ) from None
+    return bnb.__version__
+
+
+def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, device_map: str | None = "cpu",
+               compute_dtype: Any = None):
+    """Load a causal LM and its tokenizer: ``(model, tokenizer)``, in eval mode.
+
+    ``ref``: an asset/conversion name (default: SmolLM2-135M-Instruct from the cache), a local folder, or a
+    hub id (needs hub access). Weights load from safetensors only (``use_safetensors=True``), never with
+    remote code. ``preset``: see :data:`PRESETS` / :data:`QUANT_CHOICES`. Raises :class:`EnvironmentProblem`
+    when a quantized preset is asked for and bitsandbytes is unusable.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .assets import resolve
+
+    p = preset_name(preset)
+    if p != "bf16":
+        check_bitsandbytes()
+    path = str(resolve(ref))
+    qc = bnb_config(p, compute_dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.bfloat16, quantization_config=qc, device_map=device_map,
+        use_safetensors=True, trust_remote_code=False)
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    return model, tok
+
+
+# --------------------------------------------------------------------------------------------- footprint
+
+
+@dataclass
+class Footprint:
+    """Bytes a model holds, by part. All values in bytes.
+
+    - ``quantized_weights``: packed 4-bit / int8 weight storage of bitsandbytes Linear layers.
+    - ``quant_state``: their statistics (absmax, nested absmax, scales, offsets, code books; 8-bit SCB).
+    - ``unquantized``: every other parameter and buffer (embeddings, lm_head, norms, unquantized Linear).
+    - ``total``: the sum. ``parts`` maps module-kind -> bytes for display.
+    """
+
+    quantized_weights: int = 0
+    quant_state: int = 0
+    unquantized: int = 0
+    parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.quantized_weights + self.quant_state + self.unquantized
+
+    def ratio_to(self, other: "Footprint | int") -> float:
+        """``other.total / self.total`` (how many times smaller this one is)."""
+        o = other.total if isinstance(other, Footprint) else other
+        return o / self.total
+
+
+def _tensor_bytes(t) -> int:
+    return t.numel() * t.element_size() if t is not None else 0
+
+
+def _quant_state_bytes(qs) -> int:
+    if qs is None:
+        return 0
+    n = _tensor_bytes(getattr(qs, "absmax", None)) + _tensor_bytes(getattr(qs, "code", None))
+    if getattr(qs, "offset", None) is not None:
+        n += _tensor_bytes(qs.offset)
+    if getattr(qs, "state2", None) is not None:
+        n += _quant_state_bytes(qs.state2)
+    return n
+
+
+def footprint(model) -> Footprint:
+    """Measure the bytes held by ``model``'s parameters, buffers and bitsandbytes quantization state.
+
+    Unlike ``model.get_memory_footprint()`` (parameters + buffers only), this counts the 4-bit quant state
+    (absmax etc.) that lives outside parameters. Shared (tied) tensors are counted once.
+    """
+    fp = Footprint()
+    seen: set[int] = set()
+
+    def once(t) -> int:
+        if t is None:
+            return 0
+        key = t.data_ptr() if t.numel() else id(t)
+        if key in seen:
+            return 0
+        seen.add(key)
+        return _tensor_bytes(t)
+
+    for mod_name, mod in model.named_modules():
+        kind = type(mod).__name__
+        for pname, p in mod.named_parameters(recurse=False):
+            qs = getattr(p, "quant_state", None)
+            if kind == "Linear4bit" and pname == "weight":
+                fp.quantized_weights += once(p)
+                fp.quant_state += _quant_state_bytes(qs)
+                fp.parts["Linear4bit"] = fp.parts.get("Linear4bit", 0) + _tensor_bytes(p) + _quant_state_bytes(qs)
+            elif kind == "Linear8bitLt" and pname == "weight":
+                fp.quantized_weights += once(p)
+                scb = getattr(p, "SCB", None)
+                fp.quant_state += once(scb) if scb is not None else 0
+                fp.parts["Linear8bitLt"] = fp.parts.get("Linear8bitLt", 0) + _tensor_bytes(p) + _tensor_bytes(scb)
+            else:
+                n = once(p)
+                fp.unquantized += n
+                fp.parts[kind] = fp.parts.get(kind, 0) + n
+        for _, b in mod.named_buffers(recurse=False):
+            n = once(b)
+            fp.unquantized += n
+            fp.parts[kind] = fp.parts.get(kind, 0) + n
+    return fp
+
+
+def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] = ("lm_head",)) -> Footprint:
+    """Analytic bytes for ``preset`` from parameter counts, using the format constants in the module doc.
+
+    ``model_or_config``: a model (its unquantized ``nn.Linear`` layers are counted as they are) or a config
+    (a model is built on the meta device to count parameters; nothing is allocated). Linear layers whose
+    name contains an entry of ``keep`` stay unquantized, as transformers does for ``lm_head``.
+    Assumes 2-byte (bf16) storage for everything unquantized.
+    """
+    import torch
+
+    p = preset_name(preset)
+    model = model_or_config
+    if not isinstance(model_or_config, torch.nn.Module):
+        from accelerate import init_empty_weights
+        from transformers import AutoModelForCausalLM
+
+        with init_empty_weights():
+            model = AutoModelForCausalLM.from_config(model_or_config)
+    fp = Footprint()
+    seen: set[int] = set()
+    for name, mod in model.named_modules():
+        for _, prm in mod.named_parameters(recurse=False):
+            if id(prm) in seen:
+                continue
+            seen.add(id(prm))
+            n = prm.numel()
+            quantizable = (isinstance(mod, torch.nn.Linear) or type(mod).__name__ in ("Linear4bit", "Linear8bitLt")) \
+                and prm.ndim == 2 and not any(k in name for k in keep)
+            if type(mod).__name__ == "Linear4bit":
+                n = _logical_numel(prm, mod)
+            if type(mod).__name__ == "Linear8bitLt":
+                n = prm.numel()
+            if quantizable and p != "bf16":
+                rows = prm.shape[0] if type(mod).__name__ != "Linear4bit" else mod.out_features
+                fp.quantized_weights += n if p == "8bit" else (n + 1) // 2
+                fp.quant_state += _state_bytes(p, n, rows)
+            else:
+                fp.unquantized += n * 2
+    return fp
+
+
+def _logical_numel(prm, mod) -> int:
+    return mod.in_features * mod.out_features
+
+
+def _state_bytes(preset: str, n: int, rows: int) -> int:
+    if preset == "8bit":
+        return rows * 4  # fp32 SCB per output row
+    blocks = -(-n // BLOCKSIZE_4BIT)
+    if preset == "nf4-dq":
+        nested = -(-blocks // BLOCKSIZE_DQ)
+        return blocks * 1 + nested * 4 + 4 + 256 * 4 + 16 * 4  # uint8 absmax, fp32 nested absmax, offset, codes
+    return blocks * 4 + 16 * 4  # fp32 absmax + 16-entry code
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size so far, in bytes (``getrusage`` ru_maxrss, KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rss_bytes() -> int:
+    """This process's current resident set size in bytes (``/proc/self/statm``; peak RSS where unavailable)."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return peak_rss_bytes()
