@@ -1,0 +1,76 @@
+"""Lesson: the command line answers bad input with one clear line and a non-zero exit, and loses nothing.
+
+Each case runs ``llmfound.cli.main([...])`` in-process and reads what a user would see on stdout/stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from llmfound import assets
+from llmfound.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def one_error_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one error line, got {len(lines)}:\n{err}"
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, code, says", [
+    (["assets", "fetch", "no-such-asset"], 2, "unknown asset 'no-such-asset'; known assets: llama-cpp-vocabs"),
+    (["assets", "path", "no-such-asset"], 2, "unknown asset 'no-such-asset'"),
+    (["assets", "fetch"], 2, "name one or more assets, or pass --all"),
+    (["generate", "hi", "--quant", "3bit"], 2, "unknown quantization '3bit'; choose one of: none, 8bit, 4bit"),
+    (["generate", "hi", "--max-new-tokens", "0"], 2, "--max-new-tokens must be positive, got 0"),
+    (["generate", "   "], 2, "the prompt is empty"),
+    (["generate", "hi", "--model", "./no/such/folder"], 3, "local folder './no/such/folder' does not exist"),
+])
+def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(capsys, argv, code, says):
+    got_code, out, err = run(capsys, *argv)
+    line = one_error_line(err)
+    assert got_code == code, f"{argv}: expected exit {code}, got {got_code} ({line})"
+    assert says in line, f"{argv}: expected {says!r} in {line!r}"
+    assert out == "", f"{argv}: nothing should reach stdout, got {out!r}"
+
+
+def test_missing_bitsandbytes_names_the_package_and_how_to_check(capsys, monkeypatch, require_assets):
+    require_assets("smollm2-135m-instruct")
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import now raises ImportError
+    code, out, err = run(capsys, "generate", "Name three colors.", "--quant", "4bit")
+    line = one_error_line(err)
+    assert code == 4, line
+    assert "bitsandbytes is needed for 8-bit/4-bit" in line and "python -m bitsandbytes" in line, line
+
+
+def test_verify_reports_missing_entries_and_exits_1(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
+    code, out, err = run(capsys, "assets", "verify", "gpt2-bpe")
+    assert code == 1
+    assert "missing" in out and "gpt2-bpe" in out
+    assert "llmfound assets fetch NAME" in err
+
+
+def test_verify_on_the_real_cache_exits_0(capsys, require_assets):
+    require_assets(*assets.entry_names())
+    code, out, err = run(capsys, "assets", "verify")
+    assert code == 0, out + err
+    assert out.count(" ok ") >= len(assets.entry_names()), out
+
+
+def test_generate_streams_a_real_answer(capsys, require_assets):
+    """The main job: SmolLM2-135M-Instruct answers through its chat template (bf16, greedy)."""
+    require_assets("smollm2-135m-instruct")
+    code, out, err = run(capsys, "generate", "What is the capital of France?", "--max-new-tokens", "24")
+    assert code == 0, err
+    assert "Paris" in out, f"expected 'Paris' in the answer, got {out!r}"
+    assert "footprint" in err and "tok/s" in err, f"timing and memory go to stderr, got {err!r}"
