@@ -11,6 +11,9 @@ Format constants (bitsandbytes 0.50.2; QLoRA paper, Dettmers et al. 2023, sectio
   without double quant it is fp32 (4 bytes); with double quant it is quantized to 8 bits (1 byte) in
   blocks of 256 absmax values, each block adding one fp32 scale (4 bytes), plus one fp32 offset per tensor.
 - 8-bit (LLM.int8): int8 weight (1 byte) + one fp32 row scale ``SCB`` per output row.
+On a CPU with avx512_bf16, bitsandbytes 0.50.2 repacks each 4-bit weight on the first forward
+(``_convert_weight_packed_for_cpu``): the absmax becomes plain bf16 and the nested statistics go, so a
+4-bit model's measured footprint grows by ~1.3% (SmolLM2) after its first use; the bound is the load-time one.
 Modules bitsandbytes leaves unquantized: embeddings and ``lm_head`` (transformers keeps the output layer in
 full precision), norms; they stay in the load dtype (bf16 here, 2 bytes).
 """
@@ -78,8 +81,9 @@ def check_bitsandbytes() -> str:
 
 
 def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, device_map: str | None = "cpu",
-               compute_dtype: Any = None):
-    """Load a causal LM and its tokenizer: ``(model, tokenizer)``, in eval mode.
+               compute_dtype: Any = None, tokenizer: bool = True):
+    """Load a causal LM and its tokenizer: ``(model, tokenizer)``, in eval mode (tokenizer None when
+    ``tokenizer=False``, e.g. for a synthetic-weight folder that has none).
 
     ``ref``: an asset/conversion name (default: SmolLM2-135M-Instruct from the cache), a local folder, or a
     hub id (needs hub access). Weights load from safetensors only (``use_safetensors=True``), never with
@@ -100,7 +104,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
         path, dtype=torch.bfloat16, quantization_config=qc, device_map=device_map,
         use_safetensors=True, trust_remote_code=False)
     model.eval()
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False) if tokenizer else None
     return model, tok
 
 
@@ -209,6 +213,11 @@ def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] = 
             model = AutoModelForCausalLM.from_config(model_or_config)
     fp = Footprint()
     seen: set[int] = set()
+    out_emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    in_emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if (getattr(model.config, "tie_word_embeddings", False) and out_emb is not None and in_emb is not None
+            and out_emb.weight is not in_emb.weight):
+        seen.add(id(out_emb.weight))  # tied: shares the input embedding's storage (a meta model may not tie it)
     for name, mod in model.named_modules():
         for _, prm in mod.named_parameters(recurse=False):
             if id(prm) in seen:
@@ -260,3 +269,67 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return peak_rss_bytes()
+
+
+def linear_layers(model) -> dict[str, tuple[str, str]]:
+    """Every Linear-like module: ``{qualified name: (module class, weight storage dtype)}``.
+
+    A 4-bit layer shows ``("Linear4bit", "torch.uint8")`` (two NF4/FP4 codes packed per byte, weight class
+    ``Params4bit``); an 8-bit one ``("Linear8bitLt", "torch.int8")``; a kept one ``("Linear", "torch.bfloat16")``.
+    """
+    import torch
+
+    out = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            out[name] = (type(mod).__name__, str(mod.weight.dtype))
+    return out
+
+
+def synthetic_llama_config(params: str = "1.1b"):
+    """A Llama config of a known size, for specs that must not download weights.
+
+    ``"1.1b"``: the TinyLlama-1.1B shape (hidden 2048, 22 layers, 32 heads / 4 kv heads, MLP 5632, vocab 32000;
+    1,100,048,384 parameters, untied lm_head). ``"tiny"``: 2 layers, hidden 256, vocab 1024 (~2.6 M params),
+    for CPU contract checks of the same code path. Raises :class:`UnknownNameError` for another size.
+    """
+    from transformers import LlamaConfig
+
+    shapes = {
+        "1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                     num_key_value_heads=4, vocab_size=32000),
+        "tiny": dict(hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, vocab_size=1024),
+    }
+    if params not in shapes:
+        raise UnknownNameError(f"unknown synthetic size {params!r}; choose one of: {', '.join(shapes)}")
+    return LlamaConfig(**shapes[params], max_position_embeddings=2048, tie_word_embeddings=False,
+                       bos_token_id=1, eos_token_id=2)
+
+
+def save_synthetic_model(config, folder, *, device: str = "cpu", seed: int = 0) -> None:
+    """Write a randomly initialised (synthetic-weight) causal LM for ``config`` to ``folder`` as bf16
+    safetensors. It is NOT a real model: use it only for shapes, memory and contract specs.
+    Footprint ratios do not depend on the weight values (the formats store fixed bits per weight)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    del model
+
+
+def peak_cuda_bytes(reset: bool = False) -> int:
+    """``torch.cuda.max_memory_allocated()`` in bytes (0 without CUDA); ``reset=True`` resets the peak after
+    reading it, so the next reading covers only what follows."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    if reset:
+        torch.cuda.reset_peak_memory_stats()
+    return peak
