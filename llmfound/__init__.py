@@ -1,11 +1,13 @@
 """llmfound: executable specifications for the foundations of open-source LLM work with Hugging Face.
 
 Public entry points: :func:`load_tokenizer` (a real tokenizer per family, offline), :mod:`llmfound.assets`
-(registry-fetched files), :mod:`llmfound.families` (the family table).
+(registry-fetched files), :mod:`llmfound.families` (the family table), :func:`pipeline` (the seed's
+one-liner per task, :mod:`llmfound.pipelines`).
 """
 
 from .errors import LlmfoundError
 from .families import FAMILIES, get_family, load_tokenizer
+from .pipelines import pipeline
 
-__all__ = ["FAMILIES", "LlmfoundError", "get_family", "load_tokenizer"]
+__all__ = ["FAMILIES", "LlmfoundError", "get_family", "load_tokenizer", "pipeline"]
 __version__ = "0.1.0"

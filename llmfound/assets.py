@@ -646,7 +646,7 @@ def verify(name: str) -> VerifyResult:
             return VerifyResult(name, "corrupt", f"{rel} was not written by llmfound", folder)
         if sha256_file(folder / rel) != recorded[rel]:
             return VerifyResult(name, "corrupt", f"{rel} does not match its recorded sha256", folder)
-    return VerifyResult(name, "ok", f"{len(recorded)} files", folder)
+    return VerifyResult(name, "ok", f"{len(recorded)} file{'s' if len(recorded) != 1 else ''}", folder)
 
 
 def cache_bytes(name: str) -> int:

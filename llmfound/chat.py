@@ -1,18 +1,76 @@
 """Chat templates: turn a list of messages into the exact text (and ids) a chat model was trained on.
 
-``tokenizer.apply_chat_template(messages, tokenize=False)`` renders the family's Jinja template through
-transformers' sandboxed environment (``ImmutableSandboxedEnvironment``); llmfound never renders templates
-any other way. The ids path encodes the rendered text with ``add_special_tokens=False``: the template
-already wrote BOS where the family wants it, and letting ``encode`` add another gives the double-BOS hazard.
+Each family's template is data in the family table (``Family.template``): ``"tokenizer"`` (the Jinja template
+inside the tokenizer files), ``"<asset>:<path>"`` (an official ``.jinja`` file shipped separately, e.g. Meta's
+Llama 3.1 template from llama.cpp's ``models/templates``), or ``None`` (the family publishes no chat format;
+llmfound then refuses, it never invents one).
+
+Templates are rendered only through transformers' sandboxed Jinja environment
+(``ImmutableSandboxedEnvironment``): ``tokenizer.apply_chat_template(..., tokenize=False)``, passing
+``chat_template=`` for a separate file, or, for Mistral's ``MistralCommonBackend`` (whose own
+``apply_chat_template`` ignores Jinja and calls mistral-common), transformers' ``render_jinja_template`` with
+the tokenizer's special tokens. A template that reaches for Python internals raises
+:class:`TemplateSecurityError`; one that does not parse raises :class:`TemplateSyntaxProblem` naming the line.
+
+The ids path encodes the rendered text with ``add_special_tokens=False``: the template already wrote BOS
+where the family wants it, and letting ``encode`` add another gives the double-BOS hazard.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .errors import LlmfoundError
 
 ROLES = ("system", "user", "assistant", "tool")
+
+
+class InvalidMessagesError(LlmfoundError):
+    """The conversation is not a list of well-formed ``{role, content}`` messages; the message names the index."""
+
+
+class ChatTemplateError(LlmfoundError):
+    """Rendering failed. ``upstream`` is the exception transformers/Jinja raised (None when llmfound refused first).
+
+    ``upstream_name`` is its qualified class name (e.g. ``jinja2.exceptions.TemplateError``) and
+    ``upstream_message`` its text, so a conformance spec can name exactly what the template said."""
+
+    def __init__(self, message: str, upstream: BaseException | None = None):
+        super().__init__(message)
+        self.upstream = upstream
+
+    @property
+    def upstream_name(self) -> str | None:
+        u = self.upstream
+        return None if u is None else f"{type(u).__module__}.{type(u).__qualname__}"
+
+    @property
+    def upstream_message(self) -> str | None:
+        if self.upstream is None:
+            return None
+        return getattr(self.upstream, "message", None) or str(self.upstream)
+
+
+class NoChatTemplateError(ChatTemplateError):
+    """The family (or tokenizer) ships no chat template; no fallback format is invented."""
+
+
+class TemplateRefusedError(ChatTemplateError):
+    """The template itself refused the conversation (its ``raise_exception(...)``, or a failing expression)."""
+
+
+class TemplateSyntaxProblem(ChatTemplateError):
+    """The template file does not parse as Jinja; the message names the line. ``lineno`` is 1-based."""
+
+    lineno: int | None = None
+
+
+class TemplateSecurityError(ChatTemplateError):
+    """The template tried to reach Python internals (``__class__``, ``__globals__``...) and the sandbox stopped it."""
+
+
+# ------------------------------------------------------------------------------------------- conversations
 
 
 def conversation(prompt: str, system: str | None = None) -> list[dict[str, str]]:
@@ -28,47 +86,253 @@ def conversation(prompt: str, system: str | None = None) -> list[dict[str, str]]
     return msgs + [{"role": "user", "content": prompt}]
 
 
-def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES) -> list[dict]:
+def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = "") -> list[dict]:
     """Check the shape of a conversation before rendering; returns it unchanged.
 
-    Raises :class:`LlmfoundError` naming the index of the first bad message: not a list, a message that is
-    not a dict, a missing/unknown role, content that is neither a string nor a list of parts (tool calls
-    may carry ``tool_calls`` without content)."""
+    ``roles`` is the set the family's template handles (``Family.template_roles``); ``who`` names the family
+    in messages. Raises :class:`InvalidMessagesError` (a :class:`LlmfoundError`) naming the index of the first
+    bad message: not a list, empty, a message that is not a dict, a missing/unknown role, missing content,
+    content that is neither a string nor a list of ``{"type": ...}`` parts (an assistant message may carry
+    ``tool_calls`` without content)."""
     if not isinstance(messages, list):
-        raise LlmfoundError(f"messages must be a list of {{role, content}} dicts, got {type(messages).__name__}")
+        raise InvalidMessagesError(f"messages must be a list of {{role, content}} dicts, "
+                                   f"got {type(messages).__name__}")
     if not messages:
-        raise LlmfoundError("messages is empty; give at least one {role, content} message")
+        raise InvalidMessagesError("messages is empty; give at least one {role, content} message")
+    tmpl = f"the {who} template" if who else "this template"
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
-            raise LlmfoundError(f"message {i} must be a dict with role and content, got {type(m).__name__}")
+            raise InvalidMessagesError(f"message {i} must be a dict with role and content, got {type(m).__name__}")
         if "role" not in m:
-            raise LlmfoundError(f"message {i} has no 'role'; use one of: {', '.join(roles)}")
+            raise InvalidMessagesError(f"message {i} has no 'role'; use one of: {', '.join(roles)}")
         if m["role"] not in roles:
-            raise LlmfoundError(f"message {i} has unknown role {m['role']!r}; use one of: {', '.join(roles)}")
+            raise InvalidMessagesError(f"message {i} has role {m['role']!r}, which {tmpl} does not handle; "
+                                       f"use one of: {', '.join(roles)}")
         if "content" not in m and not m.get("tool_calls"):
-            raise LlmfoundError(f"message {i} ({m['role']}) has no 'content'")
+            raise InvalidMessagesError(f"message {i} ({m['role']}) has no 'content'")
         c = m.get("content")
         if c is not None and not isinstance(c, (str, list)):
-            raise LlmfoundError(f"message {i} ({m['role']}) content must be a string or a list of parts, "
-                                f"got {type(c).__name__}")
+            raise InvalidMessagesError(f"message {i} ({m['role']}) content must be a string or a list of parts, "
+                                       f"got {type(c).__name__}")
+        if isinstance(c, list):
+            for j, part in enumerate(c):
+                if not isinstance(part, dict) or "type" not in part:
+                    raise InvalidMessagesError(f"message {i} ({m['role']}) content part {j} must be a dict with "
+                                               f"a 'type' (e.g. {{'type': 'text', 'text': '...'}}), got {part!r}")
     return messages
 
 
-def render(tokenizer, messages: list[dict], *, add_generation_prompt: bool = True, **template_kwargs) -> str:
-    """The rendered chat text (sandboxed Jinja via ``apply_chat_template(tokenize=False)``).
+# ------------------------------------------------------------------------------------------------ templates
 
-    Raises :class:`LlmfoundError` when the tokenizer has no chat template (no fallback format is invented)."""
-    validate_messages(messages)
-    if not getattr(tokenizer, "chat_template", None):
-        raise LlmfoundError(f"{type(tokenizer).__name__} has no chat template; this family ships none, so "
-                            f"there is no correct chat format to render")
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
-                                         **template_kwargs)
+
+def _family(ref):
+    from .families import Family, get_family
+
+    if isinstance(ref, Family):
+        return ref
+    if isinstance(ref, str):
+        return get_family(ref)
+    return None
+
+
+def template_path(family) -> Path | None:
+    """The file a family's template is read from when it is a separate ``"<asset>:<path>"`` (else None).
+
+    Raises what :func:`llmfound.assets.ensure` raises (offline and not cached)."""
+    fam = _family(family)
+    if fam is None or not fam.template or ":" not in fam.template:
+        return None
+    from .assets import ensure
+
+    asset, rel = fam.template.split(":", 1)
+    return ensure(asset) / rel
+
+
+def template_source(family, tokenizer=None) -> str:
+    """The Jinja text of the family's chat template (from the tokenizer files or the separate official file).
+
+    Raises :class:`NoChatTemplateError` when the family's row says ``template=None`` or the tokenizer holds
+    none."""
+    fam = _family(family)
+    if fam is not None and not fam.template:
+        raise NoChatTemplateError(f"family {fam.name!r} ships no chat template ({fam.title}); llmfound does not "
+                                  f"invent a chat format: pick a family with one (`llmfound templates --table`)")
+    path = template_path(fam) if fam is not None else None
+    if path is not None:
+        return path.read_text(encoding="utf-8")
+    if tokenizer is None:
+        from .families import load_tokenizer
+
+        tokenizer = load_tokenizer(fam.name) if fam is not None else family
+    t = getattr(tokenizer, "chat_template", None)
+    if isinstance(t, dict):  # named templates: use "default"
+        t = t.get("default")
+    if not t:
+        who = f"family {fam.name!r}" if fam is not None else type(tokenizer).__name__
+        raise NoChatTemplateError(f"{who} has no chat template; there is no correct chat format to render "
+                                  f"(pass chat_template=... if you have the model's official one)")
+    return t
+
+
+def _resolve(ref):
+    """(family row or None, tokenizer, display name)."""
+    fam = _family(ref)
+    if fam is not None:
+        from .families import load_tokenizer
+
+        return fam, load_tokenizer(fam.name), fam.name
+    return None, ref, type(ref).__name__
+
+
+def _is_mistral_common(tok) -> bool:
+    return type(tok).__name__ == "MistralCommonBackend"
+
+
+def _wrap(e: Exception, who: str, origin: str) -> ChatTemplateError:
+    import jinja2
+
+    if isinstance(e, jinja2.exceptions.SecurityError):
+        return TemplateSecurityError(f"the chat template of {who} tried to reach Python internals and the "
+                                     f"sandbox stopped it ({e}); nothing was executed. Do not use this template", e)
+    if isinstance(e, jinja2.exceptions.TemplateSyntaxError):
+        err = TemplateSyntaxProblem(f"the chat template of {who} ({origin}) does not parse: line {e.lineno}: "
+                                    f"{e.message}; fix that line of the template", e)
+        err.lineno = e.lineno
+        return err
+    msg = getattr(e, "message", None) or str(e)
+    first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
+    return TemplateRefusedError(f"the chat template of {who} refused this conversation: {first}", e)
+
+
+def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
+           continue_final_message: bool = False, tools: list[dict] | None = None,
+           chat_template: str | None = None, **template_kwargs) -> str:
+    """The rendered chat text for ``messages`` with the family's own template.
+
+    ``family`` is a family name (``"llama3"``), a :class:`~llmfound.families.Family` row, or a loaded
+    tokenizer (its own ``chat_template`` is used). ``add_generation_prompt`` appends the assistant header
+    (``Family.generation_marker``); ``continue_final_message`` leaves a final assistant message open so the
+    model continues it; ``tools`` is a list of JSON schemas for templates that support tools;
+    ``chat_template`` overrides the template text; other keyword arguments reach the template as variables
+    (e.g. ``date_string="26 Jul 2024"`` for Llama 3.1, ``enable_thinking=False`` for Qwen3).
+
+    Rendering goes only through transformers' sandboxed Jinja (see module doc). Raises
+    :class:`InvalidMessagesError` (bad messages, naming the index), :class:`NoChatTemplateError`,
+    :class:`TemplateSyntaxProblem`, :class:`TemplateSecurityError`, :class:`TemplateRefusedError` (the
+    template raised, e.g. Gemma 2's "System role not supported"); all are :class:`LlmfoundError`."""
+    fam, tok, who = _resolve(family)
+    roles = fam.template_roles if fam is not None else ROLES
+    validate_messages(messages, roles, who if fam is not None else "")
+    if chat_template is None:
+        chat_template = template_source(fam if fam is not None else tok, tok)
+        origin = (str(template_path(fam)) if fam is not None and template_path(fam) else "tokenizer files")
+    else:
+        origin = "chat_template argument"
+    kwargs = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
+                  tools=tools, **template_kwargs)
+    try:
+        if _is_mistral_common(tok):  # its apply_chat_template ignores Jinja: render with the same sandbox
+            from transformers.utils.chat_template_utils import render_jinja_template
+
+            specials = {k: getattr(tok, k, None) for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+            rendered, _ = render_jinja_template([messages], chat_template=chat_template,
+                                                **{k: v for k, v in specials.items() if v is not None}, **kwargs)
+            return rendered[0]
+        return tok.apply_chat_template(messages, tokenize=False, chat_template=chat_template, **kwargs)
+    except (ImportError, LlmfoundError):
+        raise
+    except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
+        raise _wrap(e, who, origin) from e
+
+
+def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,
+             continue_final_message: bool = False, tools: list[dict] | None = None, **template_kwargs) -> list[int]:
+    """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``.
+
+    Never adds a second BOS: the template decides where BOS goes. For ``MistralCommonBackend`` (Tekken), whose
+    ``encode`` treats control tokens such as ``[INST]`` as plain text, the ids come from mistral-common's
+    reference chat encoder (``apply_chat_template(tokenize=True)``), which does not take Jinja templates.
+    Raises what :func:`render` raises."""
+    fam, tok, who = _resolve(family)
+    text = render(family, messages, add_generation_prompt=add_generation_prompt,
+                  continue_final_message=continue_final_message, tools=tools, **template_kwargs)
+    if _is_mistral_common(tok):
+        try:
+            enc = tok.apply_chat_template(messages, tokenize=True, continue_final_message=continue_final_message,
+                                          tools=tools)
+        except Exception as e:
+            raise TemplateRefusedError(f"mistral-common's chat encoder ({who}) refused this conversation: "
+                                       f"{str(e).strip().splitlines()[0]}", e) from e
+        return list(enc["input_ids"] if hasattr(enc, "keys") else enc)
+    return tok.encode(text, add_special_tokens=False)
 
 
 def chat_inputs(tokenizer, messages: list[dict], *, add_generation_prompt: bool = True, **template_kwargs):
     """``{"input_ids": LongTensor[1, seq], "attention_mask": LongTensor[1, seq]}`` for ``generate``.
 
-    Encodes :func:`render`'s text with ``add_special_tokens=False`` (no second BOS)."""
-    text = render(tokenizer, messages, add_generation_prompt=add_generation_prompt, **template_kwargs)
-    return dict(tokenizer(text, add_special_tokens=False, return_tensors="pt"))
+    ``tokenizer`` is a loaded tokenizer or a family name. Uses :func:`chat_ids` (no second BOS)."""
+    import torch
+
+    ids = chat_ids(tokenizer, messages, add_generation_prompt=add_generation_prompt, **template_kwargs)
+    t = torch.tensor([ids], dtype=torch.long)
+    return {"input_ids": t, "attention_mask": torch.ones_like(t)}
+
+
+# ------------------------------------------------------------------------------------------ conformance table
+
+_Q = "What is the capital of France?"
+_WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+CASES: dict[str, tuple[list[dict], dict]] = {
+    "single-user": ([{"role": "user", "content": _Q}], {}),
+    "system+user": ([{"role": "system", "content": "You are a concise geography tutor."},
+                     {"role": "user", "content": _Q}], {}),
+    "three-turns": ([{"role": "user", "content": _Q}, {"role": "assistant", "content": "Paris."},
+                     {"role": "user", "content": "And of Italy?"}], {}),
+    "continue-final": ([{"role": "user", "content": _Q},
+                        {"role": "assistant", "content": "The capital of France is"}],
+                       {"add_generation_prompt": False, "continue_final_message": True}),
+    "two-users": ([{"role": "user", "content": "Hello."}, {"role": "user", "content": _Q}], {}),
+    "empty-content": ([{"role": "user", "content": ""}], {}),
+    "unicode": ([{"role": "user", "content": "Ça va? 你好 🙂 naïve — ℕ"}], {}),
+    "tool-call": ([{"role": "user", "content": "Weather in Paris?"},
+                   {"role": "assistant", "tool_calls": [{"type": "function", "id": "call12345", "function": {
+                       "name": "get_weather", "arguments": {"city": "Paris"}}}]},
+                   {"role": "tool", "tool_call_id": "call12345", "name": "get_weather", "content": "22 C, sunny"}],
+                  {"tools": [_WEATHER_TOOL]}),
+}
+"""The fixed conversations of the conformance table: name -> (messages, render keyword arguments).
+
+Rendered with ``add_generation_prompt=True`` unless the case says otherwise; Llama 3.1 gets its published
+default ``date_string`` passed explicitly so the table never depends on today's date."""
+
+FIXED_TEMPLATE_KWARGS = {"date_string": "26 Jul 2024"}
+"""Passed to every conformance render: templates that print a date read it (others ignore it)."""
+
+
+def conform(family, case: str) -> tuple[str, str]:
+    """Render conformance case ``case`` for ``family``: ``("ok", text)`` or ``("raises", "<Class>: <message>")``.
+
+    For a raise, ``<Class>`` is llmfound's error class, followed by the upstream class in brackets when the
+    template or transformers raised (e.g. ``TemplateRefusedError[jinja2.exceptions.TemplateError]``)."""
+    messages, kw = CASES[case]
+    kw = {"add_generation_prompt": True, **kw, **FIXED_TEMPLATE_KWARGS}
+    import copy
+
+    try:
+        return "ok", render(family, copy.deepcopy(messages), **kw)
+    except ChatTemplateError as e:
+        cls = type(e).__name__ + (f"[{e.upstream_name}]" if e.upstream is not None else "")
+        return "raises", f"{cls}: {e.upstream_message if e.upstream is not None else e}"
+    except InvalidMessagesError as e:
+        return "raises", f"{type(e).__name__}: {e}"
+
+
+def conformance_table(family_names: list[str] | None = None) -> dict[str, dict[str, tuple[str, str]]]:
+    """``{family: {case: conform(family, case)}}`` for every family with a template (or those named)."""
+    from .families import FAMILIES
+
+    names = family_names or [f.name for f in FAMILIES if f.template]
+    return {n: {c: conform(n, c) for c in CASES} for n in names}

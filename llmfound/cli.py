@@ -18,13 +18,31 @@ from rich.table import Table
 from . import assets as A
 from .errors import LlmfoundError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Not a terminal (a log, CI, a pipe): rich would wrap tables at 80 columns; give them room instead.
+_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Executable specs for tokenizers, chat templates, quantized models and streaming.")
 assets_app = typer.Typer(no_args_is_help=True, help="Real tokenizer/model files from package registries.")
 app.add_typer(assets_app, name="assets")
+
+
+def _quiet_libraries() -> None:
+    """Keep the terminal for the answer: no weight-loading progress bars, no repeated library notices
+    (bitsandbytes' optional-`kernels` notice, MatMul8bitLt's cast notice). Errors still show."""
+    import logging
+    import warnings
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
+    warnings.filterwarnings("ignore", message=".*inputs will be cast from.*")
+    from transformers.utils import logging as tlog
+
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
 
 
 def _human(n: float) -> str:
@@ -67,7 +85,8 @@ def assets_fetch(
         A.entry_dir(n)
     from tqdm import tqdm
 
-    with tqdm(total=len(todo), desc="assets", unit="entry", file=sys.stderr) as bar:
+    _quiet_libraries()  # one progress bar (ours, terminals only), not one per tensor
+    with tqdm(total=len(todo), desc="assets", unit="entry", file=sys.stderr, disable=None) as bar:
         for n in todo:
             bar.set_postfix_str(n)
             A.fetch([n], force=force)
@@ -115,6 +134,7 @@ def generate_cmd(
     """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed."""
     from . import chat, quantization as Q, streaming
 
+    _quiet_libraries()
     preset = Q.preset_name(quant)
     msgs = chat.conversation(prompt, system)
     if max_new_tokens <= 0:
@@ -126,6 +146,8 @@ def generate_cmd(
         t0 = time.perf_counter()
         mdl, tok = Q.load_model(model, preset)
         load_s = time.perf_counter() - t0
+    fp = Q.footprint(mdl)  # at load time: bitsandbytes' CPU path repacks 4-bit state on the first forward
+    bound = Q.expected_footprint(mdl, preset)
     inputs = chat.chat_inputs(tok, msgs)
     on_text = None if no_stream else (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     res = streaming.stream_generate(mdl, tok, inputs, max_new_tokens=max_new_tokens, on_text=on_text)
@@ -133,8 +155,6 @@ def generate_cmd(
         sys.stdout.write(res.text)
     sys.stdout.write("\n")
     sys.stdout.flush()
-    fp = Q.footprint(mdl)
-    bound = Q.expected_footprint(mdl, preset)
     err.print(f"[dim]model {model} | {preset} | footprint {_human(fp.total)} (analytic bound {_human(bound.total)}) "
               f"| load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} tokens, "
               f"{res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | RSS +{_human(Q.rss_bytes() - rss0)}, "
@@ -149,7 +169,411 @@ def demo_cmd(
     """A guided tour on the real SmolLM2 model: tokens, chat template, footprints, a streamed 4-bit answer."""
     from .demo import run_demo
 
+    _quiet_libraries()
     run_demo(out, err, prompt=prompt, max_new_tokens=max_new_tokens)
+
+
+# ---------------------------------------------------------------------------------------- chat templates
+
+
+@app.command("template")
+def template_cmd(
+    family: str = typer.Option(..., "--family", help="a family with a chat template (see `llmfound templates`)"),
+    messages: str = typer.Option(..., "--messages", help="JSON file: a list of {role, content} messages"),
+    add_generation_prompt: bool = typer.Option(False, "--add-generation-prompt",
+                                               help="append the assistant header the model answers after"),
+    ids: bool = typer.Option(False, "--ids", help="also print the token ids (no second BOS)"),
+    as_json: bool = typer.Option(False, "--json", help="print {family, text, ids} as JSON"),
+) -> None:
+    """Render a conversation with the family's own chat template (transformers' sandboxed Jinja)."""
+    import json
+    from pathlib import Path
+
+    from . import chat
+    from .families import get_family
+
+    fam = get_family(family)
+    try:
+        raw = Path(messages).read_text(encoding="utf-8")
+    except OSError as e:
+        raise LlmfoundError(f"cannot read messages file {messages}: {e.strerror}") from None
+    try:
+        msgs = json.loads(raw)
+    except ValueError as e:
+        raise LlmfoundError(f"{messages} is not JSON ({e}); it must hold a list of {{role, content}} "
+                            f"messages, e.g. examples/seed_chat.json") from None
+    text = chat.render(fam, msgs, add_generation_prompt=add_generation_prompt)
+    token_ids = chat.chat_ids(fam, msgs, add_generation_prompt=add_generation_prompt) if ids or as_json else None
+    if as_json:
+        out.print_json(json.dumps({"family": fam.name, "text": text, "ids": token_ids}, ensure_ascii=False))
+        return
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if ids:
+        sys.stdout.write(" ".join(map(str, token_ids)) + "\n")
+    err.print(f"[dim]{fam.name}: template from {fam.template}; {len(text)} characters"
+              + (f", {len(token_ids)} tokens" if token_ids is not None else "") + "[/dim]")
+
+
+@app.command("templates")
+def templates_cmd(
+    table: bool = typer.Option(False, "--table", help="the conformance table: fixed conversations x families"),
+    as_json: bool = typer.Option(False, "--json", help="print as JSON"),
+) -> None:
+    """Families with a chat template and their traits; with --table, which conversations each one renders."""
+    import json
+
+    from rich.markup import escape
+
+    from . import chat
+    from .families import FAMILIES
+
+    fams = [f for f in FAMILIES if f.template]
+    traits = {f.name: {"template": f.template, "system_role": f.system_role,
+                       "strict_alternation": f.strict_alternation, "generation_marker": f.generation_marker,
+                       "end_of_turn": f.end_of_turn, "template_bos": f.template_bos,
+                       "generation_eos_ids": list(f.generation_eos_ids),
+                       "template_deviations": f.template_deviations} for f in fams}
+    cells = {}
+    if table:
+        with err.status("rendering the conformance table..."):
+            cells = chat.conformance_table([f.name for f in fams])
+    if as_json:
+        data = {n: dict(t, **({"cases": {c: ({"outcome": "ok", "text": v} if o == "ok" else
+                                              {"outcome": "raises", "error": v})
+                                          for c, (o, v) in cells[n].items()}} if table else {}))
+                for n, t in traits.items()}
+        out.print_json(json.dumps(data, ensure_ascii=False))
+        return
+    if not table:
+        t = Table(title="families with a chat template (`--table` for the conformance table)")
+        for col in ("family", "template", "system", "alternation", "gen. marker", "end of turn", "BOS",
+                    "eos ids"):
+            t.add_column(col, overflow="fold")
+        for f in fams:
+            t.add_row(f.name, f.template, f.system_role, "strict" if f.strict_alternation else "free",
+                      escape(repr(f.generation_marker)), escape(f.end_of_turn or "-"),
+                      "yes" if f.template_bos else "no", ",".join(map(str, f.generation_eos_ids)))
+        out.print(t)
+        return
+    errors: list[str] = []  # each distinct error once, cells point to it as E1, E2...
+    t = Table(title="chat template conformance: ok = rendered, En = raised (see below)")
+    t.add_column("family")
+    for case in chat.CASES:
+        t.add_column(case)
+    for f in fams:
+        row = [f.name]
+        for case in chat.CASES:
+            o, v = cells[f.name][case]
+            if o == "ok":
+                row.append("[green]ok[/green]")
+            else:
+                if v not in errors:
+                    errors.append(v)
+                row.append(f"[red]E{errors.index(v) + 1}[/red]")
+        t.add_row(*row)
+    out.print(t)
+    for i, e in enumerate(errors, 1):
+        out.print(f"E{i}: {escape(e)}")
+
+
+# --------------------------------------------------------------------------------------------- tokenizers
+
+
+@app.command("tokenize")
+def tokenize_cmd(
+    text: str = typer.Argument(..., help="the text to encode and decode again"),
+    family: str = typer.Option(..., "--family", help="a family name (see `llmfound families`)"),
+    specials: bool = typer.Option(False, "--specials", help="encode with add_special_tokens=True"),
+    as_json: bool = typer.Option(False, "--json", help="print the round-trip report as JSON"),
+) -> None:
+    """Encode TEXT with the family's tokenizer: ids, pieces, decoded text, and whether it round-trips."""
+    import json
+
+    from rich.markup import escape
+
+    from . import tokenization as TK
+    from .families import get_family
+
+    get_family(family)  # unknown family: one error line before any loading
+    rt = TK.round_trip(family, text, add_special_tokens=specials)
+    if as_json:
+        sys.stdout.write(json.dumps(rt.to_dict(), ensure_ascii=False) + "\n")
+        return
+    t = Table(title=f"{family}: {len(rt.ids)} tokens for {len(text)} characters")
+    for col in ("#", "id", "piece"):
+        t.add_column(col, justify="right" if col != "piece" else "left")
+    for i, (tid, piece) in enumerate(zip(rt.ids, rt.pieces)):
+        t.add_row(str(i), str(tid), escape(repr(piece)))
+    out.print(t)
+    out.print(f"decoded: {escape(repr(rt.decoded))}")
+    if rt.equal:
+        norm = "" if rt.normalization == "none" else f" (after its declared normalization: {rt.normalization})"
+        out.print(f"[green]round trip: equal{norm}[/green]")
+    else:
+        i = rt.first_difference or 0
+        out.print(f"[red]round trip: differs at character {i}[/red]: expected "
+                  f"{escape(repr(rt.expected[i:i + 16]))}, got {escape(repr(rt.decoded[i:i + 16]))}")
+
+
+@app.command("families")
+def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the matrix as JSON")) -> None:
+    """The special-token matrix: per family bos/eos/pad/unk, end of turn, what encode adds, vocab sizes."""
+    import json
+
+    from rich.markup import escape
+
+    from .families import FAMILIES
+
+    cols = ("bos", "eos", "pad", "unk", "cls", "sep")
+    rows = [{"name": f.name, "title": f.title, **{c: list(getattr(f, c)) if getattr(f, c) else None for c in cols},
+             "end_of_turn": f.end_of_turn, "end_of_turn_id": f.end_of_turn_id, "adds_bos": f.adds_bos,
+             "adds_eos": f.adds_eos, "vocab_len": f.vocab_len, "vocab_size": f.vocab_size,
+             "normalization": f.normalization, "typed_specials": f.typed_specials,
+             "matrix_deviations": dict(f.matrix_deviations)} for f in FAMILIES]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+
+    def cell(v):
+        return "-" if v is None else escape(f"{v[0]}={v[1]}")
+
+    t = Table(title="special tokens per family (from each family's published configuration)")
+    for col in ("family", "bos", "eos", "pad", "unk", "end of turn", "encode adds", "len / vocab_size",
+                "normalizes", "typed special"):
+        t.add_column(col, overflow="fold")
+    for f, r in zip(FAMILIES, rows):
+        adds = "+".join(x for x, on in (("BOS", f.adds_bos), ("EOS", f.adds_eos)) if on) or "nothing"
+        if f.cls:
+            adds = f"{f.cls[0]}...{f.sep[0]}"
+        if f.matrix_deviations:
+            adds += " [yellow](*)[/yellow]"
+        eot = "-" if f.end_of_turn is None else escape(f"{f.end_of_turn}={f.end_of_turn_id}")
+        t.add_row(f.name, cell(f.bos), cell(f.eos), cell(f.pad), cell(f.unk), eot, adds,
+                  f"{f.vocab_len} / {f.vocab_size}", f.normalization, f.typed_specials)
+    out.print(t)
+    for f in FAMILIES:
+        for c, why in f.matrix_deviations:
+            out.print(f"[yellow](*)[/yellow] {f.name} {c}: {escape(why)}")
+
+
+# ------------------------------------------------------------------------------------------------ doctor
+
+
+@app.command("doctor")
+def doctor_cmd(
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.doctor)"),
+    plot: Optional[str] = typer.Option(None, "--plot", help="write a PNG bar chart of footprints per preset"),
+) -> None:
+    """Pass / fail / skip per capability (bitsandbytes, quantization, streaming, tokenizers, templates).
+
+    Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
+    13 tokenizers, 14 templates (the first failing class)."""
+    import json
+
+    from . import doctor
+
+    _quiet_libraries()
+    status_style = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]", "skip": "[yellow]skip[/yellow]"}
+
+    def live(r) -> None:
+        if not as_json:
+            err.print(f"{status_style[r.status]:>22s}  {r.name} ({r.seconds:.1f} s)")
+
+    report = doctor.run(on_result=live)
+    if plot:
+        doctor.plot(report, plot)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=1, default=str) + "\n")
+        raise typer.Exit(report["exit_code"])
+    v = report["versions"]
+    out.print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val))
+    acc = report["accelerator"]
+    out.print(f"accelerator: {acc['name']} (compute {acc['compute_capability']}, "
+              f"{acc['memory_bytes'] / 2**30:.0f} GiB)" if acc else "accelerator: none (CUDA checks skip)")
+    t = Table(title="capabilities")
+    for col in ("capability", "status", "s", "detail"):
+        t.add_column(col, overflow="fold")
+    for c in report["capabilities"]:
+        t.add_row(c["name"], status_style[c["status"]], f"{c['seconds']:.1f}", c["detail"])
+    out.print(t)
+    lt = Table(title="ledger of known upstream breakage (llmfound/ledger.py)")
+    for col in ("entry", "state", "behaviour"):
+        lt.add_column(col, overflow="fold")
+    for e in report["ledger"]:
+        lt.add_row(e["id"], e["state"], e["behaviour"])
+    out.print(lt)
+    out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)")
+    if plot:
+        out.print(f"footprint chart written to {plot}")
+    raise typer.Exit(report["exit_code"])
+
+
+# ---------------------------------------------------------------------------------------------- snapshot
+
+snapshot_app = typer.Typer(no_args_is_help=True, help="Record behaviour; compare another environment (upgrade gate).")
+app.add_typer(snapshot_app, name="snapshot")
+
+
+def _sections(opt: Optional[str]):
+    return tuple(x.strip() for x in opt.split(",") if x.strip()) if opt else None
+
+
+@snapshot_app.command("record")
+def snapshot_record(
+    file: str = typer.Argument(..., help="where to write the snapshot JSON"),
+    sections: Optional[str] = typer.Option(None, "--sections", help="comma-separated subset: ids,special_tokens,"
+                                                                    "templates,model,pipelines"),
+) -> None:
+    """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
+    from . import snapshot
+
+    _quiet_libraries()
+    snap = snapshot.record(_sections(sections))
+    snapshot.save(snap, file)
+    n = sum(len(v) for v in snap["sections"].values())
+    out.print(f"recorded {len(snap['sections'])} sections, {n} subjects, with "
+              f"transformers {snap['versions'].get('transformers')}, tokenizers {snap['versions'].get('tokenizers')}, "
+              f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}")
+
+
+@snapshot_app.command("compare")
+def snapshot_compare(
+    file: Optional[str] = typer.Argument(None, help="snapshot to compare with (default: the shipped baseline)"),
+    as_json: bool = typer.Option(False, "--json", help="print drifts as JSON"),
+    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these sections"),
+) -> None:
+    """Recompute here and diff against FILE, grouped by family and behaviour. Exit 1 on any drift."""
+    import json
+
+    from . import snapshot
+    from .ledger import ledger_states
+
+    _quiet_libraries()
+    path = file or str(snapshot.BASELINE)
+    old, new, drifts = snapshot.compare(path, _sections(sections))
+    ledger = ledger_states()
+    if as_json:
+        sys.stdout.write(json.dumps({"file": path, "old_versions": old["versions"], "new_versions": new["versions"],
+                                     "drift": [d.__dict__ for d in drifts], "ledger": ledger},
+                                    ensure_ascii=False, indent=1, default=str) + "\n")
+        raise typer.Exit(1 if drifts else 0)
+    changed = {k: (old["versions"].get(k), v) for k, v in new["versions"].items() if old["versions"].get(k) != v}
+    out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "
+              + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"))
+    if drifts:
+        t = Table(title=f"{len(drifts)} behaviours drifted")
+        for col in ("subject", "section", "behaviour", "old", "new"):
+            t.add_column(col, overflow="fold")
+        for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour)):
+            t.add_row(d.subject, d.section, d.behaviour, _short(d.old), _short(d.new))
+        out.print(t)
+    else:
+        out.print("no drift")
+    for e in ledger:
+        if e["state"] != "still broken":
+            out.print(f"ledger '{e['id']}': {e['state']}")
+    raise typer.Exit(1 if drifts else 0)
+
+
+def _short(v, n: int = 120) -> str:
+    import json
+
+    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# -------------------------------------------------------------------------------------------------- pipelines
+
+
+def _jsonable(o):
+    """json.dumps fallback for numpy scalars/arrays in pipeline results."""
+    return o.item() if hasattr(o, "item") and getattr(o, "ndim", 0) == 0 else o.tolist()
+
+
+@app.command("pipeline")
+def pipeline_cmd(
+    task: str = typer.Argument(..., help="sentiment-analysis, text-classification, ner, question-answering, "
+                                         "summarization, translation, text-generation, text-to-speech, "
+                                         "feature-extraction"),
+    text: str = typer.Argument(..., help="the input; for question-answering the question (with --context), "
+                                         "or 'QUESTION ||| CONTEXT'"),
+    model: Optional[str] = typer.Option(None, "--model", help="asset name, local folder, or (with hub access) a "
+                                                              "hub id; default: the task's offline model"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | auto (GPU if there is one)"),
+    context: Optional[str] = typer.Option(None, "--context", help="question-answering: the context to answer from"),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="text-generation/summarization/translation"),
+    sample: bool = typer.Option(False, "--sample", help="text-generation: sample (default: greedy, reproducible)"),
+    raw: bool = typer.Option(False, "--raw", help="text-generation: send TEXT as a plain prompt, not a chat turn"),
+    out_file: Optional[str] = typer.Option(None, "--out", help="text-to-speech: write the audio to this .wav"),
+    as_json: bool = typer.Option(False, "--json", help="print the pipeline's result as JSON"),
+) -> None:
+    """Run one pipeline task on TEXT: transformers' pipeline where it has the task, llmfound's where v5 removed it."""
+    import json
+
+    from . import pipelines as PL
+
+    _quiet_libraries()
+    t = PL.get_task(task)
+    if not text.strip():
+        raise LlmfoundError("the input text is empty")
+    if max_new_tokens <= 0:
+        raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
+    with err.status(f"loading {t.name} pipeline ({model or 'default model'}, {device})..."):
+        pipe = PL.pipeline(task, model=model, device=device)
+    if pipe.llmfound_device_note:
+        err.print(f"[dim]note: {pipe.llmfound_device_note}[/dim]")
+    shown: object
+    if t.name == "question-answering":
+        if context is None:
+            if "|||" not in text:
+                raise LlmfoundError("question-answering needs a context: pass --context TEXT, or give "
+                                    "'QUESTION ||| CONTEXT' as the input")
+            text, context = (s.strip() for s in text.split("|||", 1))
+        result = pipe(question=text, context=context)
+        shown = f"{result['answer']}  (score {result['score']:.3f}, characters {result['start']}:{result['end']})"
+    elif t.name == "text-generation":
+        tok = pipe.tokenizer
+        chat = not raw and getattr(tok, "chat_template", None)
+        inp = [{"role": "user", "content": text}] if chat else text
+        result = pipe(inp, max_new_tokens=max_new_tokens, do_sample=sample, return_full_text=False)
+        shown = result[0]["generated_text"]
+    elif t.name in ("summarization", "translation"):
+        result = pipe(text, max_new_tokens=max_new_tokens)
+        shown = result[0][pipe.key]
+    elif t.name == "text-classification":
+        result = pipe(text, top_k=None)
+        shown = "\n".join(f"{r['label']}\t{r['score']:.4f}" for r in result)
+    elif t.name == "token-classification":
+        result = pipe(text, aggregation_strategy="simple")
+        shown = "\n".join(f"{r['word']}\t{r['entity_group']}\t{float(r['score']):.4f}\t{r['start']}:{r['end']}"
+                          for r in result) or "(no entities)"
+    elif t.name == "feature-extraction":
+        result = pipe(text)
+        shown = f"{len(result)} dimensions (mean-pooled, L2-normalized): " + \
+                ", ".join(f"{v:.4f}" for v in result[:8]) + ", ..."
+    else:  # text-to-audio
+        res = pipe(text)
+        import numpy as np
+
+        audio = np.asarray(res["audio"], dtype="float32").reshape(-1)
+        sr = int(res["sampling_rate"])
+        if out_file:
+            import wave
+
+            pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+            with wave.open(out_file, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(sr)
+                w.writeframes(pcm)
+        result = {"sampling_rate": sr, "samples": int(audio.size), "seconds": audio.size / sr, "out": out_file}
+        shown = f"{audio.size} samples at {sr} Hz ({audio.size / sr:.2f} s)" + \
+                (f", written to {out_file}" if out_file else "; pass --out FILE.wav to save it")
+    if as_json:
+        sys.stdout.write(json.dumps({"task": t.name, "result": result}, ensure_ascii=False, default=_jsonable)
+                         + "\n")
+        return
+    sys.stdout.write(f"{shown}\n")
 
 
 def main(argv: Optional[list] = None) -> int:

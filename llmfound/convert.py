@@ -83,7 +83,8 @@ def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
 
     src = str(_asset_dir(asset))
     tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
-    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.bfloat16)
+    # float32 is the GGUF reader's native dtype (bf16 makes it cast every tensor); stored as bf16 below.
+    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
     config = AutoConfig.from_pretrained(src, gguf_file=gguf)
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")

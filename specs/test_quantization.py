@@ -56,19 +56,23 @@ def _cpu_repacks_4bit() -> bool:
 
 @pytest.mark.skipif(not _cpu_repacks_4bit(), reason="this CPU lacks avx512_bf16: bitsandbytes keeps the 4-bit "
                                                     "layout (nothing to observe)")
-def test_the_first_cpu_forward_repacks_4bit_weights_and_grows_the_footprint_slightly(require_assets):
+def test_the_first_cpu_forward_repacks_4bit_weights_and_grows_the_footprint_slightly(tmp_path):
     """bitsandbytes 0.50.2 on an avx512_bf16 CPU repacks each 4-bit weight on the first forward
     (``_convert_weight_packed_for_cpu``): the double-quantized absmax becomes plain bf16, so the state grows
-    from ~1 byte to 2 bytes per 64 weights. Still within 2% of the bound; measured +1.3% on SmolLM2."""
-    require_assets(MODEL)
-    m, tok = Q.load_model(MODEL, "nf4-dq")
-    before = Q.footprint(m).total
+    from ~1 byte to 2 bytes per 64 weights. Still within 2% of the load-time bound (SmolLM2: +1.3%, measured
+    with ``llmfound generate --quant 4bit`` before and after). Shown here on a tiny synthetic-weight Llama."""
+    cfg = Q.synthetic_llama_config("tiny")
+    cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size = 2, 512, 1408  # bigger layers: codes matter less
+    Q.save_synthetic_model(cfg, tmp_path)
+    m, _ = Q.load_model(str(tmp_path), "nf4-dq", tokenizer=False)
+    before = Q.footprint(m)
     with torch.inference_mode():
-        m(**tok("Hello", return_tensors="pt"))
-    after = Q.footprint(m).total
-    bound = Q.expected_footprint(m, "nf4-dq").total
-    assert after > before, f"expected a repack to grow the state: before {before} B, after {after} B"
-    assert abs(after / bound - 1) <= 0.02, f"after the repack: {after} B vs bound {bound} B"
+        m(input_ids=torch.tensor([[1, 5, 9]]))
+    after = Q.footprint(m)
+    assert after.quant_state > before.quant_state, f"expected a repack: state {before.quant_state} -> {after.quant_state} B"
+    assert after.quantized_weights == before.quantized_weights, "the 4-bit codes themselves keep their size"
+    grown = (after.total - before.total) / before.total
+    assert 0 < grown < 0.02, f"the repack grew the footprint by {grown:.2%}"
 
 
 def test_get_memory_footprint_misses_the_4bit_quant_state(models):

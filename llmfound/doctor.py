@@ -1,0 +1,363 @@
+"""``llmfound doctor``: pass / fail / skip per capability, for validating a new (GPU) box in minutes.
+
+It complements, not replaces, ``python -m bitsandbytes`` (bitsandbytes' own backend diagnosis) and
+``transformers env`` (the environment dump): doctor checks that the things llmfound teaches actually work
+here, numerically, and says which ones do not.
+
+Each capability has a failure class; the exit status is 0 when every required capability passed (skips are
+fine), else the code of the first failing class in table order (see :data:`EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+SCHEMA = 1
+"""Version of the JSON report's layout (``llmfound doctor --json``)."""
+
+EXIT_CODES = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13, "templates": 14}
+"""Exit status per failure class (first failing class in capability order wins; all are in the JSON)."""
+
+
+class Skip(Exception):
+    """Raised by a check that cannot run here (e.g. no CUDA); the message is the reason."""
+
+
+@dataclass
+class CheckResult:
+    """One capability's outcome: ``status`` "pass" | "fail" | "skip", ``detail`` (measured values or the
+    reason), ``seconds`` it took, ``klass`` its failure class, ``required`` whether a fail changes the exit."""
+
+    name: str
+    klass: str
+    status: str
+    detail: str
+    seconds: float
+    required: bool = True
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capability:
+    """A named check: ``fn(device)`` returns ``(detail, data)`` on success, raises :class:`Skip` or fails."""
+
+    name: str
+    klass: str
+    fn: Callable[[str], tuple[str, dict]]
+    required: bool = True
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+MATMUL_TOL = {"nf4": 0.12, "int8": 0.02, "kernel": 0.02}
+"""Relative Frobenius error limits. ``nf4``: bnb 4-bit output vs the full-precision product on N(0, 1)
+weights (NF4's quantization error alone is ~0.09 for Gaussian weights, QLoRA section 3);
+``int8``: LLM.int8 output vs full precision (~0.005 typical); ``kernel``: the 4-bit kernel vs the product
+with its own dequantized weight (checks the kernel, not the format)."""
+
+
+def _rel(a, b) -> float:
+    import torch
+
+    a, b = a.detach().float().cpu(), b.detach().float().cpu()
+    return float(torch.linalg.norm(a - b) / torch.linalg.norm(b))
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Skip("no CUDA device")
+    return device
+
+
+def check_bnb_import(device: str):
+    from .quantization import check_bitsandbytes
+
+    v = check_bitsandbytes()
+    return f"bitsandbytes {v}", {"version": v}
+
+
+def check_matmul_4bit(device: str):
+    import bitsandbytes as bnb
+    import bitsandbytes.functional as F
+    import torch
+
+    dev = _device(device)
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(512, 1024, generator=g).to(dev, torch.bfloat16)
+    x = torch.randn(8, 1024, generator=g).to(dev, torch.bfloat16)
+    wq, state = F.quantize_4bit(w, quant_type="nf4", compress_statistics=True)
+    got = bnb.matmul_4bit(x, wq.t(), quant_state=state)
+    ref = x.float() @ w.float().t()
+    deq = F.dequantize_4bit(wq, state).float()
+    e_fmt, e_kernel = _rel(got, ref), _rel(got, x.float() @ deq.t())
+    ok = e_fmt <= MATMUL_TOL["nf4"] and e_kernel <= MATMUL_TOL["kernel"]
+    detail = (f"NF4+DQ matmul on {dev}: rel. error {e_fmt:.4f} vs full precision (limit {MATMUL_TOL['nf4']}), "
+              f"{e_kernel:.4f} vs its dequantized weight (limit {MATMUL_TOL['kernel']})")
+    if not ok:
+        raise AssertionError(detail)
+    return detail, {"rel_error": e_fmt, "kernel_error": e_kernel}
+
+
+def check_matmul_8bit(device: str):
+    import bitsandbytes as bnb
+    import torch
+
+    dev = _device(device)
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(1024, 512, bias=False, dtype=torch.float16)
+    q = bnb.nn.Linear8bitLt(1024, 512, bias=False, has_fp16_weights=False, threshold=6.0)
+    q.weight = bnb.nn.Int8Params(lin.weight.data.clone(), requires_grad=False, has_fp16_weights=False)
+    q = q.to(dev)
+    x = torch.randn(8, 1024, dtype=torch.float16)
+    with torch.no_grad():
+        got = q(x.to(dev)).float().cpu()
+    ref = x.float() @ lin.weight.float().t()
+    e = _rel(got, ref)
+    detail = f"LLM.int8 matmul on {dev}: rel. error {e:.4f} vs full precision (limit {MATMUL_TOL['int8']})"
+    if e > MATMUL_TOL["int8"]:
+        raise AssertionError(detail)
+    return detail, {"rel_error": e}
+
+
+def check_synthetic_footprints(device: str):
+    """Synthetic-weight Llama: tiny on CPU, 1.1B (TinyLlama shape) on CUDA; bf16 / 8-bit / nf4-dq."""
+    import tempfile
+
+    from . import quantization as Q
+
+    dev = _device(device)
+    size = "1.1b" if dev == "cuda" else "tiny"
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        Q.save_synthetic_model(Q.synthetic_llama_config(size), tmp, device=dev)
+        for preset in ("bf16", "8bit", "nf4-dq"):
+            Q.peak_cuda_bytes(reset=True)
+            m, _ = Q.load_model(tmp, preset, device_map="auto" if dev == "cuda" else "cpu", tokenizer=False)
+            fp, bound = Q.footprint(m).total, Q.expected_footprint(m, preset).total
+            rows[preset] = {"measured": fp, "bound": bound, "peak_cuda": Q.peak_cuda_bytes()}
+            del m
+    bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["bound"] - 1) > 0.02}
+    base = rows["bf16"]["measured"]
+    detail = f"synthetic {size} Llama on {dev}: " + ", ".join(
+        f"{p} {r['measured'] / 1e6:.1f} MB ({base / r['measured']:.2f}x)" for p, r in rows.items())
+    if bad:
+        raise AssertionError(detail + f"; outside 2% of the analytic bound: {sorted(bad)}")
+    return detail + "; all within 2% of the analytic bound", {"size": size, "presets": rows}
+
+
+def check_streaming(device: str):
+    """Streamed greedy generation equals plain generate: the real SmolLM2 when cached, else a synthetic model."""
+    import tempfile
+
+    import torch
+
+    from . import assets, chat, quantization as Q, streaming
+
+    dev = _device(device)
+    if assets.is_complete("smollm2-135m-instruct"):
+        m, tok = Q.load_model("smollm2-135m-instruct", "bf16", device_map="auto" if dev == "cuda" else "cpu")
+        inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, chat.conversation("What is the capital of France?")).items()}
+        res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
+        ok = "Paris" in res.text and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
+        detail = f"SmolLM2 on {dev}: {res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s, answer {res.text!r}"
+    else:
+        from .families import load_tokenizer
+
+        tok = load_tokenizer("gpt2")
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = Q.synthetic_llama_config("tiny")
+            cfg.vocab_size = len(tok)
+            Q.save_synthetic_model(cfg, tmp)
+            m, _ = Q.load_model(tmp, "bf16", tokenizer=False, device_map="auto" if dev == "cuda" else "cpu")
+        inputs = {k: v.to(dev) for k, v in tok("Hello", return_tensors="pt").items()}
+        res = streaming.stream_generate(m, tok, inputs, max_new_tokens=8, min_new_tokens=8)
+        ok = res.text == tok.decode(res.token_ids, skip_special_tokens=True) and res.new_tokens == 8
+        detail = f"synthetic model on {dev} (SmolLM2 not cached): stream equals decode of {res.new_tokens} tokens"
+    if not ok:
+        raise AssertionError(detail)
+    del torch
+    return detail, {"tokens_per_s": res.tokens_per_s}
+
+
+def check_tokenizers(device: str):
+    from . import assets, families
+
+    done, missing, bad = [], [], []
+    for fam in families.FAMILIES:
+        if not all(assets.is_complete(s) for s in fam.sources):
+            missing.append(fam.name)
+            continue
+        tok = families.load_tokenizer(fam.name)
+        back = tok.decode(tok.encode("Hello world", add_special_tokens=False))
+        (done if back.lower() == "hello world" else bad).append(fam.name)
+    if not done and missing:
+        raise Skip(f"no family tokenizer is cached; run `llmfound assets fetch --all`")
+    detail = f"{len(done)} families load and round-trip 'Hello world'"
+    if missing:
+        detail += f"; not cached: {', '.join(missing)}"
+    if bad:
+        raise AssertionError(f"round trip failed for {', '.join(bad)}")
+    return detail, {"ok": done, "missing": missing}
+
+
+def check_templates(device: str):
+    from . import assets, chat, families
+
+    done, missing, bad = [], [], []
+    msgs = [{"role": "user", "content": "Hi"}]
+    for fam in families.FAMILIES:
+        if fam.template is None:
+            continue
+        if not all(assets.is_complete(s) for s in fam.sources):
+            missing.append(fam.name)
+            continue
+        try:
+            text = chat.render(fam.name, msgs, add_generation_prompt=True)
+            (done if "Hi" in text else bad).append(fam.name)
+        except Exception as e:  # noqa: BLE001 - reported per family
+            bad.append(f"{fam.name} ({type(e).__name__}: {e})")
+    if not done and missing:
+        raise Skip("no family template is cached; run `llmfound assets fetch --all`")
+    if bad:
+        raise AssertionError(f"templates failed: {'; '.join(bad)}")
+    return f"{len(done)} family templates render a user turn", {"ok": done, "missing": missing}
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability("bitsandbytes imports", "bitsandbytes", check_bnb_import),
+    Capability("4-bit NF4 matmul (CPU)", "bitsandbytes", lambda d: check_matmul_4bit("cpu")),
+    Capability("8-bit LLM.int8 matmul (CPU)", "bitsandbytes", lambda d: check_matmul_8bit("cpu")),
+    Capability("4-bit NF4 matmul (CUDA)", "bitsandbytes", lambda d: check_matmul_4bit("cuda")),
+    Capability("8-bit LLM.int8 matmul (CUDA)", "bitsandbytes", lambda d: check_matmul_8bit("cuda")),
+    Capability("synthetic model footprints (CPU)", "quantization", lambda d: check_synthetic_footprints("cpu")),
+    Capability("synthetic 1.1B footprints (CUDA)", "quantization", lambda d: check_synthetic_footprints("cuda")),
+    Capability("streamed generation", "streaming", check_streaming),
+    Capability("family tokenizers", "tokenizers", check_tokenizers),
+    Capability("chat templates", "templates", check_templates),
+)
+"""The checks, in order. The device argument is "cuda" when CUDA is available, else "cpu"."""
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def versions() -> dict:
+    """Versions that matter for llmfound: python, torch (+ its CUDA), driver, transformers, tokenizers,
+    bitsandbytes, accelerate (None where not importable)."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "tokenizers", "bitsandbytes", "accelerate", "llmfound"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    try:
+        import torch
+
+        out["torch_cuda"] = torch.version.cuda
+    except Exception:  # pragma: no cover
+        out["torch_cuda"] = None
+    out["driver"] = _driver_version()
+    return out
+
+
+def _driver_version() -> str | None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        r = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=20)
+        return r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else None
+    except Exception:  # pragma: no cover
+        return None
+
+
+def accelerator() -> dict | None:
+    """The first CUDA device: name, compute capability "major.minor", total memory in bytes; None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    p = torch.cuda.get_device_properties(0)
+    return {"name": p.name, "compute_capability": f"{p.major}.{p.minor}", "memory_bytes": p.total_memory,
+            "count": torch.cuda.device_count()}
+
+
+def run(capabilities: tuple[Capability, ...] | None = None, *,
+        on_result: Callable[[CheckResult], None] | None = None, ledger: bool = True) -> dict:
+    """Run every capability and return the report (the ``--json`` schema):
+
+    ``{"schema": 1, "versions": {...}, "accelerator": {...} | None, "capabilities": [CheckResult as dict],
+    "ledger": [...], "exit_code": int}``. A check that raises :class:`Skip` is "skip"; any other exception
+    is "fail" with its one-line message. ``on_result`` is called after each check (for live output).
+    ``ledger=False`` leaves the ledger list empty (its probes load tokenizers: seconds)."""
+    from .ledger import ledger_states
+
+    acc = accelerator()
+    device = "cuda" if acc else "cpu"
+    results = []
+    for cap in capabilities or CAPABILITIES:
+        t0 = time.perf_counter()
+        try:
+            detail, data = cap.fn(device)
+            status = "pass"
+        except Skip as s:
+            status, detail, data = "skip", str(s), {}
+        except Exception as e:  # noqa: BLE001 - a failing capability is data
+            status, detail, data = "fail", f"{type(e).__name__}: {e}".splitlines()[0], \
+                {"traceback": traceback.format_exc(limit=3)}
+        r = CheckResult(cap.name, cap.klass, status, detail, time.perf_counter() - t0, cap.required, data)
+        results.append(r)
+        if on_result:
+            on_result(r)
+    code = 0
+    for r in results:
+        if r.status == "fail" and r.required:
+            code = EXIT_CODES[r.klass]
+            break
+    return {"schema": SCHEMA, "versions": versions(), "accelerator": acc,
+            "capabilities": [asdict(r) for r in results], "ledger": ledger_states() if ledger else [],
+            "exit_code": code}
+
+
+def plot(report: dict, path: str) -> None:
+    """Bar chart of the synthetic model's footprint per preset (measured vs analytic bound), as PNG.
+
+    Raises :class:`~llmfound.errors.LlmfoundError` when no footprint check passed (nothing to draw) or
+    matplotlib is missing."""
+    from .errors import LlmfoundError
+
+    rows = [c for c in report["capabilities"] if c["name"].startswith("synthetic") and c["status"] == "pass"]
+    if not rows:
+        raise LlmfoundError("no footprint check passed, so there is nothing to plot")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise LlmfoundError("--plot needs matplotlib: pip install matplotlib") from None
+    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6), squeeze=False)
+    for ax, c in zip(axes[0], rows):
+        presets = c["data"]["presets"]
+        names = list(presets)
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], [presets[n]["bound"] / 1e6 for n in names], 0.4, label="analytic bound")
+        ax.bar([x + 0.2 for x in xs], [presets[n]["measured"] / 1e6 for n in names], 0.4, label="measured")
+        ax.set_xticks(list(xs), names)
+        ax.set_ylabel("MB")
+        ax.set_title(f"{c['data']['size']} synthetic Llama ({c['name'].split('(')[-1].rstrip(')')})")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

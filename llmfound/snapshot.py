@@ -1,0 +1,249 @@
+"""The upgrade gate: record what the installed libraries do, then compare another environment against it.
+
+``record()`` captures, for the installed versions: per family the ids of a fixed corpus (llama.cpp's golden
+inputs included), the special tokens and encode defaults, renders of the chat conformance conversations,
+SmolLM2's footprints per preset and greedy answers to fixed prompts, and pipeline outputs. ``compare()``
+recomputes the same and lists every difference as (section, subject, behaviour, old, new): when CI installs a
+candidate transformers / tokenizers / torch / bitsandbytes, the diff says exactly which family or behaviour
+drifted. A baseline for the pinned versions ships in ``llmfound/data/baseline.json``.
+
+File layout (``SCHEMA`` 1)::
+
+    {"schema": 1, "created": "...", "versions": {...},
+     "sections": {"<section>": {"<subject (family, preset, prompt...)>": {"<behaviour>": <json value>}}}}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import LlmfoundError
+
+SCHEMA = 1
+BASELINE = Path(__file__).parent / "data" / "baseline.json"
+"""The snapshot recorded with the pinned versions of ``pyproject.toml``."""
+
+CORPUS = (
+    "Hello world",
+    " leading space",
+    "trailing space ",
+    "a  b\tc\r\nd",
+    "I'm here, aren't I? Don't.",
+    "3.14159 and 1,000,000 (10^6)",
+    "naïve café — déjà vu",
+    "日本語のテキスト 中文 한국어",
+    "emoji 🙂 family 👨‍👩‍👧 flag 🇫🇷",
+    "مرحبا بالعالم",
+    "<|im_end|> <s> [INST] not special?",
+)
+"""Fixed texts every family encodes; llama.cpp's golden inputs are added for families that have them."""
+
+GREEDY_PROMPTS = ("What is the capital of France?", "Name three colors.")
+GREEDY_TOKENS = 24
+
+
+class SnapshotError(LlmfoundError):
+    """A snapshot file that is missing, not JSON, truncated or from a newer schema."""
+
+    exit_code = 2
+
+
+@dataclass
+class Drift:
+    """One difference: ``section`` (ids, special_tokens, templates, ...), ``subject`` (a family, preset or
+    prompt), ``behaviour`` (the key), ``old`` and ``new`` values (``None`` when absent on one side)."""
+
+    section: str
+    subject: str
+    behaviour: str
+    old: Any
+    new: Any
+
+
+# ---------------------------------------------------------------------------------------------- sections
+
+
+def _cached_families(need_template: bool = False) -> list:
+    from . import assets, families
+
+    return [f for f in families.FAMILIES if all(assets.is_complete(s) for s in f.sources)
+            and (f.template or not need_template)]
+
+
+def section_ids() -> dict:
+    """Per family: ids (no special tokens) of :data:`CORPUS` and of its golden inputs, keyed by text."""
+    from .families import load_tokenizer
+    from .tokenization import golden_vectors
+
+    out = {}
+    for fam in _cached_families():
+        tok = load_tokenizer(fam.name)
+        texts = list(CORPUS)
+        if fam.golden:
+            texts += [c.text for c in golden_vectors(fam.golden) if c.text not in texts]
+        out[fam.name] = {repr(t): tok.encode(t, add_special_tokens=False) for t in texts}
+    return out
+
+
+def section_special_tokens() -> dict:
+    """Per family: bos/eos/pad/unk strings and ids, len(tokenizer), ids of 'Hello world' with specials."""
+    from .families import load_tokenizer
+
+    out = {}
+    for fam in _cached_families():
+        tok = load_tokenizer(fam.name)
+        row = {}
+        for role in ("bos", "eos", "pad", "unk"):
+            row[f"{role}_token"] = getattr(tok, f"{role}_token", None)
+            row[f"{role}_id"] = getattr(tok, f"{role}_token_id", None)
+        row["len"] = len(tok)
+        row["encode('Hello world') with specials"] = tok.encode("Hello world")
+        out[fam.name] = row
+    return out
+
+
+def section_templates() -> dict:
+    """Per family with a template: each conformance case -> ["ok", text] or ["raises", "<Class>: message"]."""
+    from .chat import conformance_table
+
+    table = conformance_table([f.name for f in _cached_families(need_template=True)])
+    return {fam: {case: list(v) for case, v in cases.items()} for fam, cases in table.items()}
+
+
+def section_model() -> dict:
+    """SmolLM2-135M-Instruct: footprint bytes per preset (at load), and greedy bf16 answers (token ids and text)."""
+    from . import assets, chat, quantization as Q, streaming
+
+    if not assets.is_complete("smollm2-135m-instruct"):
+        return {}
+    out: dict = {}
+    for preset in ("bf16", "8bit", "nf4-dq"):
+        m, tok = Q.load_model("smollm2-135m-instruct", preset)
+        out[f"footprint {preset}"] = {"bytes": Q.footprint(m).total,
+                                      "analytic bound": Q.expected_footprint(m, preset).total}
+        if preset == "bf16":
+            for p in GREEDY_PROMPTS:
+                r = streaming.stream_generate(m, tok, chat.chat_inputs(tok, chat.conversation(p)),
+                                              max_new_tokens=GREEDY_TOKENS)
+                out[f"greedy {p!r}"] = {"ids": r.token_ids, "text": r.text}
+        del m
+    return out
+
+
+def section_pipelines() -> dict:
+    """Outputs of the real-model pipelines: feature-extraction cosines of fixed pairs (4 decimals) and the
+    text-generation answer. Empty when the pipelines module or its assets are unavailable."""
+    from . import assets
+
+    try:
+        from .pipelines import pipeline
+    except ImportError:
+        return {}
+    out: dict = {}
+    if assets.is_complete("all-minilm-l6-v2"):
+        import torch
+
+        fe = pipeline("feature-extraction")
+        pairs = [("A man is eating food.", "A man is eating a meal."),
+                 ("A man is eating food.", "The stock market fell today.")]
+        cos = []
+        for a, b in pairs:
+            ea, eb = (torch.tensor(fe(x)).flatten() for x in (a, b))
+            cos.append(round(float(torch.nn.functional.cosine_similarity(ea, eb, dim=0)), 4))
+        out["feature-extraction"] = {"cosines": cos}
+    if assets.is_complete("smollm2-135m-instruct"):
+        tg = pipeline("text-generation")
+        res = tg([{"role": "user", "content": GREEDY_PROMPTS[0]}], max_new_tokens=GREEDY_TOKENS, do_sample=False)
+        out["text-generation"] = {"answer": json.loads(json.dumps(res, default=str))}
+    return out
+
+
+SECTIONS: dict[str, Callable[[], dict]] = {
+    "ids": section_ids,
+    "special_tokens": section_special_tokens,
+    "templates": section_templates,
+    "model": section_model,
+    "pipelines": section_pipelines,
+}
+"""Section name -> function computing it. ``FAST`` ones take seconds; ``model`` and ``pipelines`` load models."""
+
+FAST = ("ids", "special_tokens", "templates")
+
+
+# ------------------------------------------------------------------------------------------- record/compare
+
+
+def record(sections: tuple[str, ...] | None = None) -> dict:
+    """Compute the snapshot for the installed versions (all sections, or those named)."""
+    from .doctor import versions
+
+    names = sections or tuple(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise LlmfoundError(f"unknown snapshot section(s) {unknown}; known: {', '.join(SECTIONS)}")
+    data = {n: SECTIONS[n]() for n in names}
+    return {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": versions(), "sections": json.loads(json.dumps(data, ensure_ascii=False))}
+
+
+def save(snap: dict, path: str | Path) -> None:
+    """Write ``snap`` as JSON atomically (temp file + rename)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(snap, f, ensure_ascii=False, indent=1, sort_keys=True)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def load(path: str | Path) -> dict:
+    """Read a snapshot file. Raises :class:`SnapshotError` with one line for a missing file, a file that is
+    not JSON or is truncated, a newer schema, or a JSON document that is not a snapshot."""
+    p = Path(path)
+    if not p.is_file():
+        raise SnapshotError(f"snapshot file {str(p)!r} does not exist; make one with `llmfound snapshot record FILE`")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        snap = json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "truncated" if e.pos >= len(text.rstrip()) - 1 else "not valid JSON"
+        raise SnapshotError(f"snapshot file {str(p)!r} is {what} (line {e.lineno}, column {e.colno}: {e.msg}); "
+                            f"record it again with `llmfound snapshot record`") from None
+    if not isinstance(snap, dict) or "schema" not in snap or "sections" not in snap:
+        raise SnapshotError(f"{str(p)!r} is JSON but not an llmfound snapshot (no 'schema' / 'sections')")
+    if not isinstance(snap["schema"], int) or snap["schema"] > SCHEMA:
+        raise SnapshotError(f"{str(p)!r} has snapshot schema {snap['schema']!r}, newer than this llmfound reads "
+                            f"({SCHEMA}); upgrade llmfound or record the baseline again")
+    return snap
+
+
+def diff(old: dict, new: dict) -> list[Drift]:
+    """Every difference between two snapshots, over the sections present in ``old`` (a section absent from
+    ``new`` counts as a change of each of its subjects)."""
+    out = []
+    for section, subjects in old["sections"].items():
+        now = new["sections"].get(section, {})
+        for subject in sorted(set(subjects) | set(now)):
+            a, b = subjects.get(subject, {}), now.get(subject, {})
+            for key in sorted(set(a) | set(b)):
+                va, vb = a.get(key), b.get(key)
+                if va != vb:
+                    out.append(Drift(section, subject, key, va, vb))
+    return out
+
+
+def compare(path: str | Path, sections: tuple[str, ...] | None = None) -> tuple[dict, dict, list[Drift]]:
+    """Load the snapshot at ``path``, recompute the same sections here, return ``(old, new, drifts)``."""
+    old = load(path)
+    names = tuple(n for n in old["sections"] if sections is None or n in sections)
+    new = record(names)
+    old = dict(old, sections={n: old["sections"][n] for n in names})
+    return old, new, diff(old, new)

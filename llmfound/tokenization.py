@@ -1,0 +1,337 @@
+"""Tokenization: text to ids and back, per family, and the checks that keep the two sides honest.
+
+- :func:`round_trip` encodes one text with a family's tokenizer and decodes it again; the
+  :class:`RoundTrip` report holds the ids, the pieces, the decoded text and where it first differs.
+- :func:`normalize` is what a family declares it does to text by design (``families.Family.normalization``):
+  ``"none"``, ``"nfc"`` (Qwen), or ``"bert-uncased"`` (lowercase, strip accents, collapse whitespace).
+- :func:`check_compatible` compares a tokenizer with a model's config (vocab size, special ids): the seed's
+  "a mismatched tokenizer gives invalid inputs", made detectable.
+- :func:`golden_vectors` reads llama.cpp's vocab test vectors (``ggml-vocab-<vocab>.gguf.inp`` / ``.out``,
+  shipped in the llama-cpp-python 0.3.36 sdist, asset ``llama-cpp-vocabs``; made by llama.cpp from the
+  original Hugging Face tokenizers with ``add_special_tokens=False``).
+
+Text must be ``str``: bytes or None raise ``TypeError`` naming the type (decode bytes first).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LlmfoundError, UnknownNameError
+
+GOLDEN_SEPARATOR = "\n__ggml_vocab_test__\n"
+"""The line between two inputs in a llama.cpp ``.gguf.inp`` file (each input is followed by it)."""
+
+
+class TokenizerMismatchError(LlmfoundError):
+    """A tokenizer does not fit a model: ids beyond the model's vocabulary or different special ids."""
+
+    exit_code = 2
+
+
+def require_str(text: Any, what: str = "text") -> str:
+    """Return ``text`` if it is a ``str``; else raise ``TypeError`` naming the type it was."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first, e.g. data.decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(f"{what} must be str, got {type(text).__name__}{hint}")
+    return text
+
+
+def _tok(family_or_tokenizer: Any):
+    if isinstance(family_or_tokenizer, str):
+        from .families import load_tokenizer
+
+        return load_tokenizer(family_or_tokenizer)
+    return family_or_tokenizer
+
+
+def supports_split_special_tokens(tokenizer: Any) -> bool:
+    """True when ``encode(..., split_special_tokens=True)`` is accepted (Mistral's mistral-common backend
+    rejects the keyword; it never parses special-token text typed by the user anyway)."""
+    return type(tokenizer).__name__ != "MistralCommonBackend"
+
+
+def always_parsed_tokens(tokenizer: Any) -> list[str]:
+    """Added tokens that are not marked special (e.g. Phi-3's ``</s>``, Mistral v3's ``[REFERENCE_DOC_n]``):
+    typed inside user text they become that token even with ``split_special_tokens=True``. Empty for
+    MistralCommonBackend (it parses nothing the user types)."""
+    decoder = getattr(tokenizer, "added_tokens_decoder", None)
+    if not isinstance(decoder, dict):
+        return []
+    return sorted(t.content for t in decoder.values() if not t.special)
+
+
+def encode(tokenizer: Any, text: str, *, add_special_tokens: bool = False, inert_specials: bool = False) -> list[int]:
+    """Ids for ``text`` (a list of ints, no tensors).
+
+    ``inert_specials=True`` makes special-token strings typed inside ``text`` plain text
+    (``split_special_tokens=True`` where the tokenizer accepts it; MistralCommonBackend never parses them).
+    Raises ``TypeError`` for non-str text.
+    """
+    require_str(text)
+    kw = {"split_special_tokens": True} if inert_specials and supports_split_special_tokens(tokenizer) else {}
+    return list(tokenizer.encode(text, add_special_tokens=add_special_tokens, **kw))
+
+
+def decode(tokenizer: Any, ids: list[int]) -> str:
+    """Text for ``ids``, special tokens kept, with no clean-up of spaces (the family's own decoder only)."""
+    kw = {} if type(tokenizer).__name__ == "MistralCommonBackend" else {"clean_up_tokenization_spaces": False}
+    return tokenizer.decode(list(ids), skip_special_tokens=False, **kw)
+
+
+def first_difference(a: str | list, b: str | list) -> int | None:
+    """Index of the first position where ``a`` and ``b`` differ (the shorter length when one is a prefix of
+    the other), or None when equal."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+@dataclass
+class RoundTrip:
+    """One text through encode and decode.
+
+    ``ids`` (token ids), ``pieces`` (the vocabulary strings of those ids, same length), ``decoded`` (text),
+    ``expected`` (the text, after the family's declared normalization), ``equal`` (decoded == expected),
+    ``first_difference`` (character index into ``expected``, None when equal), ``normalization``.
+    """
+
+    family: str
+    text: str
+    ids: list[int]
+    pieces: list[str]
+    decoded: str
+    expected: str
+    equal: bool
+    first_difference: int | None
+    normalization: str = "none"
+    add_special_tokens: bool = False
+
+    def explain(self) -> str:
+        """One paragraph for a failure message: family, input (repr), expected, got, first difference."""
+        if self.equal:
+            return f"{self.family}: {self.text!r} round-trips ({len(self.ids)} ids)"
+        i = self.first_difference or 0
+        return (f"{self.family}: input {self.text!r}\n  expected {self.expected!r}\n  got      {self.decoded!r}\n"
+                f"  first difference at char {i}: expected {self.expected[i:i + 12]!r}, got "
+                f"{self.decoded[i:i + 12]!r}\n  ids {self.ids}\n  pieces {self.pieces}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict of the fields."""
+        return asdict(self)
+
+
+def normalize(kind: str, text: str) -> str:
+    """Apply a declared normalization to ``text``.
+
+    ``kind``: ``"none"`` (identity), ``"nfc"`` (``unicodedata.normalize("NFC")``, what Qwen's tokenizer.json
+    normalizer does), ``"metaspace"`` (sentencepiece writes a space as U+2581 "▁", so a typed U+2581
+    comes back as a space), ``"bert-uncased"`` (NFD, drop combining marks, lowercase, whitespace runs become one
+    space, ends stripped, control characters dropped: what the uncased BERT normalizer + WordPiece decode
+    give for words of letters and digits). Raises :class:`UnknownNameError` for another kind.
+    """
+    require_str(text)
+    if kind == "none":
+        return text
+    if kind == "nfc":
+        return unicodedata.normalize("NFC", text)
+    if kind == "metaspace":
+        return text.replace("\u2581", " ")
+    if kind == "bert-uncased":
+        t = "".join(c for c in unicodedata.normalize("NFD", text)
+                    if unicodedata.category(c) != "Mn" and (c in "\t\n\r" or unicodedata.category(c) != "Cc"))
+        return " ".join(t.lower().split())
+    raise UnknownNameError(f"unknown normalization {kind!r}; known: none, nfc, metaspace, bert-uncased")
+
+
+def _byte_level_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map used by byte-level BPE vocabularies (256 entries)."""
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1), *range(ord("\u00ae"), 256)]
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def missing_byte_tokens(tokenizer: Any) -> set[int]:
+    """Bytes (0-255) that a byte-level BPE tokenizer has no token for: text whose UTF-8 holds one of them
+    cannot be encoded faithfully. Empty for tokenizers that are not byte-level (checked through the
+    tokenizers pre-tokenizer) and for complete byte-level vocabularies."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
+    if pre is None or "ByteLevel" not in repr(pre):
+        return set()
+    vocab = tokenizer.get_vocab()
+    return {b for b, ch in _byte_level_alphabet().items() if ch not in vocab}
+
+
+def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tokens: bool = False,
+               inert_specials: bool = False) -> RoundTrip:
+    """Encode ``text`` with the family's tokenizer (``tokenizer`` overrides it), decode, compare.
+
+    The comparison is against ``normalize(family.normalization, text)`` for a family in the table, else
+    ``text`` itself. With ``add_special_tokens=True`` the special tokens are stripped from the ids before
+    decoding for the comparison. Raises ``TypeError`` (non-str text), :class:`UnknownNameError`.
+    """
+    require_str(text)
+    from .families import FAMILIES, get_family
+
+    norm = "none"
+    if tokenizer is None:
+        norm = get_family(family).normalization
+        tokenizer = _tok(family)
+    elif family in {f.name for f in FAMILIES}:
+        norm = get_family(family).normalization
+    ids = encode(tokenizer, text, add_special_tokens=add_special_tokens, inert_specials=inert_specials)
+    pieces = [str(p) for p in tokenizer.convert_ids_to_tokens(ids)]
+    body = ids
+    if add_special_tokens:
+        added = set(encode(tokenizer, "", add_special_tokens=True))
+        body = [i for i in ids if i not in added]
+    decoded = decode(tokenizer, body)
+    expected = normalize(norm, text)
+    diff = first_difference(expected, decoded)
+    return RoundTrip(family, text, ids, pieces, decoded, expected, diff is None, diff, norm, add_special_tokens)
+
+
+# ------------------------------------------------------------------------------------------ compatibility
+
+
+def _model_facts(model: Any) -> dict[str, Any]:
+    """vocab_size and special ids from a config object, a dict, a model (its ``.config``) or a folder."""
+    if isinstance(model, (str, Path)):
+        import json
+
+        p = Path(model)
+        cfg = json.loads((p / "config.json").read_text()) if p.is_dir() else json.loads(p.read_text())
+        gen = p / "generation_config.json" if p.is_dir() else None
+        if gen is not None and gen.exists():
+            g = json.loads(gen.read_text())
+            cfg = {**cfg, **{k: v for k, v in g.items() if k.endswith("_token_id") and v is not None}}
+        model = cfg
+    if hasattr(model, "config"):
+        model = model.config
+    if not isinstance(model, dict):
+        model = model.to_dict() if hasattr(model, "to_dict") else vars(model)
+    if "vocab_size" not in model and isinstance(model.get("text_config"), dict):
+        model = {**model["text_config"], **{k: v for k, v in model.items() if k.endswith("_token_id")}}
+    return model
+
+
+def compatibility_problems(tokenizer: Any, model: Any) -> list[str]:
+    """What does not fit between ``tokenizer`` (or a family name) and ``model`` (config, dict, model or a
+    folder with config.json [+ generation_config.json]). Empty list when compatible.
+
+    Checked: every id the tokenizer can produce (``len(tokenizer)``) is below the model's ``vocab_size``
+    (a model may have more rows than the tokenizer, e.g. padded embeddings, never fewer), and each of
+    bos/eos/pad ids the model declares equals the tokenizer's (an eos list must contain the tokenizer's eos
+    or the eos the chat turn ends with).
+    """
+    tok = _tok(tokenizer)
+    facts = _model_facts(model)
+    problems = []
+    vs = facts.get("vocab_size")
+    n = len(tok)
+    if isinstance(vs, int) and n > vs:
+        problems.append(f"tokenizer has {n} tokens but the model's vocab_size is {vs}: ids {vs}..{n - 1} "
+                        f"index past its embedding")
+    for name in ("bos", "eos", "pad"):
+        want = facts.get(f"{name}_token_id")
+        got = getattr(tok, f"{name}_token_id", None)
+        if want is None or got is None:
+            continue
+        wants = set(want) if isinstance(want, (list, tuple)) else {want}
+        if got not in wants:
+            problems.append(f"{name}_token_id: model says {want}, tokenizer gives {got} "
+                            f"({getattr(tok, f'{name}_token', None)!r})")
+    return problems
+
+
+def check_compatible(tokenizer: Any, model: Any) -> None:
+    """Raise :class:`TokenizerMismatchError` (one line listing every problem) when ``tokenizer`` does not fit
+    ``model``; see :func:`compatibility_problems` for what is checked and what ``model`` may be."""
+    problems = compatibility_problems(tokenizer, model)
+    if problems:
+        raise TokenizerMismatchError("tokenizer does not match the model: " + "; ".join(problems)
+                                     + "; load the tokenizer that ships with the model")
+
+
+# ------------------------------------------------------------------------------------------ golden ids
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """One llama.cpp test vector: ``text`` and the ``ids`` the original tokenizer gave
+    (``add_special_tokens=False``); ``index`` is its position in the file (0-based)."""
+
+    vocab: str
+    index: int
+    text: str
+    ids: tuple[int, ...]
+
+
+def golden_paths(vocab: str) -> tuple[Path, Path]:
+    """The ``.gguf.inp`` and ``.gguf.out`` files of llama.cpp vocab ``vocab`` (e.g. ``"llama-bpe"``) in the
+    cache entry of asset ``llama-cpp-vocabs``. Raises :class:`UnknownNameError` for a vocab llmfound does
+    not fetch, :class:`~llmfound.errors.AssetMissingError` when offline and not cached."""
+    from .assets import _GOLDEN_VOCABS, ensure
+
+    if vocab not in _GOLDEN_VOCABS:
+        raise UnknownNameError(f"unknown llama.cpp vocab {vocab!r}; known: {', '.join(_GOLDEN_VOCABS)}")
+    d = ensure("llama-cpp-vocabs")
+    return d / f"ggml-vocab-{vocab}.gguf.inp", d / f"ggml-vocab-{vocab}.gguf.out"
+
+
+def parse_golden(inp: str, out: str, vocab: str = "") -> list[GoldenCase]:
+    """Pair the inputs of a ``.gguf.inp`` text (each followed by the line ``__ggml_vocab_test__``) with the
+    lines of a ``.gguf.out`` text (space-separated ids, one line per input). Raises ``ValueError`` when the
+    counts differ."""
+    texts = inp.split(GOLDEN_SEPARATOR)
+    if texts and texts[-1] in ("", "\n"):
+        texts = texts[:-1]
+    lines = out.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    if len(texts) != len(lines):
+        raise ValueError(f"golden vectors {vocab or '?'}: {len(texts)} inputs but {len(lines)} id lines")
+    return [GoldenCase(vocab, i, t, tuple(int(x) for x in ln.split())) for i, (t, ln) in enumerate(zip(texts, lines))]
+
+
+def golden_vectors(vocab: str) -> list[GoldenCase]:
+    """All test vectors of llama.cpp vocab ``vocab`` (46 per vocab in llama.cpp as vendored by
+    llama-cpp-python 0.3.36). Raises what :func:`golden_paths` raises."""
+    inp, out = golden_paths(vocab)
+    return parse_golden(inp.read_text(encoding="utf-8"), out.read_text(encoding="utf-8"), vocab)
+
+
+@dataclass
+class GoldenMismatch:
+    """A golden vector the tokenizer encodes differently: ``expected`` / ``got`` ids, first differing position."""
+
+    who: str
+    case: GoldenCase
+    got: list[int]
+    position: int | None = field(default=None)
+
+    def explain(self) -> str:
+        """Failure line: who, input repr, expected ids, got ids, first differing position."""
+        return (f"{self.who}: golden #{self.case.index} input {self.case.text!r}\n  expected {list(self.case.ids)}\n"
+                f"  got      {self.got}\n  first differing position: {self.position}")
+
+
+def golden_mismatches(tokenizer: Any, cases: list[GoldenCase], who: str = "") -> list[GoldenMismatch]:
+    """Encode every case (``add_special_tokens=False``) and return those whose ids differ."""
+    tok = _tok(tokenizer)
+    bad = []
+    for c in cases:
+        got = encode(tok, c.text)
+        if tuple(got) != c.ids:
+            bad.append(GoldenMismatch(who or str(tokenizer), c, got, first_difference(list(c.ids), got)))
+    return bad

