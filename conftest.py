@@ -14,11 +14,20 @@ import os
 import pytest
 
 # Nothing in the default tier may reach a network: the cache must already hold the assets.
+import sys  # noqa: E402
+
 os.environ.setdefault("LLMFOUND_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if "--run-network" not in sys.argv:  # the network tier is the one place a hub may be reached
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch  # noqa: E402
+
+# One intra-op thread per test process: the specs run tiny matmuls where thread hand-off costs more than it
+# saves, and under pytest-xdist each worker already owns a core. (Speed is measured in benchmarks/, not here.)
+torch.set_num_threads(int(os.environ.get("LLMFOUND_TEST_THREADS", "1")))
 
 from hypothesis import HealthCheck, Verbosity, settings  # noqa: E402
 

@@ -518,6 +518,9 @@ def pipeline_cmd(
         raise LlmfoundError("the input text is empty")
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
+    if t.name == "question-answering" and context is None and "|||" not in text:
+        raise LlmfoundError("question-answering needs a context: pass --context TEXT, or give "
+                            "'QUESTION ||| CONTEXT' as the input")
     with err.status(f"loading {t.name} pipeline ({model or 'default model'}, {device})..."):
         pipe = PL.pipeline(task, model=model, device=device)
     if pipe.llmfound_device_note:
@@ -525,9 +528,6 @@ def pipeline_cmd(
     shown: object
     if t.name == "question-answering":
         if context is None:
-            if "|||" not in text:
-                raise LlmfoundError("question-answering needs a context: pass --context TEXT, or give "
-                                    "'QUESTION ||| CONTEXT' as the input")
             text, context = (s.strip() for s in text.split("|||", 1))
         result = pipe(question=text, context=context)
         shown = f"{result['answer']}  (score {result['score']:.3f}, characters {result['start']}:{result['end']})"

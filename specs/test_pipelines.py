@@ -1,0 +1,540 @@
+"""Lesson: ``pipeline(task)`` is one line per task - and what stands behind that line differs by task.
+
+The seed: ``pipeline("sentiment-analysis")``, one interface for sentiment-analysis, text-classification, ner,
+question-answering, summarization, translation, text-generation and text-to-speech, with ``device="cuda"``.
+In transformers 5.23 four of those are still transformers pipelines (text-classification, ner =
+token-classification, text-generation, text-to-speech = text-to-audio); question-answering, summarization and
+translation were removed in v5, and ``llmfound.pipeline`` rebuilds them on the manual tokenize / forward-or-
+generate / decode workflow that transformers recommends, with v4's input and output shapes.
+
+Three kinds of spec here:
+1. **Real models** (offline, from the asset cache): SmolLM2-135M-Instruct for text-generation, all-MiniLM-L6-v2
+   for sentence embeddings. These check meaning: an assistant answer, paraphrases closer than unrelated text.
+2. **Contract specs** (``contract`` in the name): no registry ships a fine-tuned classifier, NER, QA,
+   summarization, translation or TTS model, so these run on *tiny random-weight models* built here from a
+   config plus a real tokenizer from the cache (BERT WordPiece from all-MiniLM-L6-v2, GPT-2 BPE). They check
+   structure only, never meaning: labels come from ``id2label``, scores are probabilities, spans index into the
+   input, batch calls equal one-by-one calls.
+3. **Edges**: inputs longer than the model's positions, bad input, devices; a hub tier (``--run-network``) runs
+   the seed's own line on transformers' default sentiment model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import llmfound
+from llmfound import pipelines as PL
+from llmfound.errors import LlmfoundError, UnknownNameError
+from llmfound.families import get_family, load_tokenizer
+
+SMOL = "smollm2-135m-instruct"
+MINILM = "all-minilm-l6-v2"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These models are small (135M params at most): on a shared 2-core machine, torch's second intra-op thread
+    only waits for the busy core (measured here: SmolLM2 8-token chat answer 0.5 s with 1 thread, 7-15 s with 2
+    under load). One thread for this module; the previous setting comes back afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+# ============================================================================ contract models (random weights)
+
+CLS_LABELS = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
+NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-ORG", 4: "I-ORG", 5: "B-LOC", 6: "I-LOC"}
+BART_POSITIONS = 64
+
+
+def _bert_cfg(**kw):
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=37, max_position_embeddings=512, **kw)
+
+
+def _build(folder, model, tok):
+    """Save a contract model with safetensors (the only format llmfound loads) next to its real tokenizer."""
+    model.save_pretrained(folder)  # transformers 5 writes model.safetensors
+    tok.save_pretrained(folder)
+    assert (folder / "model.safetensors").exists(), f"{folder}: no safetensors written"
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def contract_models(tmp_path_factory, require_assets):
+    """Tiny random-weight CONTRACT models, one folder per task (built once per session, ~1 MB each).
+
+    Not real models: they only give pipelines something of the right architecture to run."""
+    require_assets(MINILM, "gpt2-tokenizer")
+    import transformers as T
+
+    torch.manual_seed(0)
+    bert, gpt2 = load_tokenizer("bert"), load_tokenizer("gpt2")
+    root = tmp_path_factory.mktemp("contract-models")
+    eos = gpt2.eos_token_id
+    bart = T.BartConfig(vocab_size=len(gpt2), d_model=16, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
+                        decoder_ffn_dim=16, max_position_embeddings=BART_POSITIONS, bos_token_id=eos,
+                        eos_token_id=eos, pad_token_id=eos, decoder_start_token_id=eos, forced_eos_token_id=eos)
+    vits = T.VitsConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=16,
+                        flow_size=16, spectrogram_bins=17, upsample_initial_channel=16, upsample_rates=[4, 4],
+                        upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+                        prior_encoder_num_flows=1, prior_encoder_num_wavenet_layers=1,
+                        posterior_encoder_num_wavenet_layers=1, duration_predictor_num_flows=1,
+                        duration_predictor_filter_channels=16, depth_separable_num_layers=1, sampling_rate=16000,
+                        noise_scale=0.0, noise_scale_duration=0.0)  # no sampling noise: deterministic audio
+    built = {
+        "text-classification": (T.BertForSequenceClassification(_bert_cfg(id2label=CLS_LABELS)), bert),
+        "token-classification": (T.BertForTokenClassification(_bert_cfg(id2label=NER_LABELS)), bert),
+        "question-answering": (T.BertForQuestionAnswering(_bert_cfg()), bert),
+        "seq2seq": (T.BartForConditionalGeneration(bart), gpt2),
+        "text-to-audio": (T.VitsModel(vits), bert),
+    }
+    return {name: _build(root / name, m.eval(), tok) for name, (m, tok) in built.items()}
+
+
+def folder_for(models, task: str) -> str:
+    t = PL.get_task(task).name
+    return models["seq2seq" if t in ("summarization", "translation") else t]
+
+
+@pytest.fixture(scope="session")
+def contract_pipes(contract_models):
+    """One llmfound pipeline per seed task on its contract model (cached for the session)."""
+    cache: dict[str, object] = {}
+
+    def get(task: str):
+        if task not in cache:
+            cache[task] = llmfound.pipeline(task, model=folder_for(contract_models, task))
+        return cache[task]
+
+    return get
+
+
+TEXTS = ["Hugging Face is based in New York City", "i love open source models",
+         "Paris and Berlin are capitals", "the weather today"]
+QA = [("Where is Hugging Face based?", "Hugging Face is a company based in New York City. It builds tools."),
+      ("Who wrote it?", "The book was written by Jane Austen in 1813, and it is still read today."),
+      ("What is the capital?", "France is a country in Europe. Its capital is Paris, a large city.")]
+
+
+# ------------------------------------------------------------------------------------ every task, one line
+
+
+def test_every_seed_task_name_is_accepted():
+    assert PL.SEED_TASKS == ("sentiment-analysis", "text-classification", "ner", "question-answering",
+                             "summarization", "translation", "text-generation", "text-to-speech")
+    for name in PL.SEED_TASKS:
+        assert name in PL.task_names(), name
+    assert PL.get_task("sentiment-analysis").name == "text-classification"
+    assert PL.get_task("ner").name == "token-classification"
+    assert PL.get_task("text-to-speech").name == "text-to-audio"
+    assert PL.get_task("translation_en_to_fr").name == "translation"
+
+
+@pytest.mark.parametrize("task", [t for t in PL.SEED_TASKS if t != "text-generation"])
+def test_contract_every_seed_task_has_a_working_one_liner(contract_pipes, task):
+    """Contract: ``llmfound.pipeline(task, model=folder)`` returns a callable whose output has the task's shape
+    (transformers' own class where transformers 5.23 has the task)."""
+    pipe = contract_pipes(task)
+    t = PL.get_task(task)
+    if t.backend == "transformers":
+        import transformers.pipelines as TP
+
+        assert isinstance(pipe, TP.Pipeline), f"{task}: expected transformers' own pipeline, got {type(pipe)}"
+    if t.name == "question-answering":
+        out = pipe(question=QA[0][0], context=QA[0][1])
+        assert set(out) == {"score", "start", "end", "answer"}, f"{task}: {out}"
+    elif t.name in ("summarization", "translation"):
+        out = pipe(TEXTS[0], max_new_tokens=6)
+        key = "summary_text" if t.name == "summarization" else "translation_text"
+        assert isinstance(out, list) and len(out) == 1 and set(out[0]) == {key}, f"{task}: {out!r}"
+        assert isinstance(out[0][key], str), f"{task}: {out!r}"
+    elif t.name == "text-to-audio":
+        out = pipe(TEXTS[0])
+        assert isinstance(out["audio"], np.ndarray) and out["audio"].size > 0, f"{task}: {out!r:.200}"
+        assert np.issubdtype(out["audio"].dtype, np.floating), out["audio"].dtype
+        assert out["sampling_rate"] == 16000, f"{task}: sampling_rate {out['sampling_rate']}, config says 16000"
+    elif t.name == "text-classification":
+        out = pipe(TEXTS[0])
+        assert isinstance(out, list) and set(out[0]) == {"label", "score"}, f"{task}: {out}"
+    else:  # token-classification
+        out = pipe(TEXTS[0])
+        assert isinstance(out, list) and all({"entity", "score", "word", "start", "end"} <= set(e) for e in out)
+
+
+# --------------------------------------------------------------------------------- contract: classification
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_contract_classification_labels_come_from_id2label_and_scores_sum_to_one(contract_pipes, text):
+    pipe = contract_pipes("sentiment-analysis")
+    every = pipe(text, top_k=None)
+    assert [r["label"] for r in every] != [], text
+    assert {r["label"] for r in every} == set(CLS_LABELS.values()), f"{text!r}: labels {every}"
+    assert all(0.0 <= r["score"] <= 1.0 for r in every), f"{text!r}: {every}"
+    assert math.isclose(sum(r["score"] for r in every), 1.0, abs_tol=1e-5), f"{text!r}: {every}"
+    assert [r["score"] for r in every] == sorted((r["score"] for r in every), reverse=True), every
+    top = pipe(text)[0]
+    assert top["label"] == every[0]["label"] and math.isclose(top["score"], every[0]["score"], abs_tol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- contract: NER
+
+
+@pytest.mark.parametrize("aggregation", ["none", "simple"])
+@pytest.mark.parametrize("text", TEXTS[:3])
+def test_contract_ner_spans_index_into_the_input_text(contract_pipes, text, aggregation):
+    """``text[start:end] == word`` after the tokenizer's declared normalization: this BERT is uncased (the
+    family table says ``bert-uncased``), so the word is the lowercased slice; a sub-word keeps its ``##``."""
+    assert get_family("bert").normalization == "bert-uncased"
+    ents = contract_pipes("ner")(text, aggregation_strategy=aggregation)
+    assert ents, f"{text!r}: random weights still label some tokens"
+    labels = {v.split("-")[-1] for v in NER_LABELS.values()} | set(NER_LABELS.values())
+    for e in ents:
+        word = e["word"].removeprefix("##")
+        assert text[e["start"]:e["end"]].lower() == word, f"{text!r} [{aggregation}]: {e}"
+        assert e.get("entity", e.get("entity_group")) in labels, e
+        assert 0.0 <= float(e["score"]) <= 1.0, e
+
+
+# -------------------------------------------------------------------------------------------- contract: QA
+
+
+@pytest.mark.parametrize("question, context", QA)
+def test_contract_qa_answer_is_the_context_slice_it_points_to(contract_pipes, question, context):
+    qa = contract_pipes("question-answering")
+    ans = qa(question=question, context=context)
+    assert ans["answer"] == context[ans["start"]:ans["end"]] and ans["answer"], f"{question!r}: {ans}"
+    assert 0.0 <= ans["score"] <= 1.0, ans
+    top = qa(question=question, context=context, top_k=3)
+    assert len(top) == 3 and top[0] == ans, f"{question!r}: top_k=3 {top} vs top_k=1 {ans}"
+    assert [a["score"] for a in top] == sorted((a["score"] for a in top), reverse=True), top
+    assert all(a["answer"] == context[a["start"]:a["end"]] for a in top), top
+    assert question not in ans["answer"], "the answer comes from the context, never the question"
+
+
+def test_contract_qa_scores_are_a_distribution_over_spans(contract_pipes):
+    """score = P(start) * P(end): over every span (start <= end) of a one-window context they sum to at most 1."""
+    question, context = QA[1]
+    every = contract_pipes("question-answering")(question=question, context=context, top_k=10_000,
+                                                   max_answer_len=10_000)
+    n_tokens = len(load_tokenizer("bert")(context, add_special_tokens=False)["input_ids"])
+    assert len(every) == n_tokens * (n_tokens + 1) // 2, f"expected every span of {n_tokens} tokens: {len(every)}"
+    total = sum(a["score"] for a in every)
+    assert 0.0 < total <= 1.0 + 1e-6, f"{question!r}: span scores sum to {total}"
+
+
+def test_contract_qa_finds_answers_in_every_window_of_a_long_context(contract_pipes):
+    """A context longer than the model's 512 positions is split into overlapping windows, not cut off."""
+    qa = contract_pipes("question-answering")
+    context = " ".join(f"sentence {i} talks about topic number {i}." for i in range(150))
+    ans = qa(question="Which topic?", context=context)
+    assert ans["answer"] == context[ans["start"]:ans["end"]], ans
+
+
+# -------------------------------------------------------------------------------------- contract: seq2seq
+
+
+@pytest.mark.parametrize("task, key", [("summarization", "summary_text"), ("translation", "translation_text"),
+                                       ("translation_en_to_fr", "translation_text")])
+def test_contract_summarization_and_translation_return_strings(contract_pipes, task, key):
+    out = contract_pipes(task)(TEXTS, max_new_tokens=5)
+    assert len(out) == len(TEXTS), out
+    assert all(set(o) == {key} and isinstance(o[key], str) and o[key] for o in out), f"{task}: {out}"
+    two = contract_pipes(task)(TEXTS[0], max_new_tokens=5, num_return_sequences=2, num_beams=2)
+    assert len(two) == 2 and all(isinstance(o[key], str) for o in two), two
+
+
+# ---------------------------------------------------------------------------------------- contract: batch
+
+
+BATCH_CALLS = {
+    "sentiment-analysis": (lambda p, xs: p(xs, top_k=None), lambda p, x: p(x, top_k=None), TEXTS),
+    "ner": (lambda p, xs: p(xs), lambda p, x: p(x), TEXTS),
+    "question-answering": (lambda p, xs: p([{"question": q, "context": c} for q, c in xs]),
+                           lambda p, x: p(question=x[0], context=x[1]), QA),
+    "summarization": (lambda p, xs: p(xs, max_new_tokens=5), lambda p, x: p(x, max_new_tokens=5)[0], TEXTS),
+    "translation": (lambda p, xs: p(xs, max_new_tokens=5), lambda p, x: p(x, max_new_tokens=5)[0], TEXTS),
+    "text-to-speech": (lambda p, xs: p(xs), lambda p, x: p(x), TEXTS[:2]),
+}
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and np.allclose(a, b, atol=1e-5)
+    if isinstance(a, (float, np.floating)):
+        return math.isclose(float(a), float(b), abs_tol=1e-5)
+    return a == b
+
+
+@pytest.mark.parametrize("task", list(BATCH_CALLS))
+def test_contract_batch_input_equals_one_by_one_input(contract_pipes, task):
+    batch, one, inputs = BATCH_CALLS[task]
+    pipe = contract_pipes(task)
+    together = batch(pipe, inputs)
+    alone = [one(pipe, x) for x in inputs]
+    for x, t, a in zip(inputs, together, alone):
+        assert _close(t, a), f"{task}: input {x!r}: batch gave {t!r:.300}, alone {a!r:.300}"
+
+
+# ================================================================================== real models (offline)
+
+
+@pytest.fixture(scope="module")
+def generator(require_assets):
+    require_assets(SMOL)
+    return llmfound.pipeline("text-generation")
+
+
+CHAT = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_chat_generation_returns_an_assistant_message(generator):
+    out = generator(CHAT, max_new_tokens=8, do_sample=False)
+    convo = out[0]["generated_text"]
+    assert convo[:-1] == CHAT, f"the conversation should come back first, got {convo!r}"
+    assert convo[-1]["role"] == "assistant" and convo[-1]["content"].strip(), convo[-1]
+    assert "Paris" in convo[-1]["content"], f"SmolLM2 (greedy) answers Paris; got {convo[-1]['content']!r}"
+
+
+@pytest.mark.parametrize("prompt", [CHAT, "The capital of France is"], ids=["chat", "plain"])
+def test_return_full_text_false_never_echoes_the_prompt(generator, prompt):
+    new = generator(prompt, max_new_tokens=6, do_sample=False, return_full_text=False)[0]["generated_text"]
+    assert isinstance(new, str) and new.strip(), new
+    prompt_text = prompt if isinstance(prompt, str) else prompt[0]["content"]
+    assert prompt_text not in new and "<|im_start|>" not in new and "assistant\n" not in new, new
+    if isinstance(prompt, str):  # the contrast: by default the plain prompt is echoed first
+        full = generator(prompt, max_new_tokens=6, do_sample=False)[0]["generated_text"]
+        assert full == prompt + new, f"full text {full!r} should be prompt + new text {new!r}"
+
+
+@pytest.fixture(scope="module")
+def embedder(require_assets):
+    require_assets(MINILM)
+    return llmfound.pipeline("feature-extraction")
+
+
+# (anchor, paraphrase, unrelated): fixed pairs, written by hand
+PARAPHRASES = [
+    ("A man is playing a guitar.", "Someone is strumming a guitar.", "The stock market fell sharply today."),
+    ("How do I reset my password?", "I forgot my password, how can I change it?", "Bake the bread for an hour."),
+    ("The cat sleeps on the sofa.", "A cat is napping on the couch.", "Interest rates were raised again."),
+    ("It is raining heavily outside.", "There is a downpour outside.", "She scored two goals in the final."),
+    ("Open-source LLMs run on laptops.", "Open language models can run on a laptop.",
+     "The museum closes on Mondays."),
+]
+
+
+@pytest.mark.parametrize("anchor, para, other", PARAPHRASES)
+def test_paraphrases_are_closer_than_unrelated_sentences(embedder, anchor, para, other):
+    a, p, o = (np.array(v) for v in embedder([anchor, para, other]))
+    assert a.shape == (384,), a.shape
+    for v in (a, p, o):
+        assert math.isclose(float(np.linalg.norm(v)), 1.0, abs_tol=1e-4), "embeddings are L2-normalized"
+    near, far = float(a @ p), float(a @ o)
+    assert near > far + 0.2, f"{anchor!r}: cos to paraphrase {near:.3f} should beat unrelated {far:.3f} by 0.2"
+
+
+def test_embedding_batch_equals_one_by_one(embedder):
+    texts = [s for row in PARAPHRASES for s in row]
+    together = np.array(embedder(texts))
+    alone = np.array([embedder(t) for t in texts])
+    assert np.allclose(together, alone, atol=1e-5), float(np.abs(together - alone).max())
+
+
+# ========================================================================================== long inputs
+
+
+def test_text_classification_past_512_tokens_needs_truncation(contract_pipes):
+    pipe = contract_pipes("text-classification")
+    long = "word " * 700  # 702 tokens with [CLS] and [SEP]
+    with pytest.raises(PL.InputTooLongError) as e:
+        pipe(long)
+    msg = str(e.value)
+    assert "702 tokens" in msg and "at most 512" in msg and "truncation=True" in msg, msg
+    out = pipe(long, truncation=True)
+    assert out[0]["label"] in CLS_LABELS.values(), out
+
+
+@pytest.mark.parametrize("task", ["summarization", "translation"])
+def test_seq2seq_past_its_positions_needs_truncation(contract_pipes, task):
+    pipe = contract_pipes(task)
+    long = "word " * (BART_POSITIONS * 2)
+    with pytest.raises(PL.InputTooLongError, match=f"at most {BART_POSITIONS}.*truncation=True"):
+        pipe(long, max_new_tokens=3)
+    assert isinstance(pipe(long, truncation=True, max_new_tokens=3)[0][pipe.key], str)
+
+
+# ============================================================================================ bad input
+
+
+def test_an_unknown_task_lists_the_known_ones():
+    with pytest.raises(UnknownNameError) as e:
+        llmfound.pipeline("sentiment-analyses")
+    msg = str(e.value)
+    assert "unknown task 'sentiment-analyses'" in msg, msg
+    for name in PL.SEED_TASKS:
+        assert name in msg, f"{name} missing from {msg!r}"
+
+
+@pytest.mark.parametrize("task", ["sentiment-analysis", "ner", "question-answering", "summarization",
+                                  "translation", "text-to-speech"])
+def test_a_task_without_an_offline_model_says_so_in_one_line(task):
+    with pytest.raises(PL.NoOfflineModelError) as e:
+        llmfound.pipeline(task)
+    msg = str(e.value)
+    t = PL.get_task(task)
+    assert "\n" not in msg and "no offline model ships" in msg and "model=" in msg, msg
+    assert t.hub_default in msg, f"{task}: the message should name the hub default {t.hub_default}: {msg}"
+
+
+def test_hub_defaults_match_transformers_own_for_the_tasks_it_keeps():
+    from transformers.pipelines import SUPPORTED_TASKS
+
+    for t in PL.TASKS:
+        if t.backend == "transformers":
+            assert SUPPORTED_TASKS[t.name]["default"]["model"][0] == t.hub_default, t.name
+
+
+def test_a_model_folder_missing_files_names_them(tmp_path, contract_models):
+    import shutil
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PL.ModelFolderError) as e:
+        llmfound.pipeline("sentiment-analysis", model=str(empty))
+    msg = str(e.value)
+    assert "config.json" in msg and "safetensors" in msg and "tokenizer" in msg, msg
+    pickled = tmp_path / "pickled"
+    shutil.copytree(contract_models["text-classification"], pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    with pytest.raises(PL.ModelFolderError, match="only pickle weights .*pytorch_model.bin.* never loads"):
+        llmfound.pipeline("sentiment-analysis", model=str(pickled))
+
+
+@pytest.mark.parametrize("task, head", [("sentiment-analysis", "classifier.weight"),
+                                        ("ner", "classifier.weight"), ("question-answering", "qa_outputs.weight")])
+def test_a_model_without_a_trained_head_is_refused_not_randomly_initialized(task, head, require_assets):
+    """all-MiniLM-L6-v2 is a bare encoder: asked to classify, transformers would add a random head and answer
+    at random. llmfound refuses and names the missing weights."""
+    require_assets(MINILM)
+    with pytest.raises(PL.UntrainedWeightsError) as e:
+        llmfound.pipeline(task, model=MINILM)
+    msg = str(e.value)
+    assert f"is not a {PL.get_task(task).name} model" in msg and head in msg, msg
+
+
+WRONG = [("sentiment-analysis", 42), ("ner", None), ("ner", [1, 2]), ("question-answering", "just a string"),
+         ("summarization", 3.5), ("translation", {"text": "hi"}), ("text-to-speech", [b"hi"])]
+
+
+@pytest.mark.parametrize("task, bad", WRONG)
+def test_input_of_the_wrong_type_names_the_task(contract_pipes, task, bad):
+    with pytest.raises(TypeError) as e:
+        contract_pipes(task)(bad)
+    msg = str(e.value)
+    assert PL.get_task(task).name in msg.split(" takes")[0] and type(bad).__name__ in msg, msg
+
+
+def test_text_generation_refuses_a_number(generator):
+    with pytest.raises(TypeError, match="text-generation takes a string, a chat"):
+        generator(123)
+
+
+# =============================================================================================== devices
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+
+
+@no_cuda
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", 0])
+def test_cuda_without_cuda_is_one_clear_error(device):
+    with pytest.raises(PL.NoCudaError) as e:
+        llmfound.pipeline("feature-extraction", device=device)
+    msg = str(e.value)
+    assert "\n" not in msg and "no CUDA device" in msg and "device='cpu'" in msg, msg
+
+
+@no_cuda
+def test_auto_falls_back_to_the_cpu_with_a_note(embedder):
+    assert PL.resolve_device("auto") == ("cpu", "device='auto': no CUDA device is available, running on the CPU")
+    assert PL.resolve_device(None) == ("cpu", None) and PL.resolve_device(-1) == ("cpu", None)
+    with pytest.raises(LlmfoundError, match="unknown device 'tpu'"):
+        PL.resolve_device("tpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: run `pytest -m gpu` on a machine "
+                                                          "with an NVIDIA GPU")
+def test_gpu_pipelines_run_on_cuda_and_agree_with_the_cpu(contract_models, require_assets):
+    require_assets(MINILM)
+    cpu = llmfound.pipeline("sentiment-analysis", model=contract_models["text-classification"])
+    gpu = llmfound.pipeline("sentiment-analysis", model=contract_models["text-classification"], device="cuda")
+    assert next(gpu.model.parameters()).device.type == "cuda"
+    a, b = cpu(TEXTS, top_k=None), gpu(TEXTS, top_k=None)
+    assert all(math.isclose(x["score"], y["score"], abs_tol=1e-3) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    emb = llmfound.pipeline("feature-extraction", device="auto")
+    assert next(emb.model.parameters()).device.type == "cuda" and emb.llmfound_device_note is None
+    e_gpu = np.array(emb([r[0] for r in PARAPHRASES]))
+    e_cpu = np.array(llmfound.pipeline("feature-extraction")([r[0] for r in PARAPHRASES]))
+    assert np.allclose(e_gpu, e_cpu, atol=1e-3), float(np.abs(e_gpu - e_cpu).max())
+
+
+# =========================================================================================== command line
+
+
+def test_the_cli_prints_real_generated_text(capsys, require_assets):
+    require_assets(SMOL)
+    from llmfound.cli import main
+
+    code = main(["pipeline", "text-generation", "What is the capital of France?", "--max-new-tokens", "8"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Paris" in out, out
+
+
+def test_the_cli_answers_a_task_without_a_model_with_one_error_line(capsys):
+    from llmfound.cli import main
+
+    code = main(["pipeline", "sentiment-analysis", "I love open-source LLMs!"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1 and err[0].startswith("error: no offline model ships"), err
+
+
+def test_the_cli_splits_question_and_context(capsys, contract_models):
+    import json
+
+    from llmfound.cli import main
+
+    q, c = QA[0]
+    code = main(["pipeline", "question-answering", f"{q} ||| {c}", "--model",
+                 contract_models["question-answering"], "--json"])
+    res = json.loads(capsys.readouterr().out)["result"]
+    assert code == 0 and res["answer"] == c[res["start"]:res["end"]], res
+
+
+# =============================================================================================== network
+
+
+@pytest.mark.network
+def test_the_seeds_own_line_on_transformers_default_sentiment_model(monkeypatch):
+    """``pipeline("sentiment-analysis")("I love open-source LLMs!")`` -> POSITIVE (needs hub access)."""
+    import huggingface_hub.constants as hc
+
+    for var in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
+    out = llmfound.pipeline("sentiment-analysis")("I love open-source LLMs!")
+    assert out[0]["label"] == "POSITIVE" and out[0]["score"] > 0.9, out
