@@ -155,8 +155,6 @@ def check_streaming(device: str):
     """Streamed greedy generation equals plain generate: the real SmolLM2 when cached, else a synthetic model."""
     import tempfile
 
-    import torch
-
     from . import assets, chat, quantization as Q, streaming
 
     dev = _device(device)
@@ -167,21 +165,19 @@ def check_streaming(device: str):
         ok = "Paris" in res.text and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
         detail = f"SmolLM2 on {dev}: {res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s, answer {res.text!r}"
     else:
-        from .families import load_tokenizer
-
-        tok = load_tokenizer("gpt2")
+        tok = Q.synthetic_tokenizer()
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Q.synthetic_llama_config("tiny")
             cfg.vocab_size = len(tok)
-            Q.save_synthetic_model(cfg, tmp)
-            m, _ = Q.load_model(tmp, "bf16", tokenizer=False, device_map="auto" if dev == "cuda" else "cpu")
+            Q.save_synthetic_model(cfg, tmp, device=dev)
+            m, _ = Q.load_model(tmp, "nf4-dq", tokenizer=False, device_map="auto" if dev == "cuda" else "cpu")
         inputs = {k: v.to(dev) for k, v in tok("Hello", return_tensors="pt").items()}
         res = streaming.stream_generate(m, tok, inputs, max_new_tokens=8, min_new_tokens=8)
         ok = res.text == tok.decode(res.token_ids, skip_special_tokens=True) and res.new_tokens == 8
-        detail = f"synthetic model on {dev} (SmolLM2 not cached): stream equals decode of {res.new_tokens} tokens"
+        detail = (f"synthetic 4-bit model on {dev} (SmolLM2 not cached): stream equals decode of "
+                  f"{res.new_tokens} tokens")
     if not ok:
         raise AssertionError(detail)
-    del torch
     return detail, {"tokens_per_s": res.tokens_per_s}
 
 

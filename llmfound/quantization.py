@@ -307,6 +307,24 @@ def synthetic_llama_config(params: str = "1.1b"):
                        bos_token_id=1, eos_token_id=2)
 
 
+def synthetic_tokenizer(vocab_size: int = 512):
+    """A small byte-level BPE tokenizer trained in-process on a fixed English sample (synthetic, not any
+    family's): for streaming specs on synthetic-weight models where no real tokenizer can travel (the GPU
+    machine). Byte-level, so it decodes any id sequence; eos is ``<eos>``. ``len()`` <= ``vocab_size``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    sample = ("The capital of France is Paris. Tokenizers turn text into ids and back again. "
+              "Quantization stores each weight in four bits; streaming shows each word as it is made. ") * 20
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tk.train_from_iterator([sample], trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>", pad_token="<eos>")
+
+
 def save_synthetic_model(config, folder, *, device: str = "cpu", seed: int = 0) -> None:
     """Write a randomly initialised (synthetic-weight) causal LM for ``config`` to ``folder`` as bf16
     safetensors. It is NOT a real model: use it only for shapes, memory and contract specs.

@@ -214,13 +214,44 @@ def test_gpu_footprints_and_peak_memory_of_a_synthetic_1b_model(tmp_path):
     assert base / rows["8bit"][0].total >= 1.7, base / rows["8bit"][0].total
 
 
+def _stream_from_synthetic(tmp_path, size: str, device_map: str, layers: int | None = None):
+    tok = Q.synthetic_tokenizer()
+    cfg = Q.synthetic_llama_config(size)
+    cfg.vocab_size = len(tok)
+    if layers:
+        cfg.num_hidden_layers = layers
+    Q.save_synthetic_model(cfg, tmp_path, device="cuda" if device_map != "cpu" else "cpu")
+    m, _ = Q.load_model(str(tmp_path), "nf4-dq", device_map=device_map, tokenizer=False)
+    dev = next(m.parameters()).device
+    inputs = {k: v.to(dev) for k, v in tok("The capital of France is", return_tensors="pt").items()}
+    res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16, min_new_tokens=16)
+    return m, tok, res
+
+
+def test_streaming_from_a_synthetic_4bit_model_equals_decode_on_cpu(tmp_path):
+    """Contract check of the GPU streaming spec's path: synthetic weights and tokenizer, 4-bit, on the CPU."""
+    m, tok, res = _stream_from_synthetic(tmp_path, "tiny", "cpu")
+    assert res.new_tokens == 16 and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
+
+
 @gpu
 @needs_cuda
-def test_gpu_streamed_generation_from_a_4bit_model(tmp_path, require_assets):
-    """The real SmolLM2 in 4-bit on the GPU streams the same greedy answer it gives on the CPU."""
+def test_gpu_streams_from_a_synthetic_1b_model_in_4bit(tmp_path):
+    """device_map='auto' puts a 1.0B synthetic-weight Llama (23 layers, synthetic byte-level tokenizer) on the
+    GPU in NF4 + double quant; the stream equals decode of the generated ids (the text itself is noise)."""
+    m, tok, res = _stream_from_synthetic(tmp_path, "1.1b", "auto", layers=23)
+    n_params = sum(p.numel() for p in m.parameters())  # packed: 4-bit Linear weights count half
+    assert next(m.parameters()).device.type == "cuda"
+    assert res.new_tokens == 16 and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
+    assert n_params > 0 and Q.peak_cuda_bytes() > 0
+
+
+@gpu
+@needs_cuda
+def test_gpu_streamed_generation_from_the_real_4bit_smollm2(require_assets):
+    """The real SmolLM2 in 4-bit on the GPU gives the answer it gives on the CPU (needs the llmfound cache)."""
     require_assets(MODEL)
     m, tok = Q.load_model(MODEL, "nf4-dq", device_map="auto")
     inputs = {k: v.to("cuda") for k, v in chat.chat_inputs(tok, chat.conversation(FACTS[0][0])).items()}
     res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
     assert FACTS[0][1] in res.text, res.text
-    assert Q.peak_cuda_bytes() > 0
