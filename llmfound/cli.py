@@ -130,8 +130,17 @@ def generate_cmd(
     no_stream: bool = typer.Option(False, "--no-stream", help="print the answer once, at the end"),
     model: str = typer.Option("smollm2-135m-instruct", "--model",
                               help="asset name, local folder, or (with hub access) a hub id"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)"),
 ) -> None:
-    """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed."""
+    """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed.
+
+    Runs on the GPU when CUDA is available (device_map="auto"), else on the CPU. bf16 eager is the default:
+    on this project's 2-core CPU it was the fastest setting that keeps bf16's greedy answers (see
+    benchmarks/generation.py; 4-bit is faster on avx512_bf16 CPUs but answers differently)."""
+    import time
+
+    import torch
+
     from . import chat, quantization as Q, streaming
 
     _quiet_libraries()
@@ -139,26 +148,33 @@ def generate_cmd(
     msgs = chat.conversation(prompt, system)
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
+    if threads is not None:
+        if threads <= 0:
+            raise LlmfoundError(f"--threads must be positive, got {threads}")
+        torch.set_num_threads(threads)
+    cuda = torch.cuda.is_available()
     rss0 = Q.rss_bytes()
+    Q.peak_cuda_bytes(reset=True)
     with err.status(f"loading {model} ({preset})..."):
-        import time
-
         t0 = time.perf_counter()
-        mdl, tok = Q.load_model(model, preset)
+        mdl, tok = Q.load_model(model, preset, device_map="auto" if cuda else "cpu")
         load_s = time.perf_counter() - t0
+    load_peak = Q.peak_cuda_bytes(reset=True)
     fp = Q.footprint(mdl)  # at load time: bitsandbytes' CPU path repacks 4-bit state on the first forward
     bound = Q.expected_footprint(mdl, preset)
-    inputs = chat.chat_inputs(tok, msgs)
+    dev = next(mdl.parameters()).device
+    inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, msgs).items()}
     on_text = None if no_stream else (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     res = streaming.stream_generate(mdl, tok, inputs, max_new_tokens=max_new_tokens, on_text=on_text)
     if no_stream:
         sys.stdout.write(res.text)
     sys.stdout.write("\n")
     sys.stdout.flush()
-    err.print(f"[dim]model {model} | {preset} | footprint {_human(fp.total)} (analytic bound {_human(bound.total)}) "
-              f"| load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} tokens, "
-              f"{res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | RSS +{_human(Q.rss_bytes() - rss0)}, "
-              f"peak {_human(Q.peak_rss_bytes())}[/dim]")
+    mem = (f"GPU peak: load {_human(load_peak)}, generate {_human(Q.peak_cuda_bytes())}" if cuda else
+           f"RSS +{_human(Q.rss_bytes() - rss0)}, peak {_human(Q.peak_rss_bytes())}")
+    err.print(f"[dim]model {model} | {preset} on {dev} | footprint {_human(fp.total)} (analytic bound "
+              f"{_human(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} "
+              f"tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem}[/dim]")
 
 
 @app.command("demo")
