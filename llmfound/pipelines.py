@@ -311,6 +311,15 @@ def _too_long(n: int, limit: int, model) -> InputTooLongError:
                              f"(its max positions); pass truncation=True to cut it, or split the text")
 
 
+def _text_batch(task: str, inputs: Any) -> tuple[list[str], bool]:
+    """``(texts, single)``: a string becomes a one-item batch; anything but str / list of str is a TypeError."""
+    if isinstance(inputs, str):
+        return [inputs], True
+    if _is_text_list(inputs):
+        return list(inputs), False
+    raise _wrong_input(task, inputs, "a string or a list of strings")
+
+
 def _is_text_list(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(s, str) for s in x)
 
@@ -566,12 +575,7 @@ class Seq2SeqPipeline(LlmfoundPipeline):
     def __call__(self, inputs: Any, **kw: Any):
         import torch
 
-        if isinstance(inputs, str):
-            texts, single = [inputs], True
-        elif _is_text_list(inputs):
-            texts, single = list(inputs), False
-        else:
-            raise _wrong_input(self.task, inputs, "a string or a list of strings")
+        texts, single = _text_batch(self.task, inputs)
         kw = self._kw(kw)
         truncation = bool(kw.pop("truncation", False))
         kw.pop("clean_up_tokenization_spaces", None)
@@ -637,12 +641,7 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
         pooling, normalize, batch_size = opts["pooling"], opts["normalize"], int(opts["batch_size"])
         return_tensors = opts["return_tensors"]
 
-        if isinstance(inputs, str):
-            texts, single = [inputs], True
-        elif _is_text_list(inputs):
-            texts, single = list(inputs), False
-        else:
-            raise _wrong_input(self.task, inputs, "a string or a list of strings")
+        texts, single = _text_batch(self.task, inputs)
         if pooling not in ("mean", "cls"):
             raise LlmfoundError(f"unknown pooling {pooling!r}; use 'mean' or 'cls'")
         chunks = []
