@@ -1,6 +1,6 @@
 """Benchmark: tokenizer speed per family, on a fixed multilingual corpus.
 
-Run:  .venv/bin/python benchmarks/tokenizers.py [--families a,b] [--examples 200] [--json]
+Run:  .venv/bin/python benchmarks/tokenization.py [--families a,b] [--examples 200] [--json]
 
 Per family, in one process (files already in the OS cache):
 - warm load: ``load_tokenizer(family, cached=False)`` after one untimed load (seconds);
@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# this file is named like the `tokenizers` package: keep its own folder off the import path
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
