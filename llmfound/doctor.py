@@ -326,6 +326,23 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
             "exit_code": code}
 
 
+def check_plot_path(path: str) -> None:
+    """Raise :class:`~llmfound.errors.LlmfoundError` unless ``path`` is a writable ``.png`` path."""
+    import os
+    from pathlib import Path
+
+    from .errors import LlmfoundError
+
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise LlmfoundError(f"--plot writes a PNG: name a file ending in .png, got {path!r}")
+    if p.is_dir():
+        raise LlmfoundError(f"--plot {path!r} is a folder; name a .png file inside it")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise LlmfoundError(f"--plot: folder {str(parent)!r} does not exist or is not writable")
+
+
 def plot(report: dict, path: str) -> None:
     """Bar chart of the synthetic model's footprint per preset (measured vs analytic bound), as PNG.
 
@@ -333,6 +350,7 @@ def plot(report: dict, path: str) -> None:
     matplotlib is missing."""
     from .errors import LlmfoundError
 
+    check_plot_path(path)
     rows = [c for c in report["capabilities"] if c["name"].startswith("synthetic") and c["status"] == "pass"]
     if not rows:
         raise LlmfoundError("no footprint check passed, so there is nothing to plot")

@@ -254,6 +254,8 @@ def load_tokenizer(family: str, *, cached: bool = True):
     Raises :class:`UnknownNameError` (unknown family and not a folder), :class:`AssetMissingError` (offline
     and not fetched).
     """
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a str (a family name, a folder or a hub id), got {type(family).__name__}")
     if cached and family in _CACHE:
         return _CACHE[family]
     from transformers import AutoTokenizer
@@ -261,13 +263,29 @@ def load_tokenizer(family: str, *, cached: bool = True):
     names = family_names()
     if family in names:
         fam = get_family(family)
-        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir(fam)), **dict(fam.load_kwargs))
-    else:
-        from .assets import resolve
+        folder = tokenizer_dir(fam)
+        try:
+            tok = AutoTokenizer.from_pretrained(str(folder), **dict(fam.load_kwargs))
+        except Exception as e:  # a damaged cache entry: say which and how to repair it
+            from .errors import AssetError
 
-        if "/" not in family and not Path(family).exists():
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise AssetError(f"could not load the {family} tokenizer from {folder} ({type(e).__name__}: {first}); "
+                             f"`llmfound assets verify {fam.tokenizer}` checks the cache entry and "
+                             f"`llmfound assets fetch {fam.tokenizer}` repairs it") from None
+    else:
+        from .assets import entry_names, resolve
+        from .errors import AssetError
+
+        if not family.strip() or (family not in entry_names() and "/" not in family and not Path(family).exists()):
             get_family(family)  # raises the "unknown family" error listing the known ones
-        tok = AutoTokenizer.from_pretrained(str(resolve(family)), trust_remote_code=False)
+        target = resolve(family)  # an llmfound cache entry, a local folder, or a hub id (refused offline)
+        try:
+            tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise AssetError(f"could not load a tokenizer from {family!r} ({type(e).__name__}: {first}); name a "
+                             f"family, a folder with tokenizer files, or a hub id (needs hub access)") from None
     if cached:
         _CACHE[family] = tok
     return tok

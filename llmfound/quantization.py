@@ -95,16 +95,35 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
 
     from .assets import resolve
 
+    from pathlib import Path
+
+    from .errors import AssetError, LlmfoundError
+
+    if not isinstance(ref, str) or not ref.strip():
+        raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
     p = preset_name(preset)
     if p != "bf16":
         check_bitsandbytes()
-    path = str(resolve(ref))
+    resolved = resolve(ref)
+    path = str(resolved)
+    if isinstance(resolved, Path) and tokenizer:
+        from .pipelines import check_model_folder
+
+        check_model_folder(resolved)  # names what is missing: config.json, safetensors weights, tokenizer
     qc = bnb_config(p, compute_dtype)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.bfloat16, quantization_config=qc, device_map=device_map,
-        use_safetensors=True, trust_remote_code=False)
-    model.eval()
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False) if tokenizer else None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.bfloat16, quantization_config=qc, device_map=device_map,
+            use_safetensors=True, trust_remote_code=False)
+        model.eval()
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False) if tokenizer else None
+    except LlmfoundError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as e:  # includes safetensors' and the hub's errors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise AssetError(f"could not load a causal LM from {ref!r} ({type(e).__name__}: {first}); name a folder "
+                         f"with config.json, *.safetensors and tokenizer files, an llmfound asset, or a hub id "
+                         f"(needs hub access)") from None
     return model, tok
 
 

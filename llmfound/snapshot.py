@@ -177,14 +177,39 @@ FAST = ("ids", "special_tokens", "templates")
 # ------------------------------------------------------------------------------------------- record/compare
 
 
+def check_sections(names: tuple[str, ...]) -> None:
+    """Raise :class:`LlmfoundError` for unknown section names or an empty selection."""
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise LlmfoundError(f"unknown snapshot section(s) {', '.join(map(repr, unknown))}; known: {', '.join(SECTIONS)}")
+    if not names:
+        raise LlmfoundError(f"no snapshot section selected; choose from: {', '.join(SECTIONS)}")
+
+
+def check_writable(path: str | Path) -> Path:
+    """Raise :class:`SnapshotError` unless ``path`` can be written (its folder exists and is writable, and it is
+    not a folder). Called before the (slow) recording starts."""
+    import os
+
+    p = Path(path)
+    if not str(path).strip():
+        raise SnapshotError("no output file given; name a .json file, e.g. `llmfound snapshot record snap.json`")
+    if p.is_dir():
+        raise SnapshotError(f"{str(p)!r} is a folder; name a file inside it, e.g. {str(p / 'snapshot.json')!r}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise SnapshotError(f"folder {str(parent)!r} does not exist; create it first or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise SnapshotError(f"folder {str(parent)!r} is not writable; choose another path")
+    return p
+
+
 def record(sections: tuple[str, ...] | None = None) -> dict:
     """Compute the snapshot for the installed versions (all sections, or those named)."""
     from .doctor import versions
 
-    names = sections or tuple(SECTIONS)
-    unknown = [n for n in names if n not in SECTIONS]
-    if unknown:
-        raise LlmfoundError(f"unknown snapshot section(s) {unknown}; known: {', '.join(SECTIONS)}")
+    names = tuple(SECTIONS) if sections is None else tuple(sections)
+    check_sections(names)
     data = {n: SECTIONS[n]() for n in names}
     return {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": versions(), "sections": json.loads(json.dumps(data, ensure_ascii=False))}
@@ -195,22 +220,31 @@ def save(snap: dict, path: str | Path) -> None:
     import os
     import tempfile
 
-    path = Path(path)
+    path = check_writable(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(snap, f, ensure_ascii=False, indent=1, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(snap, f, ensure_ascii=False, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | Path) -> dict:
     """Read a snapshot file. Raises :class:`SnapshotError` with one line for a missing file, a file that is
     not JSON or is truncated, a newer schema, or a JSON document that is not a snapshot."""
     p = Path(path)
+    if p.is_dir():
+        raise SnapshotError(f"{str(p)!r} is a folder, not a snapshot file")
     if not p.is_file():
         raise SnapshotError(f"snapshot file {str(p)!r} does not exist; make one with `llmfound snapshot record FILE`")
-    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise SnapshotError(f"cannot read snapshot file {str(p)!r}: {e.strerror}") from None
     try:
         snap = json.loads(text)
     except json.JSONDecodeError as e:
@@ -219,9 +253,20 @@ def load(path: str | Path) -> dict:
                             f"record it again with `llmfound snapshot record`") from None
     if not isinstance(snap, dict) or "schema" not in snap or "sections" not in snap:
         raise SnapshotError(f"{str(p)!r} is JSON but not an llmfound snapshot (no 'schema' / 'sections')")
-    if not isinstance(snap["schema"], int) or snap["schema"] > SCHEMA:
+    if not isinstance(snap["schema"], int) or isinstance(snap["schema"], bool) or snap["schema"] < 1:
+        raise SnapshotError(f"{str(p)!r} has snapshot schema {snap['schema']!r}; expected an integer "
+                            f"(this llmfound reads {SCHEMA}); record it again")
+    if snap["schema"] > SCHEMA:
         raise SnapshotError(f"{str(p)!r} has snapshot schema {snap['schema']!r}, newer than this llmfound reads "
                             f"({SCHEMA}); upgrade llmfound or record the baseline again")
+    bad = [k for k, v in snap["sections"].items() if not isinstance(v, dict)
+           or not all(isinstance(x, dict) for x in v.values())] if isinstance(snap["sections"], dict) else ["sections"]
+    if bad:
+        raise SnapshotError(f"{str(p)!r} is damaged: section(s) {', '.join(map(repr, bad))} are not "
+                            f"{{subject: {{behaviour: value}}}} maps; record it again")
+    if not isinstance(snap.get("versions", {}), dict):
+        raise SnapshotError(f"{str(p)!r} is damaged: 'versions' is not a map; record it again")
+    snap.setdefault("versions", {})
     return snap
 
 
@@ -242,8 +287,14 @@ def diff(old: dict, new: dict) -> list[Drift]:
 
 def compare(path: str | Path, sections: tuple[str, ...] | None = None) -> tuple[dict, dict, list[Drift]]:
     """Load the snapshot at ``path``, recompute the same sections here, return ``(old, new, drifts)``."""
+    if sections is not None:
+        check_sections(tuple(sections))
     old = load(path)
     names = tuple(n for n in old["sections"] if sections is None or n in sections)
+    if not names:
+        wanted = f"section {', '.join(sections)}" if sections else "sections"
+        raise SnapshotError(f"{str(path)!r} holds no {wanted} (it has: {', '.join(old['sections']) or 'none'}); "
+                            f"nothing to compare")
     new = record(names)
     old = dict(old, sections={n: old["sections"][n] for n in names})
     return old, new, diff(old, new)

@@ -174,6 +174,7 @@ def test_unknown_asset_lists_the_known_ones(home):
     (lambda f: (f / "vocab.txt").unlink(), "corrupt"),                           # deleted
     (lambda f: (f / "extra.bin").write_bytes(b"x"), "corrupt"),                  # foreign file
     (lambda f: (f / assets.MARKER).unlink(), "incomplete"),                      # marker gone
+    (lambda f: (f / assets.MARKER).write_text("[1]"), "incomplete"),              # marker of the wrong shape
 ])
 def test_verify_finds_damage_and_fetch_repairs_it(home, damage, state):
     folder = assets.fetch_asset("fake-asset", fetchers=_local_fetcher())
@@ -232,3 +233,20 @@ def test_conversion_is_idempotent_and_deterministic(require_assets, tmp_path, mo
     files1 = json.loads(marker1)["files"]
     files2 = json.loads((first / assets.MARKER).read_text())["files"]
     assert files1 == files2, f"rebuild changed files: {set(files1.items()) ^ set(files2.items())}"
+
+
+def test_a_damaged_cached_tokenizer_says_which_entry_to_repair(require_assets, tmp_path, monkeypatch):
+    """A truncated tokenizer.json in the cache: one line naming the entry and the repair command."""
+    import shutil
+
+    from llmfound import families
+    from llmfound.errors import AssetError
+
+    require_assets("gpt2-tokenizer")
+    shutil.copytree(assets.entry_dir("gpt2-tokenizer"), tmp_path / "converted" / "gpt2-tokenizer")
+    monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
+    tj = tmp_path / "converted" / "gpt2-tokenizer" / "tokenizer.json"
+    tj.write_bytes(tj.read_bytes()[:1000])
+    with pytest.raises(AssetError, match=r"could not load the gpt2 tokenizer .*llmfound assets fetch gpt2-tokenizer"):
+        families.load_tokenizer("gpt2", cached=False)
+    assert assets.verify("gpt2-tokenizer").state == "corrupt"

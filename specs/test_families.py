@@ -48,3 +48,15 @@ def test_families_using_an_asset_follows_conversions():
 def test_unknown_family_lists_the_known_ones():
     with pytest.raises(UnknownNameError, match=r"unknown family 'llama9'; known families: llama2, llama3, "):
         families.load_tokenizer("llama9")
+
+
+@pytest.mark.parametrize("bad", [None, 123, b"llama3"])
+def test_a_family_that_is_not_a_string_is_a_type_error_naming_the_type(bad):
+    with pytest.raises(TypeError, match=f"family must be a str .*got {type(bad).__name__}"):
+        families.load_tokenizer(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "   "])
+def test_an_empty_family_name_is_unknown(bad):
+    with pytest.raises(UnknownNameError, match="unknown family"):
+        families.load_tokenizer(bad)

@@ -78,13 +78,16 @@ def test_a_section_that_vanished_counts_as_drift(baseline):
     ("this is not json", "is not valid JSON"),
     ('{"schema": 99, "sections": {}}', "has snapshot schema 99, newer than this llmfound reads (1)"),
     ('[1, 2, 3]', "is JSON but not an llmfound snapshot"),
+    ('{"schema": 1, "sections": {}}', "holds no sections (it has: none); nothing to compare"),
+    ('{"schema": 1, "sections": {"ids": {"gpt2": "x"}}}', "is damaged: section(s) 'ids' are not"),
+    ('{"schema": "1", "sections": {}}', "expected an integer"),
 ])
 def test_a_bad_snapshot_file_gets_one_clear_line(tmp_path, capsys, content, says):
     path = tmp_path / "snap.json"
     if content is not None:
         path.write_text(content)
     with pytest.raises(LlmfoundError, match=None) as exc:
-        snapshot.load(path)
+        snapshot.compare(path)  # every case fails before anything is recomputed
     assert says in str(exc.value), str(exc.value)
     code = main(["snapshot", "compare", str(path)])
     err = capsys.readouterr().err.strip()
