@@ -18,6 +18,7 @@ where the family wants it, and letting ``encode`` add another gives the double-B
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,10 @@ def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = 
     ``roles`` is the set the family's template handles (``Family.template_roles``); ``who`` names the family
     in messages. Raises :class:`InvalidMessagesError` (a :class:`LlmfoundError`) naming the index of the first
     bad message: not a list, empty, a message that is not a dict, a missing/unknown role, missing content,
-    content that is neither a string nor a list of ``{"type": ...}`` parts (an assistant message may carry
-    ``tool_calls`` without content)."""
+    content that is neither a string nor a list of ``{"type": ...}`` parts, ``content: None`` (templates render
+    it as an empty turn or fail on it; an assistant message that carries ``tool_calls`` may have no content or
+    ``None``), text that is not encodable as UTF-8 (a lone surrogate such as ``"\\ud800"``: no tokenizer can
+    encode it)."""
     if not isinstance(messages, list):
         raise InvalidMessagesError(f"messages must be a list of {{role, content}} dicts, "
                                    f"got {type(messages).__name__}")
@@ -111,6 +114,10 @@ def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = 
         if "content" not in m and not m.get("tool_calls"):
             raise InvalidMessagesError(f"message {i} ({m['role']}) has no 'content'")
         c = m.get("content")
+        if c is None and "content" in m and not m.get("tool_calls"):
+            raise InvalidMessagesError(f"message {i} ({m['role']}) has content None, which templates render as an "
+                                       f"empty turn (or fail on); pass the content as a string (\"\" if empty)"
+                                       f" - only an assistant message with tool_calls may have no content")
         if c is not None and not isinstance(c, (str, list)):
             raise InvalidMessagesError(f"message {i} ({m['role']}) content must be a string or a list of parts, "
                                        f"got {type(c).__name__}")
@@ -119,7 +126,29 @@ def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = 
                 if not isinstance(part, dict) or "type" not in part:
                     raise InvalidMessagesError(f"message {i} ({m['role']}) content part {j} must be a dict with "
                                                f"a 'type' (e.g. {{'type': 'text', 'text': '...'}}), got {part!r}")
+        where = _not_utf8(m)
+        if where is not None:
+            path, err = where
+            raise InvalidMessagesError(f"message {i} ({m['role']}) {path} is not valid UTF-8 text ({err.reason} "
+                                       f"at character {err.start}: {err.object[err.start:err.end]!r}); pass real "
+                                       f"text, e.g. decode bytes with errors='replace'")
     return messages
+
+
+def _not_utf8(value: Any, path: str = "") -> tuple[str, UnicodeEncodeError] | None:
+    """``(where, error)`` for the first string inside ``value`` (dicts/lists walked) not encodable as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return path or "text", e
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for k, v in items:
+        found = _not_utf8(v, f"{path}[{k!r}]" if path else (k if isinstance(k, str) else f"[{k}]"))
+        if found is not None:
+            return found
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ templates
@@ -213,8 +242,17 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
     tokenizer (its own ``chat_template`` is used). ``add_generation_prompt`` appends the assistant header
     (``Family.generation_marker``); ``continue_final_message`` leaves a final assistant message open so the
     model continues it; ``tools`` is a list of JSON schemas for templates that support tools;
-    ``chat_template`` overrides the template text; other keyword arguments reach the template as variables
-    (e.g. ``date_string="26 Jul 2024"`` for Llama 3.1, ``enable_thinking=False`` for Qwen3).
+    ``chat_template`` overrides the template text; any other keyword argument reaches the template as a
+    variable (e.g. ``date_string="26 Jul 2024"`` for Llama 3.1, ``enable_thinking=False`` for Qwen3). Unknown
+    names are NOT rejected - that is how transformers' ``apply_chat_template`` works: extra keyword arguments
+    are passed to the template, and a template silently ignores a variable it never reads (so a misspelt
+    ``enable_thinkng=False`` changes nothing; check the rendered text).
+
+    Content parts (``content=[{"type": "text", "text": ...}, ...]``) are rendered only where the template
+    handles them (e.g. Gemma 3). llmfound first renders a copy whose text parts are unique markers: if the
+    template prints the Python list (Llama 3, Gemma 2), drops the text (Qwen3) or fails on the list (Qwen2.5,
+    Mistral Tekken: "can only concatenate str"), it raises :class:`InvalidMessagesError` naming the message
+    and saying to pass the content as a string.
 
     Rendering goes only through transformers' sandboxed Jinja (see module doc). Raises
     :class:`InvalidMessagesError` (bad messages, naming the index), :class:`NoChatTemplateError`,
@@ -230,19 +268,75 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
         origin = "chat_template argument"
     kwargs = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
                   tools=tools, **template_kwargs)
+    if any(isinstance(m.get("content"), list) for m in messages):
+        _check_parts_rendered(tok, messages, chat_template, kwargs, who)
     try:
-        if _is_mistral_common(tok):  # its apply_chat_template ignores Jinja: render with the same sandbox
-            from transformers.utils.chat_template_utils import render_jinja_template
-
-            specials = {k: getattr(tok, k, None) for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
-            rendered, _ = render_jinja_template([messages], chat_template=chat_template,
-                                                **{k: v for k, v in specials.items() if v is not None}, **kwargs)
-            return rendered[0]
-        return tok.apply_chat_template(messages, tokenize=False, chat_template=chat_template, **kwargs)
+        return _render_raw(tok, messages, chat_template, kwargs)
     except (ImportError, LlmfoundError):
         raise
     except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
         raise _wrap(e, who, origin) from e
+
+
+def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> str:
+    if _is_mistral_common(tok):  # its apply_chat_template ignores Jinja: render with the same sandbox
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        specials = {k: getattr(tok, k, None) for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+        rendered, _ = render_jinja_template([messages], chat_template=chat_template,
+                                            **{k: v for k, v in specials.items() if v is not None}, **kwargs)
+        return rendered[0]
+    return tok.apply_chat_template(messages, tokenize=False, chat_template=chat_template, **kwargs)
+
+
+_LIST_CONCAT = re.compile(r"can only concatenate (str|list) \(not \"(list|str)\"\)|unsupported operand type\(s\) "
+                          r"for \+: '(list|str)' and '(list|str)'")
+
+
+def _check_parts_rendered(tok, messages: list[dict], chat_template: str, kwargs: dict, who: str) -> None:
+    """Render a copy whose text parts are unique markers; raise :class:`InvalidMessagesError` for the first
+    message with list content whose text the template printed as a Python list, dropped, or failed on.
+
+    Other failures are left to the real render (which raises them with the template's own words)."""
+    probe, markers = [], {}
+    for i, m in enumerate(messages):
+        c = m.get("content")
+        if isinstance(c, list):
+            parts = []
+            for j, part in enumerate(c):
+                if part.get("type") == "text" and isinstance(part.get("text"), str):
+                    part = {**part, "text": f"llmfoundpart{i}x{j}q"}
+                    markers.setdefault(i, []).append(part["text"])
+                parts.append(part)
+            m = {**m, "content": parts}
+        probe.append(m)
+    first = next(i for i, m in enumerate(messages) if isinstance(m.get("content"), list))
+    tmpl = f"the {who} template"
+    fix = "pass the content as a string"
+    try:
+        text = _render_raw(tok, probe, chat_template, kwargs)
+    except Exception as e:  # noqa: BLE001 - only the str/list mix-up is ours to name
+        if _LIST_CONCAT.search(str(e)):
+            raise InvalidMessagesError(
+                f"message {first} ({messages[first]['role']}) content is a list of parts, which {tmpl} cannot "
+                f"render (it fails with: {_first_line(e)}); {fix}") from None
+        return
+    for i, ms in markers.items():
+        role = messages[i]["role"]
+        for mk in ms:
+            if f"'text': '{mk}'" in text:
+                raise InvalidMessagesError(
+                    f"message {i} ({role}) content is a list of parts, which {tmpl} does not render: it would "
+                    f"print the Python list ([{{'type': 'text', ...}}]) into the prompt; {fix}")
+            if mk not in text:
+                raise InvalidMessagesError(
+                    f"message {i} ({role}) content is a list of parts, which {tmpl} does not render: it would "
+                    f"drop the text and leave the turn empty; {fix}")
+
+
+def _first_line(e: BaseException) -> str:
+    msg = (getattr(e, "message", None) or str(e)).strip()
+    return msg.splitlines()[0] if msg else type(e).__name__
 
 
 def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,

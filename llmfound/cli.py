@@ -562,6 +562,10 @@ def pipeline_cmd(
     if t.name == "question-answering" and context is None and "|||" not in text:
         raise LlmfoundError("question-answering needs a context: pass --context TEXT, or give "
                             "'QUESTION ||| CONTEXT' as the input")
+    if out_file is not None:
+        if t.name != "text-to-audio":
+            raise LlmfoundError(f"--out is for text-to-speech (it writes a .wav); {t.name} prints its result")
+        PL.check_output_path(out_file)  # before the model runs
     with err.status(f"loading {t.name} pipeline ({model or 'default model'}, {device})..."):
         pipe = PL.pipeline(task, model=model, device=device)
     if pipe.llmfound_device_note:
@@ -599,14 +603,7 @@ def pipeline_cmd(
         audio = np.asarray(res["audio"], dtype="float32").reshape(-1)
         sr = int(res["sampling_rate"])
         if out_file:
-            import wave
-
-            pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-            with wave.open(out_file, "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(sr)
-                w.writeframes(pcm)
+            PL.write_wav(audio, sr, out_file)  # 16-bit PCM, written to a temp file then renamed
         result = {"sampling_rate": sr, "samples": int(audio.size), "seconds": audio.size / sr, "out": out_file}
         shown = f"{audio.size} samples at {sr} Hz ({audio.size / sr:.2f} s)" + \
                 (f", written to {out_file}" if out_file else "; pass --out FILE.wav to save it")

@@ -33,7 +33,12 @@ Weights load from safetensors only (``use_safetensors=True``), never with ``trus
 Devices (:func:`resolve_device`): ``None`` or ``"cpu"`` -> CPU; ``"cuda"``, ``"cuda:N"`` or an int ``N >= 0`` ->
 that GPU, and on a machine without CUDA one :class:`NoCudaError` line saying so and how to ask for the CPU;
 ``"auto"`` -> ``cuda:0`` when CUDA is available, else the CPU **with a note** (the pipeline's
-``llmfound_device_note`` and a log record on the ``llmfound`` logger); ``-1`` -> CPU (transformers v4's way).
+``llmfound_device_note`` and a log record on the ``llmfound`` logger); ``-1`` -> CPU (transformers' way). The
+CLI passes ``--device`` as text, so ``"-1"`` and ``"0"`` mean the same as the ints -1 and 0.
+
+Audio out (text-to-speech): :func:`check_output_path` validates a destination before any model work (call
+it first), :func:`write_wav` writes 16-bit PCM atomically (temporary file in the same folder, then
+``os.replace``).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AssetError, EnvironmentProblem, LlmfoundError, UnknownNameError
+from .errors import AssetError, AssetMissingError, EnvironmentProblem, LlmfoundError, UnknownNameError
 
 log = logging.getLogger("llmfound")
 
@@ -156,7 +161,8 @@ def get_task(name: str) -> Task:
 def resolve_device(device: Any) -> tuple[str, str | None]:
     """Turn a user's device into ``(torch device string, note)``; ``note`` is None unless something fell back.
 
-    Accepts None / ``"cpu"`` / ``-1`` (CPU), ``"cuda"`` / ``"cuda:N"`` / int ``N >= 0`` (that GPU; raises
+    Accepts None / ``"cpu"`` / ``-1`` or ``"-1"`` (CPU, transformers' convention), ``"cuda"`` / ``"cuda:N"`` /
+    int ``N >= 0`` or its text ``"N"`` (that GPU; raises
     :class:`NoCudaError` when torch sees no CUDA device or not index N), ``"auto"`` (``cuda:0`` if available,
     else ``"cpu"`` with a note), a ``torch.device``. Anything else: :class:`LlmfoundError` listing the forms.
     """
@@ -164,6 +170,8 @@ def resolve_device(device: Any) -> tuple[str, str | None]:
 
     if isinstance(device, torch.device):
         device = str(device)
+    if isinstance(device, str) and re.fullmatch(r"\s*[+-]?\d+\s*", device):  # the CLI's --device -1 / 0
+        device = int(device)
     if device is None or device == "cpu" or (isinstance(device, int) and not isinstance(device, bool)
                                               and device == -1):
         return "cpu", None
@@ -264,6 +272,9 @@ def load(task: Task, ref: str, *, dtype: Any = None):
     where = resolve(ref)
     if isinstance(where, Path):
         check_model_folder(where)
+    elif _hub_offline():
+        raise AssetMissingError(f"{ref!r} is neither an llmfound asset nor a local folder, and offline mode "
+                                f"(LLMFOUND_OFFLINE / HF_HUB_OFFLINE) forbids the model hub; pass a local folder")
     cls = getattr(transformers, task.auto_class)
     kw: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False, "output_loading_info": True}
     if dtype is not None:
@@ -276,7 +287,9 @@ def load(task: Task, ref: str, *, dtype: Any = None):
                 raise
             model, info = transformers.AutoModelForTextToSpectrogram.from_pretrained(str(where), **kw)
         tok = transformers.AutoTokenizer.from_pretrained(str(where), trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as e:
+    except LlmfoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - OSError (hub unreachable, missing files), ValueError, httpx errors...
         hint = ("" if isinstance(where, Path) else
                 " (a hub id needs hub access; offline, pass a local folder)")
         raise AssetError(f"could not load a {task.name} model from {ref!r}{hint}: {_first_line(e)}") from None
@@ -411,6 +424,23 @@ def _guarded_classes():
 # ------------------------------------------------------------------------------- llmfound's own pipelines
 
 
+def _check_options(task: str, given: dict, known: tuple[str, ...]) -> None:
+    """Raise :class:`LlmfoundError` naming keyword options a llmfound pipeline does not take."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise LlmfoundError(f"{task} does not take option(s) {', '.join(unknown)}; it takes {', '.join(known)}")
+
+
+def _check_pooling(pooling: Any) -> None:
+    if pooling is None:
+        raise LlmfoundError("pooling=None is chosen when the pipeline is built: "
+                            "llmfound.pipeline('feature-extraction', pooling=None) returns transformers' per-token "
+                            "pipeline; on this sentence-embedding pipeline pooling is 'mean' or 'cls'")
+    if pooling not in ("mean", "cls"):
+        raise LlmfoundError(f"unknown pooling {pooling!r}; use 'mean' or 'cls' (or build the pipeline with "
+                            f"pooling=None for transformers' per-token output)")
+
+
 class LlmfoundPipeline:
     """Base of llmfound's pipelines: ``model``, ``tokenizer``, ``device`` (torch device string), ``task``,
     ``defaults`` (keyword arguments given at construction, used by every call unless overridden), and
@@ -451,13 +481,25 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
     tokens (default min(384, model positions)) overlapping by ``doc_stride`` (128), offsets mapping; one
     forward pass; mask non-context tokens; best (start <= end < start + ``max_answer_len`` (15)) span over all
     windows. Needs a fast tokenizer (offsets). Each question is processed on its own, so a batch call equals
-    one call per question.
+    one call per question. Options (at construction or per call): ``top_k``, ``max_answer_len`` (both ints >= 1),
+    ``max_seq_len``, ``doc_stride``, ``max_question_len``; any other name, or ``top_k``/``max_answer_len`` < 1,
+    raises :class:`LlmfoundError`.
     """
 
     task = "question-answering"
+    options = ("top_k", "max_answer_len", "max_seq_len", "doc_stride", "max_question_len")
+
+    def __init__(self, model, tokenizer, device: str = "cpu", **defaults: Any):
+        _check_options(self.task, defaults, self.options)
+        super().__init__(model, tokenizer, device, **defaults)
 
     def __call__(self, *args: Any, question: Any = None, context: Any = None, **kw: Any):
         kw = self._kw(kw)
+        _check_options(self.task, kw, self.options)
+        for name in ("top_k", "max_answer_len"):
+            v = kw.get(name, 1)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise LlmfoundError(f"question-answering {name} must be an int >= 1, got {v!r}")
         if args:
             if question is not None or len(args) > 1:
                 if len(args) == 2 and question is None and context is None:
@@ -560,7 +602,8 @@ class Seq2SeqPipeline(LlmfoundPipeline):
     :class:`InputTooLongError` unless ``truncation=True``. ``src_lang``/``tgt_lang`` (translation, for
     multilingual tokenizers such as NLLB/M2M/mBART) set the tokenizer's ``src_lang`` and force the target
     language token first. Inputs are generated one at a time (transformers v4's default ``batch_size=1``), so a
-    list call equals one call per input.
+    list call equals one call per input. An empty (or whitespace-only) input raises :class:`LlmfoundError`
+    before any generation (a tokenizer without special tokens gives 0 ids, on which the model crashes).
     """
 
     def __init__(self, model, tokenizer, device: str = "cpu", *, task: str = "summarization",
@@ -589,6 +632,12 @@ class Seq2SeqPipeline(LlmfoundPipeline):
             kw.setdefault("forced_bos_token_id", tid)
         n = kw.get("num_return_sequences", 1)
         limit = max_positions(self.model, self.tokenizer)
+        for i, text in enumerate(texts):
+            if not text.strip():
+                where = "" if single else f" (item {i} of the list)"
+                raise LlmfoundError(f"{self.task} got an empty input text{where}; there is nothing to "
+                                    f"{'summarize' if self.key == 'summary_text' else 'translate'}: pass "
+                                    f"non-empty text")
         results = []
         for text in texts:
             tk: dict[str, Any] = {"return_tensors": "pt"}
@@ -614,12 +663,19 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
     ``list[float]`` (``hidden_size`` floats, 384 for MiniLM-L6) or a list of strings -> one list per string;
     ``return_tensors=True`` gives a torch tensor ``[hidden]`` / ``[n, hidden]`` instead. ``pooling``: ``"mean"``
     (default) or ``"cls"``; ``normalize`` (default True). ``batch_size`` (default 32) texts are padded together;
-    padding is masked out, so results equal one-by-one calls up to float rounding (~1e-6).
+    padding is masked out, so results equal one-by-one calls up to float rounding (~1e-6). Any other option
+    name (at construction or per call) raises :class:`LlmfoundError` naming it; ``pooling=None`` (transformers'
+    per-token output) is chosen when building: ``llmfound.pipeline("feature-extraction", pooling=None)``.
     """
 
     task = "feature-extraction"
 
+    options = ("pooling", "normalize", "batch_size", "return_tensors")
+
     def __init__(self, model, tokenizer, device: str = "cpu", *, folder: Path | None = None, **defaults: Any):
+        _check_options(self.task, defaults, self.options)
+        if "pooling" in defaults:
+            _check_pooling(defaults["pooling"])
         super().__init__(model, tokenizer, device, **defaults)
         self.max_length = max_positions(model, tokenizer)
         if folder is not None and (folder / "sentence_bert_config.json").exists():
@@ -633,17 +689,13 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
         import torch
 
         opts = {"pooling": "mean", "normalize": True, "batch_size": 32, "return_tensors": False}
-        unknown = set(self._kw(kw)) - set(opts)
-        if unknown:
-            raise LlmfoundError(f"feature-extraction does not take {', '.join(sorted(unknown))}; it takes "
-                                f"{', '.join(opts)}")
+        _check_options(self.task, self._kw(kw), self.options)
         opts.update(self._kw(kw))
         pooling, normalize, batch_size = opts["pooling"], opts["normalize"], int(opts["batch_size"])
         return_tensors = opts["return_tensors"]
 
         texts, single = _text_batch(self.task, inputs)
-        if pooling not in ("mean", "cls"):
-            raise LlmfoundError(f"unknown pooling {pooling!r}; use 'mean' or 'cls'")
+        _check_pooling(pooling)
         chunks = []
         for i in range(0, len(texts), max(1, batch_size)):
             enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=self.max_length is not None,
@@ -662,6 +714,84 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
         if return_tensors:
             return out[0] if single else out
         return out[0].tolist() if single else out.tolist()
+
+
+# --------------------------------------------------------------------------------------------- audio out
+
+
+def check_output_path(path: Any) -> Path:
+    """Validate a file destination BEFORE any model work; returns it as an absolute :class:`Path`.
+
+    Raises :class:`LlmfoundError` (one line, what to do) when: ``path`` is empty or not a str/PathLike, names
+    an existing directory, its parent folder does not exist (or is not a folder), the parent is not writable,
+    or an existing file there is not writable. It creates nothing. The CLI calls it for ``--out`` before
+    loading the model, so a bad path costs no model run."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise LlmfoundError(f"output path must be a file name such as 'speech.wav', got {path!r}")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise LlmfoundError(f"output path {str(path)!r} is a directory; name a file in it, e.g. "
+                            f"{str(p / 'speech.wav')!r}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise LlmfoundError(f"cannot write {str(path)!r}: its folder {str(parent)!r} does not exist; create it "
+                            f"first (mkdir -p) or pick another path")
+    if not parent.is_dir():
+        raise LlmfoundError(f"cannot write {str(path)!r}: {str(parent)!r} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LlmfoundError(f"cannot write {str(path)!r}: no permission to create files in {str(parent)!r}; "
+                            f"pick a writable folder")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise LlmfoundError(f"cannot write {str(path)!r}: the existing file is read-only; remove it or pick "
+                            f"another path")
+    return p.absolute()
+
+
+def write_wav(audio: Any, sampling_rate: Any, path: Any) -> Path:
+    """Write ``audio`` as a 16-bit PCM WAV file at ``path``, atomically; returns the absolute path.
+
+    ``audio``: floats in [-1, 1] (values outside are clipped, NaN becomes 0), shape ``[samples]``,
+    ``[1, samples]`` (transformers' text-to-audio output) or ``[channels, samples]`` / ``[samples, channels]``
+    (the shorter axis is taken as channels). ``sampling_rate``: samples per second (positive int, e.g. the
+    pipeline's ``"sampling_rate"``). The file is written to a temporary file in the same folder and moved
+    into place with ``os.replace``, so ``path`` is never left half-written. Raises :class:`LlmfoundError`
+    for a bad destination (see :func:`check_output_path`, which is checked first), an empty or non-numeric
+    signal, or a bad sampling rate."""
+    import tempfile
+    import wave
+
+    import numpy as np
+
+    dest = check_output_path(path)
+    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
+        raise LlmfoundError(f"sampling_rate must be a positive int (samples per second), got {sampling_rate!r}")
+    try:
+        a = np.asarray(audio, dtype="float32")
+    except (TypeError, ValueError) as e:
+        raise LlmfoundError(f"audio must be an array of floats in [-1, 1]: {e}") from None
+    a = np.squeeze(a)
+    if a.ndim == 0 or a.size == 0:
+        raise LlmfoundError("audio is empty: there is nothing to write")
+    if a.ndim > 2:
+        raise LlmfoundError(f"audio must be [samples] or [channels, samples], got shape {tuple(a.shape)}")
+    frames = a[:, None] if a.ndim == 1 else (a.T if a.shape[0] < a.shape[1] else a)  # [samples, channels]
+    pcm = (np.clip(np.nan_to_num(frames, nan=0.0), -1.0, 1.0) * 32767).astype("<i2")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with wave.open(f, "wb") as w:
+                w.setnchannels(int(pcm.shape[1]))
+                w.setsampwidth(2)
+                w.setframerate(int(sampling_rate))
+                w.writeframes(np.ascontiguousarray(pcm).tobytes())
+        os.chmod(tmp, dest.stat().st_mode & 0o777 if dest.exists() else 0o644)  # mkstemp made it 0600
+        os.replace(tmp, dest)
+    except OSError as e:
+        raise LlmfoundError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
 
 
 # --------------------------------------------------------------------------------------------- the entry
@@ -685,12 +815,20 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
 
     Raises :class:`UnknownNameError` (unknown task), :class:`NoOfflineModelError`, :class:`ModelFolderError`,
     :class:`UntrainedWeightsError` (the model has no trained head for the task),
-    :class:`AssetError`, :class:`NoCudaError`, :class:`LlmfoundError` (bad device).
+    :class:`AssetError` (including a hub failure, as one line), :class:`AssetMissingError` (a hub id in offline
+    mode: ``LLMFOUND_OFFLINE`` / ``HF_HUB_OFFLINE``), :class:`NoCudaError`, :class:`LlmfoundError` (bad device;
+    an option question-answering or feature-extraction does not take, checked before loading).
     """
     t = get_task(task)
     dev, note = resolve_device(device)
     ref = _model_ref(t, model)
     dtype = kw.pop("dtype", None)
+    if t.name == "question-answering":  # refuse unknown options before loading anything
+        _check_options(t.name, kw, QuestionAnsweringPipeline.options)
+    elif t.name == "feature-extraction" and not ("pooling" in kw and kw["pooling"] is None):
+        _check_options(t.name, kw, SentenceEmbeddingPipeline.options)
+        if "pooling" in kw:
+            _check_pooling(kw["pooling"])
     if t.name == "feature-extraction" and "pooling" in kw and kw["pooling"] is None:
         kw.pop("pooling")
         import transformers

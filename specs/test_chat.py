@@ -382,6 +382,70 @@ def test_bad_messages_get_one_clear_error_naming_the_message(messages, says, nee
     assert says in str(exc.value), f"messages {messages!r}: expected {says!r} in {str(exc.value)!r}"
 
 
+PARTS = [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]
+
+
+@pytest.mark.parametrize("family, fate", [("llama3", "would print the Python list"),
+                                          ("gemma2", "would print the Python list"),
+                                          ("qwen3", "would drop the text and leave the turn empty"),
+                                          ("qwen2.5", "cannot render (it fails with: can only concatenate str"),
+                                          ("mistral-tekken", "cannot render (it fails with: can only concatenate")])
+def test_content_parts_are_refused_where_the_template_cannot_render_them(family, fate, need):
+    """Llama 3 / Gemma 2 print ``str(list)`` into the prompt (``[{'type': 'text', ...}]``), Qwen3 silently renders
+    an empty turn, ChatML-style templates fail on ``str + list``: all would be wrong or unclear, so llmfound
+    refuses, naming the message and the fix."""
+    need(family)
+    with pytest.raises(InvalidMessagesError) as exc:
+        chat.render(family, PARTS)
+    msg = str(exc.value)
+    assert msg.startswith(f"message 0 (user) content is a list of parts, which the {family} template"), msg
+    assert fate in msg and msg.endswith("pass the content as a string") and "\n" not in msg, msg
+
+
+def test_content_parts_render_where_the_template_handles_them(need):
+    """Gemma 3's template reads ``{"type": "text"}`` parts: the parts render exactly as the same string does."""
+    need("gemma3")
+    assert chat.render("gemma3", PARTS) == chat.render("gemma3", USER)
+
+
+@pytest.mark.parametrize("messages, index", [
+    ([{"role": "user", "content": None}], 0),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None}], 1),
+])
+def test_content_none_is_refused_unless_the_message_carries_tool_calls(messages, index, need):
+    """Llama 3, Gemma and Qwen3 render ``None`` as an empty turn; the others fail on it unclearly."""
+    need("llama3")
+    with pytest.raises(InvalidMessagesError, match=rf"message {index} \(\w+\) has content None.*pass the content "
+                                                   rf"as a string"):
+        chat.render("llama3", messages)
+    calls = [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    chat.validate_messages([{"role": "assistant", "content": None, "tool_calls": calls}])  # allowed
+
+
+@pytest.mark.parametrize("messages, where", [
+    ([{"role": "user", "content": "a\ud800b"}], "message 0 (user) content is not valid UTF-8"),
+    ([{"role": "user", "content": "hi"}, {"role": "user", "content": [{"type": "text", "text": "\udfff"}]}],
+     "message 1 (user) content[0]['text'] is not valid UTF-8"),
+])
+def test_text_that_is_not_utf8_is_refused_naming_the_message(messages, where, need):
+    """A lone surrogate (e.g. from ``bytes.decode(errors="surrogateescape")``) cannot be tokenized: the fast
+    tokenizer raises a raw ``TypeError: TextEncodeInput must be ...``. llmfound names the message instead."""
+    need("llama3")
+    with pytest.raises(InvalidMessagesError) as exc:
+        chat.chat_ids("llama3", messages)
+    assert str(exc.value).startswith(where), f"expected {where!r}, got {str(exc.value)!r}"
+
+
+def test_extra_keyword_arguments_reach_the_template_and_unknown_ones_are_ignored(need):
+    """As in transformers' ``apply_chat_template``: keyword arguments are template variables, and a template
+    ignores a variable it never reads - so a misspelt name changes nothing (documented on ``render``)."""
+    need("llama3.1")
+    dated = chat.render("llama3.1", USER, date_string="1 Jan 2030")
+    assert "Today Date: 1 Jan 2030" in dated, dated
+    assert chat.render("llama3", USER, bogus=1) == chat.render("llama3", USER)
+    assert "passed to the template" in chat.render.__doc__ and "NOT rejected" in chat.render.__doc__
+
+
 @pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if not f.template])
 def test_a_family_without_a_template_is_refused_without_inventing_one(family):
     with pytest.raises(NoChatTemplateError, match=rf"family '{family}' ships no chat template .* does not invent"):

@@ -29,7 +29,7 @@ import torch
 
 import llmfound
 from llmfound import pipelines as PL
-from llmfound.errors import LlmfoundError, UnknownNameError
+from llmfound.errors import AssetError, AssetMissingError, LlmfoundError, UnknownNameError
 from llmfound.families import get_family, load_tokenizer
 
 SMOL = "smollm2-135m-instruct"
@@ -454,13 +454,127 @@ def test_text_generation_refuses_a_number(generator):
         generator(123)
 
 
+@pytest.mark.parametrize("task", ["summarization", "translation"])
+def test_seq2seq_refuses_empty_text_before_generating(contract_pipes, task):
+    """GPT-2's tokenizer adds no special tokens: "" is 0 ids, on which BART crashes ("cannot reshape tensor of
+    0 elements"). llmfound says what was wrong instead; in a list it names the item."""
+    pipe = contract_pipes(task)
+    with pytest.raises(LlmfoundError, match=f"{task} got an empty input text; .*pass non-empty text"):
+        pipe("")
+    with pytest.raises(LlmfoundError, match=r"empty input text \(item 1 of the list\)"):
+        pipe(["a sentence", "   "])
+
+
+@pytest.mark.parametrize("option, value", [("max_answer_len", 0), ("max_answer_len", -3), ("top_k", 0)])
+def test_qa_refuses_answer_lengths_and_top_k_below_one(contract_pipes, option, value):
+    q, c = QA[0]
+    with pytest.raises(LlmfoundError, match=f"question-answering {option} must be an int >= 1, got {value}"):
+        contract_pipes("question-answering")(question=q, context=c, **{option: value})
+
+
+def test_an_unknown_option_is_named_not_ignored(contract_pipes, contract_models, require_assets):
+    """A misspelt option must not be silently dropped: QA and feature-extraction name it (at construction,
+    before loading anything, and per call)."""
+    q, c = QA[0]
+    with pytest.raises(LlmfoundError, match="question-answering does not take option.s. max_answer_length; "
+                                            "it takes top_k, max_answer_len"):
+        contract_pipes("question-answering")(question=q, context=c, max_answer_length=3)
+    with pytest.raises(LlmfoundError, match="question-answering does not take option.s. bogus"):
+        llmfound.pipeline("question-answering", model=contract_models["question-answering"], bogus=1)
+    require_assets(MINILM)
+    with pytest.raises(LlmfoundError, match="feature-extraction does not take option.s. bogus; it takes pooling"):
+        llmfound.pipeline("feature-extraction", bogus=1)
+
+
+def test_per_token_features_are_chosen_when_the_pipeline_is_built(embedder):
+    """``pooling=None`` (transformers' one-vector-per-token output) is a construction option, as the README says;
+    asked per call, the error says where it belongs instead of calling None an unknown pooling."""
+    with pytest.raises(LlmfoundError, match=r"pooling=None is chosen when the pipeline is built: "
+                                            r"llmfound.pipeline\('feature-extraction', pooling=None\)"):
+        embedder("x", pooling=None)
+    with pytest.raises(LlmfoundError, match="unknown pooling 'max'; use 'mean' or 'cls'"):
+        embedder("x", pooling="max")
+
+
+def test_a_hub_id_in_offline_mode_fails_at_once_in_one_line(monkeypatch):
+    """Offline, a name that is neither an asset nor a local folder never reaches the hub client (which would
+    retry for ~26 s before failing): transformers' loader must not even be called."""
+    import transformers
+
+    def hub_call(*a, **k):
+        raise AssertionError("offline mode called from_pretrained with a hub id")
+
+    monkeypatch.setenv("LLMFOUND_OFFLINE", "1")
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", hub_call)
+    with pytest.raises(AssetMissingError) as e:
+        llmfound.pipeline("sentiment-analysis", model="someorg/somemodel")
+    msg = str(e.value)
+    assert "\n" not in msg and "offline mode" in msg and "pass a local folder" in msg, msg
+
+
+def test_a_hub_failure_is_one_line_not_a_traceback(monkeypatch):
+    """Without offline mode the hub client raises a long multi-line OSError after its retries; llmfound wraps it
+    as one :class:`AssetError` line (simulated here: no hub is reachable from the specs)."""
+    import transformers
+
+    import llmfound.assets
+
+    def unreachable(*a, **k):
+        raise ConnectionError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck your "
+                              "internet connection or see https://huggingface.co/docs/transformers/installation")
+
+    monkeypatch.setattr(PL, "_hub_offline", lambda: False)
+    monkeypatch.setattr(llmfound.assets, "resolve", lambda ref: ref)
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", unreachable)
+    with pytest.raises(AssetError) as e:
+        llmfound.pipeline("sentiment-analysis", model="someorg/somemodel")
+    msg = str(e.value)
+    assert "\n" not in msg and "could not load a text-classification model from 'someorg/somemodel'" in msg, msg
+    assert "hub access" in msg and "couldn't connect" in msg, msg
+
+
+# ============================================================================================= audio out
+
+
+def test_tts_output_path_is_checked_before_any_model_work(tmp_path):
+    """``check_output_path`` needs no model: the CLI calls it for ``--out`` before loading one."""
+    with pytest.raises(LlmfoundError, match="its folder .* does not exist; create it first"):
+        PL.check_output_path(tmp_path / "no" / "such" / "x.wav")
+    with pytest.raises(LlmfoundError, match="is a directory; name a file in it"):
+        PL.check_output_path(tmp_path)
+    with pytest.raises(LlmfoundError, match="is a directory"):
+        PL.write_wav(np.zeros(8), 16000, tmp_path)
+    assert PL.check_output_path(tmp_path / "ok.wav") == tmp_path / "ok.wav"
+    assert list(tmp_path.iterdir()) == [], "checking must create nothing"
+
+
+@pytest.mark.parametrize("shape", [(40,), (1, 40)], ids=["[samples]", "[1, samples]"])
+def test_write_wav_writes_16_bit_pcm_atomically(tmp_path, shape):
+    import wave
+
+    signal = np.sin(np.linspace(0, 6.28, 40)).astype("float32") * 1.5  # past [-1, 1]: clipped
+    dest = tmp_path / "speech.wav"
+    dest.write_bytes(b"old contents")
+    assert PL.write_wav(signal.reshape(shape), 16000, str(dest)) == dest
+    with wave.open(str(dest)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 16000, 40)
+        got = np.frombuffer(w.readframes(40), dtype="<i2")
+    want = (np.clip(signal, -1, 1) * 32767).astype("<i2")
+    assert np.array_equal(got, want), (got[:5], want[:5])
+    assert [p.name for p in tmp_path.iterdir()] == ["speech.wav"], "no temporary file may be left behind"
+    with pytest.raises(LlmfoundError, match="audio is empty"):
+        PL.write_wav(np.zeros(0), 16000, dest)
+    with pytest.raises(LlmfoundError, match="sampling_rate must be a positive int"):
+        PL.write_wav(signal, 0, dest)
+
+
 # =============================================================================================== devices
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 
 
 @no_cuda
-@pytest.mark.parametrize("device", ["cuda", "cuda:0", 0])
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", 0, "0"])
 def test_cuda_without_cuda_is_one_clear_error(device):
     with pytest.raises(PL.NoCudaError) as e:
         llmfound.pipeline("feature-extraction", device=device)
@@ -474,6 +588,14 @@ def test_auto_falls_back_to_the_cpu_with_a_note(embedder):
     assert PL.resolve_device(None) == ("cpu", None) and PL.resolve_device(-1) == ("cpu", None)
     with pytest.raises(LlmfoundError, match="unknown device 'tpu'"):
         PL.resolve_device("tpu")
+
+
+@pytest.mark.parametrize("device", [-1, "-1", " -1 "])
+def test_minus_one_means_the_cpu_as_in_transformers(device):
+    """transformers' ``pipeline(device=-1)`` is the CPU; the CLI's ``--device -1`` arrives as the text "-1"."""
+    assert PL.resolve_device(device) == ("cpu", None)
+    with pytest.raises(LlmfoundError, match="unknown device -2"):
+        PL.resolve_device("-2")
 
 
 @pytest.mark.gpu
