@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import LlmfoundError
+from .errors import LlmfoundError, first_line
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -319,7 +319,7 @@ def _check_parts_rendered(tok, messages: list[dict], chat_template: str, kwargs:
         if _LIST_CONCAT.search(str(e)):
             raise InvalidMessagesError(
                 f"message {first} ({messages[first]['role']}) content is a list of parts, which {tmpl} cannot "
-                f"render (it fails with: {_first_line(e)}); {fix}") from None
+                f"render (it fails with: {first_line(e)}); {fix}") from None
         return
     for i, ms in markers.items():
         role = messages[i]["role"]
@@ -333,10 +333,6 @@ def _check_parts_rendered(tok, messages: list[dict], chat_template: str, kwargs:
                     f"message {i} ({role}) content is a list of parts, which {tmpl} does not render: it would "
                     f"drop the text and leave the turn empty; {fix}")
 
-
-def _first_line(e: BaseException) -> str:
-    msg = (getattr(e, "message", None) or str(e)).strip()
-    return msg.splitlines()[0] if msg else type(e).__name__
 
 
 def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,

@@ -16,6 +16,8 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from .errors import first_line
+
 SCHEMA = 1
 """Version of the JSON report's layout (``llmfound doctor --json``)."""
 
@@ -310,7 +312,7 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
         except Skip as s:
             status, detail, data = "skip", str(s), {}
         except Exception as e:  # noqa: BLE001 - a failing capability is data
-            status, detail, data = "fail", f"{type(e).__name__}: {e}".splitlines()[0], \
+            status, detail, data = "fail", f"{type(e).__name__}: {first_line(e)}", \
                 {"traceback": traceback.format_exc(limit=3)}
         r = CheckResult(cap.name, cap.klass, status, detail, time.perf_counter() - t0, cap.required, data)
         results.append(r)

@@ -7,6 +7,14 @@ Every message is one line that says what was wrong and what to do. The CLI print
 from __future__ import annotations
 
 
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (``e.message`` where the class has one, as Jinja's do), or its
+    class name when the message is empty; cut to ``limit`` characters. For one-line error reports."""
+    msg = getattr(e, "message", None)
+    msg = (msg if isinstance(msg, str) and msg else str(e)).strip()
+    return (msg.splitlines()[0] if msg else type(e).__name__)[:limit]
+
+
 class LlmfoundError(Exception):
     """Base class: a problem the user can act on, with a one-line message.
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UnknownNameError
+from .errors import UnknownNameError, first_line
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ def load_tokenizer(family: str, *, cached: bool = True):
         except Exception as e:  # a damaged cache entry: say which and how to repair it
             from .errors import AssetError
 
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            first = first_line(e, 200)
             raise AssetError(f"could not load the {family} tokenizer from {folder} ({type(e).__name__}: {first}); "
                              f"`llmfound assets verify {fam.tokenizer}` checks the cache entry and "
                              f"`llmfound assets fetch {fam.tokenizer}` repairs it") from None
@@ -283,7 +283,7 @@ def load_tokenizer(family: str, *, cached: bool = True):
         try:
             tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False)
         except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            first = first_line(e, 200)
             raise AssetError(f"could not load a tokenizer from {family!r} ({type(e).__name__}: {first}); name a "
                              f"family, a folder with tokenizer files, or a hub id (needs hub access)") from None
     if cached:

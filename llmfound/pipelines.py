@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AssetError, AssetMissingError, EnvironmentProblem, LlmfoundError, UnknownNameError
+from .errors import AssetError, AssetMissingError, EnvironmentProblem, LlmfoundError, UnknownNameError, first_line
 
 log = logging.getLogger("llmfound")
 
@@ -234,10 +234,6 @@ def _hub_offline() -> bool:
     return offline() or bool(constants.HF_HUB_OFFLINE)
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__
-
 
 def _model_ref(task: Task, model: Any) -> str:
     """The reference to load for ``task``: ``model`` when given, else the offline default, else the hub
@@ -292,7 +288,7 @@ def load(task: Task, ref: str, *, dtype: Any = None):
     except Exception as e:  # noqa: BLE001 - OSError (hub unreachable, missing files), ValueError, httpx errors...
         hint = ("" if isinstance(where, Path) else
                 " (a hub id needs hub access; offline, pass a local folder)")
-        raise AssetError(f"could not load a {task.name} model from {ref!r}{hint}: {_first_line(e)}") from None
+        raise AssetError(f"could not load a {task.name} model from {ref!r}{hint}: {first_line(e)}") from None
     untrained = sorted(set(info.get("missing_keys") or ()) | {k[0] if isinstance(k, tuple) else k
                                                               for k in info.get("mismatched_keys") or ()})
     if untrained:

@@ -97,7 +97,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
 
     from pathlib import Path
 
-    from .errors import AssetError, LlmfoundError
+    from .errors import AssetError, LlmfoundError, first_line
 
     if not isinstance(ref, str) or not ref.strip():
         raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
@@ -120,7 +120,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
     except LlmfoundError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as e:  # includes safetensors' and the hub's errors
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        first = first_line(e)
         raise AssetError(f"could not load a causal LM from {ref!r} ({type(e).__name__}: {first}); name a folder "
                          f"with config.json, *.safetensors and tokenizer files, an llmfound asset, or a hub id "
                          f"(needs hub access)") from None
