@@ -574,9 +574,7 @@ def convert(name: str, *, force: bool = False) -> Path:
     if not force and is_complete(name):
         return dest
     for inp in conv.inputs:
-        fetch_asset(inp)
-    if offline() and not all(is_complete(i) for i in conv.inputs):
-        raise AssetMissingError(f"inputs of {name!r} are missing and LLMFOUND_OFFLINE is set")
+        fetch_asset(inp)  # offline and missing: raises AssetMissingError naming the input
     from . import convert as recipes
 
     work = _workdir(name)

@@ -242,24 +242,16 @@ def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] = 
             if id(prm) in seen:
                 continue
             seen.add(id(prm))
-            n = prm.numel()
-            quantizable = (isinstance(mod, torch.nn.Linear) or type(mod).__name__ in ("Linear4bit", "Linear8bitLt")) \
-                and prm.ndim == 2 and not any(k in name for k in keep)
-            if type(mod).__name__ == "Linear4bit":
-                n = _logical_numel(prm, mod)
-            if type(mod).__name__ == "Linear8bitLt":
-                n = prm.numel()
+            linear = isinstance(mod, torch.nn.Linear)  # bnb's Linear4bit / Linear8bitLt subclass it
+            # a loaded 4-bit weight is packed (two codes per byte): count the logical weights
+            n = mod.in_features * mod.out_features if type(mod).__name__ == "Linear4bit" else prm.numel()
+            quantizable = linear and prm.ndim == 2 and not any(k in name for k in keep)
             if quantizable and p != "bf16":
-                rows = prm.shape[0] if type(mod).__name__ != "Linear4bit" else mod.out_features
                 fp.quantized_weights += n if p == "8bit" else (n + 1) // 2
-                fp.quant_state += _state_bytes(p, n, rows)
+                fp.quant_state += _state_bytes(p, n, mod.out_features)
             else:
                 fp.unquantized += n * 2
     return fp
-
-
-def _logical_numel(prm, mod) -> int:
-    return mod.in_features * mod.out_features
 
 
 def _state_bytes(preset: str, n: int, rows: int) -> int:
