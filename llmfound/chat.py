@@ -43,11 +43,13 @@ class ChatTemplateError(LlmfoundError):
 
     @property
     def upstream_name(self) -> str | None:
+        """``module.Class`` of the exception the template or transformers raised (None when llmfound refused)."""
         u = self.upstream
         return None if u is None else f"{type(u).__module__}.{type(u).__qualname__}"
 
     @property
     def upstream_message(self) -> str | None:
+        """The first line of the upstream exception's message (None when llmfound refused)."""
         if self.upstream is None:
             return None
         return getattr(self.upstream, "message", None) or str(self.upstream)
@@ -228,9 +230,7 @@ def _wrap(e: Exception, who: str, origin: str) -> ChatTemplateError:
                                     f"{e.message}; fix that line of the template", e)
         err.lineno = e.lineno
         return err
-    msg = getattr(e, "message", None) or str(e)
-    first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
-    return TemplateRefusedError(f"the chat template of {who} refused this conversation: {first}", e)
+    return TemplateRefusedError(f"the chat template of {who} refused this conversation: {first_line(e)}", e)
 
 
 def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
@@ -352,7 +352,7 @@ def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True
                                           tools=tools)
         except Exception as e:
             raise TemplateRefusedError(f"mistral-common's chat encoder ({who}) refused this conversation: "
-                                       f"{str(e).strip().splitlines()[0]}", e) from e
+                                       f"{first_line(e)}", e) from e
         return list(enc["input_ids"] if hasattr(enc, "keys") else enc)
     return tok.encode(text, add_special_tokens=False)
 

@@ -7,7 +7,6 @@ becomes one line ``error: ...`` on stderr and the error's exit code (2 bad input
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import List, Optional
 
@@ -218,9 +217,6 @@ def template_cmd(
     try:
         if not messages.strip() or src.is_dir():
             raise LlmfoundError(f"--messages must name a JSON file, got {messages!r}")
-        if src.is_file() and src.stat().st_size > limit:
-            raise LlmfoundError(f"messages file {messages} is over {limit // 1_000_000} MB; it should hold one "
-                                f"conversation")
         with open(src, "rb") as f:
             data = f.read(limit + 1)
         if len(data) > limit:

@@ -78,6 +78,7 @@ def _device(device: str) -> str:
 
 
 def check_bnb_import(device: str):
+    """bitsandbytes imports (and its version); the other bitsandbytes checks need it."""
     from .quantization import check_bitsandbytes
 
     v = check_bitsandbytes()
@@ -85,6 +86,8 @@ def check_bnb_import(device: str):
 
 
 def check_matmul_4bit(device: str):
+    """NF4 + double quant matmul (x: 8x1024 bf16, W: 512x1024 N(0,1)) vs full precision and vs the product
+    with the dequantized weight, within :data:`MATMUL_TOL`. Raises :class:`Skip` for CUDA without a device."""
     import bitsandbytes as bnb
     import bitsandbytes.functional as F
     import torch
@@ -107,6 +110,8 @@ def check_matmul_4bit(device: str):
 
 
 def check_matmul_8bit(device: str):
+    """LLM.int8 ``Linear8bitLt`` (1024 -> 512, fp16, threshold 6.0) vs the fp32 product, within
+    :data:`MATMUL_TOL`."""
     import bitsandbytes as bnb
     import torch
 
@@ -184,18 +189,20 @@ def check_streaming(device: str):
 
 
 def check_tokenizers(device: str):
-    from . import assets, families
+    """Every cached family tokenizer loads and round-trips 'Hello world' (bert: lowercased). Skips when none
+    is cached."""
+    from . import families
 
     done, missing, bad = [], [], []
     for fam in families.FAMILIES:
-        if not all(assets.is_complete(s) for s in fam.sources):
+        if not fam.is_cached():
             missing.append(fam.name)
             continue
         tok = families.load_tokenizer(fam.name)
         back = tok.decode(tok.encode("Hello world", add_special_tokens=False))
         (done if back.lower() == "hello world" else bad).append(fam.name)
     if not done and missing:
-        raise Skip(f"no family tokenizer is cached; run `llmfound assets fetch --all`")
+        raise Skip("no family tokenizer is cached; run `llmfound assets fetch --all`")
     detail = f"{len(done)} families load and round-trip 'Hello world'"
     if missing:
         detail += f"; not cached: {', '.join(missing)}"
@@ -205,14 +212,15 @@ def check_tokenizers(device: str):
 
 
 def check_templates(device: str):
-    from . import assets, chat, families
+    """Every cached family with a template renders a single user turn. Skips when none is cached."""
+    from . import chat, families
 
     done, missing, bad = [], [], []
     msgs = [{"role": "user", "content": "Hi"}]
     for fam in families.FAMILIES:
         if fam.template is None:
             continue
-        if not all(assets.is_complete(s) for s in fam.sources):
+        if not fam.is_cached():
             missing.append(fam.name)
             continue
         try:

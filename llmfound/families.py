@@ -9,7 +9,7 @@ differently from what the family publishes, ``deviations`` says so rather than q
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,12 @@ class Family:
     normalization: str = "none"
     typed_specials: str = "parsed"
     matrix_deviations: tuple[tuple[str, str], ...] = ()
+
+    def is_cached(self) -> bool:
+        """True when every source is complete in the llmfound cache (cheap: reads markers, hashes nothing)."""
+        from .assets import is_complete
+
+        return all(is_complete(s) for s in self.sources)
 
     @property
     def sources(self) -> tuple[str, ...]:

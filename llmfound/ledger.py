@@ -174,12 +174,13 @@ def get_entry(entry_id: str) -> Entry:
 
 
 def xfail(entry_id: str):
-    """``pytest.mark.xfail(strict=True)`` carrying the entry's behaviour and versions; an XPASS names the entry
-    to retire from :data:`LEDGER`."""
+    """``pytest.mark.xfail(strict=True, raises=AssertionError)`` carrying the entry's behaviour and versions;
+    an XPASS names the entry to retire from :data:`LEDGER`. Only a failed assertion counts as "still broken":
+    any other exception (an upstream API change, a missing asset, a typo) fails the spec."""
     import pytest
 
     e = get_entry(entry_id)
-    return pytest.mark.xfail(strict=True, reason=f"ledger '{e.id}': {e.behaviour} [seen: {e.seen}]. If this "
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"ledger '{e.id}': {e.behaviour} [seen: {e.seen}]. If this "
                                                  f"passes, upstream fixed it: retire '{e.id}' from llmfound/ledger.py")
 
 

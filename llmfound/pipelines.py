@@ -821,11 +821,12 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
     dtype = kw.pop("dtype", None)
     if t.name == "question-answering":  # refuse unknown options before loading anything
         _check_options(t.name, kw, QuestionAnsweringPipeline.options)
-    elif t.name == "feature-extraction" and not ("pooling" in kw and kw["pooling"] is None):
+    per_token = t.name == "feature-extraction" and "pooling" in kw and kw["pooling"] is None
+    if t.name == "feature-extraction" and not per_token:
         _check_options(t.name, kw, SentenceEmbeddingPipeline.options)
         if "pooling" in kw:
             _check_pooling(kw["pooling"])
-    if t.name == "feature-extraction" and "pooling" in kw and kw["pooling"] is None:
+    if per_token:
         kw.pop("pooling")
         import transformers
 

@@ -147,6 +147,7 @@ class Footprint:
 
     @property
     def total(self) -> int:
+        """Bytes in all: quantized weights + quantization state + unquantized."""
         return self.quantized_weights + self.quant_state + self.unquantized
 
     def ratio_to(self, other: "Footprint | int") -> float:

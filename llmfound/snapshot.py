@@ -68,9 +68,9 @@ class Drift:
 
 
 def _cached_families(need_template: bool = False) -> list:
-    from . import assets, families
+    from . import families
 
-    return [f for f in families.FAMILIES if all(assets.is_complete(s) for s in f.sources)
+    return [f for f in families.FAMILIES if f.is_cached()
             and (f.template or not need_template)]
 
 

@@ -65,7 +65,7 @@ def _timed_text_streamer(tokenizer, on_text, clock: dict):
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
             if text and "first" not in clock:
-                clock["first"] = __import__("time").perf_counter()
+                clock["first"] = time.perf_counter()
             clock.setdefault("pieces", []).append(text)
             if on_text is None:
                 super().on_finalized_text(text, stream_end=stream_end)

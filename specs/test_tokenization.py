@@ -500,7 +500,7 @@ def test_cli_tokenize_prints_ids_pieces_and_the_round_trip(capsys, require_asset
 
     assert main(["tokenize", "--family", "gpt2", "Hello world", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["ids"] == T.encode(families.load_tokenizer("gpt2"), "Hello world") and got["equal"] is True
+    assert got["ids"] == [15496, 995] and got["equal"] is True, got  # GPT-2's published ids for "Hello world"
 
 
 def test_cli_families_prints_the_matrix_as_json(capsys):
