@@ -325,6 +325,12 @@ def offline() -> bool:
     return os.environ.get("LLMFOUND_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
 
 
+def hub_offline() -> bool:
+    """True when the model hub must not be used: ``LLMFOUND_OFFLINE`` or ``HF_HUB_OFFLINE`` is set to a true
+    value (huggingface_hub's own switch, read the way it reads it)."""
+    return offline() or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
 def get_asset(name: str) -> Asset:
     """The manifest row called ``name``. Raises :class:`UnknownNameError` listing the known names."""
     for a in ASSETS:
@@ -674,7 +680,7 @@ def resolve(ref: str) -> Path | str:
         return p
     if not ref.strip() or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
         raise AssetError(f"local folder {ref!r} does not exist")
-    if offline() or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+    if hub_offline():
         raise AssetMissingError(f"{ref!r} is neither an llmfound asset nor a local folder, and offline mode "
                                 f"(LLMFOUND_OFFLINE / HF_HUB_OFFLINE) forbids the model hub; pass a local folder")
     return ref

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AssetError, AssetMissingError, EnvironmentProblem, LlmfoundError, UnknownNameError, first_line
+from .errors import AssetError, EnvironmentProblem, LlmfoundError, UnknownNameError, first_line
 
 log = logging.getLogger("llmfound")
 
@@ -226,15 +226,6 @@ def check_model_folder(folder: Path) -> None:
         raise ModelFolderError(f"model folder {str(folder)!r} lacks {'; '.join(missing)}")
 
 
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    from .assets import offline
-
-    return offline() or bool(constants.HF_HUB_OFFLINE)
-
-
-
 def _model_ref(task: Task, model: Any) -> str:
     """The reference to load for ``task``: ``model`` when given, else the offline default, else the hub
     default (raising :class:`NoOfflineModelError` when the hub is off)."""
@@ -243,9 +234,11 @@ def _model_ref(task: Task, model: Any) -> str:
             raise TypeError(f"model must be an asset name, a local folder or a hub id (str), got "
                             f"{type(model).__name__}")
         return str(model)
+    from .assets import hub_offline
+
     if task.offline_model:
         return task.offline_model
-    if _hub_offline():
+    if hub_offline():
         raise NoOfflineModelError(
             f"no offline model ships for {task.name!r} (no package registry carries a fine-tuned one); pass "
             f"model= (CLI: --model) a local folder, or with hub access a hub id such as {task.hub_default!r} "
@@ -265,12 +258,9 @@ def load(task: Task, ref: str, *, dtype: Any = None):
 
     from .assets import resolve
 
-    where = resolve(ref)
+    where = resolve(ref)  # a hub id in offline mode raises AssetMissingError here, before any hub retry
     if isinstance(where, Path):
         check_model_folder(where)
-    elif _hub_offline():
-        raise AssetMissingError(f"{ref!r} is neither an llmfound asset nor a local folder, and offline mode "
-                                f"(LLMFOUND_OFFLINE / HF_HUB_OFFLINE) forbids the model hub; pass a local folder")
     cls = getattr(transformers, task.auto_class)
     kw: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False, "output_loading_info": True}
     if dtype is not None:

@@ -523,7 +523,7 @@ def test_a_hub_failure_is_one_line_not_a_traceback(monkeypatch):
         raise ConnectionError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck your "
                               "internet connection or see https://huggingface.co/docs/transformers/installation")
 
-    monkeypatch.setattr(PL, "_hub_offline", lambda: False)
+    monkeypatch.setattr(llmfound.assets, "hub_offline", lambda: False)
     monkeypatch.setattr(llmfound.assets, "resolve", lambda ref: ref)
     monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", unreachable)
     with pytest.raises(AssetError) as e:
