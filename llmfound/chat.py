@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LlmfoundError, first_line
+from .tokenization import is_mistral_common
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -215,10 +216,6 @@ def _resolve(ref):
     return None, ref, type(ref).__name__
 
 
-def _is_mistral_common(tok) -> bool:
-    return type(tok).__name__ == "MistralCommonBackend"
-
-
 def _wrap(e: Exception, who: str, origin: str) -> ChatTemplateError:
     import jinja2
 
@@ -279,7 +276,7 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
 
 
 def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> str:
-    if _is_mistral_common(tok):  # its apply_chat_template ignores Jinja: render with the same sandbox
+    if is_mistral_common(tok):  # its apply_chat_template ignores Jinja: render with the same sandbox
         from transformers.utils.chat_template_utils import render_jinja_template
 
         specials = {k: getattr(tok, k, None) for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
@@ -346,7 +343,7 @@ def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True
     fam, tok, who = _resolve(family)
     text = render(family, messages, add_generation_prompt=add_generation_prompt,
                   continue_final_message=continue_final_message, tools=tools, **template_kwargs)
-    if _is_mistral_common(tok):
+    if is_mistral_common(tok):
         try:
             enc = tok.apply_chat_template(messages, tokenize=True, continue_final_message=continue_final_message,
                                           tools=tools)

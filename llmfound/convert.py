@@ -107,24 +107,31 @@ def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
     tok.save_pretrained(str(out))
 
 
-def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
-    """Build an HF tokenizer folder from a sentencepiece ``.model`` file, made faithful to sentencepiece
-    with :func:`make_sentencepiece_faithful`.
+def spm_model_tokenizer(model_file: Path, config: str | dict):
+    """transformers' own tokenizer for a sentencepiece ``.model`` file, as ``AutoTokenizer`` builds it.
 
-    ``config`` is the tokenizer_config.json text (it names the class, e.g. ``LlamaTokenizer``, and the
-    special tokens). Passing ``vocab_file=`` to the class constructor silently builds a 3-token tokenizer
-    in transformers 5.23 (seen 2026-11-30), so the file is loaded from a folder instead.
-    """
+    ``config`` is the tokenizer_config (JSON text or dict: it names the class, e.g. ``LlamaTokenizer``, the
+    special tokens, ``legacy``). Passing ``vocab_file=`` to the class constructor silently builds a 3-token
+    tokenizer in transformers 5.23 (seen 2026-11-30), so the file is loaded from a temporary folder instead.
+    Not sentencepiece-faithful for Llama-style vocabularies: see :func:`make_sentencepiece_faithful`."""
+    import json
     import shutil
     import tempfile
 
     from transformers import AutoTokenizer
 
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        shutil.copyfile(_asset_dir(asset) / file, Path(tmp) / "tokenizer.model")
-        (Path(tmp) / "tokenizer_config.json").write_text(config)
-        AutoTokenizer.from_pretrained(tmp).save_pretrained(str(out))
-    make_sentencepiece_faithful(out, spm_model=_asset_dir(asset) / file)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(model_file, Path(tmp) / "tokenizer.model")
+        (Path(tmp) / "tokenizer_config.json").write_text(config if isinstance(config, str) else json.dumps(config))
+        return AutoTokenizer.from_pretrained(tmp)
+
+
+def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
+    """Build an HF tokenizer folder from a sentencepiece ``.model`` file (:func:`spm_model_tokenizer`), made
+    faithful to sentencepiece with :func:`make_sentencepiece_faithful`."""
+    model_file = _asset_dir(asset) / file
+    spm_model_tokenizer(model_file, config).save_pretrained(str(out))
+    make_sentencepiece_faithful(out, spm_model=model_file)
 
 
 def bpe_tokenizer(out: Path, *, asset: str, cls: str) -> None:

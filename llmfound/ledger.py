@@ -28,18 +28,19 @@ class Entry:
     needs: tuple[str, ...] = ()
 
 
-def _tok(source: str, **kw):
-    """A tokenizer from a family name, or from a cache entry (``entry`` or ``entry/subdir``) as-is."""
+def _tok(source: str):
+    """A family's tokenizer or a conversion's (``load_tokenizer``, cached per process), or the raw files of a
+    cache sub-folder (``entry/subdir``) exactly as transformers loads them, without the family's fixes."""
+    from .families import load_tokenizer
+
+    if "/" not in source:
+        return load_tokenizer(source)
     from transformers import AutoTokenizer
 
     from .assets import ensure
-    from .families import family_names, load_tokenizer
 
-    if source in family_names() and not kw:
-        return load_tokenizer(source)
-    name, _, sub = source.partition("/")
-    folder = ensure(name) / sub if sub else ensure(name)
-    return AutoTokenizer.from_pretrained(str(folder), **kw)
+    name, sub = source.split("/", 1)
+    return AutoTokenizer.from_pretrained(str(ensure(name) / sub))
 
 
 def _encode(source: str, text: str) -> list[int]:
@@ -61,18 +62,12 @@ def _golden_mismatch(vocab: str, text: str) -> bool:
 def _spm_model_tokenizer():
     """transformers' LlamaTokenizer built from a sentencepiece .model (Mistral v1's), legacy=True."""
     import json
-    import shutil
-    import tempfile
-    from pathlib import Path
 
-    from transformers import AutoTokenizer
+    from .assets import SPM_CONFIG, ensure
+    from .convert import spm_model_tokenizer
 
-    from .assets import _SPM_CONFIG, ensure
-
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copyfile(ensure("mistral-common-data") / "tokenizer.model.v1", Path(tmp) / "tokenizer.model")
-        (Path(tmp) / "tokenizer_config.json").write_text(json.dumps(dict(json.loads(_SPM_CONFIG), legacy=True)))
-        return AutoTokenizer.from_pretrained(tmp)
+    return spm_model_tokenizer(ensure("mistral-common-data") / "tokenizer.model.v1",
+                               dict(json.loads(SPM_CONFIG), legacy=True))
 
 
 def _tekken_pieces_differ() -> bool:

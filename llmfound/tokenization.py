@@ -48,10 +48,16 @@ def _tok(family_or_tokenizer: Any):
     return family_or_tokenizer
 
 
+def is_mistral_common(tokenizer: Any) -> bool:
+    """True for transformers' ``MistralCommonBackend`` (Tekken loaded with ``mistral_format=True``), which
+    encodes through mistral-common and takes fewer keyword arguments than the other tokenizers."""
+    return type(tokenizer).__name__ == "MistralCommonBackend"
+
+
 def supports_split_special_tokens(tokenizer: Any) -> bool:
     """True when ``encode(..., split_special_tokens=True)`` is accepted (Mistral's mistral-common backend
     rejects the keyword; it never parses special-token text typed by the user anyway)."""
-    return type(tokenizer).__name__ != "MistralCommonBackend"
+    return not is_mistral_common(tokenizer)
 
 
 def always_parsed_tokens(tokenizer: Any) -> list[str]:
@@ -78,7 +84,7 @@ def encode(tokenizer: Any, text: str, *, add_special_tokens: bool = False, inert
 
 def decode(tokenizer: Any, ids: list[int]) -> str:
     """Text for ``ids``, special tokens kept, with no clean-up of spaces (the family's own decoder only)."""
-    kw = {} if type(tokenizer).__name__ == "MistralCommonBackend" else {"clean_up_tokenization_spaces": False}
+    kw = {} if is_mistral_common(tokenizer) else {"clean_up_tokenization_spaces": False}
     return tokenizer.decode(list(ids), skip_special_tokens=False, **kw)
 
 
@@ -281,10 +287,10 @@ def golden_paths(vocab: str) -> tuple[Path, Path]:
     """The ``.gguf.inp`` and ``.gguf.out`` files of llama.cpp vocab ``vocab`` (e.g. ``"llama-bpe"``) in the
     cache entry of asset ``llama-cpp-vocabs``. Raises :class:`UnknownNameError` for a vocab llmfound does
     not fetch, :class:`~llmfound.errors.AssetMissingError` when offline and not cached."""
-    from .assets import _GOLDEN_VOCABS, ensure
+    from .assets import GOLDEN_VOCABS, ensure
 
-    if vocab not in _GOLDEN_VOCABS:
-        raise UnknownNameError(f"unknown llama.cpp vocab {vocab!r}; known: {', '.join(_GOLDEN_VOCABS)}")
+    if vocab not in GOLDEN_VOCABS:
+        raise UnknownNameError(f"unknown llama.cpp vocab {vocab!r}; known: {', '.join(GOLDEN_VOCABS)}")
     d = ensure("llama-cpp-vocabs")
     return d / f"ggml-vocab-{vocab}.gguf.inp", d / f"ggml-vocab-{vocab}.gguf.out"
 

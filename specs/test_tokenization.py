@@ -31,14 +31,12 @@ from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 from llmfound import families, ledger, tokenization as T
+from llmfound.assets import GOLDEN_VOCABS
 from llmfound.errors import UnknownNameError
 
 FAMILY_NAMES = families.family_names()
 ROWS = {f.name: f for f in families.FAMILIES}
 VERSIONS = "seen with transformers 5.23.0 / tokenizers 0.23.3, llama.cpp vectors from llama-cpp-python 0.3.36"
-
-
-_CONVERSIONS: dict = {}
 
 
 @pytest.fixture
@@ -49,14 +47,8 @@ def tok_of(require_assets):
         if name in ROWS:
             require_assets(*ROWS[name].sources)
             return families.load_tokenizer(name)
-        require_assets(name)  # a conversion (gguf-tokenizer-<vocab>): loaded from its cache folder
-        if name not in _CONVERSIONS:
-            from transformers import AutoTokenizer
-
-            from llmfound.assets import ensure
-
-            _CONVERSIONS[name] = AutoTokenizer.from_pretrained(str(ensure(name)))
-        return _CONVERSIONS[name]
+        require_assets(name)  # a conversion (gguf-tokenizer-<vocab>), loaded as transformers converted it
+        return families.load_tokenizer(name)
 
     return _load
 
@@ -228,7 +220,7 @@ def test_encode_with_special_tokens_wraps_the_ids_as_the_family_declares(family,
 # ============================================================================================ 3. golden ids
 
 GOLDEN_FAMILIES = [f.name for f in families.FAMILIES if f.golden]
-GGUF_VOCABS = ["llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder"]
+GGUF_VOCABS = list(GOLDEN_VOCABS)
 KNOWN_GGUF_MISMATCHES = {
     "llama-bpe": {43: "gguf-llama-bpe-cua-viet"},                          # 'Cửa Việt'
     "deepseek-llm": {0: "gguf-deepseek-half-fraction"},                     # 'ied 4 ½ months'
@@ -406,16 +398,11 @@ def test_the_real_smollm2_model_config_accepts_its_tokenizer_and_rejects_llama3s
 
 def _llama_tokenizer_from_model_file(tmp_path, legacy: bool):
     """transformers' LlamaTokenizer built from a sentencepiece .model (Mistral v1's, a Llama-style vocab)."""
-    import shutil
+    from llmfound.assets import SPM_CONFIG, ensure
+    from llmfound.convert import spm_model_tokenizer
 
-    from transformers import AutoTokenizer
-
-    from llmfound.assets import _SPM_CONFIG, ensure
-
-    shutil.copyfile(ensure("mistral-common-data") / "tokenizer.model.v1", tmp_path / "tokenizer.model")
-    cfg = dict(json.loads(_SPM_CONFIG), legacy=legacy)
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps(cfg))
-    return AutoTokenizer.from_pretrained(str(tmp_path))
+    return spm_model_tokenizer(ensure("mistral-common-data") / "tokenizer.model.v1",
+                               dict(json.loads(SPM_CONFIG), legacy=legacy))
 
 
 @pytest.mark.parametrize("vocab, index", [pytest.param(v, i, marks=ledger.xfail(entry), id=f"{v}-{i}")
