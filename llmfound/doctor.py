@@ -133,26 +133,19 @@ def check_matmul_8bit(device: str):
 
 
 def check_synthetic_footprints(device: str):
-    """Synthetic-weight Llama: tiny on CPU, 1.1B (TinyLlama shape) on CUDA; bf16 / 8-bit / nf4-dq."""
-    import tempfile
-
+    """Synthetic-weight Llama: tiny on CPU, 1.1B (TinyLlama shape) on CUDA; bf16 / 8-bit / nf4-dq, each
+    within 2% of its analytic footprint (:func:`llmfound.quantization.synthetic_footprints`)."""
     from . import quantization as Q
 
     dev = _device(device)
     size = "1.1b" if dev == "cuda" else "tiny"
-    rows = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        Q.save_synthetic_model(Q.synthetic_llama_config(size), tmp, device=dev)
-        for preset in ("bf16", "8bit", "nf4-dq"):
-            Q.peak_cuda_bytes(reset=True)
-            m, _ = Q.load_model(tmp, preset, device_map="auto" if dev == "cuda" else "cpu", tokenizer=False)
-            fp, bound = Q.footprint(m).total, Q.expected_footprint(m, preset).total
-            rows[preset] = {"measured": fp, "bound": bound, "peak_cuda": Q.peak_cuda_bytes()}
-            del m
+    rows = {p: {"measured": r["footprint"].total, "bound": r["bound"].total, "peak_load": r["peak_load_bytes"]}
+            for p, r in Q.synthetic_footprints(size, dev).items()}
     bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["bound"] - 1) > 0.02}
     base = rows["bf16"]["measured"]
     detail = f"synthetic {size} Llama on {dev}: " + ", ".join(
-        f"{p} {r['measured'] / 1e6:.1f} MB ({base / r['measured']:.2f}x)" for p, r in rows.items())
+        f"{p} {r['measured'] / 1e6:.1f} MB ({base / r['measured']:.2f}x"
+        + (f", load peak {r['peak_load'] / 1e6:.0f} MB" if r["peak_load"] else "") + ")" for p, r in rows.items())
     if bad:
         raise AssertionError(detail + f"; outside 2% of the analytic bound: {sorted(bad)}")
     return detail + "; all within 2% of the analytic bound", {"size": size, "presets": rows}
@@ -160,26 +153,18 @@ def check_synthetic_footprints(device: str):
 
 def check_streaming(device: str):
     """Streamed greedy generation equals plain generate: the real SmolLM2 when cached, else a synthetic model."""
-    import tempfile
-
     from . import assets, chat, quantization as Q, streaming
 
     dev = _device(device)
     if assets.is_complete("smollm2-135m-instruct"):
         m, tok = Q.load_model("smollm2-135m-instruct", "bf16", device_map="auto" if dev == "cuda" else "cpu")
-        inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, chat.conversation("What is the capital of France?")).items()}
+        msgs = chat.conversation("What is the capital of France?")
+        inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, msgs).items()}
         res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
         ok = "Paris" in res.text and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
         detail = f"SmolLM2 on {dev}: {res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s, answer {res.text!r}"
     else:
-        tok = Q.synthetic_tokenizer()
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = Q.synthetic_llama_config("tiny")
-            cfg.vocab_size = len(tok)
-            Q.save_synthetic_model(cfg, tmp, device=dev)
-            m, _ = Q.load_model(tmp, "nf4-dq", tokenizer=False, device_map="auto" if dev == "cuda" else "cpu")
-        inputs = {k: v.to(dev) for k, v in tok("Hello", return_tensors="pt").items()}
-        res = streaming.stream_generate(m, tok, inputs, max_new_tokens=8, min_new_tokens=8)
+        tok, res, _ = Q.synthetic_stream("tiny", dev, max_new_tokens=8)
         ok = res.text == tok.decode(res.token_ids, skip_special_tokens=True) and res.new_tokens == 8
         detail = (f"synthetic 4-bit model on {dev} (SmolLM2 not cached): stream equals decode of "
                   f"{res.new_tokens} tokens")

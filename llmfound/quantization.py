@@ -351,6 +351,61 @@ def save_synthetic_model(config, folder, *, device: str = "cpu", seed: int = 0) 
     del model
 
 
+def synthetic_footprints(size: str = "tiny", device: str = "cpu",
+                         presets: tuple[str, ...] = ("bf16", "8bit", "nf4-dq")) -> dict[str, dict]:
+    """Load one synthetic-weight Llama (:func:`synthetic_llama_config` ``size``) in each preset, one at a time.
+
+    Returns ``{preset: {"footprint": Footprint, "bound": Footprint, "peak_load_bytes": int, "device": str}}``.
+    ``peak_load_bytes``: on CUDA, ``max_memory_allocated`` during the load above what was allocated before it
+    (each model is freed before the next load, so presets do not add up); 0 on the CPU. ``device``: where
+    ``device_map`` ("auto" on CUDA, "cpu" otherwise) put the parameters."""
+    import gc
+    import tempfile
+
+    import torch
+
+    cuda = device == "cuda"
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_synthetic_model(synthetic_llama_config(size), tmp, device=device)
+        for preset in presets:
+            gc.collect()
+            base = 0
+            if cuda:
+                torch.cuda.empty_cache()
+                base = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+            m, _ = load_model(tmp, preset, device_map="auto" if cuda else "cpu", tokenizer=False)
+            rows[preset] = {"footprint": footprint(m), "bound": expected_footprint(m, preset),
+                            "peak_load_bytes": peak_cuda_bytes() - base if cuda else 0,
+                            "device": next(m.parameters()).device.type}
+            del m
+    return rows
+
+
+def synthetic_stream(size: str = "tiny", device: str = "cpu", *, layers: int | None = None,
+                     max_new_tokens: int = 16):
+    """Stream ``max_new_tokens`` greedy tokens from a synthetic-weight 4-bit (nf4-dq) Llama with the
+    :func:`synthetic_tokenizer`; returns ``(tokenizer, GenerationResult, device type)``. The text is noise;
+    what can be checked is the streaming contract (stream == decode of the ids) and where it ran."""
+    import tempfile
+
+    from .streaming import stream_generate
+
+    tok = synthetic_tokenizer()
+    cfg = synthetic_llama_config(size)
+    cfg.vocab_size = len(tok)
+    if layers:
+        cfg.num_hidden_layers = layers
+    with tempfile.TemporaryDirectory() as tmp:
+        save_synthetic_model(cfg, tmp, device=device)
+        m, _ = load_model(tmp, "nf4-dq", device_map="auto" if device == "cuda" else "cpu", tokenizer=False)
+    dev = next(m.parameters()).device
+    inputs = {k: v.to(dev) for k, v in tok("The capital of France is", return_tensors="pt").items()}
+    res = stream_generate(m, tok, inputs, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
+    return tok, res, dev.type
+
+
 def peak_cuda_bytes(reset: bool = False) -> int:
     """``torch.cuda.max_memory_allocated()`` in bytes (0 without CUDA); ``reset=True`` resets the peak after
     reading it, so the next reading covers only what follows."""

@@ -161,23 +161,14 @@ def test_unknown_preset_lists_the_choices():
 # ------------------------------------------------------------------------------------------ synthetic models
 
 
-def _synthetic_footprints(tmp_path, size: str, device_map: str, presets=("bf16", "8bit", "nf4-dq")):
-    cfg = Q.synthetic_llama_config(size)
-    Q.save_synthetic_model(cfg, tmp_path, device="cuda" if device_map != "cpu" else "cpu")
-    rows = {}
-    for preset in presets:
-        Q.peak_cuda_bytes(reset=True)
-        m, _ = Q.load_model(str(tmp_path), preset, device_map=device_map, tokenizer=False)
-        rows[preset] = (Q.footprint(m), Q.expected_footprint(m, preset), Q.peak_cuda_bytes(), m)
-    return rows
-
-
-def test_synthetic_model_footprints_match_their_bounds_on_cpu(tmp_path):
+def test_synthetic_model_footprints_match_their_bounds_on_cpu():
     """Contract check of the GPU tier's code path on a tiny synthetic-weight (random) Llama, on the CPU."""
-    rows = _synthetic_footprints(tmp_path, "tiny", "cpu")
-    for preset, (fp, bound, _, _) in rows.items():
-        assert abs(fp.total / bound.total - 1) <= 0.02, f"tiny/{preset}: measured {fp.total} vs bound {bound.total}"
-    assert rows["bf16"][0].total > rows["8bit"][0].total > rows["nf4-dq"][0].total
+    rows = Q.synthetic_footprints("tiny", "cpu")
+    for preset, r in rows.items():
+        fp, bound = r["footprint"].total, r["bound"].total
+        assert abs(fp / bound - 1) <= 0.02, f"tiny/{preset}: measured {fp} vs bound {bound}"
+        assert r["device"] == "cpu"
+    assert rows["bf16"]["footprint"].total > rows["8bit"]["footprint"].total > rows["nf4-dq"]["footprint"].total
 
 
 def _cuda_ready() -> str | None:
@@ -204,46 +195,32 @@ def test_gpu_footprints_and_peak_memory_of_a_synthetic_1b_model(tmp_path):
     """1.1B-parameter synthetic-weight Llama (TinyLlama shape) on the GPU: bf16 vs 8-bit vs 4-bit.
 
     Expected (analytic): bf16 2.20 GB, 8-bit 1.23 GB (1.79x), nf4-dq 0.71 GB (3.09x)."""
-    rows = _synthetic_footprints(tmp_path, "1.1b", "auto")
-    base = rows["bf16"][0].total
-    for preset, (fp, bound, peak, m) in rows.items():
-        assert next(m.parameters()).device.type == "cuda", f"{preset}: device_map='auto' must place it on the GPU"
-        assert abs(fp.total / bound.total - 1) <= 0.02, f"1.1b/{preset}: measured {fp.total} vs {bound.total}"
-        assert peak >= fp.total * 0.98, f"1.1b/{preset}: peak allocated {peak} below footprint {fp.total}"
-    assert base / rows["nf4-dq"][0].total >= 2.9, base / rows["nf4-dq"][0].total
-    assert base / rows["8bit"][0].total >= 1.7, base / rows["8bit"][0].total
+    rows = Q.synthetic_footprints("1.1b", "cuda")
+    base = rows["bf16"]["footprint"].total
+    for preset, r in rows.items():
+        fp, bound, peak = r["footprint"].total, r["bound"].total, r["peak_load_bytes"]
+        assert r["device"] == "cuda", f"{preset}: device_map='auto' must place it on the GPU, got {r['device']}"
+        assert abs(fp / bound - 1) <= 0.02, f"1.1b/{preset}: measured {fp} vs {bound}"
+        assert peak >= fp * 0.98, f"1.1b/{preset}: the load allocated at peak {peak} B, below its footprint {fp} B"
+    assert base / rows["nf4-dq"]["footprint"].total >= 2.9, base / rows["nf4-dq"]["footprint"].total
+    assert base / rows["8bit"]["footprint"].total >= 1.7, base / rows["8bit"]["footprint"].total
 
 
-def _stream_from_synthetic(tmp_path, size: str, device_map: str, layers: int | None = None):
-    tok = Q.synthetic_tokenizer()
-    cfg = Q.synthetic_llama_config(size)
-    cfg.vocab_size = len(tok)
-    if layers:
-        cfg.num_hidden_layers = layers
-    Q.save_synthetic_model(cfg, tmp_path, device="cuda" if device_map != "cpu" else "cpu")
-    m, _ = Q.load_model(str(tmp_path), "nf4-dq", device_map=device_map, tokenizer=False)
-    dev = next(m.parameters()).device
-    inputs = {k: v.to(dev) for k, v in tok("The capital of France is", return_tensors="pt").items()}
-    res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16, min_new_tokens=16)
-    return m, tok, res
-
-
-def test_streaming_from_a_synthetic_4bit_model_equals_decode_on_cpu(tmp_path):
+def test_streaming_from_a_synthetic_4bit_model_equals_decode_on_cpu():
     """Contract check of the GPU streaming spec's path: synthetic weights and tokenizer, 4-bit, on the CPU."""
-    m, tok, res = _stream_from_synthetic(tmp_path, "tiny", "cpu")
-    assert res.new_tokens == 16 and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
+    tok, res, dev = Q.synthetic_stream("tiny", "cpu")
+    assert dev == "cpu" and res.new_tokens == 16
+    assert res.text == tok.decode(res.token_ids, skip_special_tokens=True)
 
 
 @gpu
 @needs_cuda
-def test_gpu_streams_from_a_synthetic_1b_model_in_4bit(tmp_path):
+def test_gpu_streams_from_a_synthetic_1b_model_in_4bit():
     """device_map='auto' puts a 1.0B synthetic-weight Llama (23 layers, synthetic byte-level tokenizer) on the
     GPU in NF4 + double quant; the stream equals decode of the generated ids (the text itself is noise)."""
-    m, tok, res = _stream_from_synthetic(tmp_path, "1.1b", "auto", layers=23)
-    n_params = sum(p.numel() for p in m.parameters())  # packed: 4-bit Linear weights count half
-    assert next(m.parameters()).device.type == "cuda"
-    assert res.new_tokens == 16 and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
-    assert n_params > 0 and Q.peak_cuda_bytes() > 0
+    tok, res, dev = Q.synthetic_stream("1.1b", "cuda", layers=23)
+    assert dev == "cuda" and res.new_tokens == 16
+    assert res.text == tok.decode(res.token_ids, skip_special_tokens=True)
 
 
 @gpu
