@@ -322,20 +322,15 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
 
 
 def check_plot_path(path: str) -> None:
-    """Raise :class:`~llmfound.errors.LlmfoundError` unless ``path`` is a writable ``.png`` path."""
-    import os
+    """Raise a one-line :class:`~llmfound.errors.LlmfoundError` unless ``path`` is a writable ``.png`` path."""
     from pathlib import Path
 
+    from .assets import check_output_path
     from .errors import LlmfoundError
 
-    p = Path(path)
-    if p.suffix.lower() != ".png":
+    if Path(str(path)).suffix.lower() != ".png":
         raise LlmfoundError(f"--plot writes a PNG: name a file ending in .png, got {path!r}")
-    if p.is_dir():
-        raise LlmfoundError(f"--plot {path!r} is a folder; name a .png file inside it")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise LlmfoundError(f"--plot: folder {str(parent)!r} does not exist or is not writable")
+    check_output_path(path)
 
 
 def plot(report: dict, path: str) -> None:

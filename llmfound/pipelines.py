@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .assets import atomic_write, check_output_path
 from .errors import AssetError, EnvironmentProblem, LlmfoundError, UnknownNameError, first_line
 
 log = logging.getLogger("llmfound")
@@ -705,34 +706,6 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
 # --------------------------------------------------------------------------------------------- audio out
 
 
-def check_output_path(path: Any) -> Path:
-    """Validate a file destination BEFORE any model work; returns it as an absolute :class:`Path`.
-
-    Raises :class:`LlmfoundError` (one line, what to do) when: ``path`` is empty or not a str/PathLike, names
-    an existing directory, its parent folder does not exist (or is not a folder), the parent is not writable,
-    or an existing file there is not writable. It creates nothing. The CLI calls it for ``--out`` before
-    loading the model, so a bad path costs no model run."""
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise LlmfoundError(f"output path must be a file name such as 'speech.wav', got {path!r}")
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise LlmfoundError(f"output path {str(path)!r} is a directory; name a file in it, e.g. "
-                            f"{str(p / 'speech.wav')!r}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.exists():
-        raise LlmfoundError(f"cannot write {str(path)!r}: its folder {str(parent)!r} does not exist; create it "
-                            f"first (mkdir -p) or pick another path")
-    if not parent.is_dir():
-        raise LlmfoundError(f"cannot write {str(path)!r}: {str(parent)!r} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise LlmfoundError(f"cannot write {str(path)!r}: no permission to create files in {str(parent)!r}; "
-                            f"pick a writable folder")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise LlmfoundError(f"cannot write {str(path)!r}: the existing file is read-only; remove it or pick "
-                            f"another path")
-    return p.absolute()
-
-
 def write_wav(audio: Any, sampling_rate: Any, path: Any) -> Path:
     """Write ``audio`` as a 16-bit PCM WAV file at ``path``, atomically; returns the absolute path.
 
@@ -743,12 +716,11 @@ def write_wav(audio: Any, sampling_rate: Any, path: Any) -> Path:
     into place with ``os.replace``, so ``path`` is never left half-written. Raises :class:`LlmfoundError`
     for a bad destination (see :func:`check_output_path`, which is checked first), an empty or non-numeric
     signal, or a bad sampling rate."""
-    import tempfile
     import wave
 
     import numpy as np
 
-    dest = check_output_path(path)
+    check_output_path(path)
     if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
         raise LlmfoundError(f"sampling_rate must be a positive int (samples per second), got {sampling_rate!r}")
     try:
@@ -762,22 +734,14 @@ def write_wav(audio: Any, sampling_rate: Any, path: Any) -> Path:
         raise LlmfoundError(f"audio must be [samples] or [channels, samples], got shape {tuple(a.shape)}")
     frames = a[:, None] if a.ndim == 1 else (a.T if a.shape[0] < a.shape[1] else a)  # [samples, channels]
     pcm = (np.clip(np.nan_to_num(frames, nan=0.0), -1.0, 1.0) * 32767).astype("<i2")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with wave.open(f, "wb") as w:
-                w.setnchannels(int(pcm.shape[1]))
-                w.setsampwidth(2)
-                w.setframerate(int(sampling_rate))
-                w.writeframes(np.ascontiguousarray(pcm).tobytes())
-        os.chmod(tmp, dest.stat().st_mode & 0o777 if dest.exists() else 0o644)  # mkstemp made it 0600
-        os.replace(tmp, dest)
-    except OSError as e:
-        raise LlmfoundError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    def write(f) -> None:
+        with wave.open(f, "wb") as w:
+            w.setnchannels(int(pcm.shape[1]))
+            w.setsampwidth(2)
+            w.setframerate(int(sampling_rate))
+            w.writeframes(np.ascontiguousarray(pcm).tobytes())
+
+    return atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------------------------- the entry

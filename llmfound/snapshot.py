@@ -187,21 +187,11 @@ def check_sections(names: tuple[str, ...]) -> None:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Raise :class:`SnapshotError` unless ``path`` can be written (its folder exists and is writable, and it is
-    not a folder). Called before the (slow) recording starts."""
-    import os
+    """Raise a one-line error unless ``path`` can be written (see :func:`llmfound.assets.check_output_path`).
+    Called before the (slow) recording starts."""
+    from .assets import check_output_path
 
-    p = Path(path)
-    if not str(path).strip():
-        raise SnapshotError("no output file given; name a .json file, e.g. `llmfound snapshot record snap.json`")
-    if p.is_dir():
-        raise SnapshotError(f"{str(p)!r} is a folder; name a file inside it, e.g. {str(p / 'snapshot.json')!r}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise SnapshotError(f"folder {str(parent)!r} does not exist; create it first or choose another path")
-    if not os.access(parent, os.W_OK):
-        raise SnapshotError(f"folder {str(parent)!r} is not writable; choose another path")
-    return p
+    return check_output_path(path)
 
 
 def record(sections: tuple[str, ...] | None = None) -> dict:
@@ -216,21 +206,11 @@ def record(sections: tuple[str, ...] | None = None) -> dict:
 
 
 def save(snap: dict, path: str | Path) -> None:
-    """Write ``snap`` as JSON atomically (temp file + rename)."""
-    import os
-    import tempfile
+    """Write ``snap`` as JSON atomically (:func:`llmfound.assets.atomic_write`)."""
+    from .assets import atomic_write
 
-    path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(snap, f, ensure_ascii=False, indent=1, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = (json.dumps(snap, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    atomic_write(Path(path), lambda f: f.write(data))
 
 
 def load(path: str | Path) -> dict:

@@ -40,7 +40,7 @@ def one_error_line(err: str) -> str:
     (["assets", "fetch", "nope", "--all"], 2, "unknown asset 'nope'"),
     (["snapshot", "compare", "--sections", "idz"], 2, "unknown snapshot section(s) 'idz'; known: ids,"),
     (["snapshot", "record", "/no/such/folder/snap.json"], 2, "folder '/no/such/folder' does not exist"),
-    (["doctor", "--plot", "/no/such/folder/fp.png"], 2, "--plot: folder '/no/such/folder' does not exist"),
+    (["doctor", "--plot", "/no/such/folder/fp.png"], 2, "its folder '/no/such/folder' does not exist"),
     (["doctor", "--plot", "fp.txt"], 2, "--plot writes a PNG"),
     (["demo", "--max-new-tokens", "0"], 2, "--max-new-tokens must be positive, got 0"),
 ])

@@ -540,9 +540,9 @@ def test_tts_output_path_is_checked_before_any_model_work(tmp_path):
     """``check_output_path`` needs no model: the CLI calls it for ``--out`` before loading one."""
     with pytest.raises(LlmfoundError, match="its folder .* does not exist; create it first"):
         PL.check_output_path(tmp_path / "no" / "such" / "x.wav")
-    with pytest.raises(LlmfoundError, match="is a directory; name a file in it"):
+    with pytest.raises(LlmfoundError, match="is a folder; name a file inside it"):
         PL.check_output_path(tmp_path)
-    with pytest.raises(LlmfoundError, match="is a directory"):
+    with pytest.raises(LlmfoundError, match="is a folder"):
         PL.write_wav(np.zeros(8), 16000, tmp_path)
     assert PL.check_output_path(tmp_path / "ok.wav") == tmp_path / "ok.wav"
     assert list(tmp_path.iterdir()) == [], "checking must create nothing"
