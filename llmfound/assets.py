@@ -665,6 +665,33 @@ def cache_bytes(name: str) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
+class ModelFolderError(AssetError):
+    """A local model folder lacks files a model needs (config, safetensors weights, tokenizer files)."""
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                    "sentencepiece.bpe.model", "source.spm", "tekken.json")
+
+
+def check_model_folder(folder: Path) -> None:
+    """Raise :class:`ModelFolderError` naming what a local model folder lacks: ``config.json``, safetensors
+    weights (``*.safetensors``; pickle ``*.bin`` weights are named as refused), tokenizer files (one of
+    :data:`_TOKENIZER_FILES`)."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    missing = []
+    if "config.json" not in names:
+        missing.append("config.json")
+    if not any(n.endswith(".safetensors") or n == "model.safetensors.index.json" for n in names):
+        pickles = sorted(n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt")))
+        missing.append("safetensors weights (*.safetensors)" + (
+            f"; it holds only pickle weights ({', '.join(pickles)}), which llmfound never loads: convert them "
+            f"with save_pretrained(..., safe_serialization=True) where you trust the file" if pickles else ""))
+    if not names & set(_TOKENIZER_FILES):
+        missing.append(f"tokenizer files (one of {', '.join(_TOKENIZER_FILES)})")
+    if missing:
+        raise ModelFolderError(f"model folder {str(folder)!r} lacks {'; '.join(missing)}")
+
+
 def check_output_path(path: Any) -> Path:
     """Validate a file destination BEFORE any model work; returns it as an absolute :class:`Path`.
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .assets import atomic_write, check_output_path
+from .assets import ModelFolderError, atomic_write, check_model_folder, check_output_path  # noqa: F401 (re-exported)
 from .errors import AssetError, EnvironmentProblem, LlmfoundError, UnknownNameError, first_line
 
 log = logging.getLogger("llmfound")
@@ -65,10 +65,6 @@ class NoOfflineModelError(LlmfoundError):
 
 class NoCudaError(EnvironmentProblem):
     """A CUDA device was asked for on a machine where torch sees none (or not that index)."""
-
-
-class ModelFolderError(AssetError):
-    """A local model folder lacks files a pipeline needs (config, safetensors weights, tokenizer files)."""
 
 
 class UntrainedWeightsError(LlmfoundError):
@@ -203,29 +199,6 @@ def resolve_device(device: Any) -> tuple[str, str | None]:
 
 
 # ------------------------------------------------------------------------------------------------ models
-
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
-                    "sentencepiece.bpe.model", "source.spm", "tekken.json")
-
-
-def check_model_folder(folder: Path) -> None:
-    """Raise :class:`ModelFolderError` naming what a local model folder lacks: ``config.json``, safetensors
-    weights (``*.safetensors``; pickle ``*.bin`` weights are named as refused), tokenizer files (one of
-    :data:`_TOKENIZER_FILES`)."""
-    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-    missing = []
-    if "config.json" not in names:
-        missing.append("config.json")
-    if not any(n.endswith(".safetensors") or n == "model.safetensors.index.json" for n in names):
-        pickles = sorted(n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt")))
-        missing.append("safetensors weights (*.safetensors)" + (
-            f"; it holds only pickle weights ({', '.join(pickles)}), which llmfound never loads: convert them "
-            f"with save_pretrained(..., safe_serialization=True) where you trust the file" if pickles else ""))
-    if not names & set(_TOKENIZER_FILES):
-        missing.append(f"tokenizer files (one of {', '.join(_TOKENIZER_FILES)})")
-    if missing:
-        raise ModelFolderError(f"model folder {str(folder)!r} lacks {'; '.join(missing)}")
-
 
 def _model_ref(task: Task, model: Any) -> str:
     """The reference to load for ``task``: ``model`` when given, else the offline default, else the hub

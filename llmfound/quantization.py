@@ -107,7 +107,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
     resolved = resolve(ref)
     path = str(resolved)
     if isinstance(resolved, Path) and tokenizer:
-        from .pipelines import check_model_folder
+        from .assets import check_model_folder
 
         check_model_folder(resolved)  # names what is missing: config.json, safetensors weights, tokenizer
     qc = bnb_config(p, compute_dtype)
