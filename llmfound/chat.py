@@ -18,6 +18,7 @@ where the family wants it, and letting ``encode`` add another gives the double-B
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -185,13 +186,23 @@ def template_source(family, tokenizer=None) -> str:
 
     Raises :class:`NoChatTemplateError` when the family's row says ``template=None`` or the tokenizer holds
     none."""
+    return _template_and_origin(family, tokenizer)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _read_template(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _template_and_origin(family, tokenizer=None) -> tuple[str, str]:
+    """``(template text, where it came from)``; the separate file is located and read once per process."""
     fam = _family(family)
     if fam is not None and not fam.template:
         raise NoChatTemplateError(f"family {fam.name!r} ships no chat template ({fam.title}); llmfound does not "
                                   f"invent a chat format: pick a family with one (`llmfound templates --table`)")
     path = template_path(fam) if fam is not None else None
     if path is not None:
-        return path.read_text(encoding="utf-8")
+        return _read_template(path), str(path)
     if tokenizer is None:
         from .families import load_tokenizer
 
@@ -203,7 +214,7 @@ def template_source(family, tokenizer=None) -> str:
         who = f"family {fam.name!r}" if fam is not None else type(tokenizer).__name__
         raise NoChatTemplateError(f"{who} has no chat template; there is no correct chat format to render "
                                   f"(pass chat_template=... if you have the model's official one)")
-    return t
+    return t, "tokenizer files"
 
 
 def _resolve(ref):
@@ -259,8 +270,7 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
     roles = fam.template_roles if fam is not None else ROLES
     validate_messages(messages, roles, who if fam is not None else "")
     if chat_template is None:
-        chat_template = template_source(fam if fam is not None else tok, tok)
-        origin = (str(template_path(fam)) if fam is not None and template_path(fam) else "tokenizer files")
+        chat_template, origin = _template_and_origin(fam if fam is not None else tok, tok)
     else:
         origin = "chat_template argument"
     kwargs = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
