@@ -44,6 +44,14 @@ def _quiet_libraries() -> None:
     tlog.disable_progress_bar()
 
 
+def _table(title: str, *columns: str) -> Table:
+    """A rich table whose columns wrap long cells (fold) instead of cutting them."""
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    return t
+
+
 def _human(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
@@ -58,9 +66,7 @@ def _human(n: float) -> str:
 @assets_app.command("list")
 def assets_list() -> None:
     """Every asset and conversion: source, size, license, and whether it is in the cache."""
-    t = Table(title=f"llmfound assets (cache: {A.home()})")
-    for col in ("name", "source", "size", "license", "cached", "gives"):
-        t.add_column(col, overflow="fold")
+    t = _table(f"llmfound assets (cache: {A.home()})", "name", "source", "size", "license", "cached", "gives")
     for a in A.ASSETS:
         t.add_row(a.name, f"{a.registry}: {a.spec}", _human(a.size), a.license,
                   "yes" if A.is_complete(a.name) else "no", a.gives)
@@ -279,10 +285,8 @@ def templates_cmd(
         out.print_json(json.dumps(data, ensure_ascii=False))
         return
     if not table:
-        t = Table(title="families with a chat template (`--table` for the conformance table)")
-        for col in ("family", "template", "system", "alternation", "gen. marker", "end of turn", "BOS",
-                    "eos ids"):
-            t.add_column(col, overflow="fold")
+        t = _table("families with a chat template (`--table` for the conformance table)", "family", "template",
+                   "system", "alternation", "gen. marker", "end of turn", "BOS", "eos ids")
         for f in fams:
             t.add_row(f.name, f.template, f.system_role, "strict" if f.strict_alternation else "free",
                       escape(repr(f.generation_marker)), escape(f.end_of_turn or "-"),
@@ -371,10 +375,8 @@ def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the m
     def cell(v):
         return "-" if v is None else escape(f"{v[0]}={v[1]}")
 
-    t = Table(title="special tokens per family (from each family's published configuration)")
-    for col in ("family", "bos", "eos", "pad", "unk", "end of turn", "encode adds", "len / vocab_size",
-                "normalizes", "typed special"):
-        t.add_column(col, overflow="fold")
+    t = _table("special tokens per family (from each family's published configuration)", "family", "bos", "eos",
+               "pad", "unk", "end of turn", "encode adds", "len / vocab_size", "normalizes", "typed special")
     for f, r in zip(FAMILIES, rows):
         adds = "+".join(x for x, on in (("BOS", f.adds_bos), ("EOS", f.adds_eos)) if on) or "nothing"
         if f.cls:
@@ -426,15 +428,11 @@ def doctor_cmd(
     acc = report["accelerator"]
     out.print(f"accelerator: {acc['name']} (compute {acc['compute_capability']}, "
               f"{acc['memory_bytes'] / 2**30:.0f} GiB)" if acc else "accelerator: none (CUDA checks skip)")
-    t = Table(title="capabilities")
-    for col in ("capability", "status", "s", "detail"):
-        t.add_column(col, overflow="fold")
+    t = _table("capabilities", "capability", "status", "s", "detail")
     for c in report["capabilities"]:
         t.add_row(c["name"], status_style[c["status"]], f"{c['seconds']:.1f}", c["detail"])
     out.print(t)
-    lt = Table(title="ledger of known upstream breakage (llmfound/ledger.py)")
-    for col in ("entry", "state", "behaviour"):
-        lt.add_column(col, overflow="fold")
+    lt = _table("ledger of known upstream breakage (llmfound/ledger.py)", "entry", "state", "behaviour")
     for e in report["ledger"]:
         lt.add_row(e["id"], e["state"], e["behaviour"])
     out.print(lt)
@@ -498,9 +496,7 @@ def snapshot_compare(
     out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "
               + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"))
     if drifts:
-        t = Table(title=f"{len(drifts)} behaviours drifted")
-        for col in ("subject", "section", "behaviour", "old", "new"):
-            t.add_column(col, overflow="fold")
+        t = _table(f"{len(drifts)} behaviours drifted", "subject", "section", "behaviour", "old", "new")
         for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour)):
             t.add_row(d.subject, d.section, d.behaviour, _short(d.old), _short(d.new))
         out.print(t)
