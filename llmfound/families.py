@@ -257,8 +257,9 @@ def load_tokenizer(family: str, *, cached: bool = True):
     With ``cached=True`` (default) the same object is returned for repeated calls in one process; do not
     mutate it, or pass ``cached=False``. Never uses ``trust_remote_code``.
 
-    Raises :class:`UnknownNameError` (unknown family and not a folder), :class:`AssetMissingError` (offline
-    and not fetched).
+    Raises ``TypeError`` (not a str), :class:`UnknownNameError` (unknown family and not a folder),
+    :class:`AssetMissingError` (offline and not fetched), :class:`AssetError` (the files do not load, e.g. a
+    damaged cache entry: the message names the repair command).
     """
     if not isinstance(family, str):
         raise TypeError(f"family must be a str (a family name, a folder or a hub id), got {type(family).__name__}")
@@ -266,32 +267,25 @@ def load_tokenizer(family: str, *, cached: bool = True):
         return _CACHE[family]
     from transformers import AutoTokenizer
 
-    names = family_names()
-    if family in names:
+    from .assets import entry_names, resolve
+    from .errors import AssetError
+
+    if family in family_names():
         fam = get_family(family)
-        folder = tokenizer_dir(fam)
-        try:
-            tok = AutoTokenizer.from_pretrained(str(folder), **dict(fam.load_kwargs))
-        except Exception as e:  # a damaged cache entry: say which and how to repair it
-            from .errors import AssetError
-
-            first = first_line(e, 200)
-            raise AssetError(f"could not load the {family} tokenizer from {folder} ({type(e).__name__}: {first}); "
-                             f"`llmfound assets verify {fam.tokenizer}` checks the cache entry and "
-                             f"`llmfound assets fetch {fam.tokenizer}` repairs it") from None
+        target, kwargs = tokenizer_dir(fam), dict(fam.load_kwargs)
+        what = f"the {family} tokenizer from {target}"
+        fix = (f"`llmfound assets verify {fam.tokenizer}` checks the cache entry and "  # likely a damaged entry
+               f"`llmfound assets fetch {fam.tokenizer}` repairs it")
     else:
-        from .assets import entry_names, resolve
-        from .errors import AssetError
-
         if not family.strip() or (family not in entry_names() and "/" not in family and not Path(family).exists()):
             get_family(family)  # raises the "unknown family" error listing the known ones
-        target = resolve(family)  # an llmfound cache entry, a local folder, or a hub id (refused offline)
-        try:
-            tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False)
-        except Exception as e:
-            first = first_line(e, 200)
-            raise AssetError(f"could not load a tokenizer from {family!r} ({type(e).__name__}: {first}); name a "
-                             f"family, a folder with tokenizer files, or a hub id (needs hub access)") from None
+        target, kwargs = resolve(family), {}  # a cache entry, a local folder, or a hub id (refused offline)
+        what = f"a tokenizer from {family!r}"
+        fix = "name a family, a folder with tokenizer files, or a hub id (needs hub access)"
+    try:
+        tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False, **kwargs)
+    except Exception as e:
+        raise AssetError(f"could not load {what} ({type(e).__name__}: {first_line(e, 200)}); {fix}") from None
     if cached:
         _CACHE[family] = tok
     return tok
