@@ -25,9 +25,8 @@ class LlmfoundError(Exception):
 
 
 class UnknownNameError(LlmfoundError, KeyError):
-    """An asset, family, preset or task name that llmfound does not know; the message lists the known ones."""
-
-    exit_code = 2
+    """An asset, family, preset or task name that llmfound does not know; the message lists the known ones
+    (exit code 2, as for any bad input)."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
@@ -40,9 +39,8 @@ class AssetError(LlmfoundError):
 
 
 class AssetMissingError(AssetError):
-    """An asset is not in the cache and fetching is switched off (``LLMFOUND_OFFLINE=1``)."""
-
-    exit_code = 3
+    """An asset is not in the cache and fetching is switched off (``LLMFOUND_OFFLINE=1``); exit code 3 like any
+    asset problem."""
 
 
 class EnvironmentProblem(LlmfoundError):

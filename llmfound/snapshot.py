@@ -47,9 +47,7 @@ GREEDY_TOKENS = 24
 
 
 class SnapshotError(LlmfoundError):
-    """A snapshot file that is missing, not JSON, truncated or from a newer schema."""
-
-    exit_code = 2
+    """A snapshot file that is missing, not JSON, truncated or from a newer schema (exit code 2)."""
 
 
 @dataclass
@@ -136,13 +134,10 @@ def section_model() -> dict:
 
 def section_pipelines() -> dict:
     """Outputs of the real-model pipelines: feature-extraction cosines of fixed pairs (4 decimals) and the
-    text-generation answer. Empty when the pipelines module or its assets are unavailable."""
+    text-generation answer; each only when its model is cached."""
     from . import assets
+    from .pipelines import pipeline
 
-    try:
-        from .pipelines import pipeline
-    except ImportError:
-        return {}
     out: dict = {}
     if assets.is_complete("all-minilm-l6-v2"):
         import torch
