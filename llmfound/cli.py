@@ -7,6 +7,7 @@ becomes one line ``error: ...`` on stderr and the error's exit code (2 bad input
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import List, Optional
 
@@ -211,7 +212,6 @@ def template_cmd(
     as_json: bool = typer.Option(False, "--json", help="print {family, text, ids} as JSON"),
 ) -> None:
     """Render a conversation with the family's own chat template (transformers' sandboxed Jinja)."""
-    import json
     from pathlib import Path
 
     from . import chat
@@ -260,8 +260,6 @@ def templates_cmd(
     as_json: bool = typer.Option(False, "--json", help="print as JSON"),
 ) -> None:
     """Families with a chat template and their traits; with --table, which conversations each one renders."""
-    import json
-
     from rich.markup import escape
 
     from . import chat
@@ -325,8 +323,6 @@ def tokenize_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the round-trip report as JSON"),
 ) -> None:
     """Encode TEXT with the family's tokenizer: ids, pieces, decoded text, and whether it round-trips."""
-    import json
-
     from rich.markup import escape
 
     from . import tokenization as TK
@@ -356,8 +352,6 @@ def tokenize_cmd(
 @app.command("families")
 def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the matrix as JSON")) -> None:
     """The special-token matrix: per family bos/eos/pad/unk, end of turn, what encode adds, vocab sizes."""
-    import json
-
     from rich.markup import escape
 
     from .families import FAMILIES
@@ -404,8 +398,6 @@ def doctor_cmd(
 
     Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
     13 tokenizers, 14 templates (the first failing class)."""
-    import json
-
     from . import doctor
 
     _quiet_libraries()
@@ -478,8 +470,6 @@ def snapshot_compare(
     sections: Optional[str] = typer.Option(None, "--sections", help="compare only these sections"),
 ) -> None:
     """Recompute here and diff against FILE, grouped by family and behaviour. Exit 1 on any drift."""
-    import json
-
     from . import snapshot
     from .ledger import ledger_states
 
@@ -509,8 +499,6 @@ def snapshot_compare(
 
 
 def _short(v, n: int = 120) -> str:
-    import json
-
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     return s if len(s) <= n else s[: n - 1] + "…"
 
@@ -541,8 +529,6 @@ def pipeline_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the pipeline's result as JSON"),
 ) -> None:
     """Run one pipeline task on TEXT: transformers' pipeline where it has the task, llmfound's where v5 removed it."""
-    import json
-
     from . import pipelines as PL
 
     _quiet_libraries()
