@@ -20,7 +20,7 @@ full precision), norms; they stay in the load dtype (bf16 here, 2 bytes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import EnvironmentProblem, UnknownNameError
@@ -137,13 +137,12 @@ class Footprint:
     - ``quantized_weights``: packed 4-bit / int8 weight storage of bitsandbytes Linear layers.
     - ``quant_state``: their statistics (absmax, nested absmax, scales, offsets, code books; 8-bit SCB).
     - ``unquantized``: every other parameter and buffer (embeddings, lm_head, norms, unquantized Linear).
-    - ``total``: the sum. ``parts`` maps module-kind -> bytes for display.
+    - ``total``: the sum; ``ratio_to(bf16_footprint)``: how many times smaller this one is.
     """
 
     quantized_weights: int = 0
     quant_state: int = 0
     unquantized: int = 0
-    parts: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -189,27 +188,21 @@ def footprint(model) -> Footprint:
         seen.add(key)
         return _tensor_bytes(t)
 
-    for mod_name, mod in model.named_modules():
+    for mod in model.modules():
         kind = type(mod).__name__
         for pname, p in mod.named_parameters(recurse=False):
             qs = getattr(p, "quant_state", None)
             if kind == "Linear4bit" and pname == "weight":
                 fp.quantized_weights += once(p)
                 fp.quant_state += _quant_state_bytes(qs)
-                fp.parts["Linear4bit"] = fp.parts.get("Linear4bit", 0) + _tensor_bytes(p) + _quant_state_bytes(qs)
             elif kind == "Linear8bitLt" and pname == "weight":
                 fp.quantized_weights += once(p)
                 scb = getattr(p, "SCB", None)
                 fp.quant_state += once(scb) if scb is not None else 0
-                fp.parts["Linear8bitLt"] = fp.parts.get("Linear8bitLt", 0) + _tensor_bytes(p) + _tensor_bytes(scb)
             else:
-                n = once(p)
-                fp.unquantized += n
-                fp.parts[kind] = fp.parts.get(kind, 0) + n
+                fp.unquantized += once(p)
         for _, b in mod.named_buffers(recurse=False):
-            n = once(b)
-            fp.unquantized += n
-            fp.parts[kind] = fp.parts.get(kind, 0) + n
+            fp.unquantized += once(b)
     return fp
 
 
