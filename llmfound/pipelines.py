@@ -649,8 +649,9 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
         import torch
 
         opts = {"pooling": "mean", "normalize": True, "batch_size": 32, "return_tensors": False}
-        _check_options(self.task, self._kw(kw), self.options)
-        opts.update(self._kw(kw))
+        kw = self._kw(kw)
+        _check_options(self.task, kw, self.options)
+        opts.update(kw)
         pooling, normalize, batch_size = opts["pooling"], opts["normalize"], int(opts["batch_size"])
         return_tensors = opts["return_tensors"]
 
