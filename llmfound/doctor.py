@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .errors import first_line
+from .units import SI_NOTE, format_bytes
 
 SCHEMA = 1
 """Version of the JSON report's layout (``llmfound doctor --json``)."""
@@ -144,8 +145,9 @@ def check_synthetic_footprints(device: str):
     bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["bound"] - 1) > 0.02}
     base = rows["bf16"]["measured"]
     detail = f"synthetic {size} Llama on {dev}: " + ", ".join(
-        f"{p} {r['measured'] / 1e6:.1f} MB ({base / r['measured']:.2f}x"
-        + (f", load peak {r['peak_load'] / 1e6:.0f} MB" if r["peak_load"] else "") + ")" for p, r in rows.items())
+        f"{p} {format_bytes(r['measured'])} ({base / r['measured']:.2f}x"
+        + (f", load peak {format_bytes(r['peak_load'])}" if r["peak_load"] else "") + ")" for p, r in rows.items()
+    ) + f" ({SI_NOTE})"
     if bad:
         raise AssertionError(detail + f"; outside 2% of the analytic bound: {sorted(bad)}")
     return detail + "; all within 2% of the analytic bound", {"size": size, "presets": rows}
@@ -359,7 +361,7 @@ def plot(report: dict, path: str) -> None:
         ax.bar([x - 0.2 for x in xs], [presets[n]["bound"] / 1e6 for n in names], 0.4, label="analytic bound")
         ax.bar([x + 0.2 for x in xs], [presets[n]["measured"] / 1e6 for n in names], 0.4, label="measured")
         ax.set_xticks(list(xs), names)
-        ax.set_ylabel("MB")
+        ax.set_ylabel("MB (10^6 bytes)")
         ax.set_title(f"{c['data']['size']} synthetic Llama ({c['name'].split('(')[-1].rstrip(')')})")
         ax.legend()
     fig.tight_layout()

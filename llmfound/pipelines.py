@@ -8,9 +8,13 @@ of those names (and transformers' canonical names), and returns:
   (alias sentiment-analysis), token-classification (alias ner), text-generation, text-to-audio (alias
   text-to-speech). The object is a thin subclass of transformers' class (``isinstance`` holds) that only adds
   input checks: wrong input types and inputs longer than the model's positions fail with one clear line.
-- **a small llmfound pipeline** where transformers 5 *removed* the task: question-answering, summarization,
-  translation. transformers 5 dropped these pipelines; its docs say the manual tokenize / forward-or-generate /
-  decode workflow "remains the recommended approach". :class:`QuestionAnsweringPipeline` and
+- **a small llmfound pipeline** where transformers 5 *removed* the task: summarization and translation (with
+  text2text-generation) went in 5.0 (transformers PR #43256), question-answering in 5.3 (PR #43325); all are
+  absent in 5.23, whose ``pipeline()`` names the replacement (``transformers.pipelines.REMOVED_TASKS``: "Use
+  the `text-generation` pipeline with a chat model instead"; the v5 migration guide, "Pipelines", says the
+  same). For the task models these pipelines ran (extractive QA, seq2seq summarizers and translators), the
+  manual tokenize / forward-or-generate / decode workflow is what is left (transformers PR #43831 calls it
+  "the recommended approach" for those docs' examples). :class:`QuestionAnsweringPipeline` and
   :class:`Seq2SeqPipeline` are that workflow, behind a callable with transformers v4's input and output
   shapes: QA -> ``{"score", "start", "end", "answer"}``, summarization -> ``[{"summary_text"}]``, translation ->
   ``[{"translation_text"}]``.
@@ -428,7 +432,7 @@ class LlmfoundPipeline:
 
 
 class QuestionAnsweringPipeline(LlmfoundPipeline):
-    """Extractive question answering by the manual workflow (transformers 5 removed this pipeline).
+    """Extractive question answering by the manual workflow (transformers 5.3 removed this pipeline, PR #43325).
 
     Call with ``question=`` and ``context=`` (strings, or equal-length lists, or one context for many
     questions), or with a ``{"question", "context"}`` dict or a list of them. Returns, like transformers v4,
@@ -550,7 +554,7 @@ def _masked_softmax(logits, mask):
 
 
 class Seq2SeqPipeline(LlmfoundPipeline):
-    """Summarization or translation by the manual workflow (transformers 5 removed these pipelines).
+    """Summarization or translation by the manual workflow (transformers 5.0 removed these pipelines, PR #43256).
 
     Call with a string or a list of strings. Returns, like transformers v4, ``[{"summary_text": s}]`` (or
     ``translation_text``) for one string - a list of ``num_return_sequences`` dicts - and for a list of strings
@@ -735,7 +739,8 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
 
     Returns transformers' own pipeline (a checking subclass) for text-classification, token-classification,
     text-generation and text-to-audio; :class:`QuestionAnsweringPipeline`, :class:`Seq2SeqPipeline` or
-    :class:`SentenceEmbeddingPipeline` otherwise (transformers 5 removed QA, summarization and translation).
+    :class:`SentenceEmbeddingPipeline` otherwise (transformers 5.0 removed summarization and translation, 5.3
+    question-answering).
 
     Raises :class:`UnknownNameError` (unknown task), :class:`NoOfflineModelError`, :class:`ModelFolderError`,
     :class:`UntrainedWeightsError` (the model has no trained head for the task),

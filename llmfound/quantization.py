@@ -5,11 +5,16 @@ load_in_4bit=True, bnb_4bit_use_double_quant=True))`` - "slightly lower accuracy
 Here the memory claim becomes numbers: :func:`footprint` measures the bytes a loaded model holds, by part,
 and :func:`expected_footprint` computes them from parameter counts and the storage format.
 
-Format constants (bitsandbytes 0.50.2; QLoRA paper, Dettmers et al. 2023, section 3):
+Format constants (bitsandbytes 0.50.2 ``functional.quantize_4bit`` / ``nn.Linear4bit``; QLoRA, Dettmers et al.
+2023, arXiv:2305.14314, section 3 "QLoRA Finetuning", paragraph "Double Quantization": "for a blocksize of 64,
+this quantization reduces the memory footprint per parameter from 32/64 = 0.5 bits, to 8/64 + 32/(64 * 256) =
+0.127 bits, a reduction of 0.373 bits per parameter"):
 - NF4/FP4 weight: 4 bits (two per uint8 byte).
 - 4-bit absmax: one per block of ``blocksize`` = 64 weights (``bnb_4bit_quant_storage`` default uint8);
   without double quant it is fp32 (4 bytes); with double quant it is quantized to 8 bits (1 byte) in
-  blocks of 256 absmax values, each block adding one fp32 scale (4 bytes), plus one fp32 offset per tensor.
+  blocks of 256 absmax values, each block adding one fp32 scale (4 bytes), plus one fp32 offset per tensor
+  (bitsandbytes subtracts the mean absmax, then ``quantize_blockwise(..., blocksize=256)`` with its signed
+  8-bit dynamic code: QLoRA calls these "8-bit Floats"; they are not an FP8 format).
 - 8-bit (LLM.int8): int8 weight (1 byte) + one fp32 row scale ``SCB`` per output row.
 On a CPU with avx512_bf16, bitsandbytes 0.50.2 repacks each 4-bit weight on the first forward
 (``_convert_weight_packed_for_cpu``): the absmax becomes plain bf16 and the nested statistics go, so a
@@ -173,8 +178,9 @@ def _quant_state_bytes(qs) -> int:
 def footprint(model) -> Footprint:
     """Measure the bytes held by ``model``'s parameters, buffers and bitsandbytes quantization state.
 
-    Unlike ``model.get_memory_footprint()`` (parameters + buffers only), this counts the 4-bit quant state
-    (absmax etc.) that lives outside parameters. Shared (tied) tensors are counted once.
+    Unlike ``model.get_memory_footprint()`` (parameters + buffers only), this counts the quantization state
+    that bitsandbytes keeps outside parameters and buffers: the 4-bit ``quant_state`` (absmax, nested absmax,
+    code books) and the 8-bit ``SCB`` row scales (``specs/test_quantization.py`` shows both missed). Shared (tied) tensors are counted once.
     """
     fp = Footprint()
     seen: set[int] = set()

@@ -4,7 +4,7 @@
 sandbox. Read top to bottom:
 
 1. golden renders: system + user with the generation prompt, per family, written from each family's
-   published format (Llama 3.1 prints a date: it gets ``date_string`` fixed);
+   published format (Llama 3.1 prints a date: its template's own fixed default, "26 Jul 2024");
 2. the conformance table: fixed conversations x every family -> rendered, or raised with the exact error;
    a template that changes in an upgrade shows up as a named cell;
 3. ``add_generation_prompt`` appends the assistant header, and only then;
@@ -56,7 +56,9 @@ GOLDEN: dict[str, tuple[list[dict], str]] = {
     # Meta Llama 3 Instruct model card: <|begin_of_text|>, a header per role, <|eot_id|> closes each turn.
     "llama3": (SYS_USER, f"<|begin_of_text|>{LLAMA_SYS}{SYSTEM}<|eot_id|>{LLAMA_USER}{QUESTION}<|eot_id|>"
                          f"{LLAMA_ASSISTANT}"),
-    # Llama 3.1 prompt format: the system turn starts with the knowledge cut-off and today's date.
+    # Llama 3.1 prompt format: the system turn starts with the knowledge cut-off and a date, which the official
+    # template defaults to the fixed "26 Jul 2024" (it never reads the clock; llama.cpp's copy in
+    # llama-cpp-python 0.3.36, templates/meta-llama-Llama-3.1-8B-Instruct.jinja lines 8-9).
     "llama3.1": (SYS_USER, f"<|begin_of_text|>{LLAMA_SYS}Cutting Knowledge Date: December 2023\n"
                            f"Today Date: 26 Jul 2024\n\n{SYSTEM}<|eot_id|>{LLAMA_USER}{QUESTION}<|eot_id|>"
                            f"{LLAMA_ASSISTANT}"),
@@ -95,6 +97,14 @@ def test_llama3_1_prints_the_date_it_is_given(need):
     need("llama3.1")
     got = chat.render("llama3.1", USER, date_string="01 Jan 2030")
     assert "Today Date: 01 Jan 2030\n" in got, got
+
+
+def test_llama3_1_without_a_date_prints_its_fixed_default_not_today(need):
+    """The official Llama 3.1 template sets ``date_string = "26 Jul 2024"`` when none is given: it never reads the
+    clock (Llama 3.2's template does, through ``strftime_now`` when the renderer defines it)."""
+    need("llama3.1")
+    got = chat.render("llama3.1", USER)
+    assert "Today Date: 26 Jul 2024\n" in got, f"llama3.1, no date_string: expected 'Today Date: 26 Jul 2024', got {got!r}"
 
 
 # ================================================================================ 2. conformance table

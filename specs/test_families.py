@@ -60,3 +60,25 @@ def test_a_family_that_is_not_a_string_is_a_type_error_naming_the_type(bad):
 def test_an_empty_family_name_is_unknown(bad):
     with pytest.raises(UnknownNameError, match="unknown family"):
         families.load_tokenizer(bad)
+
+
+PACKAGED = [(f.name, column) for f in families.FAMILIES for column, _ in f.packaged_cells]
+
+
+@pytest.mark.parametrize("family, column", PACKAGED, ids=[f"{f}-{c}" for f, c in PACKAGED])
+def test_a_cell_marked_as_the_packaged_files_value_is_what_that_file_says(family, column, require_assets):
+    """A row may hold the packaged file's value where the maker has since published another (Llama 3 Instruct's
+    eos, Gemma 3's eos); then the row says so, and the value must really be the packaged tokenizer_config.json's."""
+    import json
+
+    from llmfound import assets
+
+    row = families.get_family(family)
+    require_assets(row.tokenizer)
+    config = json.loads((assets.entry_dir(row.tokenizer) / row.subdir / "tokenizer_config.json").read_text())
+    token = config.get(f"{column}_token")
+    token = token.get("content") if isinstance(token, dict) else token
+    assert token == getattr(row, column)[0], (f"{family} {column}: the row says {getattr(row, column)[0]!r} is the "
+                                              f"packaged file's value; its tokenizer_config.json says {token!r}")
+    why = dict(row.packaged_cells)[column]
+    assert "packaged file" in why and any(ch.isdigit() for ch in why), f"{family} {column}: name the source: {why!r}"

@@ -3,9 +3,11 @@
 The seed: ``pipeline("sentiment-analysis")``, one interface for sentiment-analysis, text-classification, ner,
 question-answering, summarization, translation, text-generation and text-to-speech, with ``device="cuda"``.
 In transformers 5.23 four of those are still transformers pipelines (text-classification, ner =
-token-classification, text-generation, text-to-speech = text-to-audio); question-answering, summarization and
-translation were removed in v5, and ``llmfound.pipeline`` rebuilds them on the manual tokenize / forward-or-
-generate / decode workflow that transformers recommends, with v4's input and output shapes.
+token-classification, text-generation, text-to-speech = text-to-audio); summarization and translation were
+removed in 5.0 (transformers PR #43256) and question-answering in 5.3 (PR #43325). transformers now points to
+the text-generation pipeline with a chat model (its ``REMOVED_TASKS`` message; checked below); for the task
+models those pipelines ran, ``llmfound.pipeline`` rebuilds them on the manual tokenize / forward-or-generate /
+decode workflow, with v4's input and output shapes.
 
 Three kinds of spec here:
 1. **Real models** (offline, from the asset cache): SmolLM2-135M-Instruct for text-generation, all-MiniLM-L6-v2
@@ -407,6 +409,20 @@ def test_hub_defaults_match_transformers_own_for_the_tasks_it_keeps():
     for t in PL.TASKS:
         if t.backend == "transformers":
             assert SUPPORTED_TASKS[t.name]["default"]["model"][0] == t.hub_default, t.name
+
+
+def test_the_tasks_llmfound_rebuilds_are_the_ones_transformers_removed():
+    """transformers 5.23 lists summarization, translation and question-answering in ``REMOVED_TASKS`` (each with
+    its replacement: the text-generation pipeline with a chat model) and no longer in ``SUPPORTED_TASKS``."""
+    from transformers.pipelines import REMOVED_TASKS, SUPPORTED_TASKS
+
+    for t in PL.TASKS:
+        if t.name in ("question-answering", "summarization", "translation"):
+            assert t.backend == "llmfound", f"{t.name}: expected llmfound's own pipeline, got {t.backend}"
+            assert t.name not in SUPPORTED_TASKS, f"{t.name}: transformers has it again; use transformers' own"
+            assert "text-generation" in REMOVED_TASKS.get(t.name, ""), (
+                f"{t.name}: expected transformers' REMOVED_TASKS to point to text-generation, got "
+                f"{REMOVED_TASKS.get(t.name)!r}")
 
 
 def test_a_model_folder_missing_files_names_them(tmp_path, contract_models):
