@@ -31,6 +31,10 @@ torch.set_num_threads(int(os.environ.get("LLMFOUND_TEST_THREADS", "1")))
 
 from hypothesis import HealthCheck, Verbosity, settings  # noqa: E402
 
+# The lesson report printed at the end of every run (llmfound/lessons.py), and pytest's own ``pytester`` for the
+# spec that checks it.
+pytest_plugins = ["llmfound.lessons", "pytester"]
+
 # Round-trip properties run once per family (16 of them), so a modest count per test keeps the default tier
 # near a minute; `thorough` is for hunting (HYPOTHESIS_PROFILE=thorough pytest -k round_trip).
 settings.register_profile("dev", max_examples=40, deadline=None, print_blob=True,

@@ -198,6 +198,12 @@ def _template_and_origin(family, tokenizer=None) -> tuple[str, str]:
     """``(template text, where it came from)``; the separate file is located and read once per process."""
     fam = _family(family)
     if fam is not None and not fam.template:
+        if fam.instruct:
+            raise NoChatTemplateError(
+                f"family {fam.name!r} is a base model ({fam.title}): it ships no chat template because it was "
+                f"trained on plain text, not conversations (transformers: 'Cannot use chat template functions "
+                f"because tokenizer.chat_template is not set'); chat with its instruct sibling: --family "
+                f"{fam.instruct}")
         raise NoChatTemplateError(f"family {fam.name!r} ships no chat template ({fam.title}); llmfound does not "
                                   f"invent a chat format: pick a family with one (`llmfound templates --table`)")
     path = template_path(fam) if fam is not None else None

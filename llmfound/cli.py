@@ -3,11 +3,16 @@
 Results go to stdout; timing, memory and progress to stderr. Any :class:`~llmfound.errors.LlmfoundError`
 becomes one line ``error: ...`` on stderr and the error's exit code (2 bad input, 3 asset problem,
 4 environment problem); nothing already in the cache is touched by a failed command.
+
+Habits: ``--version``; third-party warnings and progress bars stay hidden unless ``--verbose``; the text of
+``generate``, ``tokenize`` and ``pipeline`` may come from stdin (``-``) or ``--file PATH``, within
+:data:`TEXT_LIMITS`; tables fit the terminal (``COLUMNS``), with ``--wide`` where columns were left out.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import List, Optional
 
@@ -19,10 +24,16 @@ from . import assets as A
 from .errors import LlmfoundError
 from .units import SI_NOTE, format_bytes, format_gib
 
-# Not a terminal (a log, CI, a pipe): rich would wrap tables at 80 columns; give them room instead.
-_WIDTH = None if sys.stdout.isatty() else 160
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PIPE_WIDTH = 160
+"""Columns the tables get when stdout is not a terminal (a log, CI, a pipe) and ``COLUMNS`` is unset."""
+
+TEXT_LIMITS = {"tokenize": 10_000_000, "generate": 1_000_000, "pipeline": 1_000_000}
+"""Most bytes (UTF-8) of input text per command, from an argument, stdin (``-``) or ``--file``: a tokenizer
+takes a corpus-sized text (10 MB encodes in seconds); a prompt or a pipeline input is bounded by the model's
+context long before 1 MB (SmolLM2: 8,192 tokens, ~30 kB of English)."""
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Executable specs for tokenizers, chat templates, quantized models and streaming.")
@@ -30,20 +41,63 @@ assets_app = typer.Typer(no_args_is_help=True, help="Real tokenizer/model files 
 app.add_typer(assets_app, name="assets")
 
 
+def _size_consoles() -> None:
+    """Table width for this run: ``COLUMNS`` when set, else the terminal's, else (not a terminal) PIPE_WIDTH,
+    so logs get room instead of rich's 80-column default."""
+    cols = os.environ.get("COLUMNS", "")
+    for console, stream in ((out, sys.stdout), (err, sys.stderr)):
+        tty = hasattr(stream, "isatty") and stream.isatty()
+        console.width = int(cols) if cols.isdigit() and int(cols) > 0 else None if tty else PIPE_WIDTH
+
+
 def _quiet_libraries() -> None:
-    """Keep the terminal for the answer: no weight-loading progress bars, no repeated library notices
-    (bitsandbytes' optional-`kernels` notice, MatMul8bitLt's cast notice). Errors still show."""
+    """Keep the terminal for llmfound's own output (``--verbose`` skips this): no third-party warnings, notices
+    or progress bars; errors still show. The libraries' own switches: huggingface_hub's progress bars (which
+    transformers' follow) and verbosity, transformers' verbosity and progress bar (``TRANSFORMERS_VERBOSITY``,
+    which it reads at import, when not yet imported: importing it costs ~1 s), Python's warnings filter, the
+    bitsandbytes loggers."""
     import logging
     import warnings
 
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
-    warnings.filterwarnings("ignore", message=".*inputs will be cast from.*")
-    from transformers.utils import logging as tlog
+    from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
 
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
+    warnings.filterwarnings("ignore")
+    for name in ("bitsandbytes", "accelerate", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    disable_progress_bars()
+    hlog.set_verbosity_error()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as tlog
+
+        tlog.set_verbosity_error()
+        tlog.disable_progress_bar()
+    else:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"llmfound {version('llmfound')}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print llmfound's version and exit"),
+    verbose: bool = typer.Option(False, "--verbose", help="show third-party warnings, notices and progress bars "
+                                                          "(hidden by default)"),
+) -> None:
+    if not verbose:
+        _quiet_libraries()
+
+
+def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
+    """``n`` and the noun that agrees with it: ``plural(1, "entry", "entries") == "1 entry"``,
+    ``plural(3, "token") == "3 tokens"`` (``nouns`` defaults to ``noun + "s"``). Thousands get commas."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -54,22 +108,127 @@ def _table(title: str, *columns: str) -> Table:
     return t
 
 
+def _narrow_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], flexible: tuple[str, ...] = (),
+                  whole: tuple[str, ...] = (), column_kw: Optional[dict] = None, gap: int = 2) -> Table:
+    """A table that reads at 80 columns (or whatever the console has): light borders; columns not in
+    ``flexible`` get their natural width, shrunk (widest slack first) while the row does not fit, but never
+    below their longest word (cells wrap between words, never inside one) or, for ``whole`` columns, their
+    longest cell (sizes such as "76.6 MB"). ``flexible`` columns keep at least 20 columns (or their natural
+    width) and take what is left, folding only a word wider than that. ``gap``: spaces between columns (1 or
+    2). Cells are rich markup; ``column_kw`` maps a column to more ``add_column`` options."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, gap - 1, 0, 0), title_justify="left")
+    want, least = {}, {}
+    for j, col in enumerate(columns):
+        cells = [Text.from_markup(r[j]).plain for r in rows]
+        want[col] = max(map(cell_len, cells + col.splitlines()))
+        least[col] = max(map(cell_len, (cells if col in whole else [w for c in cells for w in c.split()])
+                             + col.split()))
+    fixed = [c for c in columns if c not in flexible]
+    room = out.width - gap * (len(columns) - 1) - sum(min(want[c], max(least[c], 20)) for c in flexible)
+    while sum(want[c] for c in fixed) > room:
+        c = max(fixed, key=lambda c: want[c] - least[c]) if fixed else None
+        if c is None or want[c] == least[c]:
+            break
+        want[c] -= 1
+    for col in columns:
+        t.add_column(col, overflow="fold", width=None if col in flexible else want[col],
+                     **(column_kw or {}).get(col, {}))
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def _read_utf8(path: Optional[str], *, limit: int, label: str, why_limit: str = "",
+               hint: str = "save it as UTF-8") -> str:
+    """The text of the file at ``path`` (stdin's bytes when None), decoded as UTF-8 (strict), at most ``limit``
+    bytes. Raises :class:`LlmfoundError` (exit 2) naming ``label`` for a folder, an unreadable file, more than
+    ``limit`` bytes (``why_limit`` ends that message), or bytes that are not UTF-8 (``hint`` says what to do)."""
+    from pathlib import Path
+
+    try:
+        if path is None:
+            data = sys.stdin.buffer.read(limit + 1) if sys.stdin is not None else b""
+        else:
+            if Path(path).is_dir():
+                raise LlmfoundError(f"{label} is a folder; name a UTF-8 text file")
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as e:
+        raise LlmfoundError(f"cannot read {label}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise LlmfoundError(f"{label} is over {format_bytes(limit)}{why_limit}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LlmfoundError(f"{label} is not UTF-8 text (byte {e.start}); {hint}") from None
+
+
+def _text_options(command: str) -> dict:
+    """help= texts for the TEXT argument and --file of ``command`` (they state its size limit)."""
+    limit = format_bytes(TEXT_LIMITS[command])
+    return {"text": f"the text; `-` reads it from stdin (one trailing newline dropped); at most {limit}",
+            "file": f"read the text from this UTF-8 file instead (as it is; at most {limit}, MB = 10^6 bytes)"}
+
+
+def input_text(text: Optional[str], file: Optional[str], command: str) -> str:
+    """The input text of ``command`` (a key of :data:`TEXT_LIMITS`): ``text`` itself; stdin when ``text`` is
+    ``"-"`` (one trailing newline dropped, the one ``echo`` adds); or the UTF-8 file ``file`` as it is.
+
+    Raises :class:`LlmfoundError` (exit 2): both ``text`` and ``file``; neither; ``-`` with empty stdin; a
+    file that is missing, a folder or not UTF-8; more than ``TEXT_LIMITS[command]`` bytes."""
+    limit = TEXT_LIMITS[command]
+    why = f", the limit of `llmfound {command}` (MB = 10^6 bytes)"
+    if text is not None and file is not None:
+        raise LlmfoundError(f"give the text either as an argument or with --file, not both (got {text[:40]!r} "
+                            f"and --file {file})")
+    if file is not None:
+        return _read_utf8(file, limit=limit, label=f"--file {file}", why_limit=why)
+    if text is None:
+        raise LlmfoundError(f"no text given: pass it as an argument, `-` to read stdin, or --file PATH "
+                            f"(see `llmfound {command} --help`)")
+    if text == "-":
+        got = _read_utf8(None, limit=limit, label="stdin (`-`)", why_limit=why)
+        if not got:
+            raise LlmfoundError(f"`-` reads the text from stdin, but stdin is empty; pipe the text in "
+                                f"(echo TEXT | llmfound {command} ... -) or pass it as an argument")
+        return got[:-2] if got.endswith("\r\n") else got[:-1] if got.endswith("\n") else got
+    if len(text.encode("utf-8")) > limit:
+        raise LlmfoundError(f"the text is over {format_bytes(limit)}{why}")
+    return text
+
 
 
 # ------------------------------------------------------------------------------------------------ assets
 
 
 @assets_app.command("list")
-def assets_list() -> None:
-    """Every asset and conversion: source, size, license, and whether it is in the cache."""
-    t = _table(f"llmfound assets (cache: {A.home()}; {SI_NOTE})", "name", "source", "size", "license", "cached", "gives")
+def assets_list(wide: bool = typer.Option(False, "--wide", help="also the license and what each entry gives "
+                                                                "(needs ~160 columns)")) -> None:
+    """Every asset and conversion: source, size, and whether it is in the cache; --wide adds license and what
+    it gives."""
+    rows = []
     for a in A.ASSETS:
-        t.add_row(a.name, f"{a.registry}: {a.spec}", format_bytes(a.size), a.license,
-                  "yes" if A.is_complete(a.name) else "no", a.gives)
+        rows.append((a.name, f"{a.registry}: {a.spec}", format_bytes(a.size),
+                     "yes" if A.is_complete(a.name) else "no", a.license, a.gives))
     for c in A.CONVERSIONS:
-        t.add_row(c.name, f"converted from {', '.join(c.inputs)}", format_bytes(A.cache_bytes(c.name)) if
-                  A.is_complete(c.name) else "-", "(as input)", "yes" if A.is_complete(c.name) else "no", c.gives)
+        done = A.is_complete(c.name)
+        rows.append((c.name, f"converted from {', '.join(c.inputs)}", format_bytes(A.cache_bytes(c.name)) if done
+                     else "-", "yes" if done else "no", "(as input)", c.gives))
+    title = f"llmfound assets (cache: {A.home()}; {SI_NOTE})"
+    columns = ("name", "source", "size", "cached", "license", "gives")
+    if wide:
+        t = _table(title, *columns)
+        for r in rows:
+            t.add_row(*r)
+    else:
+        t = _narrow_table(title, columns[:4], [r[:4] for r in rows], flexible=("source",), whole=("size",))
     out.print(t)
+    if not wide:
+        out.print("--wide adds: license, gives")
 
 
 @assets_app.command("fetch")
@@ -86,13 +245,12 @@ def assets_fetch(
     todo = A.entry_names() if all_ else list(names)
     from tqdm import tqdm
 
-    _quiet_libraries()  # one progress bar (ours, terminals only), not one per tensor
     with tqdm(total=len(todo), desc="assets", unit="entry", file=sys.stderr, disable=None) as bar:
         for n in todo:
             bar.set_postfix_str(n)
             A.fetch([n], force=force)
             bar.update(1)
-    out.print(f"{len(todo)} entries complete in {A.home()}")
+    out.print(f"{plural(len(todo), 'entry', 'entries')} complete in {A.home()}")
 
 
 @assets_app.command("verify")
@@ -109,7 +267,8 @@ def assets_verify(names: List[str] = typer.Argument(None, help="entries to check
         t.add_row(n, r.state if r.state == "ok" else f"[red]{r.state}[/red]", r.detail)
     out.print(t)
     if bad:
-        err.print(f"error: {bad} of {len(todo)} entries are not ok; `llmfound assets fetch NAME` repairs them")
+        err.print(f"error: {bad} of {plural(len(todo), 'entry', 'entries')} {'is' if bad == 1 else 'are'} not ok; "
+                  f"`llmfound assets fetch NAME` repairs {'it' if bad == 1 else 'them'}")
         raise typer.Exit(1)
 
 
@@ -124,14 +283,18 @@ def assets_path(name: str) -> None:
 
 @app.command("generate")
 def generate_cmd(
-    prompt: str = typer.Argument(..., help="what to ask the model"),
+    prompt: Optional[str] = typer.Argument(None, show_default=False,
+                                           help="what to ask the model; " + _text_options("generate")["text"]),
+    file: Optional[str] = typer.Option(None, "--file", help=_text_options("generate")["file"]),
     system: Optional[str] = typer.Option(None, "--system", help="a system message (default: the template's)"),
     quant: str = typer.Option("none", "--quant", help="none (bf16) | 8bit | 4bit (NF4 + double quant)"),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="upper bound on generated tokens"),
     no_stream: bool = typer.Option(False, "--no-stream", help="print the answer once, at the end"),
     model: str = typer.Option("smollm2-135m-instruct", "--model",
                               help="asset name, local folder, or (with hub access) a hub id"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)"),
+    threads: Optional[int] = typer.Option(None, "--threads",
+                                          help="CPU threads for torch (default: one per core that other "
+                                               "processes leave free, see streaming.choose_threads)"),
 ) -> None:
     """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed.
 
@@ -144,15 +307,21 @@ def generate_cmd(
 
     from . import chat, quantization as Q, streaming
 
-    _quiet_libraries()
+    prompt = input_text(prompt, file, "generate")
     preset = Q.preset_name(quant)
     msgs = chat.conversation(prompt, system)
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
+    threads_note = ""  # on the GPU torch's CPU threads barely matter: left as they are
     if threads is not None:
         if threads <= 0:
             raise LlmfoundError(f"--threads must be positive, got {threads}")
         torch.set_num_threads(threads)
+        threads_note = f" | threads {threads} (--threads)"
+    elif not torch.cuda.is_available():  # busy cores make torch's one-thread-per-core default crawl
+        choice = streaming.choose_threads()
+        torch.set_num_threads(choice.threads)
+        threads_note = f" | threads {choice.threads} (auto: {choice.busy:.1f} of {choice.cores} cores busy)"
     cuda = torch.cuda.is_available()
     rss0 = Q.rss_bytes()
     Q.peak_cuda_bytes(reset=True)
@@ -173,9 +342,10 @@ def generate_cmd(
     sys.stdout.flush()
     mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(Q.peak_cuda_bytes())}" if cuda else
            f"RSS +{format_bytes(Q.rss_bytes() - rss0)}, peak {format_bytes(Q.peak_rss_bytes())}")
-    err.print(f"[dim]model {model} | {preset} on {dev} | footprint {format_bytes(fp.total)} (analytic bound "
-              f"{format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | {res.new_tokens} "
-              f"tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} ({SI_NOTE})[/dim]")
+    err.print(f"[dim]model {model} | {preset} on {dev}{threads_note} | footprint {format_bytes(fp.total)} "
+              f"(analytic bound {format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | "
+              f"{res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} "
+              f"({SI_NOTE})[/dim]")
 
 
 @app.command("demo")
@@ -190,7 +360,6 @@ def demo_cmd(
     chat.conversation(prompt)  # an empty prompt fails here, before three model loads
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
-    _quiet_libraries()
     run_demo(out, err, prompt=prompt, max_new_tokens=max_new_tokens)
 
 
@@ -207,28 +376,14 @@ def template_cmd(
     as_json: bool = typer.Option(False, "--json", help="print {family, text, ids} as JSON"),
 ) -> None:
     """Render a conversation with the family's own chat template (transformers' sandboxed Jinja)."""
-    from pathlib import Path
-
     from . import chat
     from .families import get_family
 
     fam = get_family(family)
-    src = Path(messages)
-    limit = 10_000_000  # bytes: a conversation file, not a corpus
-    try:
-        if not messages.strip() or src.is_dir():
-            raise LlmfoundError(f"--messages must name a JSON file, got {messages!r}")
-        with open(src, "rb") as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            raise LlmfoundError(f"messages file {messages} is over {limit // 1_000_000} MB; it should hold one "
-                                f"conversation")
-        raw = data.decode("utf-8")
-    except OSError as e:
-        raise LlmfoundError(f"cannot read messages file {messages}: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        raise LlmfoundError(f"messages file {messages} is not UTF-8 text (byte {e.start}); save it as UTF-8 "
-                            f"JSON") from None
+    if not messages.strip():
+        raise LlmfoundError(f"--messages must name a JSON file, got {messages!r}")
+    raw = _read_utf8(messages, limit=10_000_000, label=f"messages file {messages}",  # a conversation, not a corpus
+                     why_limit="; it should hold one conversation", hint="save it as UTF-8 JSON")
     try:
         msgs = json.loads(raw)
     except RecursionError:
@@ -245,16 +400,21 @@ def template_cmd(
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if ids:
         sys.stdout.write(" ".join(map(str, token_ids)) + "\n")
-    err.print(f"[dim]{fam.name}: template from {fam.template}; {len(text)} characters"
-              + (f", {len(token_ids)} tokens" if token_ids is not None else "") + "[/dim]")
+    err.print(f"[dim]{fam.name}: template from {fam.template}; {plural(len(text), 'character')}"
+              + (f", {plural(len(token_ids), 'token')}" if token_ids is not None else "") + "[/dim]")
 
 
 @app.command("templates")
 def templates_cmd(
     table: bool = typer.Option(False, "--table", help="the conformance table: fixed conversations x families"),
     as_json: bool = typer.Option(False, "--json", help="print as JSON"),
+    wide: bool = typer.Option(False, "--wide", help="traits: also the template's source and the generation "
+                                                    "marker (needs ~160 columns)"),
 ) -> None:
-    """Families with a chat template and their traits; with --table, which conversations each one renders."""
+    """Families with a chat template and their traits (--wide: every trait); with --table, which conversations
+    each one renders."""
+    import re
+
     from rich.markup import escape
 
     from . import chat
@@ -278,19 +438,23 @@ def templates_cmd(
         out.print_json(json.dumps(data, ensure_ascii=False))
         return
     if not table:
-        t = _table("families with a chat template (`--table` for the conformance table)", "family", "template",
-                   "system", "alternation", "gen. marker", "end of turn", "BOS", "eos ids")
-        for f in fams:
-            t.add_row(f.name, f.template, f.system_role, "strict" if f.strict_alternation else "free",
-                      escape(repr(f.generation_marker)), escape(f.end_of_turn or "-"),
-                      "yes" if f.template_bos else "no", ",".join(map(str, f.generation_eos_ids)))
+        title = "families with a chat template (`--table` for the conformance table)"
+        columns = ("family", "system", "alternation", "end of turn", "eos ids", "BOS", "template", "gen. marker")
+        rows = [(f.name, f.system_role, "strict" if f.strict_alternation else "free", escape(f.end_of_turn or "-"),
+                 ", ".join(map(str, f.generation_eos_ids)), "yes" if f.template_bos else "no", f.template,
+                 escape(repr(f.generation_marker))) for f in fams]
+        if wide:
+            t = _table(title, *columns)
+            for r in rows:
+                t.add_row(*r)
+        else:
+            t = _narrow_table(title, columns[:5], [r[:5] for r in rows], flexible=("eos ids",))
         out.print(t)
+        if not wide:
+            out.print("--wide adds: BOS (the template writes it), template, gen. marker")
         return
     errors: list[str] = []  # each distinct error once, cells point to it as E1, E2...
-    t = Table(title="chat template conformance: ok = rendered, En = raised (see below)")
-    t.add_column("family")
-    for case in chat.CASES:
-        t.add_column(case)
+    rows = []
     for f in fams:
         row = [f.name]
         for case in chat.CASES:
@@ -301,40 +465,56 @@ def templates_cmd(
                 if v not in errors:
                     errors.append(v)
                 row.append(f"[red]E{errors.index(v) + 1}[/red]")
-        t.add_row(*row)
-    out.print(t)
+        rows.append(tuple(row))
+    headers = tuple(re.sub(r"([-+])", r"\1\n", case) for case in chat.CASES)  # "single-user" on two lines
+    out.print(_narrow_table("chat template conformance: ok = rendered, En = raised (see below)",
+                            ("family",) + headers, rows, gap=1))
     for i, e in enumerate(errors, 1):
-        out.print(f"E{i}: {escape(e)}")
+        out.print(f"E{i}: {escape(e)}", soft_wrap=False)
 
 
 # --------------------------------------------------------------------------------------------- tokenizers
 
 
+TOKEN_ROWS = 200
+"""Tokens the ``tokenize`` table shows (the first ones); ``--json`` gives every id."""
+
+
 @app.command("tokenize")
 def tokenize_cmd(
-    text: str = typer.Argument(..., help="the text to encode and decode again"),
+    text: Optional[str] = typer.Argument(None, help=_text_options("tokenize")["text"], show_default=False),
     family: str = typer.Option(..., "--family", help="a family name (see `llmfound families`)"),
+    file: Optional[str] = typer.Option(None, "--file", help=_text_options("tokenize")["file"]),
     specials: bool = typer.Option(False, "--specials", help="encode with add_special_tokens=True"),
-    as_json: bool = typer.Option(False, "--json", help="print the round-trip report as JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the round-trip report as JSON (every id)"),
 ) -> None:
-    """Encode TEXT with the family's tokenizer: ids, pieces, decoded text, and whether it round-trips."""
+    """Encode TEXT with the family's tokenizer: ids, pieces, what each piece decodes to, the decoded text, and
+    whether it round-trips. The table shows the first 200 tokens; --json all of them."""
     from rich.markup import escape
 
     from . import tokenization as TK
     from .families import get_family
 
     get_family(family)  # unknown family: one error line before any loading
+    text = input_text(text, file, "tokenize")
     rt = TK.round_trip(family, text, add_special_tokens=specials)
     if as_json:
         sys.stdout.write(json.dumps(rt.to_dict(), ensure_ascii=False) + "\n")
         return
-    t = Table(title=f"{family}: {len(rt.ids)} tokens for {len(text)} characters")
-    for col in ("#", "id", "piece"):
-        t.add_column(col, justify="right" if col != "piece" else "left")
-    for i, (tid, piece) in enumerate(zip(rt.ids, rt.pieces)):
-        t.add_row(str(i), str(tid), escape(repr(piece)))
-    out.print(t)
-    out.print(f"decoded: {escape(repr(rt.decoded))}")
+    shown = rt.ids[:TOKEN_ROWS]
+    rows = [(str(i), str(tid), escape(repr(piece)), escape(repr(alone)))
+            for i, (tid, piece, alone) in enumerate(zip(shown, rt.pieces, TK.piece_texts(family, shown)))]
+    if len(rt.ids) > len(shown):
+        rows.append(("...", "", "", ""))
+    right = {"justify": "right"}
+    out.print(_narrow_table(f"{family}: {plural(len(rt.ids), 'token')} for {plural(len(text), 'character')}",
+                            ("#", "id", "piece", "decodes to"), rows, flexible=("piece", "decodes to"),
+                            column_kw={"#": right, "id": right}))
+    if len(rt.ids) > len(shown):
+        out.print(f"(the first {len(shown)} of {plural(len(rt.ids), 'token')}; --json prints every id)")
+    more = len(rt.decoded) - 200
+    out.print(f"decoded: {escape(repr(rt.decoded[:200]))}"
+              + (f" ... ({plural(more, 'more character')})" if more > 0 else ""))
     if rt.equal:
         norm = "" if rt.normalization == "none" else f" (after its declared normalization: {rt.normalization})"
         out.print(f"[green]round trip: equal{norm}[/green]")
@@ -344,9 +524,18 @@ def tokenize_cmd(
                   f"{escape(repr(rt.expected[i:i + 16]))}, got {escape(repr(rt.decoded[i:i + 16]))}")
 
 
+FAMILY_COLUMNS = ("family", "bos", "eos", "end of turn")
+"""Columns of ``llmfound families`` without --wide: they fit 80 terminal columns."""
+
+
 @app.command("families")
-def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the matrix as JSON")) -> None:
-    """The special-token matrix: per family bos/eos/pad/unk, end of turn, what encode adds, vocab sizes."""
+def families_cmd(
+    as_json: bool = typer.Option(False, "--json", help="print the matrix as JSON"),
+    wide: bool = typer.Option(False, "--wide", help="every column: also pad, unk, what encode adds, vocab sizes, "
+                                                    "normalization, typed special tokens (needs ~160 columns)"),
+) -> None:
+    """The special-token matrix: per family bos, eos and end of turn as token and id; --wide adds pad, unk,
+    what encode adds, vocab sizes, normalization and how typed special-token text is parsed."""
     from rich.markup import escape
 
     from .families import FAMILIES
@@ -362,29 +551,46 @@ def families_cmd(as_json: bool = typer.Option(False, "--json", help="print the m
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return
 
-    def cell(v, f=None, column=""):
-        mark = " [cyan](p)[/cyan]" if f is not None and column in dict(f.packaged_cells) else ""
-        return "-" if v is None else escape(f"{v[0]}={v[1]}") + mark
+    def cell(v, f, column):
+        mark = " [cyan](p)[/cyan]" if column in dict(f.packaged_cells) else ""
+        return "-" if v is None else escape(f"{v[0]} {v[1]}") + mark
 
-    t = _table("special tokens per family (from each family's published configuration; (p): the packaged file's "
-               "value, see the notes below)", "family", "bos", "eos",
-               "pad", "unk", "end of turn", "encode adds", "len / vocab_size", "normalizes", "typed special")
-    for f, r in zip(FAMILIES, rows):
+    header = "special tokens per family: token and id"
+    table = []
+    for f in FAMILIES:
         adds = "+".join(x for x, on in (("BOS", f.adds_bos), ("EOS", f.adds_eos)) if on) or "nothing"
         if f.cls:
             adds = f"{f.cls[0]}...{f.sep[0]}"
         if f.matrix_deviations:
             adds += " [yellow](*)[/yellow]"
-        eot = "-" if f.end_of_turn is None else escape(f"{f.end_of_turn}={f.end_of_turn_id}")
-        t.add_row(f.name, cell(f.bos, f, "bos"), cell(f.eos, f, "eos"), cell(f.pad, f, "pad"), cell(f.unk, f, "unk"),
-                  eot, adds,
-                  f"{f.vocab_len} / {f.vocab_size}", f.normalization, f.typed_specials)
+        eot = "-" if f.end_of_turn is None else escape(f"{f.end_of_turn} {f.end_of_turn_id}")
+        if not wide and f.eos and tuple(f.eos) == (f.end_of_turn, f.end_of_turn_id):
+            eot = "= eos"
+        table.append((f.name, cell(f.bos, f, "bos"), cell(f.eos, f, "eos"), eot, cell(f.pad, f, "pad"),
+                      cell(f.unk, f, "unk"), adds, f"{f.vocab_len} / {f.vocab_size}", f.normalization,
+                      f.typed_specials))
+    columns = FAMILY_COLUMNS + ("pad", "unk", "encode adds", "len / vocab_size", "normalizes", "typed special")
+    if wide:
+        t = _table(header, *columns)
+        for r in table:
+            t.add_row(*r)
+    else:
+        columns = FAMILY_COLUMNS
+        t = _narrow_table(header, columns, [r[:len(columns)] for r in table], flexible=("end of turn",))
     out.print(t)
+    note = ("from each family's published configuration; (p): the packaged file's value, explained below"
+            + ("" if wide else "; = eos: the end-of-turn token is the eos token"))
+    out.print(note, soft_wrap=False)
     for f in FAMILIES:
         for c, why in f.matrix_deviations:
-            out.print(f"[yellow](*)[/yellow] {f.name} {c}: {escape(why)}")
+            if wide:  # (*) marks the "encode adds" column
+                out.print(f"[yellow](*)[/yellow] {f.name} {c}: {escape(why)}", soft_wrap=False)
         for c, why in f.packaged_cells:
-            out.print(f"[cyan](p)[/cyan] {f.name} {c}: {escape(why)}")
+            if c in columns:
+                out.print(f"[cyan](p)[/cyan] {f.name} {c}: {escape(why)}", soft_wrap=False)
+    if not wide:
+        out.print("--wide adds: pad, unk, encode adds, len / vocab_size, normalizes, typed special",
+                  soft_wrap=False)
 
 
 # ------------------------------------------------------------------------------------------------ doctor
@@ -401,12 +607,18 @@ def doctor_cmd(
     13 tokenizers, 14 templates (the first failing class)."""
     from . import doctor
 
-    _quiet_libraries()
-    status_style = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]", "skip": "[yellow]skip[/yellow]"}
+    from rich.markup import escape
+
+    color = {"pass": "green", "fail": "red", "skip": "yellow"}
+
+    def styled(status: str) -> str:
+        return f"[{color[status]}]{doctor.STATUS_LABELS[status]}[/{color[status]}]"
 
     def live(r) -> None:
         if not as_json:
-            err.print(f"{status_style[r.status]:>22s}  {r.name} ({r.seconds:.1f} s)")
+            line = doctor.progress_line(r)
+            label = doctor.STATUS_LABELS[r.status]
+            err.print(styled(r.status) + escape(line[len(label):]))
 
     if plot:
         doctor.check_plot_path(plot)  # before the checks run, so a typo does not cost the whole run
@@ -417,22 +629,29 @@ def doctor_cmd(
         sys.stdout.write(json.dumps(report, indent=1, default=str) + "\n")
         raise typer.Exit(report["exit_code"])
     v = report["versions"]
-    out.print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val))
+    out.print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val), soft_wrap=False)
     acc = report["accelerator"]
     out.print(f"accelerator: {acc['name']} (compute {acc['compute_capability']}, "
               f"{format_gib(acc['memory_bytes'])})" if acc else "accelerator: none (CUDA checks skip)")
-    t = _table("capabilities", "capability", "status", "s", "detail")
-    for c in report["capabilities"]:
-        t.add_row(c["name"], status_style[c["status"]], f"{c['seconds']:.1f}", c["detail"])
-    out.print(t)
-    lt = _table("ledger of known upstream breakage (llmfound/ledger.py)", "entry", "state", "behaviour")
-    for e in report["ledger"]:
-        lt.add_row(e["id"], e["state"], e["behaviour"])
-    out.print(lt)
-    out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)")
+    rows = [(escape(c["name"]), styled(c["status"]), f"{c['seconds']:.1f}", escape(c["detail"]))
+            for c in report["capabilities"]]
+    out.print(_narrow_table("capabilities", ("capability", "status", "s", "detail"), rows, flexible=("detail",),
+                            column_kw={"s": {"justify": "right"}}))
+    out.print(_ledger_table(report["ledger"]))
+    out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
+              soft_wrap=False)
     if plot:
         out.print(f"footprint chart written to {plot}")
     raise typer.Exit(report["exit_code"])
+
+
+def _ledger_table(entries: list[dict]) -> Table:
+    """The ledger's entries (``llmfound.ledger.ledger_states()``) as a table: id, state now, behaviour."""
+    from rich.markup import escape
+
+    rows = [(escape(e["id"]), escape(e["state"]), escape(e["behaviour"])) for e in entries]
+    title = f"ledger of known upstream breakage (llmfound/ledger.py): {plural(len(entries), 'entry', 'entries')}"
+    return _narrow_table(title, ("entry", "state", "behaviour"), rows, flexible=("behaviour",))
 
 
 # ---------------------------------------------------------------------------------------------- snapshot
@@ -454,12 +673,11 @@ def snapshot_record(
     """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
     from . import snapshot
 
-    _quiet_libraries()
     snapshot.check_writable(file)  # before minutes of recording
     snap = snapshot.record(_sections(sections))
     snapshot.save(snap, file)
     n = sum(len(v) for v in snap["sections"].values())
-    out.print(f"recorded {len(snap['sections'])} sections, {n} subjects, with "
+    out.print(f"recorded {plural(len(snap['sections']), 'section')}, {plural(n, 'subject')}, with "
               f"transformers {snap['versions'].get('transformers')}, tokenizers {snap['versions'].get('tokenizers')}, "
               f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}")
 
@@ -470,11 +688,13 @@ def snapshot_compare(
     as_json: bool = typer.Option(False, "--json", help="print drifts as JSON"),
     sections: Optional[str] = typer.Option(None, "--sections", help="compare only these sections"),
 ) -> None:
-    """Recompute here and diff against FILE, grouped by family and behaviour. Exit 1 on any drift."""
+    """Recompute here and diff against FILE, grouped by family and behaviour, then list every ledger entry's
+    state now. Exit 1 on any drift."""
+    from rich.markup import escape
+
     from . import snapshot
     from .ledger import ledger_states
 
-    _quiet_libraries()
     path = file or str(snapshot.BASELINE)
     old, new, drifts = snapshot.compare(path, _sections(sections))
     ledger = ledger_states()
@@ -487,15 +707,14 @@ def snapshot_compare(
     out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "
               + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"))
     if drifts:
-        t = _table(f"{len(drifts)} behaviours drifted", "subject", "section", "behaviour", "old", "new")
-        for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour)):
-            t.add_row(d.subject, d.section, d.behaviour, _short(d.old), _short(d.new))
-        out.print(t)
+        rows = [tuple(escape(x) for x in (d.subject, d.section, d.behaviour, _short(d.old), _short(d.new)))
+                for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour))]
+        out.print(_narrow_table(f"{plural(len(drifts), 'behaviour')} drifted", ("subject", "section", "behaviour",
+                                                                                "old", "new"),
+                                rows, flexible=("behaviour", "old", "new")))
     else:
         out.print("no drift")
-    for e in ledger:
-        if e["state"] != "still broken":
-            out.print(f"ledger '{e['id']}': {e['state']}")
+    out.print(_ledger_table(ledger))
     raise typer.Exit(1 if drifts else 0)
 
 
@@ -517,8 +736,10 @@ def pipeline_cmd(
     task: str = typer.Argument(..., help="sentiment-analysis, text-classification, ner, question-answering, "
                                          "summarization, translation, text-generation, text-to-speech, "
                                          "feature-extraction"),
-    text: str = typer.Argument(..., help="the input; for question-answering the question (with --context), "
-                                         "or 'QUESTION ||| CONTEXT'"),
+    text: Optional[str] = typer.Argument(None, show_default=False,
+                                         help="the input; for question-answering the question (with --context), "
+                                              "or 'QUESTION ||| CONTEXT'; " + _text_options("pipeline")["text"]),
+    file: Optional[str] = typer.Option(None, "--file", help=_text_options("pipeline")["file"]),
     model: Optional[str] = typer.Option(None, "--model", help="asset name, local folder, or (with hub access) a "
                                                               "hub id; default: the task's offline model"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | auto (GPU if there is one)"),
@@ -532,8 +753,8 @@ def pipeline_cmd(
     """Run one pipeline task on TEXT: transformers' pipeline where it has the task, llmfound's where v5 removed it."""
     from . import pipelines as PL
 
-    _quiet_libraries()
     t = PL.get_task(task)
+    text = input_text(text, file, "pipeline")
     if not text.strip():
         raise LlmfoundError("the input text is empty")
     if max_new_tokens <= 0:
@@ -609,6 +830,7 @@ def main(argv: Optional[list] = None) -> int:
     message and exit 2; an OSError (unwritable cache, a path that is a file) one line and exit 1; Ctrl-C one
     line and exit 130. Anything else is a bug and keeps its traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _size_consoles()
     bad = _bad_utf8(args)
     if bad:
         err.print(f"error: {bad}", markup=False)

@@ -62,7 +62,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
 
     # 3. footprints -----------------------------------------------------------------------------------------
     rows = [("bf16", model_bf16, load_bf16)]
-    for preset in ("8bit", "nf4-dq"):
+    for preset in ("8bit", "nf4-dq", "seed"):  # seed: the notes' config as written (FP4, float32 compute)
         with err.status(f"loading {preset} (bitsandbytes quantizes on the CPU while loading)..."):
             t0 = time.perf_counter()
             m, _ = Q.load_model(MODEL, preset)
@@ -77,15 +77,16 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
         ft.add_row(preset, format_bytes(fp.total), format_bytes(bound.total),
                    f"{fp.total / bound.total - 1:+.2%}", f"{fp.ratio_to(base):.2f}x", f"{secs:.1f}")
     out.print(ft)
-    q4 = Q.footprint(rows[-1][1])
+    m4 = next(m for preset, m, _ in rows if preset == "nf4-dq")
+    q4 = Q.footprint(m4)
     linear_ratio = (4 * q4.quantized_weights) / (q4.quantized_weights + q4.quant_state)  # 2 weights per packed byte: bf16 needs 4x
     emb = model_bf16.get_input_embeddings().weight.numel()
     out.print(f"The {emb / 1e6:.1f} M-parameter embedding (tied to lm_head) stays bf16, so the whole-model ratio "
               f"({q4.ratio_to(base):.2f}x) is below the {linear_ratio:.2f}x of the 4-bit Linear layers alone "
-              f"(4-bit codes + their double-quantized absmax).\n")
+              f"(4-bit codes + their double-quantized absmax). 'seed' is the notes' BitsAndBytesConfig as "
+              f"written: FP4, not NF4, with float32 compute (transformers' defaults); same bytes as nf4-dq.\n")
 
     # 4. streamed 4-bit answer ------------------------------------------------------------------------------
-    m4 = rows[-1][1]
     out.print(f"[bold]4. Streaming the 4-bit model's answer[/bold] to {prompt!r}:")
     res = streaming.stream_generate(m4, tok, chat.chat_inputs(tok, chat.conversation(prompt)),
                                     max_new_tokens=max_new_tokens,
@@ -94,3 +95,21 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     sys.stdout.flush()
     err.print(f"[dim]{res.new_tokens} tokens, first after {res.ttft_s:.1f} s, {res.tokens_per_s:.2f} tok/s, "
               f"stop: {res.stop_reason}.[/dim]")
+
+    # 5. the notes' streaming code as written, and as fixed ----------------------------------------------------
+    out.print("\n[bold]5. The notes' streaming code, as written[/bold] (transformers 5):")
+    out.print("   inputs = tokenizer.apply_chat_template(messages, return_tensors='pt')\n"
+              "   model.generate(inputs, max_new_tokens=80, streamer=TextStreamer(tokenizer))")
+    messages = chat.conversation(prompt)
+    inputs = tok.apply_chat_template(messages, return_tensors="pt")
+    try:
+        model_bf16.generate(inputs, max_new_tokens=4)
+        out.print("   -> it ran (this transformers accepts a BatchEncoding here)")
+    except Exception as e:  # transformers 5.23: AttributeError with an empty message
+        out.print(f"   -> {type(e).__name__}: {str(e)!r} - apply_chat_template returned a "
+                  f"{type(inputs).__name__} (a dict), not a tensor")
+    out.print("   fixed: apply_chat_template(..., add_generation_prompt=True, return_dict=True, return_tensors='pt'),"
+              "\n          generate(**inputs, ..., streamer=TextStreamer(tokenizer, skip_prompt=True))"
+              "\n   (without the generation prompt the model continues your turn; without skip_prompt the streamer "
+              "prints the prompt too). Every block of the notes, as written and fixed: "
+              "`pytest specs/test_seed.py -v`.")

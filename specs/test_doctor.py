@@ -85,3 +85,47 @@ def test_plot_writes_a_png_of_the_footprints(tmp_path):
     assert rep["capabilities"][0]["status"] == "pass", rep["capabilities"][0]
     doctor.plot(rep, str(tmp_path / "fp.png"))
     assert (tmp_path / "fp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ================================================================================ what a user reads
+
+
+def test_progress_lines_put_every_name_in_the_same_column():
+    """Whatever the status (pass / FAIL / skip) and the time (under a second to minutes), the names line up."""
+    columns = {}
+    for status in ("pass", "fail", "skip"):
+        for seconds in (0.04, 12.3, 123.4):
+            line = doctor.progress_line(doctor.CheckResult("matmul", "bitsandbytes", status, "", seconds))
+            columns[(status, seconds)] = line.index("matmul")
+    assert len(set(columns.values())) == 1, f"expected one column for the name, got {columns}"
+
+
+def _passing(device):
+    return "fine", {}
+
+
+def _skipping(device):
+    raise doctor.Skip("no CUDA device")
+
+
+def test_the_cli_prints_aligned_progress_and_tables_that_fit_80_columns(capsys, monkeypatch):
+    import llmfound.ledger
+    from rich.cells import cell_len
+
+    monkeypatch.setattr(doctor, "CAPABILITIES", (
+        doctor.Capability("bitsandbytes imports", "bitsandbytes", _passing),
+        doctor.Capability("4-bit NF4 matmul (CUDA)", "quantization", _skipping),
+        doctor.Capability("streamed generation (CPU)", "streaming", _failing)))
+    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [
+        {"id": "some-entry", "behaviour": "a long behaviour " * 8, "seen": "x 1.0", "state": "still broken"}])
+    monkeypatch.setenv("COLUMNS", "80")
+    code = main(["doctor"])
+    cap = capsys.readouterr()
+    progress = [ln for ln in cap.err.splitlines() if ln.strip()]
+    names = ("bitsandbytes imports", "4-bit NF4 matmul (CUDA)", "streamed generation (CPU)")
+    starts = {ln.index(n) for ln, n in zip(progress, names)}
+    assert len(progress) == 3 and len(starts) == 1, f"expected three lines with names in one column, got:\n{cap.err}"
+    assert code == doctor.EXIT_CODES["streaming"]
+    wide = [ln for ln in cap.out.splitlines() if cell_len(ln) > 80]
+    assert not wide, f"expected the report within 80 columns, got {wide[:2]}"
+    assert "some-entry" in cap.out and "still broken" in cap.out, cap.out

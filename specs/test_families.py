@@ -15,7 +15,7 @@ FAMILY_NAMES = families.family_names()
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_family_tokenizer_loads_offline_and_round_trips_hello_world(family, require_assets):
+def test_family_tokenizer_loads_offline_and_round_trips_hello_world(family, require_assets, lesson):
     require_assets(*families.get_family(family).sources)
     tok = families.load_tokenizer(family)
     ids = tok.encode("Hello world", add_special_tokens=False)
@@ -23,6 +23,7 @@ def test_family_tokenizer_loads_offline_and_round_trips_hello_world(family, requ
     expected = "hello world" if family == "bert" else "Hello world"  # bert: uncased by design
     assert got == expected, f"{family}: decode(encode('Hello world')) expected {expected!r}, got {got!r} (ids {ids})"
     assert 2 <= len(ids) <= 3, f"{family}: 'Hello world' should be 2-3 tokens, got {ids}"
+    lesson.count("family tokenizers load offline from the cache", family)
 
 
 def test_the_table_covers_the_families_the_project_promises():

@@ -143,11 +143,12 @@ def test_every_seed_task_name_is_accepted():
 
 
 @pytest.mark.parametrize("task", [t for t in PL.SEED_TASKS if t != "text-generation"])
-def test_contract_every_seed_task_has_a_working_one_liner(contract_pipes, task):
+def test_contract_every_seed_task_has_a_working_one_liner(contract_pipes, task, lesson):
     """Contract: ``llmfound.pipeline(task, model=folder)`` returns a callable whose output has the task's shape
     (transformers' own class where transformers 5.23 has the task)."""
     pipe = contract_pipes(task)
     t = PL.get_task(task)
+    lesson.count("seed tasks with a working one-liner (contract models)", task)
     if t.backend == "transformers":
         import transformers.pipelines as TP
 
@@ -241,6 +242,16 @@ def test_contract_qa_finds_answers_in_every_window_of_a_long_context(contract_pi
     context = " ".join(f"sentence {i} talks about topic number {i}." for i in range(150))
     ans = qa(question="Which topic?", context=context)
     assert ans["answer"] == context[ans["start"]:ans["end"]], ans
+
+
+@pytest.mark.parametrize("questions, contexts, says", [(["q?"], ["a.", "b."], "got 1 question but 2 contexts"),
+                                                       (["q?", "r?"], ["a."], "got 2 questions but 1 context")])
+def test_contract_qa_refuses_unequal_question_and_context_lists_counting_in_words(contract_pipes, questions,
+                                                                                 contexts, says):
+    with pytest.raises(LlmfoundError) as e:
+        contract_pipes("question-answering")(question=questions, context=contexts)
+    assert says in str(e.value), f"{len(questions)} questions, {len(contexts)} contexts: expected {says!r}, got " \
+                                 f"{str(e.value)!r}"
 
 
 # -------------------------------------------------------------------------------------- contract: seq2seq
@@ -341,13 +352,14 @@ PARAPHRASES = [
 
 
 @pytest.mark.parametrize("anchor, para, other", PARAPHRASES)
-def test_paraphrases_are_closer_than_unrelated_sentences(embedder, anchor, para, other):
+def test_paraphrases_are_closer_than_unrelated_sentences(embedder, anchor, para, other, lesson):
     a, p, o = (np.array(v) for v in embedder([anchor, para, other]))
     assert a.shape == (384,), a.shape
     for v in (a, p, o):
         assert math.isclose(float(np.linalg.norm(v)), 1.0, abs_tol=1e-4), "embeddings are L2-normalized"
     near, far = float(a @ p), float(a @ o)
     assert near > far + 0.2, f"{anchor!r}: cos to paraphrase {near:.3f} should beat unrelated {far:.3f} by 0.2"
+    lesson.count("paraphrase pairs closer than unrelated text (real all-MiniLM-L6-v2)", anchor)
 
 
 def test_embedding_batch_equals_one_by_one(embedder):
@@ -547,6 +559,84 @@ def test_a_hub_failure_is_one_line_not_a_traceback(monkeypatch):
     msg = str(e.value)
     assert "\n" not in msg and "could not load a text-classification model from 'someorg/somemodel'" in msg, msg
     assert "hub access" in msg and "couldn't connect" in msg, msg
+
+
+@pytest.fixture
+def hub_at(monkeypatch):
+    """Point HF_ENDPOINT at a local port, offline switches off, probe cache empty: ``hub_at(True)`` a port that
+    listens (a reachable hub, as far as the probe can tell), ``hub_at(False)`` a closed one. Never a real hub."""
+    import socket
+
+    import llmfound.assets
+
+    for var in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(llmfound.assets, "_hub_probes", {})
+    servers = []
+
+    def _at(listening: bool) -> str:
+        srv = socket.create_server(("127.0.0.1", 0))
+        port = srv.getsockname()[1]
+        if listening:
+            servers.append(srv)
+        else:
+            srv.close()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        return f"http://127.0.0.1:{port}"
+
+    yield _at
+    for srv in servers:
+        srv.close()
+
+
+def test_the_hub_probe_tells_a_listening_endpoint_from_a_closed_one(hub_at):
+    import llmfound.assets as A
+
+    hub_at(True)
+    assert A.hub_unreachable() is None and A.hub_problem() is None
+    closed = hub_at(False)
+    why = A.hub_unreachable()
+    assert why and "refused" in why, f"{closed}: expected 'connection refused ...', got {why!r}"
+    assert A.hub_problem() == f"the model hub {closed} is unreachable ({why})"
+
+
+def test_the_hub_is_probed_once_per_process(hub_at, monkeypatch):
+    import llmfound.assets as A
+
+    hub_at(False)
+    first = A.hub_unreachable()
+    monkeypatch.setattr(A, "_connect", lambda *a: pytest.fail("probed a second time"))
+    assert A.hub_unreachable() == first
+
+
+def test_with_a_reachable_hub_the_seeds_one_liner_takes_transformers_default_model(hub_at):
+    """`pipeline("sentiment-analysis")` keeps transformers' default id when a hub answers (loading it is the
+    --run-network tier's job); with the hub unreachable the same call is one NoOfflineModelError line."""
+    t = PL.get_task("sentiment-analysis")
+    hub_at(True)
+    assert PL._model_ref(t, None) == "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    closed = hub_at(False)
+    with pytest.raises(PL.NoOfflineModelError) as e:
+        PL._model_ref(t, None)
+    assert f"the model hub {closed} is unreachable" in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_an_unreachable_hub_still_serves_a_model_huggingface_hub_cached(hub_at, monkeypatch, tmp_path):
+    """Without the probe the hub client would retry, then fall back on its cache; llmfound goes straight there."""
+    import huggingface_hub.constants
+
+    import llmfound.assets as A
+
+    repo = tmp_path / "models--someorg--somemodel"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    hub_at(False)
+    assert A.resolve("someorg/somemodel") == repo / "snapshots" / ("0" * 40)
+    with pytest.raises(AssetMissingError, match="is unreachable"):
+        A.resolve("someorg/othermodel")
 
 
 # ============================================================================================= audio out

@@ -22,13 +22,14 @@ def baseline():
     return snapshot.load(snapshot.BASELINE)
 
 
-def test_this_environment_matches_the_shipped_baseline(baseline, require_assets):
+def test_this_environment_matches_the_shipped_baseline(baseline, require_assets, lesson):
     """The upgrade gate itself, on the fast sections (ids, special tokens, template renders)."""
     require_assets(*assets.entry_names())
     old, new, drifts = snapshot.compare(snapshot.BASELINE, snapshot.FAST)
     assert set(old["sections"]) == set(snapshot.FAST)
     assert drifts == [], "\n".join(f"{d.subject} / {d.section} / {d.behaviour}: {d.old!r} -> {d.new!r}"
                                    for d in drifts[:10])
+    lesson.value("drift against the shipped baseline", f"none ({', '.join(sorted(snapshot.FAST))} sections)")
 
 
 @pytest.mark.slow
@@ -92,3 +93,19 @@ def test_a_bad_snapshot_file_gets_one_clear_line(tmp_path, capsys, content, says
     code = main(["snapshot", "compare", str(path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and says in err, (code, err)
+
+
+def test_compare_in_text_mode_lists_every_ledger_entry_with_its_state(baseline, tmp_path, capsys, monkeypatch):
+    """The same ledger `--json` prints: a reader of the text report sees which known breakage is still there."""
+    import llmfound.ledger
+
+    entries = [{"id": "still-there", "behaviour": "x drops a space", "seen": "t 1.0", "state": "still broken"},
+               {"id": "gone-now", "behaviour": "y adds a BOS", "seen": "t 1.0", "state": "fixed: retire it"}]
+    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: entries)  # the real probes take seconds
+    monkeypatch.setattr(snapshot, "compare", lambda path, sections: (baseline, baseline, []))  # the report only
+    code = main(["snapshot", "compare", str(tmp_path / "same.json")])
+    out = capsys.readouterr().out
+    assert code == 0 and "no drift" in out, out
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip()}
+    for e in entries:
+        assert e["id"] in rows and e["state"] in rows[e["id"]], f"expected {e['id']!r} with {e['state']!r}, got:\n{out}"

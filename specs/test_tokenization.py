@@ -85,7 +85,7 @@ spaced, unknown characters become [UNK]); its round-trip domain is words, digits
 
 
 @pytest.mark.parametrize("family", [f for f in FAMILY_NAMES if ROWS[f].normalization != "bert-uncased"])
-def test_decode_inverts_encode_for_any_text(family, tok_of):
+def test_decode_inverts_encode_for_any_text(family, tok_of, lesson):
     """decode(encode(x)) == normalize(x); special-token strings in x are made inert (they are plain text)."""
     tok = tok_of(family)
     missing = T.missing_byte_tokens(tok)  # smollm2 only: its own ledger entry below
@@ -98,8 +98,10 @@ def test_decode_inverts_encode_for_any_text(family, tok_of):
         rt = T.round_trip(family, text, tokenizer=tok, inert_specials=True)
         note(f"text={text!r} ids={rt.ids}")
         assert rt.equal, rt.explain()
+        lesson.count("hard texts round-tripped (hypothesis)", f"{family}:{text!r}")
 
     prop()
+    lesson.count("families round-trip hard text", family)
 
 
 def test_bert_round_trip_equals_its_declared_normalization(tok_of):
@@ -154,6 +156,27 @@ def test_a_round_trip_report_says_where_decoding_first_differs(tok_of):
     assert not rt.equal and rt.first_difference == 0, rt
     assert rt.decoded == "hello world" and rt.pieces == ["hello", "world"]
     assert "first difference at char 0" in rt.explain() and "'Hello World'" in rt.explain()
+
+
+def test_a_byte_level_piece_decoded_alone_shows_the_text_it_spells(tok_of):
+    """GPT-2's vocabulary spells bytes with printable stand-ins: 'Ã¶' is the two UTF-8 bytes of 'ö', 'Ġ' a space.
+    Decoded on its own a piece reads as text, or as U+FFFD where it holds only part of a character ('東' is
+    three bytes here, split over three pieces); the whole id list decodes back to the text."""
+    tok = tok_of("gpt2")
+    text = "Größe 東 🙂"
+    ids = T.encode(tok, text)
+    got = list(zip(tok.convert_ids_to_tokens(ids), T.piece_texts(tok, ids)))
+    want = [("Gr", "Gr"), ("Ã¶", "ö"), ("ÃŁ", "ß"), ("e", "e"), ("Ġæ", " \ufffd"), ("Ŀ", "\ufffd"), ("±", "\ufffd"),
+            ("ĠðŁĻĤ", " 🙂")]
+    assert got == want, f"gpt2 {text!r}: expected (piece, decodes to) {want}, got {got}"
+    assert T.decode(tok, ids) == text
+
+
+@pytest.mark.parametrize("a, b, want", [("abc", "abc", None), ("abc", "abd", 2), ("ab", "abc", 2), ("", "", None),
+                                        ([1, 2], [1, 3], 1)])
+def test_first_difference_is_the_index_where_two_sequences_part(a, b, want):
+    assert T.first_difference(a, b) == want, f"first_difference({a!r}, {b!r}): expected {want}, got " \
+                                             f"{T.first_difference(a, b)}"
 
 
 # ============================================================================================ 2. consistency
@@ -232,12 +255,14 @@ KNOWN_GGUF_MISMATCHES = {
 
 
 @pytest.mark.parametrize("family", GOLDEN_FAMILIES)
-def test_family_tokenizer_reproduces_llama_cpp_golden_ids(family, tok_of, require_assets):
+def test_family_tokenizer_reproduces_llama_cpp_golden_ids(family, tok_of, require_assets, lesson):
     require_assets("llama-cpp-vocabs")
     cases = T.golden_vectors(ROWS[family].golden)
     bad = T.golden_mismatches(tok_of(family), cases, family)
     assert len(cases) >= 40
     assert not bad, f"{len(bad)}/{len(cases)} golden vectors differ:\n" + "\n".join(b.explain() for b in bad[:5])
+    for c in cases:
+        lesson.count("llama.cpp golden id vectors matched", f"{family}:{c.index}")
 
 
 @pytest.mark.parametrize("vocab", GGUF_VOCABS)
@@ -302,9 +327,10 @@ def _matrix_params():
 
 
 @pytest.mark.parametrize("family, column", list(_matrix_params()))
-def test_special_token_matrix_cell_matches_the_published_configuration(family, column, tok_of):
+def test_special_token_matrix_cell_matches_the_published_configuration(family, column, tok_of, lesson):
     expected, got = _cell(family, column, tok_of(family))
     assert got == expected, f"{family}: {column}: expected {expected!r} (published), got {got!r}"
+    lesson.count("special-token matrix cells as declared", f"{family}:{column}")
 
 
 def test_the_declared_normalizations_really_change_text():

@@ -1,0 +1,113 @@
+"""Lesson: a test run is a course; it ends by saying what it proved, in numbers, and what is still broken upstream.
+
+``pytest`` ends with the lesson report (``llmfound/lessons.py``): one line per spec module with the numbers its
+passing specs recorded through the ``lesson`` fixture, then the ledger of known upstream breakage as one table.
+These specs run small suites in a scratch folder with pytest's own ``pytester``:
+
+1. facts recorded by passing specs reach the report, counted once per distinct item; a failing spec's do not;
+2. a ledger xfail shows as one row ("still broken"), never as a per-test XFAIL line;
+3. a ledger spec that passes (upstream fixed it) fails the run and names the entry to retire;
+4. the facts survive pytest-xdist workers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SUITE = '''
+"""Lesson: tiny things add up."""
+import pytest
+from llmfound import ledger
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_counts(n, lesson):
+    lesson.count("numbers checked", n)
+    lesson.count("numbers checked", n)  # the same item twice counts once
+
+def test_value(lesson):
+    lesson.value("answer", "42 (checked)")
+
+def test_a_failing_spec_records_nothing(lesson):
+    lesson.count("numbers checked", 99)
+    assert False, "expected to fail"
+
+@ledger.xfail("phi3-eos-not-special")
+def test_still_broken():
+    assert False, "upstream still broken"
+'''
+
+FIXED = '''
+from llmfound import ledger
+
+@ledger.xfail("gguf-deepseek-half-fraction")
+def test_upstream_fixed_it():
+    assert True
+'''
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """Run the scratch suite with this project's own pytest options (pyproject's addopts, xfail_strict), in one
+    process unless ``args`` asks for workers."""
+    import tomllib
+    from pathlib import Path
+
+    ini = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    addopts = ini["addopts"].replace("-n auto", "-n 0")
+    pytester.makeini(f"[pytest]\naddopts = {addopts}\nxfail_strict = {str(ini['xfail_strict']).lower()}\n")
+    return pytester.runpytest_inprocess("-p", "llmfound.lessons", "-p", "no:cacheprovider", *args)
+
+
+def test_the_report_shows_each_lessons_numbers_and_the_ledger_as_one_table(pytester):
+    pytester.makepyfile(test_tiny=SUITE)
+    result = _run(pytester)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*lessons (what this run proved)*",
+        "*tiny*4 passed, 1 failed, 1 xfailed*3 numbers checked; answer: 42 (checked)*",
+        "*ledger (known upstream breakage*",
+        "*phi3-eos-not-special*1*still broken*",
+    ])
+    assert "4 numbers checked" not in out, f"a failing spec's fact was counted:\n{out}"
+    assert "XFAIL test_tiny.py" not in out, f"expected no per-test XFAIL line in the default output:\n{out}"
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_ledger_spec_that_passes_fails_the_run_and_names_the_entry_to_retire(pytester):
+    pytester.makepyfile(test_fixed=FIXED)
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, f"a strict XPASS must fail the run, got {result.ret}"
+    result.stdout.fnmatch_lines([
+        "*gguf-deepseek-half-fraction*1*FIXED: retire it*",
+        "upstream fixed 1 ledger entry: retire gguf-deepseek-half-fraction from llmfound/ledger.py*",
+        "FAILED test_fixed.py::test_upstream_fixed_it - [[]XPASS(strict)[]]*",
+    ])
+
+
+def test_facts_survive_xdist_workers(pytester):
+    pytester.makepyfile(test_tiny=SUITE)
+    result = _run(pytester, "-n", "2")
+    result.stdout.fnmatch_lines(["*tiny*3 numbers checked; answer: 42 (checked)*",
+                                 "*phi3-eos-not-special*1*still broken*"])
+
+
+def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
+    """The README shows an excerpt of a real report; every lesson it names is a spec module here and every ledger
+    id it names is an entry of ``llmfound/ledger.py``, so the excerpt cannot point at something that is gone."""
+    import re
+    from pathlib import Path
+
+    from llmfound.ledger import LEDGER
+
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    m = re.search(r"<!-- lesson-report -->\n```text\n(.*?)```\n<!-- /lesson-report -->", readme, re.S)
+    assert m, "README: the <!-- lesson-report --> block with a text fence is missing"
+    block = m.group(1)
+    assert "lessons (what this run proved)" in block and "ledger (known upstream breakage" in block, block
+    modules = re.findall(r"^  ([a-z_]+)\s+\d+ passed", block, re.M)
+    ids = re.findall(r"^  ([a-z0-9.\-]+)\s+\d+\s+still broken", block, re.M)
+    assert modules and ids, f"README excerpt: expected lesson lines and ledger rows, got:\n{block}"
+    for module in modules:
+        assert (root / "specs" / f"test_{module}.py").exists(), f"README excerpt names lesson {module!r}: no spec file"
+    known = {e.id for e in LEDGER}
+    assert set(ids) <= known, f"README excerpt names ledger ids that are gone: {sorted(set(ids) - known)}"

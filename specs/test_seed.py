@@ -1,0 +1,184 @@
+"""Lesson: the course notes' five code blocks, run as written on today's libraries, line by line.
+
+The notes end with five blocks: a sentiment pipeline on cuda, the Llama 3 tokenizer, a chat template, a 4-bit
+double-quant model load, streamed generation. A learner copies them first. Each section below runs a block as
+written (hub ids replaced by llmfound's offline stand-ins: ``meta-llama/Meta-Llama-3-8B`` -> the ``llama3-base``
+family, the chat model -> the real SmolLM2-135M-Instruct), asserts exactly what happens with transformers 5.23 and
+bitsandbytes 0.50 (the result, or the exception and its message), then runs the corrected line and says why.
+
+1. ``pipeline("sentiment-analysis", device="cuda")``: no CUDA, no offline model; the notes' ``qa`` and
+   ``image-generation`` task names;
+2. ``tokenizer.encode`` adds BOS, and ``decode`` shows it: ``skip_special_tokens=True`` hides it;
+3. a **base** tokenizer has no chat template: chat with the instruct model;
+4. ``BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)`` is FP4 with float32 compute, not NF4;
+5. ``apply_chat_template(..., return_tensors="pt")`` returns a ``BatchEncoding`` in transformers 5, which
+   ``generate(inputs)`` cannot take; without a generation prompt the model continues the user's turn; without
+   ``skip_prompt=True`` ``TextStreamer`` prints the prompt too.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from llmfound import families, quantization as Q
+
+MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"}]
+
+
+# ================================================================================ 1. pipelines
+
+
+def test_1_a_sentiment_pipeline_on_cuda_without_cuda_or_a_model_is_one_line():
+    """As written: ``pipeline("sentiment-analysis", device="cuda")``. With a hub and a GPU it takes transformers'
+    default model (``--run-network`` runs the seed's line); here no package ships a fine-tuned classifier and no
+    hub answers, so llmfound says so in one line before touching the device."""
+    import llmfound
+    from llmfound.errors import LlmfoundError
+
+    with pytest.raises(LlmfoundError) as e:
+        llmfound.pipeline("sentiment-analysis", device="cuda")
+    msg = str(e.value)
+    assert "\n" not in msg and "no offline model ships for 'text-classification'" in msg, msg
+    assert "distilbert/distilbert-base-uncased-finetuned-sst-2-english" in msg, f"name transformers' default: {msg}"
+
+
+@pytest.mark.parametrize("name, says", [
+    ("qa", "transformers' name for this task is 'question-answering'"),
+    ("image-generation", "transformers has no image-generation pipeline: generating images is diffusers' job"),
+])
+def test_1_the_notes_task_names_that_transformers_does_not_use(name, says):
+    """The notes list ``qa`` and ``image-generation``; transformers' ``pipeline`` knows neither (``KeyError:
+    Unknown task``). llmfound names the real task, or the library that does it."""
+    from transformers import pipeline as transformers_pipeline
+
+    import llmfound
+    from llmfound.errors import UnknownNameError
+
+    with pytest.raises(KeyError, match=f"Unknown task {name}"):
+        transformers_pipeline(name)
+    with pytest.raises(UnknownNameError, match=re.escape(says)):
+        llmfound.pipeline(name)
+
+
+# ================================================================================ 2. the Llama 3 tokenizer
+
+
+@pytest.fixture(scope="module")
+def llama3_base(require_assets):
+    """Stand-in for ``AutoTokenizer.from_pretrained("meta-llama/Meta-Llama-3-8B")`` (see the family row's notes)."""
+    require_assets(*families.get_family("llama3-base").sources)
+    return families.load_tokenizer("llama3-base")
+
+
+def test_2_encode_adds_the_bos_token_and_decode_shows_it(llama3_base):
+    """As written: ``tokens = tokenizer.encode("Hello LLM Engineers!")`` then ``tokenizer.decode(tokens)``. The ids
+    (Meta's own encoder gives the same) start with 128000, ``<|begin_of_text|>``, which decode prints as text."""
+    tokens = llama3_base.encode("Hello LLM Engineers!")
+    assert tokens == [128000, 9906, 445, 11237, 49796, 0], f"llama3-base 'Hello LLM Engineers!': got {tokens}"
+    shown = llama3_base.decode(tokens)
+    assert shown == "<|begin_of_text|>Hello LLM Engineers!", f"decode as written: got {shown!r}"
+    # fixed: special tokens are markup for the model, not text for a reader
+    assert llama3_base.decode(tokens, skip_special_tokens=True) == "Hello LLM Engineers!"
+
+
+# ================================================================================ 3. the chat template
+
+
+def test_3_a_base_tokenizer_has_no_chat_template(llama3_base, require_assets):
+    """As written: ``tokenizer.apply_chat_template(messages, tokenize=False)`` on the base tokenizer. A base model
+    was pretrained on plain text; only the Instruct release ships a chat template (and was trained on it)."""
+    with pytest.raises(ValueError, match="Cannot use chat template functions because tokenizer.chat_template is "
+                                         "not set"):
+        llama3_base.apply_chat_template(MESSAGES, tokenize=False)
+    # fixed: the instruct tokenizer (Meta-Llama-3-8B-Instruct), with the generation prompt so the model answers
+    require_assets(*families.get_family("llama3").sources)
+    text = families.load_tokenizer("llama3").apply_chat_template(MESSAGES, tokenize=False,
+                                                                 add_generation_prompt=True)
+    assert text.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful")
+    assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n"), text[-80:]
+
+
+# ================================================================================ 4. the 4-bit model
+
+
+def test_4_the_notes_4bit_config_is_fp4_with_float32_compute():
+    """As written: ``BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)``. transformers fills
+    in its defaults: ``bnb_4bit_quant_type="fp4"`` and ``bnb_4bit_compute_dtype=torch.float32``. QLoRA's NF4
+    (``bnb_4bit_quant_type="nf4"``) fits normally distributed weights better; bf16 compute halves the
+    activations. Both formats store the same bits, so the footprint is the same (llmfound preset ``seed``)."""
+    from transformers import BitsAndBytesConfig
+
+    as_written = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)
+    got = (as_written.bnb_4bit_quant_type, as_written.bnb_4bit_compute_dtype, as_written.bnb_4bit_use_double_quant)
+    assert got == ("fp4", torch.float32, True), f"the notes' config: expected fp4 / float32 / double quant, got {got}"
+    assert Q.bnb_config("seed").to_dict() == as_written.to_dict(), "the seed preset must be the notes' line exactly"
+    fixed = Q.bnb_config("nf4-dq")
+    assert (fixed.bnb_4bit_quant_type, fixed.bnb_4bit_compute_dtype) == ("nf4", torch.bfloat16)
+    cfg = Q.synthetic_llama_config("tiny")
+    assert Q.expected_footprint(cfg, "seed").total == Q.expected_footprint(cfg, "nf4-dq").total
+
+
+# ================================================================================ 5. streamed generation
+
+
+@pytest.fixture(scope="module")
+def smol(require_assets):
+    require_assets("smollm2-135m-instruct")
+    return Q.load_model("smollm2-135m-instruct", "bf16")
+
+
+def test_5_apply_chat_template_returns_a_batch_encoding_that_generate_cannot_take(smol):
+    """As written: ``inputs = tokenizer.apply_chat_template(messages, return_tensors="pt")`` then
+    ``model.generate(inputs, max_new_tokens=80, streamer=TextStreamer(tokenizer))``. In transformers 5 the first
+    call returns a ``BatchEncoding`` (input_ids and attention_mask), and ``generate`` fails on it with an
+    ``AttributeError`` whose message is empty."""
+    from transformers import BatchEncoding, TextStreamer
+
+    model, tok = smol
+    inputs = tok.apply_chat_template(MESSAGES, return_tensors="pt")
+    assert isinstance(inputs, BatchEncoding), f"expected a BatchEncoding, got {type(inputs).__name__}"
+    with pytest.raises(AttributeError) as e:
+        model.generate(inputs, max_new_tokens=4, streamer=TextStreamer(tok))
+    assert str(e.value) == "", f"transformers 5.23 raised an AttributeError with a message now: {str(e.value)!r}"
+
+
+def test_5_fixed_unpack_the_inputs_add_the_generation_prompt_and_skip_the_prompt(smol, capsys):
+    """Fixed: ``add_generation_prompt=True`` (else the model continues the user's turn), ``return_dict=True`` and
+    ``generate(**inputs, ...)``, and ``TextStreamer(tokenizer, skip_prompt=True)`` (else it prints the prompt)."""
+    from transformers import TextStreamer
+
+    model, tok = smol
+    inputs = tok.apply_chat_template(MESSAGES, add_generation_prompt=True, return_dict=True, return_tensors="pt")
+    model.generate(**inputs, max_new_tokens=8, do_sample=False, streamer=TextStreamer(tok))
+    echoed = capsys.readouterr().out
+    assert "<|im_start|>user" in echoed or "What is the capital of France?" in echoed, (
+        f"without skip_prompt, TextStreamer prints the prompt too; got {echoed!r}")
+    model.generate(**inputs, max_new_tokens=8, do_sample=False, streamer=TextStreamer(tok, skip_prompt=True))
+    answer = capsys.readouterr().out
+    assert "capital of France?" not in answer and "Paris" in answer, f"skip_prompt=True: got {answer!r}"
+
+
+@pytest.mark.parametrize("form", ["BatchEncoding", "tensor"])
+def test_5_llmfound_streams_from_what_apply_chat_template_returns(smol, form):
+    """llmfound's own path takes the ``BatchEncoding`` as it comes (and transformers 4's bare id tensor), so the
+    notes' first line works unchanged there; anything else is one line naming ``**inputs``."""
+    from llmfound import streaming
+
+    model, tok = smol
+    enc = tok.apply_chat_template(MESSAGES, add_generation_prompt=True, return_dict=True, return_tensors="pt")
+    inputs = enc if form == "BatchEncoding" else enc["input_ids"]
+    res = streaming.stream_generate(model, tok, inputs, max_new_tokens=8)
+    assert "Paris" in res.text, f"{form}: expected an answer naming Paris, got {res.text!r}"
+
+
+def test_5_inputs_that_are_not_a_mapping_or_a_tensor_are_one_line(smol):
+    from llmfound import streaming
+    from llmfound.errors import LlmfoundError
+
+    model, tok = smol
+    with pytest.raises(LlmfoundError, match=r"inputs must be a mapping with input_ids .*\*\*inputs.* got list"):
+        streaming.stream_generate(model, tok, [[1, 2, 3]], max_new_tokens=2)
