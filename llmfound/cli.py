@@ -55,10 +55,13 @@ def _quiet_libraries() -> None:
     or progress bars; errors still show. The libraries' own switches: huggingface_hub's progress bars (which
     transformers' follow) and verbosity, transformers' verbosity and progress bar (``TRANSFORMERS_VERBOSITY``,
     which it reads at import, when not yet imported: importing it costs ~1 s), Python's warnings filter, the
-    bitsandbytes loggers."""
+    bitsandbytes loggers, and tqdm's own ``TQDM_DISABLE`` for the bars libraries draw with plain tqdm
+    (transformers' GGUF conversion: "Converting and de-quantizing GGUF tensors"; tqdm reads it when first
+    imported, so it is set before anything imports tqdm)."""
     import logging
     import warnings
 
+    os.environ.setdefault("TQDM_DISABLE", "1")
     from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
 
     warnings.filterwarnings("ignore")

@@ -106,8 +106,9 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
         model_bf16.generate(inputs, max_new_tokens=4)
         out.print("   -> it ran (this transformers accepts a BatchEncoding here)")
     except Exception as e:  # transformers 5.23: AttributeError with an empty message
-        out.print(f"   -> {type(e).__name__}: {str(e)!r} - apply_chat_template returned a "
-                  f"{type(inputs).__name__} (a dict), not a tensor")
+        said = f"message {str(e)!r}" if str(e) else "an empty message"
+        out.print(f"   -> {type(e).__name__} with {said} (that is transformers, not llmfound): apply_chat_template "
+                  f"returned a {type(inputs).__name__} (a dict of input_ids and attention_mask), not a tensor")
     out.print("   fixed: apply_chat_template(..., add_generation_prompt=True, return_dict=True, return_tensors='pt'),"
               "\n          generate(**inputs, ..., streamer=TextStreamer(tokenizer, skip_prompt=True))"
               "\n   (without the generation prompt the model continues your turn; without skip_prompt the streamer "

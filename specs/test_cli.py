@@ -9,6 +9,7 @@ stdin or --file); tables at 80 columns; quiet libraries and plural nouns.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -387,3 +388,13 @@ def test_verify_of_one_missing_entry_says_is_not_ok(capsys, tmp_path, monkeypatc
     monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
     code, out, err = run(capsys, "assets", "verify", "gpt2-bpe")
     assert code == 1 and "error: 1 of 1 entry is not ok; `llmfound assets fetch NAME` repairs it" in err, err
+
+
+def test_plain_tqdm_bars_are_off_unless_verbose(capsys, monkeypatch):
+    """transformers draws its GGUF conversion bar with plain tqdm, which only tqdm's own ``TQDM_DISABLE`` turns off
+    (a newcomer saw "Converting and de-quantizing GGUF tensors... 272/272" during the first demo)."""
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    run(capsys, "--verbose", "families", "--json")
+    assert "TQDM_DISABLE" not in os.environ, "--verbose must leave tqdm's bars on"
+    run(capsys, "families", "--json")
+    assert os.environ.get("TQDM_DISABLE") == "1", f"expected TQDM_DISABLE=1, got {os.environ.get('TQDM_DISABLE')!r}"
