@@ -350,10 +350,13 @@ def _connect(url: str, timeout_s: float) -> str | None:
     import urllib.parse
     import urllib.request
 
-    u = urllib.parse.urlsplit(url)
-    if not u.hostname:
+    try:  # a malformed endpoint (bad IPv6 literal, port out of range) raises ValueError here
+        u = urllib.parse.urlsplit(url)
+        host, port = u.hostname, u.port or (443 if u.scheme == "https" else 80)
+    except ValueError as e:
+        return f"HF_ENDPOINT {url!r} is not a valid URL ({e})"
+    if not host:
         return f"HF_ENDPOINT {url!r} is not a URL"
-    host, port = u.hostname, u.port or (443 if u.scheme == "https" else 80)
     proxy = urllib.request.getproxies().get(u.scheme)
     if proxy and not urllib.request.proxy_bypass(host):
         p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
@@ -366,6 +369,8 @@ def _connect(url: str, timeout_s: float) -> str | None:
         return f"no answer from {host}:{port} within {timeout_s:g} s"
     except OSError as e:
         return f"{(e.strerror or type(e).__name__).lower()} at {host}:{port}"
+    except (ValueError, UnicodeError) as e:  # a host name too long to encode, a port out of range
+        return f"HF_ENDPOINT {url!r} is not a usable address ({type(e).__name__}: {e})"
     return None
 
 
@@ -724,7 +729,8 @@ def check_output_path(path: Any) -> Path:
     """Validate a file destination BEFORE any model work; returns it as an absolute :class:`Path`.
 
     Raises :class:`LlmfoundError` (one line, what to do) when: ``path`` is empty or not a str/PathLike, names
-    an existing directory, its parent folder does not exist (or is not a folder), the parent is not writable,
+    an existing directory or an existing non-regular file (a symlink, device or FIFO: the atomic rename would
+    replace it), its parent folder does not exist (or is not a folder), the parent is not writable,
     or an existing file there is not writable. It creates nothing. Callers check before slow work (a model
     run, a snapshot recording, doctor's checks), so a typo costs nothing."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
@@ -732,6 +738,9 @@ def check_output_path(path: Any) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         raise LlmfoundError(f"output path {str(path)!r} is a folder; name a file inside it")
+    if p.is_symlink() or (p.exists() and not p.is_file()):  # a device, FIFO or link would be replaced by a rename
+        raise LlmfoundError(f"output path {str(path)!r} exists and is not a regular file (a link, device or FIFO); "
+                            f"name a new or regular file")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise LlmfoundError(f"cannot write {str(path)!r}: its folder {str(parent)!r} does not exist; create it "

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import assets as A
-from .errors import LlmfoundError
+from .errors import EnvironmentProblem, LlmfoundError
 from .units import SI_NOTE, format_bytes, format_gib
 
 out = Console(highlight=False, soft_wrap=True)
@@ -62,7 +62,11 @@ def _quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("TQDM_DISABLE", "1")
-    from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
+    try:
+        from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
+    except ValueError as e:  # huggingface_hub parses HF_ENDPOINT at import: a malformed one raises here
+        raise EnvironmentProblem(f"huggingface_hub cannot start: HF_ENDPOINT={os.environ.get('HF_ENDPOINT', '')!r} "
+                                 f"is not a valid URL ({e}); unset it or set it to the hub's base URL") from None
 
     warnings.filterwarnings("ignore")
     for name in ("bitsandbytes", "accelerate", "torch"):
@@ -93,8 +97,24 @@ def _options(
     verbose: bool = typer.Option(False, "--verbose", help="show third-party warnings, notices and progress bars "
                                                           "(hidden by default)"),
 ) -> None:
+    _check_hf_endpoint()
     if not verbose:
         _quiet_libraries()
+
+
+def _check_hf_endpoint() -> None:
+    """huggingface_hub and transformers parse ``HF_ENDPOINT`` deep inside their imports; a malformed value (a bad
+    IPv6 literal, a port out of range) would crash any command there with a traceback. Checked once, up front."""
+    import urllib.parse
+
+    value = os.environ.get("HF_ENDPOINT", "")
+    if not value.strip():
+        return
+    try:
+        urllib.parse.urlsplit(value.strip()).port
+    except ValueError as e:
+        raise EnvironmentProblem(f"HF_ENDPOINT={value!r} is not a valid URL ({e}); unset it or set it to the hub's "
+                                 f"base URL, e.g. https://huggingface.co") from None
 
 
 def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
@@ -317,8 +337,9 @@ def generate_cmd(
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     threads_note = ""  # on the GPU torch's CPU threads barely matter: left as they are
     if threads is not None:
-        if threads <= 0:
-            raise LlmfoundError(f"--threads must be positive, got {threads}")
+        if threads <= 0 or threads > 8 * (os.cpu_count() or 1):
+            raise LlmfoundError(f"--threads must be between 1 and {8 * (os.cpu_count() or 1)} (8 per core), "
+                                f"got {threads}")
         torch.set_num_threads(threads)
         threads_note = f" | threads {threads} (--threads)"
     elif not torch.cuda.is_available():  # busy cores make torch's one-thread-per-core default crawl

@@ -251,3 +251,20 @@ def test_a_damaged_cached_tokenizer_says_which_entry_to_repair(require_assets, t
     with pytest.raises(AssetError, match=r"could not load the gpt2 tokenizer .*llmfound assets fetch gpt2-tokenizer"):
         families.load_tokenizer("gpt2", cached=False)
     assert assets.verify("gpt2-tokenizer").state == "corrupt"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_an_output_path_that_is_a_link_or_fifo_is_refused_not_replaced(tmp_path, kind):
+    """Output files are written to a temp file and renamed over the target; a rename would silently replace a
+    symlink, FIFO or device with a regular file, so such a target is refused and left as it was."""
+    from llmfound.errors import LlmfoundError
+
+    target = tmp_path / "out.json"
+    if kind == "symlink":
+        (tmp_path / "real.json").write_text("{}")
+        target.symlink_to(tmp_path / "real.json")
+    else:
+        os.mkfifo(target)
+    with pytest.raises(LlmfoundError, match="exists and is not a regular file"):
+        assets.atomic_write(target, lambda f: f.write(b"new"))
+    assert target.is_symlink() if kind == "symlink" else not target.is_file(), f"{kind}: the target was replaced"

@@ -398,3 +398,21 @@ def test_plain_tqdm_bars_are_off_unless_verbose(capsys, monkeypatch):
     assert "TQDM_DISABLE" not in os.environ, "--verbose must leave tqdm's bars on"
     run(capsys, "families", "--json")
     assert os.environ.get("TQDM_DISABLE") == "1", f"expected TQDM_DISABLE=1, got {os.environ.get('TQDM_DISABLE')!r}"
+
+
+@pytest.mark.parametrize("endpoint", ["https://[::1", "http://127.0.0.1:99999"])
+def test_a_malformed_hf_endpoint_is_one_line_not_a_traceback(tmp_path, endpoint):
+    """huggingface_hub parses HF_ENDPOINT when imported; a malformed value must not crash every command."""
+    import subprocess
+
+    env = _env_without_offline_switches(tmp_path, HF_ENDPOINT=endpoint, LLMFOUND_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "llmfound", "tokenize", "--family", "gpt2", "hi"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in proc.stderr, f"HF_ENDPOINT={endpoint!r}: traceback\n{proc.stderr[-800:]}"
+    if proc.returncode != 0:
+        assert proc.returncode == 4 and len(proc.stderr.strip().splitlines()) == 1, (proc.returncode, proc.stderr)
+
+
+def test_threads_beyond_eight_per_core_are_refused(capsys):
+    code, _, err = run(capsys, "generate", "hi", "--threads", "99999")
+    assert code == 2 and "--threads must be between 1 and" in err, (code, err)
