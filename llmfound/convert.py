@@ -1,7 +1,7 @@
 """Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.convert`).
 
 Each recipe writes into an empty folder ``out``; publishing it atomically is the caller's job. Facts used
-(measured with transformers 5.23, ``shared/FIELD_NOTES.md`` section 2): ``from_pretrained(dir, gguf_file=...)``
+(measured with transformers 5.23, written in ``docs/sources.md``, "Facts the conversions and defaults rely on"): ``from_pretrained(dir, gguf_file=...)``
 parses a GGUF in 1.4-13 s; ``save_pretrained`` refuses a GGUF-loaded model ("quantized with gguf and is not
 serializable"), so the model recipe builds a fresh model from the config and loads the state dict into it.
 """
@@ -137,7 +137,7 @@ def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
 def bpe_tokenizer(out: Path, *, asset: str, cls: str) -> None:
     """Build an HF tokenizer folder from ``vocab.json`` + ``merges.txt`` with the slow-path class ``cls``
     (``GPT2Tokenizer``); ``GPT2TokenizerFast(vocab_file=..., merges_file=...)`` silently builds a 1-token
-    tokenizer in 5.23 (FIELD_NOTES section 1), the folder route does not."""
+    tokenizer in 5.23 (``docs/sources.md``), the folder route does not."""
     import transformers
 
     getattr(transformers, cls).from_pretrained(str(_asset_dir(asset))).save_pretrained(str(out))

@@ -338,7 +338,7 @@ def check_plot_path(path: str) -> None:
     """Raise a one-line :class:`~llmfound.errors.LlmfoundError` unless ``path`` is a writable ``.png`` path."""
     from pathlib import Path
 
-    from .assets import check_output_path
+    from .outputs import check_output_path
     from .errors import LlmfoundError
 
     if Path(str(path)).suffix.lower() != ".png":

@@ -244,7 +244,7 @@ FAMILIES: tuple[Family, ...] = (
            vocab_size=30522, normalization="bert-uncased",
            notes="uncased WordPiece: lowercases and strips accents by design"),
 )
-"""The table. Sources measured on 2026-11-30 (``shared/FIELD_NOTES.md`` section 1)."""
+"""The table. Sources measured on 2026-11-30 (``docs/sources.md``)."""
 
 
 def family_names() -> list[str]:
@@ -263,7 +263,7 @@ def get_family(name: str) -> Family:
 def families_using(entry: str) -> list[str]:
     """Families whose tokenizer or template is read from the asset/conversion ``entry`` (directly or via a
     conversion built from it)."""
-    from .assets import CONVERSIONS
+    from .manifest import CONVERSIONS
 
     derived = {c.name for c in CONVERSIONS if entry in c.inputs}
     return [f.name for f in FAMILIES if {entry, *derived} & set(f.sources)]

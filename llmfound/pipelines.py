@@ -27,7 +27,7 @@ of those names (and transformers' canonical names), and returns:
 Models. ``model=None`` takes the offline default where the asset cache has a real model: text-generation ->
 SmolLM2-135M-Instruct (conversion ``smollm2-135m-instruct``), feature-extraction -> all-MiniLM-L6-v2 (asset
 ``all-minilm-l6-v2``). No package registry ships a fine-tuned classifier, NER, QA, summarization,
-translation or TTS model (``shared/FIELD_NOTES.md`` section 1), so for those ``model=None`` means the hub
+translation or TTS model (``docs/sources.md``), so for those ``model=None`` means the hub
 default (transformers' own default id, see :data:`TASKS`): offline, or where the hub does not answer a ~2 s
 probe, that is one :class:`NoOfflineModelError` line at once (no retries) that says to pass ``model=`` a local
 folder or, with hub access, a hub id. llmfound never substitutes a
@@ -56,7 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .assets import ModelFolderError, atomic_write, check_model_folder, check_output_path  # noqa: F401 (re-exported)
+from .assets import ModelFolderError, check_model_folder  # noqa: F401 (re-exported)
+from .outputs import atomic_write, check_output_path  # noqa: F401 (re-exported)
 from .errors import AssetError, EnvironmentProblem, LlmfoundError, UnknownNameError, first_line
 
 log = logging.getLogger("llmfound")
@@ -226,14 +227,14 @@ def resolve_device(device: Any) -> tuple[str, str | None]:
 def _model_ref(task: Task, model: Any) -> str:
     """The reference to load for ``task``: ``model`` when given, else the offline default, else the hub
     default. Raises :class:`NoOfflineModelError` at once when the hub default is needed but the hub cannot be
-    used (offline mode, or unreachable: :func:`llmfound.assets.hub_problem`, a probe of ~2 s at most) and
+    used (offline mode, or unreachable: :func:`llmfound.hub.hub_problem`, a probe of ~2 s at most) and
     huggingface_hub's local cache lacks that model."""
     if model is not None:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(f"model must be an asset name, a local folder or a hub id (str), got "
                             f"{type(model).__name__}")
         return str(model)
-    from .assets import hub_cached, hub_problem
+    from .hub import hub_cached, hub_problem
 
     if task.offline_model:
         return task.offline_model

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Callable
 from .errors import AssetError
 
 if TYPE_CHECKING:  # the manifest row type; assets imports this module, never the other way at run time
-    from .assets import Asset
+    from .manifest import Asset
 
 __all__ = ["FETCHERS", "fetch_wheel", "fetch_sdist", "fetch_npm", "pip_sources", "PipSources"]
 

@@ -182,9 +182,9 @@ def check_sections(names: tuple[str, ...]) -> None:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Raise a one-line error unless ``path`` can be written (see :func:`llmfound.assets.check_output_path`).
+    """Raise a one-line error unless ``path`` can be written (see :func:`llmfound.outputs.check_output_path`).
     Called before the (slow) recording starts."""
-    from .assets import check_output_path
+    from .outputs import check_output_path
 
     return check_output_path(path)
 
@@ -201,8 +201,8 @@ def record(sections: tuple[str, ...] | None = None) -> dict:
 
 
 def save(snap: dict, path: str | Path) -> None:
-    """Write ``snap`` as JSON atomically (:func:`llmfound.assets.atomic_write`)."""
-    from .assets import atomic_write
+    """Write ``snap`` as JSON atomically (:func:`llmfound.outputs.atomic_write`)."""
+    from .outputs import atomic_write
 
     data = (json.dumps(snap, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
     atomic_write(Path(path), lambda f: f.write(data))

@@ -41,7 +41,8 @@ from llmfound import ledger
 
 @ledger.xfail("gguf-deepseek-half-fraction")
 def test_upstream_fixed_it():
-    assert True
+    # stands for a ledger spec whose correct behaviour now holds: its assertion passes, so strict xfail XPASSes
+    assert "ied 4 ½ months".split() == ["ied", "4", "½", "months"]
 '''
 
 

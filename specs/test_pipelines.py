@@ -546,12 +546,13 @@ def test_a_hub_failure_is_one_line_not_a_traceback(monkeypatch):
     import transformers
 
     import llmfound.assets
+    import llmfound.hub
 
     def unreachable(*a, **k):
         raise ConnectionError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck your "
                               "internet connection or see https://huggingface.co/docs/transformers/installation")
 
-    monkeypatch.setattr(llmfound.assets, "hub_offline", lambda: False)
+    monkeypatch.setattr(llmfound.hub, "hub_offline", lambda: False)
     monkeypatch.setattr(llmfound.assets, "resolve", lambda ref: ref)
     monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", unreachable)
     with pytest.raises(AssetError) as e:
@@ -567,11 +568,11 @@ def hub_at(monkeypatch):
     listens (a reachable hub, as far as the probe can tell), ``hub_at(False)`` a closed one. Never a real hub."""
     import socket
 
-    import llmfound.assets
+    import llmfound.hub
 
     for var in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(llmfound.assets, "_hub_probes", {})
+    monkeypatch.setattr(llmfound.hub, "_hub_probes", {})
     servers = []
 
     def _at(listening: bool) -> str:
@@ -590,7 +591,7 @@ def hub_at(monkeypatch):
 
 
 def test_the_hub_probe_tells_a_listening_endpoint_from_a_closed_one(hub_at):
-    import llmfound.assets as A
+    import llmfound.hub as A
 
     hub_at(True)
     assert A.hub_unreachable() is None and A.hub_problem() is None
@@ -601,7 +602,7 @@ def test_the_hub_probe_tells_a_listening_endpoint_from_a_closed_one(hub_at):
 
 
 def test_the_hub_is_probed_once_per_process(hub_at, monkeypatch):
-    import llmfound.assets as A
+    import llmfound.hub as A
 
     hub_at(False)
     first = A.hub_unreachable()
