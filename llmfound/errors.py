@@ -47,3 +47,26 @@ class EnvironmentProblem(LlmfoundError):
     """A required package or device is missing or broken (bitsandbytes, CUDA)."""
 
     exit_code = 4
+
+
+# ---------------------------------------------------------------------------------------------- pipelines
+
+
+class NoOfflineModelError(LlmfoundError):
+    """``model=None`` for a task that has no offline model, while the hub cannot be used (offline mode, or
+    unreachable); exit code 3."""
+
+    exit_code = 3
+
+
+class NoCudaError(EnvironmentProblem):
+    """A CUDA device was asked for on a machine where torch sees none (or not that index)."""
+
+
+class UntrainedWeightsError(LlmfoundError):
+    """The checkpoint lacks weights the task's model class needs (e.g. a classification head): loading it
+    would give a randomly initialized head, so llmfound refuses instead of returning random answers."""
+
+
+class InputTooLongError(LlmfoundError):
+    """An input has more tokens than the model has positions, and truncation was not asked for."""

@@ -1,0 +1,147 @@
+"""Pipeline tasks: the names a user types (transformers' and the seed's), what stands behind each, and the checks
+every pipeline makes on its input (types, length against the model's positions).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputTooLongError, UnknownNameError
+
+
+
+@dataclass(frozen=True)
+class Task:
+    """One pipeline task.
+
+    ``name``: canonical name (transformers'); ``aliases``: other accepted names (the seed's); ``backend``:
+    ``"transformers"`` (transformers 5.23 has the pipeline) or ``"llmfound"`` (transformers 5 removed it, or
+    llmfound defines it differently); ``auto_class``: the transformers Auto class the model loads with;
+    ``offline_model``: asset/conversion name of a real model in the cache, or None; ``hub_default``: the model
+    id transformers uses (or, for removed tasks, used in v4) when none is named; ``inputs``: what a call takes.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    backend: str
+    auto_class: str
+    hub_default: str
+    inputs: str
+    offline_model: str | None = None
+
+
+TASKS: tuple[Task, ...] = (
+    Task("text-classification", ("sentiment-analysis",), "transformers", "AutoModelForSequenceClassification",
+         "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+         "a string, a {'text', 'text_pair'} dict, or a list of these"),
+    Task("token-classification", ("ner",), "transformers", "AutoModelForTokenClassification",
+         "dbmdz/bert-large-cased-finetuned-conll03-english", "a string or a list of strings"),
+    Task("question-answering", (), "llmfound", "AutoModelForQuestionAnswering",
+         "distilbert/distilbert-base-cased-distilled-squad",
+         "question= and context= (strings or lists), or {'question', 'context'} dicts"),
+    Task("summarization", (), "llmfound", "AutoModelForSeq2SeqLM", "sshleifer/distilbart-cnn-12-6",
+         "a string or a list of strings"),
+    Task("translation", (), "llmfound", "AutoModelForSeq2SeqLM", "google-t5/t5-base",
+         "a string or a list of strings"),
+    Task("text-generation", (), "transformers", "AutoModelForCausalLM", "HuggingFaceTB/SmolLM3-3B",
+         "a string, a chat (list of {'role', 'content'} dicts), or a list of these",
+         offline_model="smollm2-135m-instruct"),
+    Task("feature-extraction", (), "llmfound", "AutoModel", "sentence-transformers/all-MiniLM-L6-v2",
+         "a string or a list of strings", offline_model="all-minilm-l6-v2"),
+    Task("text-to-audio", ("text-to-speech",), "transformers", "AutoModelForTextToWaveform", "suno/bark-small",
+         "a string or a list of strings"),
+)
+"""The task table. Hub defaults: transformers 5.23's ``SUPPORTED_TASKS`` for the tasks it has; for the removed
+ones, transformers 4.x's defaults (QA: distilbert-base-cased-distilled-squad; summarization:
+distilbart-cnn-12-6; translation: t5-base). For feature-extraction the hub id is the one the offline asset
+mirrors (transformers' own default is distilbert-base-cased, a token-feature model)."""
+
+SEED_TASKS = ("sentiment-analysis", "text-classification", "ner", "question-answering", "summarization",
+              "translation", "text-generation", "text-to-speech")
+"""The task names the seed lists, in its order."""
+
+_TRANSLATION_RE = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
+
+
+def task_names() -> list[str]:
+    """Every accepted task name: canonical names, aliases, and the ``translation_xx_to_yy`` pattern."""
+    return [n for t in TASKS for n in (t.name, *t.aliases)] + ["translation_xx_to_yy"]
+
+
+def get_task(name: str) -> Task:
+    """The :class:`Task` for a canonical name, alias, or ``translation_xx_to_yy``.
+
+    Raises :class:`UnknownNameError` listing the known names (transformers 5.23's other tasks are not
+    wrapped here: use ``transformers.pipeline`` for them)."""
+    if not isinstance(name, str):
+        raise TypeError(f"task must be a string such as 'sentiment-analysis', got {type(name).__name__}")
+    if _TRANSLATION_RE.match(name):
+        name = "translation"
+    for t in TASKS:
+        if name == t.name or name in t.aliases:
+            return t
+    if name in NOT_TRANSFORMERS_TASKS:
+        raise UnknownNameError(f"unknown task {name!r}: {NOT_TRANSFORMERS_TASKS[name]}")
+    import difflib
+
+    close = difflib.get_close_matches(name, task_names(), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(f"unknown task {name!r}{hint} known tasks: {', '.join(task_names())}")
+
+
+NOT_TRANSFORMERS_TASKS = {
+    "qa": "transformers' name for this task is 'question-answering' (pipeline('qa') raises in transformers too); "
+          "pass task 'question-answering'",
+    "image-generation": "transformers has no image-generation pipeline: generating images is diffusers' job "
+                        "(diffusers.AutoPipelineForText2Image; transformers 5.23's REMOVED_TASKS: 'For image "
+                        "generation tasks, please use 🤗 Diffusers instead.'); llmfound covers transformers' text "
+                        "tasks",
+}
+"""Task names that appear in course notes but are not transformers task names -> the one-line explanation."""
+
+
+# ---------------------------------------------------------------------------------------------- input checks
+
+
+def max_positions(model, tokenizer) -> int | None:
+    """The most tokens one input may have: the smaller of ``config.max_position_embeddings`` and the
+    tokenizer's ``model_max_length`` (ignored when it is transformers' "unset" huge value); None when neither
+    declares a limit (e.g. T5's relative positions)."""
+    cands = []
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(n, int) and n > 0:
+        cands.append(n)
+    t = getattr(tokenizer, "model_max_length", None)
+    if isinstance(t, int) and 0 < t < 1_000_000:
+        cands.append(t)
+    return min(cands) if cands else None
+
+
+def _too_long(n: int, limit: int, model) -> InputTooLongError:
+    name = getattr(model.config, "_name_or_path", "") or type(model).__name__
+    return InputTooLongError(f"input is {n} tokens but the model ({name}) takes at most {limit} "
+                             f"(its max positions); pass truncation=True to cut it, or split the text")
+
+
+def _text_batch(task: str, inputs: Any) -> tuple[list[str], bool]:
+    """``(texts, single)``: a string becomes a one-item batch; anything but str / list of str is a TypeError."""
+    if isinstance(inputs, str):
+        return [inputs], True
+    if _is_text_list(inputs):
+        return list(inputs), False
+    raise _wrong_input(task, inputs, "a string or a list of strings")
+
+
+def _is_text_list(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(s, str) for s in x)
+
+
+def _is_chat(x: Any) -> bool:
+    return (isinstance(x, (list, tuple)) and len(x) > 0
+            and all(isinstance(m, dict) and "role" in m for m in x))
+
+
+def _wrong_input(task: str, got: Any, expected: str) -> TypeError:
+    return TypeError(f"{task} takes {expected}; got {type(got).__name__} {got!r:.60}")
