@@ -17,69 +17,21 @@ import sys
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from . import assets as A
-from .errors import EnvironmentProblem, LlmfoundError
-from .units import SI_NOTE, format_bytes, format_gib
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-PIPE_WIDTH = 160
-"""Columns the tables get when stdout is not a terminal (a log, CI, a pipe) and ``COLUMNS`` is unset."""
-
-TEXT_LIMITS = {"tokenize": 10_000_000, "generate": 1_000_000, "pipeline": 1_000_000}
-"""Most bytes (UTF-8) of input text per command, from an argument, stdin (``-``) or ``--file``: a tokenizer
-takes a corpus-sized text (10 MB encodes in seconds); a prompt or a pipeline input is bounded by the model's
-context long before 1 MB (SmolLM2: 8,192 tokens, ~30 kB of English)."""
+from .errors import LlmfoundError
+from .terminal import (  # noqa: F401 (plural, TEXT_LIMITS: part of this module's API)
+    TEXT_LIMITS, _check_hf_endpoint, _narrow_table, _quiet_libraries, _read_utf8, _size_consoles,
+    _table, _text_options, err, input_text, out, plural,
+)
+from .cli_gate import gate_app, snapshot_app
+from .units import SI_NOTE, format_bytes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Executable specs for tokenizers, chat templates, quantized models and streaming.")
 assets_app = typer.Typer(no_args_is_help=True, help="Real tokenizer/model files from package registries.")
 app.add_typer(assets_app, name="assets")
-
-
-def _size_consoles() -> None:
-    """Table width for this run: ``COLUMNS`` when set, else the terminal's, else (not a terminal) PIPE_WIDTH,
-    so logs get room instead of rich's 80-column default."""
-    cols = os.environ.get("COLUMNS", "")
-    for console, stream in ((out, sys.stdout), (err, sys.stderr)):
-        tty = hasattr(stream, "isatty") and stream.isatty()
-        console.width = int(cols) if cols.isdigit() and int(cols) > 0 else None if tty else PIPE_WIDTH
-
-
-def _quiet_libraries() -> None:
-    """Keep the terminal for llmfound's own output (``--verbose`` skips this): no third-party warnings, notices
-    or progress bars; errors still show. The libraries' own switches: huggingface_hub's progress bars (which
-    transformers' follow) and verbosity, transformers' verbosity and progress bar (``TRANSFORMERS_VERBOSITY``,
-    which it reads at import, when not yet imported: importing it costs ~1 s), Python's warnings filter, the
-    bitsandbytes loggers, and tqdm's own ``TQDM_DISABLE`` for the bars libraries draw with plain tqdm
-    (transformers' GGUF conversion: "Converting and de-quantizing GGUF tensors"; tqdm reads it when first
-    imported, so it is set before anything imports tqdm)."""
-    import logging
-    import warnings
-
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    try:
-        from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
-    except ValueError as e:  # huggingface_hub parses HF_ENDPOINT at import: a malformed one raises here
-        raise EnvironmentProblem(f"huggingface_hub cannot start: HF_ENDPOINT={os.environ.get('HF_ENDPOINT', '')!r} "
-                                 f"is not a valid URL ({e}); unset it or set it to the hub's base URL") from None
-
-    warnings.filterwarnings("ignore")
-    for name in ("bitsandbytes", "accelerate", "torch"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    disable_progress_bars()
-    hlog.set_verbosity_error()
-    if "transformers" in sys.modules:
-        from transformers.utils import logging as tlog
-
-        tlog.set_verbosity_error()
-        tlog.disable_progress_bar()
-    else:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _print_version(value: bool) -> None:
@@ -100,129 +52,6 @@ def _options(
     _check_hf_endpoint()
     if not verbose:
         _quiet_libraries()
-
-
-def _check_hf_endpoint() -> None:
-    """huggingface_hub and transformers parse ``HF_ENDPOINT`` deep inside their imports; a malformed value (a bad
-    IPv6 literal, a port out of range) would crash any command there with a traceback. Checked once, up front."""
-    import urllib.parse
-
-    value = os.environ.get("HF_ENDPOINT", "")
-    if not value.strip():
-        return
-    try:
-        urllib.parse.urlsplit(value.strip()).port
-    except ValueError as e:
-        raise EnvironmentProblem(f"HF_ENDPOINT={value!r} is not a valid URL ({e}); unset it or set it to the hub's "
-                                 f"base URL, e.g. https://huggingface.co") from None
-
-
-def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
-    """``n`` and the noun that agrees with it: ``plural(1, "entry", "entries") == "1 entry"``,
-    ``plural(3, "token") == "3 tokens"`` (``nouns`` defaults to ``noun + "s"``). Thousands get commas."""
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
-
-
-def _table(title: str, *columns: str) -> Table:
-    """A rich table whose columns wrap long cells (fold) instead of cutting them."""
-    t = Table(title=title)
-    for col in columns:
-        t.add_column(col, overflow="fold")
-    return t
-
-
-def _narrow_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], flexible: tuple[str, ...] = (),
-                  whole: tuple[str, ...] = (), column_kw: Optional[dict] = None, gap: int = 2) -> Table:
-    """A table that reads at 80 columns (or whatever the console has): light borders; columns not in
-    ``flexible`` get their natural width, shrunk (widest slack first) while the row does not fit, but never
-    below their longest word (cells wrap between words, never inside one) or, for ``whole`` columns, their
-    longest cell (sizes such as "76.6 MB"). ``flexible`` columns keep at least 20 columns (or their natural
-    width) and take what is left, folding only a word wider than that. ``gap``: spaces between columns (1 or
-    2). Cells are rich markup; ``column_kw`` maps a column to more ``add_column`` options."""
-    from rich import box
-    from rich.cells import cell_len
-    from rich.text import Text
-
-    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, gap - 1, 0, 0), title_justify="left")
-    want, least = {}, {}
-    for j, col in enumerate(columns):
-        cells = [Text.from_markup(r[j]).plain for r in rows]
-        want[col] = max(map(cell_len, cells + col.splitlines()))
-        least[col] = max(map(cell_len, (cells if col in whole else [w for c in cells for w in c.split()])
-                             + col.split()))
-    fixed = [c for c in columns if c not in flexible]
-    room = out.width - gap * (len(columns) - 1) - sum(min(want[c], max(least[c], 20)) for c in flexible)
-    while sum(want[c] for c in fixed) > room:
-        c = max(fixed, key=lambda c: want[c] - least[c]) if fixed else None
-        if c is None or want[c] == least[c]:
-            break
-        want[c] -= 1
-    for col in columns:
-        t.add_column(col, overflow="fold", width=None if col in flexible else want[col],
-                     **(column_kw or {}).get(col, {}))
-    for r in rows:
-        t.add_row(*r)
-    return t
-
-
-def _read_utf8(path: Optional[str], *, limit: int, label: str, why_limit: str = "",
-               hint: str = "save it as UTF-8") -> str:
-    """The text of the file at ``path`` (stdin's bytes when None), decoded as UTF-8 (strict), at most ``limit``
-    bytes. Raises :class:`LlmfoundError` (exit 2) naming ``label`` for a folder, an unreadable file, more than
-    ``limit`` bytes (``why_limit`` ends that message), or bytes that are not UTF-8 (``hint`` says what to do)."""
-    from pathlib import Path
-
-    try:
-        if path is None:
-            data = sys.stdin.buffer.read(limit + 1) if sys.stdin is not None else b""
-        else:
-            if Path(path).is_dir():
-                raise LlmfoundError(f"{label} is a folder; name a UTF-8 text file")
-            with open(path, "rb") as f:
-                data = f.read(limit + 1)
-    except OSError as e:
-        raise LlmfoundError(f"cannot read {label}: {e.strerror or e}") from None
-    if len(data) > limit:
-        raise LlmfoundError(f"{label} is over {format_bytes(limit)}{why_limit}")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise LlmfoundError(f"{label} is not UTF-8 text (byte {e.start}); {hint}") from None
-
-
-def _text_options(command: str) -> dict:
-    """help= texts for the TEXT argument and --file of ``command`` (they state its size limit)."""
-    limit = format_bytes(TEXT_LIMITS[command])
-    return {"text": f"the text; `-` reads it from stdin (one trailing newline dropped); at most {limit}",
-            "file": f"read the text from this UTF-8 file instead (as it is; at most {limit}, MB = 10^6 bytes)"}
-
-
-def input_text(text: Optional[str], file: Optional[str], command: str) -> str:
-    """The input text of ``command`` (a key of :data:`TEXT_LIMITS`): ``text`` itself; stdin when ``text`` is
-    ``"-"`` (one trailing newline dropped, the one ``echo`` adds); or the UTF-8 file ``file`` as it is.
-
-    Raises :class:`LlmfoundError` (exit 2): both ``text`` and ``file``; neither; ``-`` with empty stdin; a
-    file that is missing, a folder or not UTF-8; more than ``TEXT_LIMITS[command]`` bytes."""
-    limit = TEXT_LIMITS[command]
-    why = f", the limit of `llmfound {command}` (MB = 10^6 bytes)"
-    if text is not None and file is not None:
-        raise LlmfoundError(f"give the text either as an argument or with --file, not both (got {text[:40]!r} "
-                            f"and --file {file})")
-    if file is not None:
-        return _read_utf8(file, limit=limit, label=f"--file {file}", why_limit=why)
-    if text is None:
-        raise LlmfoundError(f"no text given: pass it as an argument, `-` to read stdin, or --file PATH "
-                            f"(see `llmfound {command} --help`)")
-    if text == "-":
-        got = _read_utf8(None, limit=limit, label="stdin (`-`)", why_limit=why)
-        if not got:
-            raise LlmfoundError(f"`-` reads the text from stdin, but stdin is empty; pipe the text in "
-                                f"(echo TEXT | llmfound {command} ... -) or pass it as an argument")
-        return got[:-2] if got.endswith("\r\n") else got[:-1] if got.endswith("\n") else got
-    if len(text.encode("utf-8")) > limit:
-        raise LlmfoundError(f"the text is over {format_bytes(limit)}{why}")
-    return text
-
 
 
 # ------------------------------------------------------------------------------------------------ assets
@@ -617,136 +446,6 @@ def families_cmd(
                   soft_wrap=False)
 
 
-# ------------------------------------------------------------------------------------------------ doctor
-
-
-@app.command("doctor")
-def doctor_cmd(
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.doctor)"),
-    plot: Optional[str] = typer.Option(None, "--plot", help="write a PNG bar chart of footprints per preset"),
-) -> None:
-    """Pass / fail / skip per capability (bitsandbytes, quantization, streaming, tokenizers, templates).
-
-    Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
-    13 tokenizers, 14 templates (the first failing class)."""
-    from . import doctor
-
-    from rich.markup import escape
-
-    color = {"pass": "green", "fail": "red", "skip": "yellow"}
-
-    def styled(status: str) -> str:
-        return f"[{color[status]}]{doctor.STATUS_LABELS[status]}[/{color[status]}]"
-
-    def live(r) -> None:
-        if not as_json:
-            line = doctor.progress_line(r)
-            label = doctor.STATUS_LABELS[r.status]
-            err.print(styled(r.status) + escape(line[len(label):]))
-
-    if plot:
-        doctor.check_plot_path(plot)  # before the checks run, so a typo does not cost the whole run
-    report = doctor.run(on_result=live)
-    if plot:
-        doctor.plot(report, plot)
-    if as_json:
-        sys.stdout.write(json.dumps(report, indent=1, default=str) + "\n")
-        raise typer.Exit(report["exit_code"])
-    v = report["versions"]
-    out.print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val), soft_wrap=False)
-    acc = report["accelerator"]
-    out.print(f"accelerator: {acc['name']} (compute {acc['compute_capability']}, "
-              f"{format_gib(acc['memory_bytes'])})" if acc else "accelerator: none (CUDA checks skip)")
-    rows = [(escape(c["name"]), styled(c["status"]), f"{c['seconds']:.1f}", escape(c["detail"]))
-            for c in report["capabilities"]]
-    out.print(_narrow_table("capabilities", ("capability", "status", "s", "detail"), rows, flexible=("detail",),
-                            column_kw={"s": {"justify": "right"}}))
-    out.print(_ledger_table(report["ledger"]))
-    out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
-              soft_wrap=False)
-    if plot:
-        out.print(f"footprint chart written to {plot}")
-    raise typer.Exit(report["exit_code"])
-
-
-def _ledger_table(entries: list[dict]) -> Table:
-    """The ledger's entries (``llmfound.ledger.ledger_states()``) as a table: id, state now, behaviour."""
-    from rich.markup import escape
-
-    rows = [(escape(e["id"]), escape(e["state"]), escape(e["behaviour"])) for e in entries]
-    title = f"ledger of known upstream breakage (llmfound/ledger.py): {plural(len(entries), 'entry', 'entries')}"
-    return _narrow_table(title, ("entry", "state", "behaviour"), rows, flexible=("behaviour",))
-
-
-# ---------------------------------------------------------------------------------------------- snapshot
-
-snapshot_app = typer.Typer(no_args_is_help=True, help="Record behaviour; compare another environment (upgrade gate).")
-app.add_typer(snapshot_app, name="snapshot")
-
-
-def _sections(opt: Optional[str]):
-    return tuple(x.strip() for x in opt.split(",") if x.strip()) if opt else None
-
-
-@snapshot_app.command("record")
-def snapshot_record(
-    file: str = typer.Argument(..., help="where to write the snapshot JSON"),
-    sections: Optional[str] = typer.Option(None, "--sections", help="comma-separated subset: ids,special_tokens,"
-                                                                    "templates,model,pipelines"),
-) -> None:
-    """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
-    from . import snapshot
-
-    snapshot.check_writable(file)  # before minutes of recording
-    snap = snapshot.record(_sections(sections))
-    snapshot.save(snap, file)
-    n = sum(len(v) for v in snap["sections"].values())
-    out.print(f"recorded {plural(len(snap['sections']), 'section')}, {plural(n, 'subject')}, with "
-              f"transformers {snap['versions'].get('transformers')}, tokenizers {snap['versions'].get('tokenizers')}, "
-              f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}")
-
-
-@snapshot_app.command("compare")
-def snapshot_compare(
-    file: Optional[str] = typer.Argument(None, help="snapshot to compare with (default: the shipped baseline)"),
-    as_json: bool = typer.Option(False, "--json", help="print drifts as JSON"),
-    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these sections"),
-) -> None:
-    """Recompute here and diff against FILE, grouped by family and behaviour, then list every ledger entry's
-    state now. Exit 1 on any drift."""
-    from rich.markup import escape
-
-    from . import snapshot
-    from .ledger import ledger_states
-
-    path = file or str(snapshot.BASELINE)
-    old, new, drifts = snapshot.compare(path, _sections(sections))
-    ledger = ledger_states()
-    if as_json:
-        sys.stdout.write(json.dumps({"file": path, "old_versions": old["versions"], "new_versions": new["versions"],
-                                     "drift": [d.__dict__ for d in drifts], "ledger": ledger},
-                                    ensure_ascii=False, indent=1, default=str) + "\n")
-        raise typer.Exit(1 if drifts else 0)
-    changed = {k: (old["versions"].get(k), v) for k, v in new["versions"].items() if old["versions"].get(k) != v}
-    out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "
-              + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"))
-    if drifts:
-        rows = [tuple(escape(x) for x in (d.subject, d.section, d.behaviour, _short(d.old), _short(d.new)))
-                for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour))]
-        out.print(_narrow_table(f"{plural(len(drifts), 'behaviour')} drifted", ("subject", "section", "behaviour",
-                                                                                "old", "new"),
-                                rows, flexible=("behaviour", "old", "new")))
-    else:
-        out.print("no drift")
-    out.print(_ledger_table(ledger))
-    raise typer.Exit(1 if drifts else 0)
-
-
-def _short(v, n: int = 120) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
 # -------------------------------------------------------------------------------------------------- pipelines
 
 
@@ -836,6 +535,12 @@ def pipeline_cmd(
                          + "\n")
         return
     sys.stdout.write(f"{shown}\n")
+
+
+# doctor and snapshot live in llmfound/cli_gate.py; doctor keeps its place after families in --help
+_after = next(i for i, c in enumerate(app.registered_commands) if c.name == "families") + 1
+app.registered_commands[_after:_after] = gate_app.registered_commands
+app.add_typer(snapshot_app, name="snapshot")
 
 
 def _bad_utf8(args: list) -> Optional[str]:

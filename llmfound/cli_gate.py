@@ -1,0 +1,146 @@
+"""The command line's checks of an environment: ``llmfound doctor`` (validating a box) and ``llmfound snapshot``
+(recording behaviour and gating an upgrade). :mod:`llmfound.cli` registers these commands on its app.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .terminal import _narrow_table, err, out, plural
+from .units import format_gib
+
+gate_app = typer.Typer()
+"""Holds the ``doctor`` command until :mod:`llmfound.cli` adds it to its app."""
+
+# ------------------------------------------------------------------------------------------------ doctor
+
+
+@gate_app.command("doctor")
+def doctor_cmd(
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.doctor)"),
+    plot: Optional[str] = typer.Option(None, "--plot", help="write a PNG bar chart of footprints per preset"),
+) -> None:
+    """Pass / fail / skip per capability (bitsandbytes, quantization, streaming, tokenizers, templates).
+
+    Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
+    13 tokenizers, 14 templates (the first failing class)."""
+    from . import doctor
+
+    from rich.markup import escape
+
+    color = {"pass": "green", "fail": "red", "skip": "yellow"}
+
+    def styled(status: str) -> str:
+        return f"[{color[status]}]{doctor.STATUS_LABELS[status]}[/{color[status]}]"
+
+    def live(r) -> None:
+        if not as_json:
+            line = doctor.progress_line(r)
+            label = doctor.STATUS_LABELS[r.status]
+            err.print(styled(r.status) + escape(line[len(label):]))
+
+    if plot:
+        doctor.check_plot_path(plot)  # before the checks run, so a typo does not cost the whole run
+    report = doctor.run(on_result=live)
+    if plot:
+        doctor.plot(report, plot)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=1, default=str) + "\n")
+        raise typer.Exit(report["exit_code"])
+    v = report["versions"]
+    out.print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val), soft_wrap=False)
+    acc = report["accelerator"]
+    out.print(f"accelerator: {acc['name']} (compute {acc['compute_capability']}, "
+              f"{format_gib(acc['memory_bytes'])})" if acc else "accelerator: none (CUDA checks skip)")
+    rows = [(escape(c["name"]), styled(c["status"]), f"{c['seconds']:.1f}", escape(c["detail"]))
+            for c in report["capabilities"]]
+    out.print(_narrow_table("capabilities", ("capability", "status", "s", "detail"), rows, flexible=("detail",),
+                            column_kw={"s": {"justify": "right"}}))
+    out.print(_ledger_table(report["ledger"]))
+    out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
+              soft_wrap=False)
+    if plot:
+        out.print(f"footprint chart written to {plot}")
+    raise typer.Exit(report["exit_code"])
+
+
+def _ledger_table(entries: list[dict]) -> Table:
+    """The ledger's entries (``llmfound.ledger.ledger_states()``) as a table: id, state now, behaviour."""
+    from rich.markup import escape
+
+    rows = [(escape(e["id"]), escape(e["state"]), escape(e["behaviour"])) for e in entries]
+    title = f"ledger of known upstream breakage (llmfound/ledger.py): {plural(len(entries), 'entry', 'entries')}"
+    return _narrow_table(title, ("entry", "state", "behaviour"), rows, flexible=("behaviour",))
+
+
+# ---------------------------------------------------------------------------------------------- snapshot
+
+snapshot_app = typer.Typer(no_args_is_help=True, help="Record behaviour; compare another environment (upgrade gate).")
+
+
+def _sections(opt: Optional[str]):
+    return tuple(x.strip() for x in opt.split(",") if x.strip()) if opt else None
+
+
+@snapshot_app.command("record")
+def snapshot_record(
+    file: str = typer.Argument(..., help="where to write the snapshot JSON"),
+    sections: Optional[str] = typer.Option(None, "--sections", help="comma-separated subset: ids,special_tokens,"
+                                                                    "templates,model,pipelines"),
+) -> None:
+    """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
+    from . import snapshot
+
+    snapshot.check_writable(file)  # before minutes of recording
+    snap = snapshot.record(_sections(sections))
+    snapshot.save(snap, file)
+    n = sum(len(v) for v in snap["sections"].values())
+    out.print(f"recorded {plural(len(snap['sections']), 'section')}, {plural(n, 'subject')}, with "
+              f"transformers {snap['versions'].get('transformers')}, tokenizers {snap['versions'].get('tokenizers')}, "
+              f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}")
+
+
+@snapshot_app.command("compare")
+def snapshot_compare(
+    file: Optional[str] = typer.Argument(None, help="snapshot to compare with (default: the shipped baseline)"),
+    as_json: bool = typer.Option(False, "--json", help="print drifts as JSON"),
+    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these sections"),
+) -> None:
+    """Recompute here and diff against FILE, grouped by family and behaviour, then list every ledger entry's
+    state now. Exit 1 on any drift."""
+    from rich.markup import escape
+
+    from . import snapshot
+    from .ledger import ledger_states
+
+    path = file or str(snapshot.BASELINE)
+    old, new, drifts = snapshot.compare(path, _sections(sections))
+    ledger = ledger_states()
+    if as_json:
+        sys.stdout.write(json.dumps({"file": path, "old_versions": old["versions"], "new_versions": new["versions"],
+                                     "drift": [d.__dict__ for d in drifts], "ledger": ledger},
+                                    ensure_ascii=False, indent=1, default=str) + "\n")
+        raise typer.Exit(1 if drifts else 0)
+    changed = {k: (old["versions"].get(k), v) for k, v in new["versions"].items() if old["versions"].get(k) != v}
+    out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "
+              + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"))
+    if drifts:
+        rows = [tuple(escape(x) for x in (d.subject, d.section, d.behaviour, _short(d.old), _short(d.new)))
+                for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour))]
+        out.print(_narrow_table(f"{plural(len(drifts), 'behaviour')} drifted", ("subject", "section", "behaviour",
+                                                                                "old", "new"),
+                                rows, flexible=("behaviour", "old", "new")))
+    else:
+        out.print("no drift")
+    out.print(_ledger_table(ledger))
+    raise typer.Exit(1 if drifts else 0)
+
+
+def _short(v, n: int = 120) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    return s if len(s) <= n else s[: n - 1] + "…"
