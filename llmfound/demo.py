@@ -72,13 +72,15 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
                title_justify="left")
     for col in ("preset", "measured", "analytic bound", "vs bound", "bf16 / this", "load s"):
         ft.add_column(col, justify="right" if col != "preset" else "left")
+    measured = {}  # preset -> Footprint, reused for the Linear-only ratio below
     for preset, m, secs in rows:
         fp, bound = Q.footprint(m), Q.expected_footprint(m, preset)
+        measured[preset] = fp
         ft.add_row(preset, format_bytes(fp.total), format_bytes(bound.total),
                    f"{fp.total / bound.total - 1:+.2%}", f"{fp.ratio_to(base):.2f}x", f"{secs:.1f}")
     out.print(ft)
     m4 = next(m for preset, m, _ in rows if preset == "nf4-dq")
-    q4 = Q.footprint(m4)
+    q4 = measured["nf4-dq"]
     linear_ratio = (4 * q4.quantized_weights) / (q4.quantized_weights + q4.quant_state)  # 2 weights per packed byte: bf16 needs 4x
     emb = model_bf16.get_input_embeddings().weight.numel()
     out.print(f"The {emb / 1e6:.1f} M-parameter embedding (tied to lm_head) stays bf16, so the whole-model ratio "

@@ -48,11 +48,8 @@ def _quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("TQDM_DISABLE", "1")
-    try:
-        from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
-    except ValueError as e:  # huggingface_hub parses HF_ENDPOINT at import: a malformed one raises here
-        raise EnvironmentProblem(f"huggingface_hub cannot start: HF_ENDPOINT={os.environ.get('HF_ENDPOINT', '')!r} "
-                                 f"is not a valid URL ({e}); unset it or set it to the hub's base URL") from None
+    # a malformed HF_ENDPOINT would raise inside this import: _check_hf_endpoint has refused it already
+    from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
 
     warnings.filterwarnings("ignore")
     for name in ("bitsandbytes", "accelerate", "torch"):
