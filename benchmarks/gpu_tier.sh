@@ -4,7 +4,8 @@
 #   2. llmfound doctor: pass / fail / skip per capability, JSON + a footprint chart;
 #   3. pytest -m gpu: the GPU specs (synthetic-weight 1.1B Llama: bf16 vs 8-bit vs 4-bit footprint and peak
 #      memory against the analytic bound, device_map="auto", streamed generation).
-# Wheels found in .whl/ (e.g. bitsandbytes, transformers missing on the box) are installed into /tmp/site first.
+# Wheels found in .whl/ (bitsandbytes, transformers, tokenizers, rich, sybil: the list and the pip download
+# command are in docs/gpu-tier.md) are installed into /tmp/site first. First run: H200, 65 s, see that page.
 # Results go to $OUT (or ./gpu-report). Exit status: doctor's if it failed, else pytest's.
 set -uo pipefail
 cd "$(dirname "$0")/.."

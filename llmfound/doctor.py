@@ -260,8 +260,8 @@ def versions() -> dict:
     for pkg in ("torch", "transformers", "tokenizers", "bitsandbytes", "accelerate", "llmfound"):
         try:
             out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
+        except md.PackageNotFoundError:  # llmfound run from a checkout (PYTHONPATH), as on a GPU box: its own
+            out[pkg] = _package_version() if pkg == "llmfound" else None
     try:
         import torch
 
@@ -270,6 +270,13 @@ def versions() -> dict:
         out["torch_cuda"] = None
     out["driver"] = _driver_version()
     return out
+
+
+def _package_version() -> str:
+    """llmfound's ``__version__`` when it is imported from a checkout rather than installed."""
+    from . import __version__
+
+    return __version__
 
 
 def _driver_version() -> str | None:

@@ -37,6 +37,25 @@ def test_the_report_has_the_documented_schema(report):
     json.dumps(report)  # the --json output must serialize
 
 
+def test_the_report_names_llmfound_s_version_when_run_from_a_checkout(monkeypatch):
+    """On a GPU box llmfound runs from the copied checkout (PYTHONPATH, not installed): the report still says
+    which llmfound it was (its ``__version__``), not null."""
+    import importlib.metadata as md
+
+    import llmfound
+
+    real = md.version
+
+    def version(pkg):
+        if pkg == "llmfound":
+            raise md.PackageNotFoundError(pkg)
+        return real(pkg)
+
+    monkeypatch.setattr(md, "version", version)
+    got = doctor.versions()["llmfound"]
+    assert got == llmfound.__version__, f"versions()['llmfound'] not installed: expected {llmfound.__version__!r}, got {got!r}"
+
+
 def test_bitsandbytes_matmuls_agree_with_full_precision_on_the_cpu(report):
     by_name = {c["name"]: c for c in report["capabilities"]}
     for name in ("bitsandbytes imports", "4-bit NF4 matmul (CPU)", "8-bit LLM.int8 matmul (CPU)"):
