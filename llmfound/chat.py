@@ -10,69 +10,36 @@ Templates are rendered only through transformers' sandboxed Jinja environment
 ``chat_template=`` for a separate file, or, for Mistral's ``MistralCommonBackend`` (whose own
 ``apply_chat_template`` ignores Jinja and calls mistral-common), transformers' ``render_jinja_template`` with
 the tokenizer's special tokens. A template that reaches for Python internals raises
-:class:`TemplateSecurityError`; one that does not parse raises :class:`TemplateSyntaxProblem` naming the line.
+:class:`TemplateSecurityError`; one that does not parse raises :class:`ChatTemplateSyntaxError` naming the line.
 
 The ids path encodes the rendered text with ``add_special_tokens=False``: the template already wrote BOS
-where the family wants it, and letting ``encode`` add another gives the double-BOS hazard.
+where the family wants it, and letting ``encode`` add another gives the double-BOS hazard. For Mistral it is
+mistral-common's encoder; :func:`text_ids_difference` checks that the ids decode to the text (the conformance
+table's ``text=ids`` column).
 """
 
 from __future__ import annotations
 
 import functools
-import re
+import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import LlmfoundError, first_line
+from .errors import (  # noqa: F401 (the chat errors are importable from here, where they are raised)
+    ChatOptionsError, ChatTemplateError, ChatTemplateSyntaxError, InvalidMessagesError, LlmfoundError,
+    NoChatTemplateError, TemplateRefusedError, TemplateSecurityError, first_line,
+)
+from .content_parts import check_parts, check_parts_rendered, first_non_utf8
 from .tokenization import is_mistral_common
+from .tool_calls import check_rendered as check_calls_rendered, normalize as normalize_tool_calls
+
+__all__ = ["ROLES", "conversation", "validate_messages", "closes_final_message", "template_path", "template_source",
+    "render", "chat_ids", "chat_inputs", "text_ids_difference", "CASES", "FIXED_TEMPLATE_KWARGS", "TEXT_IDS",
+    "conform", "agreement", "conformance_table", "ChatTemplateError", "ChatTemplateSyntaxError",
+    "InvalidMessagesError", "NoChatTemplateError", "TemplateRefusedError", "TemplateSecurityError",
+    "ChatOptionsError"]
 
 ROLES = ("system", "user", "assistant", "tool")
-
-
-class InvalidMessagesError(LlmfoundError):
-    """The conversation is not a list of well-formed ``{role, content}`` messages; the message names the index."""
-
-
-class ChatTemplateError(LlmfoundError):
-    """Rendering failed. ``upstream`` is the exception transformers/Jinja raised (None when llmfound refused first).
-
-    ``upstream_name`` is its qualified class name (e.g. ``jinja2.exceptions.TemplateError``) and
-    ``upstream_message`` its text, so a conformance spec can name exactly what the template said."""
-
-    def __init__(self, message: str, upstream: BaseException | None = None):
-        super().__init__(message)
-        self.upstream = upstream
-
-    @property
-    def upstream_name(self) -> str | None:
-        """``module.Class`` of the exception the template or transformers raised (None when llmfound refused)."""
-        u = self.upstream
-        return None if u is None else f"{type(u).__module__}.{type(u).__qualname__}"
-
-    @property
-    def upstream_message(self) -> str | None:
-        """The first line of the upstream exception's message (None when llmfound refused)."""
-        if self.upstream is None:
-            return None
-        return getattr(self.upstream, "message", None) or str(self.upstream)
-
-
-class NoChatTemplateError(ChatTemplateError):
-    """The family (or tokenizer) ships no chat template; no fallback format is invented."""
-
-
-class TemplateRefusedError(ChatTemplateError):
-    """The template itself refused the conversation (its ``raise_exception(...)``, or a failing expression)."""
-
-
-class TemplateSyntaxProblem(ChatTemplateError):
-    """The template file does not parse as Jinja; the message names the line. ``lineno`` is 1-based."""
-
-    lineno: int | None = None
-
-
-class TemplateSecurityError(ChatTemplateError):
-    """The template tried to reach Python internals (``__class__``, ``__globals__``...) and the sandbox stopped it."""
 
 
 # ------------------------------------------------------------------------------------------- conversations
@@ -81,7 +48,8 @@ class TemplateSecurityError(ChatTemplateError):
 def conversation(prompt: str, system: str | None = None) -> list[dict[str, str]]:
     """``[{"role": "system", ...}?, {"role": "user", "content": prompt}]``.
 
-    Raises :class:`LlmfoundError` for an empty prompt or a prompt that is not a string."""
+    Raises ``TypeError`` for a prompt that is not a ``str`` (a programming mistake, as in Python itself) and
+    :class:`LlmfoundError` for an empty or whitespace-only prompt (bad input a user can fix)."""
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be str, got {type(prompt).__name__}")
     if not prompt.strip():
@@ -99,8 +67,10 @@ def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = 
     bad message: not a list, empty, a message that is not a dict, a missing/unknown role, missing content,
     content that is neither a string nor a list of ``{"type": ...}`` parts, ``content: None`` (templates render
     it as an empty turn or fail on it; an assistant message that carries ``tool_calls`` may have no content or
-    ``None``), text that is not encodable as UTF-8 (a lone surrogate such as ``"\\ud800"``: no tokenizer can
-    encode it)."""
+    ``None``), a content part that is not a ``{"type": "text", "text": str}`` (naming the part index: a text that
+    is not a string, or an image / audio / video part, which a text-only path cannot carry: Gemma 3's template
+    would print a lone ``<start_of_image>``), text that is not encodable as UTF-8 (a lone surrogate such as
+    ``"\\ud800"``: no tokenizer can encode it)."""
     if not isinstance(messages, list):
         raise InvalidMessagesError(f"messages must be a list of {{role, content}} dicts, "
                                    f"got {type(messages).__name__}")
@@ -125,12 +95,8 @@ def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = 
         if c is not None and not isinstance(c, (str, list)):
             raise InvalidMessagesError(f"message {i} ({m['role']}) content must be a string or a list of parts, "
                                        f"got {type(c).__name__}")
-        if isinstance(c, list):
-            for j, part in enumerate(c):
-                if not isinstance(part, dict) or "type" not in part:
-                    raise InvalidMessagesError(f"message {i} ({m['role']}) content part {j} must be a dict with "
-                                               f"a 'type' (e.g. {{'type': 'text', 'text': '...'}}), got {part!r}")
-        where = _not_utf8(m)
+        check_parts(i, m["role"], c)
+        where = first_non_utf8(m)
         if where is not None:
             path, err = where
             raise InvalidMessagesError(f"message {i} ({m['role']}) {path} is not valid UTF-8 text ({err.reason} "
@@ -139,20 +105,13 @@ def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = 
     return messages
 
 
-def _not_utf8(value: Any, path: str = "") -> tuple[str, UnicodeEncodeError] | None:
-    """``(where, error)`` for the first string inside ``value`` (dicts/lists walked) not encodable as UTF-8."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as e:
-            return path or "text", e
-        return None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
-    for k, v in items:
-        found = _not_utf8(v, f"{path}[{k!r}]" if path else (k if isinstance(k, str) else f"[{k}]"))
-        if found is not None:
-            return found
-    return None
+def closes_final_message(messages: list[dict], add_generation_prompt: bool, continue_final_message: bool) -> bool:
+    """True when a generation prompt follows a final assistant message (one without ``tool_calls``) and
+    ``continue_final_message`` is off: the template closes that answer and opens a second assistant turn, so a
+    prefilled answer ("The capital of France is") is not continued. :func:`render` warns then."""
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return bool(add_generation_prompt and not continue_final_message and isinstance(last, dict)
+                and last.get("role") == "assistant" and not last.get("tool_calls"))
 
 
 # ------------------------------------------------------------------------------------------------ templates
@@ -240,7 +199,7 @@ def _wrap(e: Exception, who: str, origin: str) -> ChatTemplateError:
         return TemplateSecurityError(f"the chat template of {who} tried to reach Python internals and the "
                                      f"sandbox stopped it ({e}); nothing was executed. Do not use this template", e)
     if isinstance(e, jinja2.exceptions.TemplateSyntaxError):
-        err = TemplateSyntaxProblem(f"the chat template of {who} ({origin}) does not parse: line {e.lineno}: "
+        err = ChatTemplateSyntaxError(f"the chat template of {who} ({origin}) does not parse: line {e.lineno}: "
                                     f"{e.message}; fix that line of the template", e)
         err.lineno = e.lineno
         return err
@@ -260,21 +219,49 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
     variable (e.g. ``date_string="26 Jul 2024"`` for Llama 3.1, ``enable_thinking=False`` for Qwen3). Unknown
     names are NOT rejected - that is how transformers' ``apply_chat_template`` works: extra keyword arguments
     are passed to the template, and a template silently ignores a variable it never reads (so a misspelt
-    ``enable_thinkng=False`` changes nothing; check the rendered text).
+    ``enable_thinkng=False`` changes nothing; check the rendered text). A final assistant message with
+    ``add_generation_prompt=True`` is closed and followed by a new assistant turn: a ``UserWarning`` says to pass
+    ``continue_final_message=True`` (with ``add_generation_prompt=False``) to continue it instead.
 
-    Content parts (``content=[{"type": "text", "text": ...}, ...]``) are rendered only where the template
-    handles them (e.g. Gemma 3). llmfound first renders a copy whose text parts are unique markers: if the
-    template prints the Python list (Llama 3, Gemma 2), drops the text (Qwen3) or fails on the list (Qwen2.5,
-    Mistral Tekken: "can only concatenate str"), it raises :class:`InvalidMessagesError` naming the message
-    and saying to pass the content as a string.
+    Tool calls reach the template in the form it expects (``Family.tool_call_arguments``: a JSON-string
+    ``arguments`` is parsed for templates that ``tojson`` it, never double-encoded; see :mod:`llmfound.tool_calls`);
+    the caller's messages are not changed.
+
+    Content parts (``content=[{"type": "text", "text": ...}, ...]``) are text only and rendered only where the
+    template handles them (e.g. Gemma 3): where it would print the Python list (Llama 3, Gemma 2), drop the text
+    (Qwen3) or fail on the list (Qwen2.5, Mistral Tekken), :class:`InvalidMessagesError` names the message and
+    says to pass the content as a string (see :mod:`llmfound.content_parts`).
 
     Rendering goes only through transformers' sandboxed Jinja (see module doc). Raises
     :class:`InvalidMessagesError` (bad messages, naming the index), :class:`NoChatTemplateError`,
-    :class:`TemplateSyntaxProblem`, :class:`TemplateSecurityError`, :class:`TemplateRefusedError` (the
-    template raised, e.g. Gemma 2's "System role not supported"); all are :class:`LlmfoundError`."""
+    :class:`ChatTemplateSyntaxError`, :class:`TemplateSecurityError`, :class:`TemplateRefusedError` (the
+    template raised, e.g. Gemma 2's "System role not supported"), :class:`ChatOptionsError` (both
+    ``add_generation_prompt`` and ``continue_final_message``); all are :class:`LlmfoundError`."""
+    return _render(family, messages, add_generation_prompt, continue_final_message, tools, chat_template,
+                   template_kwargs)[0]
+
+
+def _render(family, messages, add_generation_prompt, continue_final_message, tools, chat_template,
+            template_kwargs, stacklevel: int = 3) -> tuple[str, list[dict], Any, str]:
+    """``(text, the messages as the template got them, tokenizer, display name)``: :func:`render`'s work."""
+    if add_generation_prompt and continue_final_message:
+        raise ChatOptionsError("add_generation_prompt and continue_final_message cannot be used together: the first "
+                               "opens a new assistant turn, the second leaves the last message open for the model "
+                               "to continue; to continue a prefilled answer pass add_generation_prompt=False")
     fam, tok, who = _resolve(family)
     roles = fam.template_roles if fam is not None else ROLES
     validate_messages(messages, roles, who if fam is not None else "")
+    if fam is not None:
+        from .families import FAMILIES
+
+        messages = normalize_tool_calls(messages, fam.tool_call_arguments, fam.tool_result_content, who=who,
+                                        renders_calls=[f.name for f in FAMILIES if f.tool_call_arguments])
+    else:  # a bare tokenizer's template: its expected forms are unknown, so arguments are only checked
+        messages = normalize_tool_calls(messages, who=who)
+    if closes_final_message(messages, add_generation_prompt, continue_final_message):
+        warnings.warn(f"the last message is the assistant's and add_generation_prompt=True: the {who} template "
+                      f"closes it and opens a second assistant turn; to let the model continue it, pass "
+                      f"continue_final_message=True and add_generation_prompt=False", UserWarning, stacklevel)
     if chat_template is None:
         chat_template, origin = _template_and_origin(fam if fam is not None else tok, tok)
     else:
@@ -282,13 +269,15 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
     kwargs = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
                   tools=tools, **template_kwargs)
     if any(isinstance(m.get("content"), list) for m in messages):
-        _check_parts_rendered(tok, messages, chat_template, kwargs, who)
+        check_parts_rendered(lambda msgs: _render_raw(tok, msgs, chat_template, kwargs), messages, who)
     try:
-        return _render_raw(tok, messages, chat_template, kwargs)
+        text = _render_raw(tok, messages, chat_template, kwargs)
     except (ImportError, LlmfoundError):
         raise
     except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
         raise _wrap(e, who, origin) from e
+    check_calls_rendered(messages, text, who)
+    return text, messages, tok, who
 
 
 def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> str:
@@ -302,72 +291,51 @@ def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> 
     return tok.apply_chat_template(messages, tokenize=False, chat_template=chat_template, **kwargs)
 
 
-_LIST_CONCAT = re.compile(r"can only concatenate (str|list) \(not \"(list|str)\"\)|unsupported operand type\(s\) "
-                          r"for \+: '(list|str)' and '(list|str)'")
-
-
-def _check_parts_rendered(tok, messages: list[dict], chat_template: str, kwargs: dict, who: str) -> None:
-    """Render a copy whose text parts are unique markers; raise :class:`InvalidMessagesError` for the first
-    message with list content whose text the template printed as a Python list, dropped, or failed on.
-
-    Other failures are left to the real render (which raises them with the template's own words)."""
-    probe, markers = [], {}
-    for i, m in enumerate(messages):
-        c = m.get("content")
-        if isinstance(c, list):
-            parts = []
-            for j, part in enumerate(c):
-                if part.get("type") == "text" and isinstance(part.get("text"), str):
-                    part = {**part, "text": f"llmfoundpart{i}x{j}q"}
-                    markers.setdefault(i, []).append(part["text"])
-                parts.append(part)
-            m = {**m, "content": parts}
-        probe.append(m)
-    first = next(i for i, m in enumerate(messages) if isinstance(m.get("content"), list))
-    tmpl = f"the {who} template"
-    fix = "pass the content as a string"
-    try:
-        text = _render_raw(tok, probe, chat_template, kwargs)
-    except Exception as e:  # noqa: BLE001 - only the str/list mix-up is ours to name
-        if _LIST_CONCAT.search(str(e)):
-            raise InvalidMessagesError(
-                f"message {first} ({messages[first]['role']}) content is a list of parts, which {tmpl} cannot "
-                f"render (it fails with: {first_line(e)}); {fix}") from None
-        return
-    for i, ms in markers.items():
-        role = messages[i]["role"]
-        for mk in ms:
-            if f"'text': '{mk}'" in text:
-                raise InvalidMessagesError(
-                    f"message {i} ({role}) content is a list of parts, which {tmpl} does not render: it would "
-                    f"print the Python list ([{{'type': 'text', ...}}]) into the prompt; {fix}")
-            if mk not in text:
-                raise InvalidMessagesError(
-                    f"message {i} ({role}) content is a list of parts, which {tmpl} does not render: it would "
-                    f"drop the text and leave the turn empty; {fix}")
-
-
-
 def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,
              continue_final_message: bool = False, tools: list[dict] | None = None, **template_kwargs) -> list[int]:
     """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``.
 
     Never adds a second BOS: the template decides where BOS goes. For ``MistralCommonBackend`` (Tekken), whose
     ``encode`` treats control tokens such as ``[INST]`` as plain text, the ids come from mistral-common's
-    reference chat encoder (``apply_chat_template(tokenize=True)``), which does not take Jinja templates.
+    reference chat encoder (``apply_chat_template(tokenize=True)``), which does not take Jinja templates; it gets
+    the messages as the template got them. :func:`text_ids_difference` checks that both paths agree.
     Raises what :func:`render` raises."""
-    fam, tok, who = _resolve(family)
-    text = render(family, messages, add_generation_prompt=add_generation_prompt,
-                  continue_final_message=continue_final_message, tools=tools, **template_kwargs)
-    if is_mistral_common(tok):
-        try:
-            enc = tok.apply_chat_template(messages, tokenize=True, continue_final_message=continue_final_message,
-                                          tools=tools)
-        except Exception as e:
-            raise TemplateRefusedError(f"mistral-common's chat encoder ({who}) refused this conversation: "
-                                       f"{first_line(e)}", e) from e
-        return list(enc["input_ids"] if hasattr(enc, "keys") else enc)
-    return tok.encode(text, add_special_tokens=False)
+    return _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs)[1]
+
+
+def _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs):
+    """``(text, ids, tokenizer)``: the text path and the ids path of one conversation."""
+    text, msgs, tok, who = _render(family, messages, add_generation_prompt, continue_final_message, tools,
+                                   template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
+    if not is_mistral_common(tok):
+        return text, tok.encode(text, add_special_tokens=False), tok
+    try:
+        enc = tok.apply_chat_template(msgs, tokenize=True, continue_final_message=continue_final_message, tools=tools)
+    except Exception as e:
+        raise TemplateRefusedError(f"mistral-common's chat encoder ({who}) refused this conversation: "
+                                   f"{first_line(e)}", e) from e
+    return text, list(enc["input_ids"] if hasattr(enc, "keys") else enc), tok
+
+
+def text_ids_difference(family, messages: list[dict], *, add_generation_prompt: bool = True,
+                        continue_final_message: bool = False, tools: list[dict] | None = None,
+                        **template_kwargs) -> str | None:
+    """None when the ids path spells the text path: ``decode(chat_ids(...))`` (special tokens kept, so the BOS
+    the template wrote shows) equals ``render(...)`` after the family's declared normalization
+    (``Family.normalization``: NFC for Qwen, a typed U+2581 read back as a space for sentencepiece); else one
+    line saying where they first differ (character index, then both texts around it). Raises what
+    :func:`render` raises."""
+    from .tokenization import normalize
+
+    fam = _family(family)
+    text, ids, tok = _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools,
+                                   template_kwargs)
+    want = normalize(fam.normalization, text) if fam is not None else text
+    got = tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    if got == want:
+        return None
+    i = next((k for k, (a, b) in enumerate(zip(want, got)) if a != b), min(len(want), len(got)))
+    return f"at character {i}: text {want[max(0, i - 12):i + 12]!r}, ids decode to {got[max(0, i - 12):i + 12]!r}"
 
 
 def chat_inputs(tokenizer, messages: list[dict], *, add_generation_prompt: bool = True, **template_kwargs):
@@ -416,17 +384,25 @@ FIXED_TEMPLATE_KWARGS = {"date_string": "26 Jul 2024"}
 """Passed to every conformance render: templates that print a date read it (others ignore it)."""
 
 
+TEXT_IDS = "text=ids"
+"""The conformance table's last column: whether the ids path spells the text path in every rendered case."""
+
+
+def _case(case: str) -> tuple[list[dict], dict]:
+    import copy
+
+    messages, kw = CASES[case]
+    return copy.deepcopy(messages), {"add_generation_prompt": True, **kw, **FIXED_TEMPLATE_KWARGS}
+
+
 def conform(family, case: str) -> tuple[str, str]:
     """Render conformance case ``case`` for ``family``: ``("ok", text)`` or ``("raises", "<Class>: <message>")``.
 
     For a raise, ``<Class>`` is llmfound's error class, followed by the upstream class in brackets when the
     template or transformers raised (e.g. ``TemplateRefusedError[jinja2.exceptions.TemplateError]``)."""
-    messages, kw = CASES[case]
-    kw = {"add_generation_prompt": True, **kw, **FIXED_TEMPLATE_KWARGS}
-    import copy
-
+    messages, kw = _case(case)
     try:
-        return "ok", render(family, copy.deepcopy(messages), **kw)
+        return "ok", render(family, messages, **kw)
     except ChatTemplateError as e:
         cls = type(e).__name__ + (f"[{e.upstream_name}]" if e.upstream is not None else "")
         return "raises", f"{cls}: {e.upstream_message if e.upstream is not None else e}"
@@ -434,9 +410,26 @@ def conform(family, case: str) -> tuple[str, str]:
         return "raises", f"{type(e).__name__}: {e}"
 
 
+def agreement(family, case: str) -> str | None:
+    """:func:`text_ids_difference` for conformance case ``case``: None when its ids decode to its text, else one
+    line saying where they differ. Raises what :func:`render` raises (a case :func:`conform` reports raising)."""
+    messages, kw = _case(case)
+    return text_ids_difference(family, messages, **kw)
+
+
 def conformance_table(family_names: list[str] | None = None) -> dict[str, dict[str, tuple[str, str]]]:
-    """``{family: {case: conform(family, case)}}`` for every family with a template (or those named)."""
+    """``{family: {case: conform(family, case), ..., TEXT_IDS: (verdict, detail)}}`` for every family with a
+    template (or those named). The :data:`TEXT_IDS` cell is ``("agree", "all <n> rendered cases")`` or
+    ``("differs", "<k> of <n> rendered cases; first <case>: <where>")``."""
     from .families import FAMILIES
 
-    names = family_names or [f.name for f in FAMILIES if f.template]
-    return {n: {c: conform(n, c) for c in CASES} for n in names}
+    table = {}
+    for n in family_names or [f.name for f in FAMILIES if f.template]:
+        row = {c: conform(n, c) for c in CASES}
+        rendered = [c for c, (outcome, _) in row.items() if outcome == "ok"]
+        differ = {c: d for c in rendered if (d := agreement(n, c)) is not None}
+        row[TEXT_IDS] = (("differs", f"{len(differ)} of {len(rendered)} rendered cases; first {next(iter(differ))}: "
+                                     f"{next(iter(differ.values()))}") if differ else
+                         ("agree", f"all {len(rendered)} rendered cases"))
+        table[n] = row
+    return table

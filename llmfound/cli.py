@@ -20,13 +20,18 @@ import typer
 from rich.table import Table
 
 from . import assets as A
-from .errors import LlmfoundError
-from .terminal import (  # noqa: F401 (plural, TEXT_LIMITS: part of this module's API)
-    TEXT_LIMITS, _check_hf_endpoint, _narrow_table, _quiet_libraries, _read_utf8, _size_consoles,
-    _table, _text_options, err, input_text, out, plural,
+from .errors import LlmfoundError, NpmMissingError
+from .families import families_using
+from .terminal import (
+    TEXT_LIMITS, _check_hf_endpoint, _narrow_table, _quiet_libraries, _size_consoles, _table, _text_options, err,
+    input_text, out, plural,
 )
 from .cli_gate import gate_app, snapshot_app
+from .cli_text import CONTINUE_HELP, SAME_WARNING, read_messages, text_app, warn_closing_prefill
+from .cli_quality import quality_app
 from .units import SI_NOTE, format_bytes
+
+__all__ = ["app", "main", "plural", "TEXT_LIMITS"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Executable specs for tokenizers, chat templates, quantized models and streaming.")
@@ -139,6 +144,10 @@ def generate_cmd(
                                            help="what to ask the model; " + _text_options("generate")["text"]),
     file: Optional[str] = typer.Option(None, "--file", help=_text_options("generate")["file"]),
     system: Optional[str] = typer.Option(None, "--system", help="a system message (default: the template's)"),
+    messages: Optional[str] = typer.Option(None, "--messages", help="JSON file: the whole conversation, a list of "
+                                           "{role, content} messages (instead of PROMPT and --system)"),
+    continue_final: bool = typer.Option(False, "--continue-final-message",
+                                        help=CONTINUE_HELP + "; the last message of --messages, streamed on"),
     quant: str = typer.Option("none", "--quant", help="none (bf16) | 8bit | 4bit (NF4 + double quant)"),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="upper bound on generated tokens"),
     no_stream: bool = typer.Option(False, "--no-stream", help="print the answer once, at the end"),
@@ -150,18 +159,32 @@ def generate_cmd(
 ) -> None:
     """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed.
 
+    The conversation is PROMPT (with --system), or --messages FILE; with --continue-final-message the model
+    continues that file's last message, a prefilled assistant answer, and stdout gets what it adds.
+
     Runs on the GPU when CUDA is available (device_map="auto"), else on the CPU. bf16 eager is the default:
     on this project's 2-core CPU it was the fastest setting that keeps bf16's greedy answers (see
     benchmarks/generation.py; 4-bit is faster on avx512_bf16 CPUs but answers differently)."""
     import time
+    import warnings
 
     import torch
 
     from . import chat, quantization as Q, streaming
 
-    prompt = input_text(prompt, file, "generate")
+    if messages is None:
+        if continue_final:
+            raise LlmfoundError("--continue-final-message continues the last message of --messages FILE (a "
+                                "prefilled assistant answer); give the conversation with --messages")
+        msgs = chat.conversation(input_text(prompt, file, "generate"), system)
+    elif prompt is not None or file is not None or system is not None:
+        raise LlmfoundError("give the conversation either as PROMPT (with --file, --system) or as --messages FILE, "
+                            "not both; put the system message into the file")
+    else:
+        msgs = chat.validate_messages(read_messages(messages))  # before the model loads, not after
+        warn_closing_prefill(msgs, True, continue_final, "the generation prompt generate adds (as "
+                                                        "--add-generation-prompt does)")
     preset = Q.preset_name(quant)
-    msgs = chat.conversation(prompt, system)
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     threads_note = ""  # on the GPU torch's CPU threads barely matter: left as they are
@@ -186,7 +209,11 @@ def generate_cmd(
     fp = Q.footprint(mdl)  # at load time: bitsandbytes' CPU path repacks 4-bit state on the first forward
     bound = Q.expected_footprint(mdl, preset)
     dev = next(mdl.parameters()).device
-    inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, msgs).items()}
+    with warnings.catch_warnings():  # the line above replaces render's UserWarning
+        warnings.filterwarnings("ignore", message=SAME_WARNING, category=UserWarning)
+        inputs = chat.chat_inputs(tok, msgs, add_generation_prompt=not continue_final,
+                                  continue_final_message=continue_final)
+    inputs = {k: v.to(dev) for k, v in inputs.items()}
     on_text = None if no_stream else (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     res = streaming.stream_generate(mdl, tok, inputs, max_new_tokens=max_new_tokens, on_text=on_text)
     if no_stream:
@@ -214,236 +241,6 @@ def demo_cmd(
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     run_demo(out, err, prompt=prompt, max_new_tokens=max_new_tokens)
-
-
-# ---------------------------------------------------------------------------------------- chat templates
-
-
-@app.command("template")
-def template_cmd(
-    family: str = typer.Option(..., "--family", help="a family with a chat template (see `llmfound templates`)"),
-    messages: str = typer.Option(..., "--messages", help="JSON file: a list of {role, content} messages"),
-    add_generation_prompt: bool = typer.Option(False, "--add-generation-prompt",
-                                               help="append the assistant header the model answers after"),
-    ids: bool = typer.Option(False, "--ids", help="also print the token ids (no second BOS)"),
-    as_json: bool = typer.Option(False, "--json", help="print {family, text, ids} as JSON"),
-) -> None:
-    """Render a conversation with the family's own chat template (transformers' sandboxed Jinja)."""
-    from . import chat
-    from .families import get_family
-
-    fam = get_family(family)
-    if not messages.strip():
-        raise LlmfoundError(f"--messages must name a JSON file, got {messages!r}")
-    raw = _read_utf8(messages, limit=10_000_000, label=f"messages file {messages}",  # a conversation, not a corpus
-                     why_limit="; it should hold one conversation", hint="save it as UTF-8 JSON")
-    try:
-        msgs = json.loads(raw)
-    except RecursionError:
-        raise LlmfoundError(f"{messages} nests too deeply to be a conversation; it must hold a list of "
-                            f"{{role, content}} messages") from None
-    except ValueError as e:
-        raise LlmfoundError(f"{messages} is not JSON ({e}); it must hold a list of {{role, content}} "
-                            f"messages, e.g. examples/seed_chat.json") from None
-    text = chat.render(fam, msgs, add_generation_prompt=add_generation_prompt)
-    token_ids = chat.chat_ids(fam, msgs, add_generation_prompt=add_generation_prompt) if ids or as_json else None
-    if as_json:
-        out.print_json(json.dumps({"family": fam.name, "text": text, "ids": token_ids}, ensure_ascii=False))
-        return
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    if ids:
-        sys.stdout.write(" ".join(map(str, token_ids)) + "\n")
-    err.print(f"[dim]{fam.name}: template from {fam.template}; {plural(len(text), 'character')}"
-              + (f", {plural(len(token_ids), 'token')}" if token_ids is not None else "") + "[/dim]")
-
-
-@app.command("templates")
-def templates_cmd(
-    table: bool = typer.Option(False, "--table", help="the conformance table: fixed conversations x families"),
-    as_json: bool = typer.Option(False, "--json", help="print as JSON"),
-    wide: bool = typer.Option(False, "--wide", help="traits: also the template's source and the generation "
-                                                    "marker (needs ~160 columns)"),
-) -> None:
-    """Families with a chat template and their traits (--wide: every trait); with --table, which conversations
-    each one renders."""
-    import re
-
-    from rich.markup import escape
-
-    from . import chat
-    from .families import FAMILIES
-
-    fams = [f for f in FAMILIES if f.template]
-    traits = {f.name: {"template": f.template, "system_role": f.system_role,
-                       "strict_alternation": f.strict_alternation, "generation_marker": f.generation_marker,
-                       "end_of_turn": f.end_of_turn, "template_bos": f.template_bos,
-                       "generation_eos_ids": list(f.generation_eos_ids),
-                       "template_deviations": f.template_deviations} for f in fams}
-    cells = {}
-    if table:
-        with err.status("rendering the conformance table..."):
-            cells = chat.conformance_table([f.name for f in fams])
-    if as_json:
-        data = {n: dict(t, **({"cases": {c: ({"outcome": "ok", "text": v} if o == "ok" else
-                                              {"outcome": "raises", "error": v})
-                                          for c, (o, v) in cells[n].items()}} if table else {}))
-                for n, t in traits.items()}
-        out.print_json(json.dumps(data, ensure_ascii=False))
-        return
-    if not table:
-        title = "families with a chat template (`--table` for the conformance table)"
-        columns = ("family", "system", "alternation", "end of turn", "eos ids", "BOS", "template", "gen. marker")
-        rows = [(f.name, f.system_role, "strict" if f.strict_alternation else "free", escape(f.end_of_turn or "-"),
-                 ", ".join(map(str, f.generation_eos_ids)), "yes" if f.template_bos else "no", f.template,
-                 escape(repr(f.generation_marker))) for f in fams]
-        if wide:
-            t = _table(title, *columns)
-            for r in rows:
-                t.add_row(*r)
-        else:
-            t = _narrow_table(title, columns[:5], [r[:5] for r in rows], flexible=("eos ids",))
-        out.print(t)
-        if not wide:
-            out.print("--wide adds: BOS (the template writes it), template, gen. marker")
-        return
-    errors: list[str] = []  # each distinct error once, cells point to it as E1, E2...
-    rows = []
-    for f in fams:
-        row = [f.name]
-        for case in chat.CASES:
-            o, v = cells[f.name][case]
-            if o == "ok":
-                row.append("[green]ok[/green]")
-            else:
-                if v not in errors:
-                    errors.append(v)
-                row.append(f"[red]E{errors.index(v) + 1}[/red]")
-        rows.append(tuple(row))
-    headers = tuple(re.sub(r"([-+])", r"\1\n", case) for case in chat.CASES)  # "single-user" on two lines
-    out.print(_narrow_table("chat template conformance: ok = rendered, En = raised (see below)",
-                            ("family",) + headers, rows, gap=1))
-    for i, e in enumerate(errors, 1):
-        out.print(f"E{i}: {escape(e)}", soft_wrap=False)
-
-
-# --------------------------------------------------------------------------------------------- tokenizers
-
-
-TOKEN_ROWS = 200
-"""Tokens the ``tokenize`` table shows (the first ones); ``--json`` gives every id."""
-
-
-@app.command("tokenize")
-def tokenize_cmd(
-    text: Optional[str] = typer.Argument(None, help=_text_options("tokenize")["text"], show_default=False),
-    family: str = typer.Option(..., "--family", help="a family name (see `llmfound families`)"),
-    file: Optional[str] = typer.Option(None, "--file", help=_text_options("tokenize")["file"]),
-    specials: bool = typer.Option(False, "--specials", help="encode with add_special_tokens=True"),
-    as_json: bool = typer.Option(False, "--json", help="print the round-trip report as JSON (every id)"),
-) -> None:
-    """Encode TEXT with the family's tokenizer: ids, pieces, what each piece decodes to, the decoded text, and
-    whether it round-trips. The table shows the first 200 tokens; --json all of them."""
-    from rich.markup import escape
-
-    from . import tokenization as TK
-    from .families import get_family
-
-    get_family(family)  # unknown family: one error line before any loading
-    text = input_text(text, file, "tokenize")
-    rt = TK.round_trip(family, text, add_special_tokens=specials)
-    if as_json:
-        sys.stdout.write(json.dumps(rt.to_dict(), ensure_ascii=False) + "\n")
-        return
-    shown = rt.ids[:TOKEN_ROWS]
-    rows = [(str(i), str(tid), escape(repr(piece)), escape(repr(alone)))
-            for i, (tid, piece, alone) in enumerate(zip(shown, rt.pieces, TK.piece_texts(family, shown)))]
-    if len(rt.ids) > len(shown):
-        rows.append(("...", "", "", ""))
-    right = {"justify": "right"}
-    out.print(_narrow_table(f"{family}: {plural(len(rt.ids), 'token')} for {plural(len(text), 'character')}",
-                            ("#", "id", "piece", "decodes to"), rows, flexible=("piece", "decodes to"),
-                            column_kw={"#": right, "id": right}))
-    if len(rt.ids) > len(shown):
-        out.print(f"(the first {len(shown)} of {plural(len(rt.ids), 'token')}; --json prints every id)")
-    more = len(rt.decoded) - 200
-    out.print(f"decoded: {escape(repr(rt.decoded[:200]))}"
-              + (f" ... ({plural(more, 'more character')})" if more > 0 else ""))
-    if rt.equal:
-        norm = "" if rt.normalization == "none" else f" (after its declared normalization: {rt.normalization})"
-        out.print(f"[green]round trip: equal{norm}[/green]")
-    else:
-        i = rt.first_difference or 0
-        out.print(f"[red]round trip: differs at character {i}[/red]: expected "
-                  f"{escape(repr(rt.expected[i:i + 16]))}, got {escape(repr(rt.decoded[i:i + 16]))}")
-
-
-FAMILY_COLUMNS = ("family", "bos", "eos", "end of turn")
-"""Columns of ``llmfound families`` without --wide: they fit 80 terminal columns."""
-
-
-@app.command("families")
-def families_cmd(
-    as_json: bool = typer.Option(False, "--json", help="print the matrix as JSON"),
-    wide: bool = typer.Option(False, "--wide", help="every column: also pad, unk, what encode adds, vocab sizes, "
-                                                    "normalization, typed special tokens (needs ~160 columns)"),
-) -> None:
-    """The special-token matrix: per family bos, eos and end of turn as token and id; --wide adds pad, unk,
-    what encode adds, vocab sizes, normalization and how typed special-token text is parsed."""
-    from rich.markup import escape
-
-    from .families import FAMILIES
-
-    cols = ("bos", "eos", "pad", "unk", "cls", "sep")
-    rows = [{"name": f.name, "title": f.title, **{c: list(getattr(f, c)) if getattr(f, c) else None for c in cols},
-             "end_of_turn": f.end_of_turn, "end_of_turn_id": f.end_of_turn_id, "adds_bos": f.adds_bos,
-             "adds_eos": f.adds_eos, "vocab_len": f.vocab_len, "vocab_size": f.vocab_size,
-             "normalization": f.normalization, "typed_specials": f.typed_specials,
-             "matrix_deviations": dict(f.matrix_deviations), "packaged_cells": dict(f.packaged_cells)}
-            for f in FAMILIES]
-    if as_json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
-        return
-
-    def cell(v, f, column):
-        mark = " [cyan](p)[/cyan]" if column in dict(f.packaged_cells) else ""
-        return "-" if v is None else escape(f"{v[0]} {v[1]}") + mark
-
-    header = "special tokens per family: token and id"
-    table = []
-    for f in FAMILIES:
-        adds = "+".join(x for x, on in (("BOS", f.adds_bos), ("EOS", f.adds_eos)) if on) or "nothing"
-        if f.cls:
-            adds = f"{f.cls[0]}...{f.sep[0]}"
-        if f.matrix_deviations:
-            adds += " [yellow](*)[/yellow]"
-        eot = "-" if f.end_of_turn is None else escape(f"{f.end_of_turn} {f.end_of_turn_id}")
-        if not wide and f.eos and tuple(f.eos) == (f.end_of_turn, f.end_of_turn_id):
-            eot = "= eos"
-        table.append((f.name, cell(f.bos, f, "bos"), cell(f.eos, f, "eos"), eot, cell(f.pad, f, "pad"),
-                      cell(f.unk, f, "unk"), adds, f"{f.vocab_len} / {f.vocab_size}", f.normalization,
-                      f.typed_specials))
-    columns = FAMILY_COLUMNS + ("pad", "unk", "encode adds", "len / vocab_size", "normalizes", "typed special")
-    if wide:
-        t = _table(header, *columns)
-        for r in table:
-            t.add_row(*r)
-    else:
-        columns = FAMILY_COLUMNS
-        t = _narrow_table(header, columns, [r[:len(columns)] for r in table], flexible=("end of turn",))
-    out.print(t)
-    note = ("from each family's published configuration; (p): the packaged file's value, explained below"
-            + ("" if wide else "; = eos: the end-of-turn token is the eos token"))
-    out.print(note, soft_wrap=False)
-    for f in FAMILIES:
-        for c, why in f.matrix_deviations:
-            if wide:  # (*) marks the "encode adds" column
-                out.print(f"[yellow](*)[/yellow] {f.name} {c}: {escape(why)}", soft_wrap=False)
-        for c, why in f.packaged_cells:
-            if c in columns:
-                out.print(f"[cyan](p)[/cyan] {f.name} {c}: {escape(why)}", soft_wrap=False)
-    if not wide:
-        out.print("--wide adds: pad, unk, encode adds, len / vocab_size, normalizes, typed special",
-                  soft_wrap=False)
 
 
 # -------------------------------------------------------------------------------------------------- pipelines
@@ -537,9 +334,12 @@ def pipeline_cmd(
     sys.stdout.write(f"{shown}\n")
 
 
-# doctor and snapshot live in llmfound/cli_gate.py; doctor keeps its place after families in --help
-_after = next(i for i, c in enumerate(app.registered_commands) if c.name == "families") + 1
-app.registered_commands[_after:_after] = gate_app.registered_commands
+# template(s), tokenize and families live in llmfound/cli_text.py, doctor and snapshot in llmfound/cli_gate.py,
+# quality in llmfound/cli_quality.py; each keeps its place in --help: the text commands after demo, doctor after
+# families, quality after doctor
+_after = next(i for i, c in enumerate(app.registered_commands) if c.name == "demo") + 1
+app.registered_commands[_after:_after] = (text_app.registered_commands + gate_app.registered_commands
+                                          + quality_app.registered_commands)
 app.add_typer(snapshot_app, name="snapshot")
 
 
@@ -550,6 +350,14 @@ def _bad_utf8(args: list) -> Optional[str]:
         except UnicodeEncodeError:
             return f"argument {i + 1} ({a!r}) is not valid UTF-8 text; pass text in UTF-8"
     return None
+
+
+def _with_context(e: LlmfoundError) -> str:
+    """The error's line, plus what only this layer knows: for a missing npm, the families that need the asset."""
+    if isinstance(e, NpmMissingError):
+        fams = ", ".join(families_using(e.asset)) or "none"
+        return f"{e} (asset {e.asset!r} gives families: {fams})"
+    return str(e)
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -567,7 +375,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         rc = app(args=args, standalone_mode=False, prog_name="llmfound")
     except LlmfoundError as e:
-        err.print(f"error: {e}", markup=False)
+        err.print(f"error: {_with_context(e)}", markup=False)
         return e.exit_code
     except typer.Exit as e:
         rc = e.exit_code

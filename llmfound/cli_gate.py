@@ -14,6 +14,8 @@ from rich.table import Table
 from .terminal import _narrow_table, err, out, plural
 from .units import format_gib
 
+__all__ = ["gate_app", "doctor_cmd", "snapshot_app", "snapshot_record", "snapshot_compare"]
+
 gate_app = typer.Typer()
 """Holds the ``doctor`` command until :mod:`llmfound.cli` adds it to its app."""
 
@@ -91,7 +93,7 @@ def _sections(opt: Optional[str]):
 def snapshot_record(
     file: str = typer.Argument(..., help="where to write the snapshot JSON"),
     sections: Optional[str] = typer.Option(None, "--sections", help="comma-separated subset: ids,special_tokens,"
-                                                                    "templates,model,pipelines"),
+                                                                    "templates,model,pipelines,quality"),
 ) -> None:
     """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
     from . import snapshot

@@ -1,7 +1,11 @@
 """Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.convert`).
 
+A recipe receives its input asset's cache folder as ``asset`` (a Path, fetched and sha256-checked by the
+caller; the manifest names it) and never fetches anything itself, so this module imports nothing of llmfound.
+
 Each recipe writes into an empty folder ``out``; publishing it atomically is the caller's job. Facts used
-(measured with transformers 5.23, written in ``docs/sources.md``, "Facts the conversions and defaults rely on"): ``from_pretrained(dir, gguf_file=...)``
+(measured with transformers 5.23, written in ``docs/sources.md``, "Facts the conversions and defaults rely on"):
+``from_pretrained(dir, gguf_file=...)``
 parses a GGUF in 1.4-13 s; ``save_pretrained`` refuses a GGUF-loaded model ("quantized with gguf and is not
 serializable"), so the model recipe builds a fresh model from the config and loads the state dict into it.
 """
@@ -10,21 +14,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def _asset_dir(asset: str) -> Path:
-    from .assets import ensure
-
-    return ensure(asset)
+__all__ = ["gguf_tokenizer", "make_sentencepiece_faithful", "gguf_model", "spm_model_tokenizer", "spm_tokenizer",
+    "bpe_tokenizer", "copy_files"]
 
 
-def gguf_tokenizer(out: Path, *, asset: str, gguf: str, sentencepiece_faithful: str = "") -> None:
+def gguf_tokenizer(out: Path, *, asset: Path, gguf: str, sentencepiece_faithful: str = "") -> None:
     """Convert the tokenizer inside ``<asset>/<gguf>`` with transformers' GGUF reader and save it to ``out``
     (tokenizer.json, tokenizer_config.json, chat template where the GGUF carries one).
 
     ``sentencepiece_faithful="yes"`` applies :func:`make_sentencepiece_faithful` afterwards (Llama 2)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(_asset_dir(asset)), gguf_file=gguf)
+    tok = AutoTokenizer.from_pretrained(str(asset), gguf_file=gguf)
     tok.save_pretrained(str(out))
     if sentencepiece_faithful:
         make_sentencepiece_faithful(out)
@@ -72,7 +73,7 @@ def make_sentencepiece_faithful(folder: Path, spm_model: Path | None = None) -> 
     (folder / "tokenizer.model").unlink(missing_ok=True)
 
 
-def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
+def gguf_model(out: Path, *, asset: Path, gguf: str) -> None:
     """Convert a GGUF chat model to config + generation_config + bf16 ``model.safetensors`` + tokenizer.
 
     The weights are the GGUF's (for SmolLM2: Q4_1) dequantized by transformers and stored as bf16; the
@@ -81,7 +82,7 @@ def gguf_model(out: Path, *, asset: str, gguf: str) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    src = str(_asset_dir(asset))
+    src = str(asset)
     tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
     # float32 is the GGUF reader's native dtype (bf16 makes it cast every tensor); stored as bf16 below.
     loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
@@ -126,27 +127,27 @@ def spm_model_tokenizer(model_file: Path, config: str | dict):
         return AutoTokenizer.from_pretrained(tmp)
 
 
-def spm_tokenizer(out: Path, *, asset: str, file: str, config: str) -> None:
+def spm_tokenizer(out: Path, *, asset: Path, file: str, config: str) -> None:
     """Build an HF tokenizer folder from a sentencepiece ``.model`` file (:func:`spm_model_tokenizer`), made
     faithful to sentencepiece with :func:`make_sentencepiece_faithful`."""
-    model_file = _asset_dir(asset) / file
+    model_file = asset / file
     spm_model_tokenizer(model_file, config).save_pretrained(str(out))
     make_sentencepiece_faithful(out, spm_model=model_file)
 
 
-def bpe_tokenizer(out: Path, *, asset: str, cls: str) -> None:
+def bpe_tokenizer(out: Path, *, asset: Path, cls: str) -> None:
     """Build an HF tokenizer folder from ``vocab.json`` + ``merges.txt`` with the slow-path class ``cls``
     (``GPT2Tokenizer``); ``GPT2TokenizerFast(vocab_file=..., merges_file=...)`` silently builds a 1-token
     tokenizer in 5.23 (``docs/sources.md``), the folder route does not."""
     import transformers
 
-    getattr(transformers, cls).from_pretrained(str(_asset_dir(asset))).save_pretrained(str(out))
+    getattr(transformers, cls).from_pretrained(str(asset)).save_pretrained(str(out))
 
 
-def copy_files(out: Path, *, asset: str, files: str) -> None:
+def copy_files(out: Path, *, asset: Path, files: str) -> None:
     """Copy files out of an asset under new names; ``files`` is ``"src>dst;src2>dst2"``."""
     import shutil
 
     for pair in files.split(";"):
         src, dst = pair.split(">")
-        shutil.copyfile(_asset_dir(asset) / src, out / dst)
+        shutil.copyfile(asset / src, out / dst)

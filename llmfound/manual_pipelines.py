@@ -12,6 +12,21 @@ from typing import Any
 from .errors import InputTooLongError, LlmfoundError
 from .tasks import _is_text_list, _text_batch, _too_long, _wrong_input, get_task, max_positions
 
+__all__ = ["QA_SPECIAL_TOKENS", "QA_MIN_CONTEXT_TOKENS", "QA_CANDIDATES_PER_ANSWER", "FALLBACK_POSITIONS",
+    "LlmfoundPipeline", "QuestionAnsweringPipeline", "Seq2SeqPipeline", "SentenceEmbeddingPipeline"]
+
+# Question answering's windowing. The defaults of ``_answer`` (max_seq_len 384, doc_stride 128, max_question_len 64,
+# max_answer_len 15, top_k 1) are transformers v4's QuestionAnsweringPipeline defaults, kept so answers match v4.
+QA_SPECIAL_TOKENS = 4
+"""Most special tokens a (question, context) pair gets: RoBERTa's ``<s> q </s></s> c </s>`` (BERT's
+``[CLS] q [SEP] c [SEP]`` has 3); reserved in every window."""
+QA_MIN_CONTEXT_TOKENS = 4
+"""Fewest context tokens a window must hold; a question that leaves less room is refused as too long."""
+QA_CANDIDATES_PER_ANSWER = 4
+"""Spans examined per requested answer (``top_k``) in each window before those outside the context are dropped."""
+FALLBACK_POSITIONS = 512
+"""Positions assumed when neither the model config nor the tokenizer states a limit (BERT's 512)."""
+
 
 
 def _check_options(task: str, given: dict, known: tuple[str, ...]) -> None:
@@ -134,14 +149,16 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
         if not getattr(self.tokenizer, "is_fast", False):
             raise LlmfoundError("question-answering needs a fast tokenizer (tokenizer.json) for character "
                                 "offsets")
-        limit = max_positions(self.model, self.tokenizer) or 512
+        limit = max_positions(self.model, self.tokenizer) or FALLBACK_POSITIONS
         seq_len = min(max_seq_len or 384, limit)
         q_len = len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
-        if q_len > max_question_len or q_len + 8 >= seq_len:
+        room = QA_SPECIAL_TOKENS + QA_MIN_CONTEXT_TOKENS
+        if q_len > max_question_len or q_len + room >= seq_len:
             raise InputTooLongError(f"the question is {q_len} tokens; question-answering takes at most "
-                                    f"{min(max_question_len, seq_len - 8)} (the context is windowed, the "
+                                    f"{min(max_question_len, seq_len - room)} (the context is windowed, the "
                                     f"question is not)")
-        stride = min(doc_stride, max(0, (seq_len - q_len - 4) // 2))
+        # the stride (tokens two windows share) must stay under the context room of a window: take at most half
+        stride = min(doc_stride, max(0, (seq_len - q_len - QA_SPECIAL_TOKENS) // 2))
         enc = self.tokenizer(question, context, truncation="only_second", max_length=seq_len, stride=stride,
                              return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest",
                              return_tensors="pt")
@@ -157,7 +174,7 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
                 continue
             ps, pe = _masked_softmax(starts[w], ctx), _masked_softmax(ends[w], ctx)
             outer = np.tril(np.triu(np.outer(ps, pe)), max_answer_len - 1)
-            flat = np.argsort(-outer, axis=None)[: max(top_k, 1) * 4]
+            flat = np.argsort(-outer, axis=None)[: max(top_k, 1) * QA_CANDIDATES_PER_ANSWER]
             for i in flat:
                 s, e = np.unravel_index(i, outer.shape)
                 if outer[s, e] <= 0 or not (ctx[s] and ctx[e]):

@@ -67,6 +67,12 @@ from .tasks import (  # noqa: F401 (the task table and input checks, part of thi
     _wrong_input, get_task, max_positions, task_names,
 )
 
+__all__ = ["log", "resolve_device", "load", "write_wav", "pipeline", "ModelFolderError", "check_model_folder",
+    "atomic_write", "check_output_path", "InputTooLongError", "NoCudaError", "NoOfflineModelError",
+    "UntrainedWeightsError", "LlmfoundPipeline", "QuestionAnsweringPipeline", "Seq2SeqPipeline",
+    "SentenceEmbeddingPipeline", "NOT_TRANSFORMERS_TASKS", "SEED_TASKS", "TASKS", "Task", "get_task",
+    "max_positions", "task_names"]
+
 log = logging.getLogger("llmfound")
 
 

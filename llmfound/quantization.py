@@ -30,7 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EnvironmentProblem, UnknownNameError
+from .errors import BrokenEnvironmentError, UnknownNameError
+
+__all__ = ["QUANT_CHOICES", "PRESETS", "BLOCKSIZE_4BIT", "BLOCKSIZE_DQ", "CODE_4BIT_ENTRIES", "CODE_DQ_ENTRIES",
+    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_model", "Footprint", "footprint",
+    "expected_footprint", "peak_rss_bytes", "rss_bytes", "linear_layers", "peak_cuda_bytes"]
 
 QUANT_CHOICES = ("none", "8bit", "4bit")
 """What ``llmfound generate --quant`` accepts: bf16, LLM.int8, and 4-bit NF4 + double quant (``nf4-dq``)."""
@@ -50,6 +54,15 @@ BLOCKSIZE_4BIT = 64
 BLOCKSIZE_DQ = 256
 """Absmax values per block in the second (double) quantization (``quantize_4bit(..., compress_statistics=True)``
 uses ``blocksize=256`` for the nested quantization in bitsandbytes 0.50.2)."""
+CODE_4BIT_ENTRIES = 16
+"""float32 values in a 4-bit quant state's code table (NF4 or FP4: 2^4 levels; ``QuantState.code``)."""
+CODE_DQ_ENTRIES = 256
+"""float32 values in the nested (double-quant) state's code table: the 8-bit dynamic map that
+``quantize_blockwise`` uses for the absmax values (``bnb.functional.create_dynamic_map()``, 2^8 levels)."""
+FOOTPRINT_TOLERANCE = 0.02
+"""How far a measured footprint may sit from :func:`expected_footprint` (relative, 2%): the bound counts
+parameters and quant states, the measurement also counts buffers (rotary ``inv_freq``: 256 bytes on the
+synthetic Llamas) and bitsandbytes' small per-layer extras. Used by doctor and the quantization specs."""
 
 
 def preset_name(name: str) -> str:
@@ -81,12 +94,12 @@ def bnb_config(preset: str, compute_dtype: Any = None):
 
 
 def check_bitsandbytes() -> str:
-    """Import bitsandbytes and return its version; raise :class:`EnvironmentProblem` with one line if it is
+    """Import bitsandbytes and return its version; raise :class:`BrokenEnvironmentError` with one line if it is
     missing or broken (the line says how to check: ``python -m bitsandbytes``)."""
     try:
         import bitsandbytes as bnb
-    except Exception as e:  # ImportError, or a broken native library raising at import
-        raise EnvironmentProblem(
+    except Exception as e:  # noqa: BLE001 - ImportError, or a broken native library raising anything at import
+        raise BrokenEnvironmentError(
             f"bitsandbytes is needed for 8-bit/4-bit but failed to import ({type(e).__name__}: {e}); "
             f"install it with `pip install bitsandbytes==0.50.2` and check with `python -m bitsandbytes`"
         ) from None
@@ -100,7 +113,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
 
     ``ref``: an asset/conversion name (default: SmolLM2-135M-Instruct from the cache), a local folder, or a
     hub id (needs hub access). Weights load from safetensors only (``use_safetensors=True``), never with
-    remote code. ``preset``: see :data:`PRESETS` / :data:`QUANT_CHOICES`. Raises :class:`EnvironmentProblem`
+    remote code. ``preset``: see :data:`PRESETS` / :data:`QUANT_CHOICES`. Raises :class:`BrokenEnvironmentError`
     when a quantized preset is asked for and bitsandbytes is unusable.
     """
     import torch
@@ -188,7 +201,8 @@ def footprint(model) -> Footprint:
 
     Unlike ``model.get_memory_footprint()`` (parameters + buffers only), this counts the quantization state
     that bitsandbytes keeps outside parameters and buffers: the 4-bit ``quant_state`` (absmax, nested absmax,
-    code books) and the 8-bit ``SCB`` row scales (``specs/test_quantization.py`` shows both missed). Shared (tied) tensors are counted once.
+    code books) and the 8-bit ``SCB`` row scales (``specs/test_quantization.py`` shows both missed). Shared (tied)
+    tensors are counted once.
     """
     fp = Footprint()
     seen: set[int] = set()
@@ -220,13 +234,21 @@ def footprint(model) -> Footprint:
     return fp
 
 
-def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] = ("lm_head",)) -> Footprint:
-    """Analytic bytes for ``preset`` from parameter counts, using the format constants in the module doc.
+def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] | None = None) -> Footprint:
+    """Analytic bytes from parameter counts and the format constants in the module doc, in bytes.
 
-    ``model_or_config``: a model (its unquantized ``nn.Linear`` layers are counted as they are) or a config
-    (a model is built on the meta device to count parameters; nothing is allocated). Linear layers whose
-    name contains an entry of ``keep`` stay unquantized, as transformers does for ``lm_head``.
-    Assumes 2-byte (bf16) storage for everything unquantized.
+    - A model loaded **quantized** (any bitsandbytes ``Linear4bit`` / ``Linear8bitLt`` in it): the bound follows
+      what was really loaded, layer by layer, whatever ``preset`` says: a ``Linear4bit`` counts 4-bit codes plus
+      its state (double-quantized when its weight has ``compress_statistics``), a ``Linear8bitLt`` int8 plus its
+      row scales, and every other parameter (a module the user's ``llm_int8_skip_modules`` kept, norms,
+      embeddings) its own dtype's bytes. So a user's own ``BitsAndBytesConfig`` gets a correct bound.
+    - An unquantized model or a config (a model is built on the meta device to count parameters; nothing is
+      allocated): what ``preset`` would give. Linear layers whose name contains an entry of ``keep`` stay
+      unquantized; ``keep`` defaults to the config's ``quantization_config.llm_int8_skip_modules`` when it has
+      one (transformers then skips exactly those), else ``("lm_head",)`` (transformers' default skip).
+      Everything unquantized is counted at 2 bytes (bf16).
+
+    Raises :class:`UnknownNameError` for an unknown preset.
     """
     import torch
 
@@ -238,6 +260,11 @@ def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] = 
 
         with init_empty_weights():
             model = AutoModelForCausalLM.from_config(model_or_config)
+    loaded = any(type(m).__name__ in ("Linear4bit", "Linear8bitLt") for m in model.modules())
+    if keep is None:
+        qc = getattr(model.config, "quantization_config", None)
+        skip = qc.get("llm_int8_skip_modules") if isinstance(qc, dict) else getattr(qc, "llm_int8_skip_modules", None)
+        keep = tuple(skip) if skip else ("lm_head",)
     fp = Footprint()
     seen: set[int] = set()
     out_emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
@@ -246,13 +273,25 @@ def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] = 
             and out_emb.weight is not in_emb.weight):
         seen.add(id(out_emb.weight))  # tied: shares the input embedding's storage (a meta model may not tie it)
     for name, mod in model.named_modules():
-        for _, prm in mod.named_parameters(recurse=False):
+        kind = type(mod).__name__
+        for pname, prm in mod.named_parameters(recurse=False):
             if id(prm) in seen:
                 continue
             seen.add(id(prm))
-            linear = isinstance(mod, torch.nn.Linear)  # bnb's Linear4bit / Linear8bitLt subclass it
-            # a loaded 4-bit weight is packed (two codes per byte): count the logical weights
-            n = mod.in_features * mod.out_features if type(mod).__name__ == "Linear4bit" else prm.numel()
+            if loaded:
+                if kind == "Linear4bit" and pname == "weight":
+                    n = mod.in_features * mod.out_features  # stored packed, two codes per byte
+                    fp.quantized_weights += (n + 1) // 2
+                    fp.quant_state += _state_bytes("nf4-dq" if getattr(prm, "compress_statistics", False)
+                                                   else "nf4", n, mod.out_features)
+                elif kind == "Linear8bitLt" and pname == "weight":
+                    fp.quantized_weights += prm.numel()
+                    fp.quant_state += _state_bytes("8bit", prm.numel(), mod.out_features)
+                else:
+                    fp.unquantized += prm.numel() * prm.element_size()
+                continue
+            n = prm.numel()
+            linear = isinstance(mod, torch.nn.Linear)
             quantizable = linear and prm.ndim == 2 and not any(k in name for k in keep)
             if quantizable and p != "bf16":
                 fp.quantized_weights += n if p == "8bit" else (n + 1) // 2
@@ -268,8 +307,9 @@ def _state_bytes(preset: str, n: int, rows: int) -> int:
     blocks = -(-n // BLOCKSIZE_4BIT)
     if preset in ("nf4-dq", "seed"):  # double quant (the seed preset is FP4 + double quant)
         nested = -(-blocks // BLOCKSIZE_DQ)
-        return blocks * 1 + nested * 4 + 4 + 256 * 4 + 16 * 4  # uint8 absmax, fp32 nested absmax, offset, codes
-    return blocks * 4 + 16 * 4  # fp32 absmax + 16-entry code
+        # uint8 absmax per block, fp32 nested absmax per nested block, the fp32 offset, both code tables
+        return blocks * 1 + nested * 4 + 4 + CODE_DQ_ENTRIES * 4 + CODE_4BIT_ENTRIES * 4
+    return blocks * 4 + CODE_4BIT_ENTRIES * 4  # fp32 absmax per block + the 4-bit code table
 
 
 def peak_rss_bytes() -> int:
@@ -303,114 +343,6 @@ def linear_layers(model) -> dict[str, tuple[str, str]]:
         if isinstance(mod, torch.nn.Linear):
             out[name] = (type(mod).__name__, str(mod.weight.dtype))
     return out
-
-
-def synthetic_llama_config(params: str = "1.1b"):
-    """A Llama config of a known size, for specs that must not download weights.
-
-    ``"1.1b"``: the TinyLlama-1.1B shape (hidden 2048, 22 layers, 32 heads / 4 kv heads, MLP 5632, vocab 32000;
-    1,100,048,384 parameters, untied lm_head). ``"tiny"``: 2 layers, hidden 256, vocab 1024 (~2.6 M params),
-    for CPU contract checks of the same code path. Raises :class:`UnknownNameError` for another size.
-    """
-    from transformers import LlamaConfig
-
-    shapes = {
-        "1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-                     num_key_value_heads=4, vocab_size=32000),
-        "tiny": dict(hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=4,
-                     num_key_value_heads=2, vocab_size=1024),
-    }
-    if params not in shapes:
-        raise UnknownNameError(f"unknown synthetic size {params!r}; choose one of: {', '.join(shapes)}")
-    return LlamaConfig(**shapes[params], max_position_embeddings=2048, tie_word_embeddings=False,
-                       bos_token_id=1, eos_token_id=2)
-
-
-def synthetic_tokenizer(vocab_size: int = 512):
-    """A small byte-level BPE tokenizer trained in-process on a fixed English sample (synthetic, not any
-    family's): for streaming specs on synthetic-weight models where no real tokenizer can travel (the GPU
-    machine). Byte-level, so it decodes any id sequence; eos is ``<eos>``. ``len()`` <= ``vocab_size``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    sample = ("The capital of France is Paris. Tokenizers turn text into ids and back again. "
-              "Quantization stores each weight in four bits; streaming shows each word as it is made. ") * 20
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<eos>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tk.train_from_iterator([sample], trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>", pad_token="<eos>")
-
-
-def save_synthetic_model(config, folder, *, device: str = "cpu", seed: int = 0) -> None:
-    """Write a randomly initialised (synthetic-weight) causal LM for ``config`` to ``folder`` as bf16
-    safetensors. It is NOT a real model: use it only for shapes, memory and contract specs.
-    Footprint ratios do not depend on the weight values (the formats store fixed bits per weight)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    model.save_pretrained(str(folder), safe_serialization=True)
-    del model
-
-
-def synthetic_footprints(size: str = "tiny", device: str = "cpu",
-                         presets: tuple[str, ...] = ("bf16", "8bit", "nf4-dq")) -> dict[str, dict]:
-    """Load one synthetic-weight Llama (:func:`synthetic_llama_config` ``size``) in each preset, one at a time.
-
-    Returns ``{preset: {"footprint": Footprint, "bound": Footprint, "peak_load_bytes": int, "device": str}}``.
-    ``peak_load_bytes``: on CUDA, ``max_memory_allocated`` during the load above what was allocated before it
-    (each model is freed before the next load, so presets do not add up); 0 on the CPU. ``device``: where
-    ``device_map`` ("auto" on CUDA, "cpu" otherwise) put the parameters."""
-    import gc
-    import tempfile
-
-    import torch
-
-    cuda = device == "cuda"
-    rows: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        save_synthetic_model(synthetic_llama_config(size), tmp, device=device)
-        for preset in presets:
-            gc.collect()
-            base = 0
-            if cuda:
-                torch.cuda.empty_cache()
-                base = torch.cuda.memory_allocated()
-                torch.cuda.reset_peak_memory_stats()
-            m, _ = load_model(tmp, preset, device_map="auto" if cuda else "cpu", tokenizer=False)
-            rows[preset] = {"footprint": footprint(m), "bound": expected_footprint(m, preset),
-                            "peak_load_bytes": peak_cuda_bytes() - base if cuda else 0,
-                            "device": next(m.parameters()).device.type}
-            del m
-    return rows
-
-
-def synthetic_stream(size: str = "tiny", device: str = "cpu", *, layers: int | None = None,
-                     max_new_tokens: int = 16):
-    """Stream ``max_new_tokens`` greedy tokens from a synthetic-weight 4-bit (nf4-dq) Llama with the
-    :func:`synthetic_tokenizer`; returns ``(tokenizer, GenerationResult, device type)``. The text is noise;
-    what can be checked is the streaming contract (stream == decode of the ids) and where it ran."""
-    import tempfile
-
-    from .streaming import stream_generate
-
-    tok = synthetic_tokenizer()
-    cfg = synthetic_llama_config(size)
-    cfg.vocab_size = len(tok)
-    if layers:
-        cfg.num_hidden_layers = layers
-    with tempfile.TemporaryDirectory() as tmp:
-        save_synthetic_model(cfg, tmp, device=device)
-        m, _ = load_model(tmp, "nf4-dq", device_map="auto" if device == "cuda" else "cpu", tokenizer=False)
-    dev = next(m.parameters()).device
-    inputs = {k: v.to(dev) for k, v in tok("The capital of France is", return_tensors="pt").items()}
-    res = stream_generate(m, tok, inputs, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
-    return tok, res, dev.type
 
 
 def peak_cuda_bytes(reset: bool = False) -> int:

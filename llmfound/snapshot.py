@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LlmfoundError
+from .errors import LlmfoundError, SnapshotError  # noqa: F401 (SnapshotError: raised here)
+
+__all__ = ["SCHEMA", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
+    "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
+    "QUALITY_TOKENS", "QUALITY_PRESETS", "TOLERANCES", "within_tolerance", "SECTIONS", "FAST",
+    "check_sections", "check_writable", "record", "save", "load", "diff", "compare", "SnapshotError"]
 
 SCHEMA = 1
 BASELINE = Path(__file__).parent / "data" / "baseline.json"
@@ -44,10 +49,6 @@ CORPUS = (
 
 GREEDY_PROMPTS = ("What is the capital of France?", "Name three colors.")
 GREEDY_TOKENS = 24
-
-
-class SnapshotError(LlmfoundError):
-    """A snapshot file that is missing, not JSON, truncated or from a newer schema (exit code 2)."""
 
 
 @dataclass
@@ -157,14 +158,54 @@ def section_pipelines() -> dict:
     return out
 
 
+QUALITY_TOKENS = 1024
+"""Corpus tokens the ``quality`` section scores (two windows of 512, stride 256): ~15 s on 2 cores."""
+QUALITY_PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4")
+
+TOLERANCES: dict[str, dict[str, tuple[str, float]]] = {
+    "quality": {"ppl": ("rel", 0.01), "delta_ppl_pct": ("abs", 1.0), "kld_mean": ("rel", 0.10),
+                "kld_p99": ("rel", 0.15), "top1_pct": ("abs", 1.5)},
+}
+"""Section -> behaviour -> ("abs" | "rel", tolerance): numbers that may move by float rounding across kernel or
+library versions without being drift. A quantization bug moves them by far more (fp4 instead of nf4 alone adds
+~24 points of ΔPPL on SmolLM2); everything not listed must match exactly."""
+
+
+def section_quality() -> dict:
+    """SmolLM2-135M-Instruct's accuracy per preset against bf16 on the first :data:`QUALITY_TOKENS` tokens of the
+    corpus (:func:`llmfound.quality.quality`): ppl, delta_ppl_pct, kld_mean, kld_p99, top1_pct, rounded.
+    Empty when the model or the corpus is not cached."""
+    from . import assets
+    from .quality import CORPUS_ASSET, quality
+
+    if not (assets.is_complete("smollm2-135m-instruct") and assets.is_complete(CORPUS_ASSET)):
+        return {}
+    report = quality(presets=QUALITY_PRESETS, tokens=QUALITY_TOKENS, decode_tokens=0)
+    return {r.preset: {"ppl": round(r.ppl, 3), "delta_ppl_pct": round(r.delta_ppl_pct, 2),
+                       "kld_mean": round(r.kld_mean, 4), "kld_p99": round(r.kld_p99, 4),
+                       "top1_pct": round(r.top1_pct, 2)}
+            for r in report.rows}
+
+
+def within_tolerance(section: str, behaviour: str, old, new) -> bool:
+    """True when ``old`` and ``new`` are numbers within :data:`TOLERANCES` for that section and behaviour."""
+    rule = TOLERANCES.get(section, {}).get(behaviour)
+    if rule is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, new)):
+        return False
+    kind, tol = rule
+    return abs(new - old) <= (tol if kind == "abs" else tol * abs(old))
+
+
 SECTIONS: dict[str, Callable[[], dict]] = {
     "ids": section_ids,
     "special_tokens": section_special_tokens,
     "templates": section_templates,
     "model": section_model,
     "pipelines": section_pipelines,
+    "quality": section_quality,
 }
-"""Section name -> function computing it. ``FAST`` ones take seconds; ``model`` and ``pipelines`` load models."""
+"""Section name -> function computing it. ``FAST`` ones take seconds; ``model``, ``pipelines`` and ``quality``
+load models."""
 
 FAST = ("ids", "special_tokens", "templates")
 
@@ -176,7 +217,8 @@ def check_sections(names: tuple[str, ...]) -> None:
     """Raise :class:`LlmfoundError` for unknown section names or an empty selection."""
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
-        raise LlmfoundError(f"unknown snapshot section(s) {', '.join(map(repr, unknown))}; known: {', '.join(SECTIONS)}")
+        raise LlmfoundError(f"unknown snapshot section(s) {', '.join(map(repr, unknown))}; "
+                            f"known: {', '.join(SECTIONS)}")
     if not names:
         raise LlmfoundError(f"no snapshot section selected; choose from: {', '.join(SECTIONS)}")
 
@@ -191,7 +233,7 @@ def check_writable(path: str | Path) -> Path:
 
 def record(sections: tuple[str, ...] | None = None) -> dict:
     """Compute the snapshot for the installed versions (all sections, or those named)."""
-    from .doctor import versions
+    from .environment import versions
 
     names = tuple(SECTIONS) if sections is None else tuple(sections)
     check_sections(names)
@@ -247,7 +289,7 @@ def load(path: str | Path) -> dict:
 
 def diff(old: dict, new: dict) -> list[Drift]:
     """Every difference between two snapshots, over the sections present in ``old`` (a section absent from
-    ``new`` counts as a change of each of its subjects)."""
+    ``new`` counts as a change of each of its subjects); numbers within :data:`TOLERANCES` are not drift."""
     out = []
     for section, subjects in old["sections"].items():
         now = new["sections"].get(section, {})
@@ -255,7 +297,7 @@ def diff(old: dict, new: dict) -> list[Drift]:
             a, b = subjects.get(subject, {}), now.get(subject, {})
             for key in sorted(set(a) | set(b)):
                 va, vb = a.get(key), b.get(key)
-                if va != vb:
+                if va != vb and not within_tolerance(section, key, va, vb):
                     out.append(Drift(section, subject, key, va, vb))
     return out
 

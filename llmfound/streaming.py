@@ -3,7 +3,9 @@
 transformers offers two streamers: ``TextStreamer`` prints finished words to stdout as ``generate`` runs;
 ``TextIteratorStreamer`` hands them to another thread through a queue. llmfound runs ``generate`` in a
 worker thread and reads the iterator with a timeout, so a ``generate`` that raises surfaces in the caller
-(re-raised) instead of leaving the reader blocked forever.
+(re-raised) instead of leaving the reader blocked forever. Both streamers decode with ``skip_special_tokens=True``:
+a special token (end of turn, eos, bos, pad) never reaches the reader; the one that ended generation is reported
+as the stop reason (:attr:`GenerationResult.stop_token_id`).
 
 On the CPU, :func:`choose_threads` picks torch's thread count from the cores other processes leave free
 (measurements in docs/generation-speed.md).
@@ -20,15 +22,19 @@ from typing import Callable
 
 from .errors import LlmfoundError
 
+__all__ = ["GenerationResult", "eos_ids", "STREAMERS", "stream_generate", "BUSY_CORE_SHARE", "ThreadChoice",
+    "threads_for", "usable_cores", "busy_cores", "choose_threads"]
+
 
 @dataclass
 class GenerationResult:
     """One streamed generation.
 
-    ``text``: the decoded new text (what was streamed, concatenated); ``new_tokens``: count of generated
-    tokens; ``prompt_tokens``: count of prompt tokens; ``ttft_s``: seconds from the call to the first
-    streamed text; ``total_s``: seconds for the whole call; ``stop_reason``: ``"eos"`` (an eos id of the
-    generation config ended it) or ``"max_new_tokens"``; ``token_ids``: the new ids.
+    ``text``: the decoded new text (what was streamed, concatenated), special tokens skipped; ``new_tokens``:
+    count of generated tokens; ``prompt_tokens``: count of prompt tokens; ``ttft_s``: seconds from the call to
+    the first streamed text; ``total_s``: seconds for the whole call; ``stop_reason``: ``"eos"`` (an eos id of
+    the generation config ended it: :attr:`stop_token_id`, never part of ``text``) or ``"max_new_tokens"``;
+    ``token_ids``: the new ids, the stop token included.
     """
 
     text: str
@@ -38,6 +44,11 @@ class GenerationResult:
     total_s: float
     stop_reason: str
     token_ids: list[int]
+
+    @property
+    def stop_token_id(self) -> int | None:
+        """The eos id that ended the generation (the last new id when ``stop_reason == "eos"``), else None."""
+        return self.token_ids[-1] if self.stop_reason == "eos" and self.token_ids else None
 
     @property
     def tokens_per_s(self) -> float:
@@ -139,7 +150,7 @@ def stream_generate(model, tokenizer, inputs: dict, *, max_new_tokens: int = 64,
     def work() -> None:
         try:
             box["out"] = model.generate(**inputs, streamer=it, **kwargs)
-        except BaseException as e:  # surfaced in the caller below
+        except BaseException as e:  # noqa: BLE001 - everything, KeyboardInterrupt too, is re-raised in the caller
             box["error"] = e
             it.end()  # unblock the reader
 

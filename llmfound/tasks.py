@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputTooLongError, UnknownNameError
+from .errors import InputTooLongError, UnknownNameError, get_by_name
+
+__all__ = ["Task", "TASKS", "SEED_TASKS", "task_names", "get_task", "NOT_TRANSFORMERS_TASKS", "max_positions"]
 
 
 
@@ -79,16 +81,10 @@ def get_task(name: str) -> Task:
         raise TypeError(f"task must be a string such as 'sentiment-analysis', got {type(name).__name__}")
     if _TRANSLATION_RE.match(name):
         name = "translation"
-    for t in TASKS:
-        if name == t.name or name in t.aliases:
-            return t
     if name in NOT_TRANSFORMERS_TASKS:
         raise UnknownNameError(f"unknown task {name!r}: {NOT_TRANSFORMERS_TASKS[name]}")
-    import difflib
-
-    close = difflib.get_close_matches(name, task_names(), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UnknownNameError(f"unknown task {name!r}{hint} known tasks: {', '.join(task_names())}")
+    return get_by_name(TASKS, name, "task", names=lambda t: (t.name, *t.aliases), known=task_names(),
+                       suggest=True)
 
 
 NOT_TRANSFORMERS_TASKS = {

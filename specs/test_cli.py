@@ -26,6 +26,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def one_error_line(err: str) -> str:
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, f"expected one error line, got {len(lines)}:\n{err}"
     assert lines[0].startswith("error: "), lines[0]
@@ -39,6 +40,11 @@ def one_error_line(err: str) -> str:
     (["generate", "hi", "--quant", "3bit"], 2, "unknown quantization '3bit'; choose one of: none, 8bit, 4bit"),
     (["generate", "hi", "--max-new-tokens", "0"], 2, "--max-new-tokens must be positive, got 0"),
     (["generate", "   "], 2, "the prompt is empty"),
+    (["generate", "hi", "--messages", "m.json"], 2, "give the conversation either as PROMPT (with --file, --system) "
+                                                    "or as --messages FILE, not both"),
+    (["generate", "hi", "--continue-final-message"], 2, "--continue-final-message continues the last message of "
+                                                        "--messages FILE"),
+    (["generate", "--messages", "/no/such.json"], 2, "cannot read messages file /no/such.json"),
     (["generate", "hi", "--model", "./no/such/folder"], 3, "local folder './no/such/folder' does not exist"),
     (["generate", "hi", "--model", "someorg/somemodel"], 3, "offline mode (LLMFOUND_OFFLINE / HF_HUB_OFFLINE) "
                                                             "forbids the model hub"),
@@ -89,6 +95,25 @@ def test_generate_streams_a_real_answer(capsys, require_assets):
     assert code == 0, err
     assert "Paris" in out, f"expected 'Paris' in the answer, got {out!r}"
     assert "footprint" in err and "tok/s" in err, f"timing and memory go to stderr, got {err!r}"
+
+
+def test_generate_continues_a_prefilled_answer(capsys, tmp_path, require_assets):
+    """``--messages`` ending in the assistant's "The capital of France is" with ``--continue-final-message``:
+    the model goes on from there and stdout gets what it adds. Without the option the generation prompt closes
+    the answer and SmolLM2 starts over; a warning line names both options."""
+    require_assets("smollm2-135m-instruct")
+    prefill = "The capital of France is"
+    path = tmp_path / "prefill.json"
+    path.write_text(json.dumps([{"role": "user", "content": "What is the capital of France?"},
+                                {"role": "assistant", "content": prefill}]), encoding="utf-8")
+    code, out, err = run(capsys, "generate", "--messages", str(path), "--continue-final-message",
+                         "--max-new-tokens", "8")
+    assert code == 0 and "warning" not in err, err
+    assert "Paris" in out and prefill not in out, f"expected the continuation of {prefill!r} (' Paris.'), got {out!r}"
+    code, out, err = run(capsys, "generate", "--messages", str(path), "--max-new-tokens", "2")
+    warned = [ln for ln in err.splitlines() if ln.startswith("warning: ")]
+    assert code == 0 and len(warned) == 1, err
+    assert "--add-generation-prompt" in warned[0] and "--continue-final-message" in warned[0], warned[0]
 
 
 @pytest.mark.parametrize("argv", [["bogus"], ["assets", "path"], ["families", "--jsn"],
@@ -272,6 +297,7 @@ def test_bad_text_input_gets_one_line_and_exit_2(capsys, monkeypatch, files, arg
 
 def _narrow(capsys, monkeypatch, *argv: str) -> str:
     """Run a command as an 80-column terminal would and check no line is wider; return stdout."""
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     from rich.cells import cell_len
 
     monkeypatch.setenv("COLUMNS", "80")
@@ -315,10 +341,12 @@ def test_templates_and_their_conformance_table_read_at_80_columns(capsys, monkey
     _narrow(capsys, monkeypatch, "templates")
     # the layout only (the real renders take ~20 s and are test_chat.py's): every case ok but one error
     monkeypatch.setattr(llmfound.chat, "conformance_table", lambda names: {
-        n: {c: ("ok", "") if i else ("raises", "TemplateError: System role not supported") for i, c in
-            enumerate(llmfound.chat.CASES)} for n in names})
+        n: {**{c: ("ok", "") if i else ("raises", "TemplateError: System role not supported") for i, c in
+               enumerate(llmfound.chat.CASES)}, llmfound.chat.TEXT_IDS: ("agree", "all 7 rendered cases")}
+        for n in names})
     out = _narrow(capsys, monkeypatch, "templates", "--table")
     assert "E1: TemplateError: System role not supported" in out and "mistral-tekken E1" in out, out
+    assert re.search(r"^mistral-tekken E1 .* ok +yes *$", out, re.M), f"expected the text=ids column last:\n{out}"
 
 
 def test_tokenize_shows_what_each_byte_level_piece_decodes_to(capsys, monkeypatch, require_assets):

@@ -103,6 +103,7 @@ class Block:
 def parse_command(line: str) -> tuple[list[str], str | None, int]:
     """``$``-less command line -> (argv after ``llmfound``, stdin text or None, expected exit status; -1 for
     ``|| echo "exit $?"``, whose status is the ``exit N`` line under the output)."""
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     expect = -1 if EXIT_SUFFIX.search(line) else 0
     words = shlex.split(EXIT_SUFFIX.sub("", line))
     stdin = None
@@ -116,6 +117,7 @@ def parse_command(line: str) -> tuple[list[str], str | None, int]:
 
 
 def parse_console(source: str, where: str) -> list[Command]:
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     commands: list[Command] = []
     for raw in source.splitlines():
         if raw.startswith("$ "):
@@ -135,6 +137,7 @@ def parse_console(source: str, where: str) -> list[Command]:
 
 def read_page(page: Path) -> list[Block]:
     """Every checked block of one page, in order, with its tier and skip reason."""
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     doc = Document.parse(str(page), PythonCodeBlockParser(doctest_optionflags=doctest.ELLIPSIS
                                                           | doctest.NORMALIZE_WHITESPACE))
     text = doc.text
@@ -239,7 +242,7 @@ def run_cli(argv: list[str], stdin: str | None = None) -> tuple[int, str]:
         rc = cli.main(list(argv))
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else 1
-    except Exception:
+    except Exception:  # noqa: BLE001 - a bug in a command: its traceback becomes the output the page is checked on
         traceback.print_exc(file=buf)                # a bug: its traceback becomes the output
         rc = 1
     finally:
@@ -299,7 +302,7 @@ def check_argv(argv: list[str]) -> None:
         return
     try:
         cmd.make_context(" ".join(["llmfound", *path]), list(rest))
-    except Exception as e:  # typer's bundled click raises its own UsageError
+    except Exception as e:  # noqa: BLE001 - typer's bundled click raises its own UsageError, not click's
         raise AssertionError(f"`llmfound {shlex.join(argv)}`: {e}") from None
 
 
@@ -348,7 +351,7 @@ def _has_cuda() -> bool:
         import torch
 
         return torch.cuda.is_available()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a torch that cannot even ask means no GPU tier here
         return False
 
 

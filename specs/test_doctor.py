@@ -53,7 +53,8 @@ def test_the_report_names_llmfound_s_version_when_run_from_a_checkout(monkeypatc
 
     monkeypatch.setattr(md, "version", version)
     got = doctor.versions()["llmfound"]
-    assert got == llmfound.__version__, f"versions()['llmfound'] not installed: expected {llmfound.__version__!r}, got {got!r}"
+    want = llmfound.__version__
+    assert got == want, f"versions()['llmfound'] when not installed: expected {want!r}, got {got!r}"
 
 
 def test_bitsandbytes_matmuls_agree_with_full_precision_on_the_cpu(report):
@@ -72,6 +73,45 @@ def test_cuda_capabilities_skip_with_the_reason_on_a_cpu_machine(report):
     cuda = [c for c in report["capabilities"] if "CUDA" in c["name"]]
     assert cuda and all(c["status"] == "skip" and c["detail"] == "no CUDA device" for c in cuda), cuda
     assert report["exit_code"] == 0
+
+
+class _LosesCase:
+    """A family's real tokenizer whose decode lowercases: what a broken tokenizer looks like to the check."""
+
+    def __init__(self, tok):
+        self._tok = tok
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+    def __len__(self):  # dunder lookups skip __getattr__
+        return len(self._tok)
+
+    def decode(self, *args, **kwargs):
+        return self._tok.decode(*args, **kwargs).lower()
+
+
+def test_the_tokenizer_check_compares_case_except_where_the_family_declares_lowercasing(monkeypatch,
+                                                                                       require_assets):
+    """'Hello world' must come back exactly; bert (declared uncased in the family table) gives 'hello world' and
+    passes, gpt2 giving 'hello world' fails, and the failure names family, input, expected and got."""
+    from llmfound import families
+
+    rows = (families.get_family("gpt2"), families.get_family("bert"))
+    require_assets(*(s for row in rows for s in row.sources))
+    monkeypatch.setattr(families, "FAMILIES", rows)
+    detail, data = doctor.check_tokenizers("cpu")
+    assert data["ok"] == ["gpt2", "bert"], f"gpt2 and bert as loaded: expected both to pass, got {detail!r}"
+
+    real = families.load_tokenizer
+    monkeypatch.setattr(families, "load_tokenizer", lambda name, **kw: (_LosesCase(real(name, **kw))
+                                                                        if name == "gpt2" else real(name, **kw)))
+    try:
+        got = f"passed: {doctor.check_tokenizers('cpu')[0]}"
+    except AssertionError as e:
+        got = str(e)
+    want = "round trip failed for gpt2: input 'Hello world': expected 'Hello world', got 'hello world'"
+    assert got == want, f"gpt2 decoding 'Hello world' as 'hello world': expected the check to say {want!r}, got {got!r}"
 
 
 def _failing(device):
@@ -148,3 +188,20 @@ def test_the_cli_prints_aligned_progress_and_tables_that_fit_80_columns(capsys, 
     wide = [ln for ln in cap.out.splitlines() if cell_len(ln) > 80]
     assert not wide, f"expected the report within 80 columns, got {wide[:2]}"
     assert "some-entry" in cap.out and "still broken" in cap.out, cap.out
+
+
+def test_the_quality_slice_runs_on_cuda_only_and_says_where_the_cpu_figures_are():
+    """doctor scores nf4-dq's accuracy on the GPU (a 512-token slice against its recorded bound); without CUDA it
+    skips and points at ``llmfound quality``."""
+    if torch_cuda_available():
+        pytest.skip("a CUDA device is here: the slice runs in `llmfound doctor` / the GPU tier instead")
+    with pytest.raises(doctor.Skip, match=r"no CUDA device; the CPU figures: `llmfound quality`"):
+        doctor.check_quality_slice("cpu")
+    with pytest.raises(doctor.Skip, match="no CUDA device"):
+        doctor.check_quality_slice("cuda")
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

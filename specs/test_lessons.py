@@ -17,7 +17,7 @@ import pytest
 SUITE = '''
 """Lesson: tiny things add up."""
 import pytest
-from llmfound import ledger
+from llmfound.lessons import ledger_xfail
 
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_counts(n, lesson):
@@ -31,15 +31,15 @@ def test_a_failing_spec_records_nothing(lesson):
     lesson.count("numbers checked", 99)
     assert False, "expected to fail"
 
-@ledger.xfail("phi3-eos-not-special")
+@ledger_xfail("phi3-eos-not-special")
 def test_still_broken():
     assert False, "upstream still broken"
 '''
 
 FIXED = '''
-from llmfound import ledger
+from llmfound.lessons import ledger_xfail
 
-@ledger.xfail("gguf-deepseek-half-fraction")
+@ledger_xfail("gguf-deepseek-half-fraction")
 def test_upstream_fixed_it():
     # stands for a ledger spec whose correct behaviour now holds: its assertion passes, so strict xfail XPASSes
     assert "ied 4 ½ months".split() == ["ied", "4", "½", "months"]

@@ -19,6 +19,9 @@ Three kinds of spec here:
    input, batch calls equal one-by-one calls.
 3. **Edges**: inputs longer than the model's positions, bad input, devices; a hub tier (``--run-network``) runs
    the seed's own line on transformers' default sentiment model.
+
+The text-generation pipeline's answer never shows a special token (``<|im_end|>``, ``<eos>``...): that is checked
+for every family's tokenizer, beside the other output paths a user reads, in ``specs/test_streaming.py``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def _bert_cfg(**kw):
 
 def _build(folder, model, tok):
     """Save a contract model with safetensors (the only format llmfound loads) next to its real tokenizer."""
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     model.save_pretrained(folder)  # transformers 5 writes model.safetensors
     tok.save_pretrained(folder)
     assert (folder / "model.safetensors").exists(), f"{folder}: no safetensors written"

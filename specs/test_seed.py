@@ -23,7 +23,7 @@ import re
 import pytest
 import torch
 
-from llmfound import families, quantization as Q
+from llmfound import families, quantization as Q, synthetic as S
 
 MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of France?"}]
@@ -118,7 +118,7 @@ def test_4_the_notes_4bit_config_is_fp4_with_float32_compute():
     assert Q.bnb_config("seed").to_dict() == as_written.to_dict(), "the seed preset must be the notes' line exactly"
     fixed = Q.bnb_config("nf4-dq")
     assert (fixed.bnb_4bit_quant_type, fixed.bnb_4bit_compute_dtype) == ("nf4", torch.bfloat16)
-    cfg = Q.synthetic_llama_config("tiny")
+    cfg = S.synthetic_llama_config("tiny")
     assert Q.expected_footprint(cfg, "seed").total == Q.expected_footprint(cfg, "nf4-dq").total
 
 

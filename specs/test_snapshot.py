@@ -1,8 +1,9 @@
 """Lesson: an upgrade is judged by what changed, named by family and behaviour.
 
 ``llmfound snapshot record`` captures what the installed libraries do (ids, special tokens, template renders,
-footprints, greedy answers, pipeline outputs); ``compare`` recomputes and lists each drift. A baseline for the
-pinned versions ships with llmfound, and the first spec checks this environment against it.
+footprints, greedy answers, pipeline outputs, quantization's accuracy cost); ``compare`` recomputes and lists
+each drift. A baseline for the pinned versions ships with llmfound, and the first spec checks this environment
+against it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_this_environment_matches_the_shipped_baseline(baseline, require_assets,
 @pytest.mark.slow
 def test_the_model_and_pipeline_sections_match_the_baseline_too(require_assets):
     require_assets(*assets.entry_names())
-    _, _, drifts = snapshot.compare(snapshot.BASELINE, ("model", "pipelines"))
+    _, _, drifts = snapshot.compare(snapshot.BASELINE, ("model", "pipelines", "quality"))
     assert drifts == [], drifts[:5]
 
 
@@ -109,3 +110,17 @@ def test_compare_in_text_mode_lists_every_ledger_entry_with_its_state(baseline, 
     rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip()}
     for e in entries:
         assert e["id"] in rows and e["state"] in rows[e["id"]], f"expected {e['id']!r} with {e['state']!r}, got:\n{out}"
+
+
+def test_quality_figures_drift_only_beyond_their_tolerance(baseline):
+    """Accuracy figures may move by float rounding across versions (``snapshot.TOLERANCES``); a real worsening
+    of 4-bit quality is drift. Planted: nf4-dq's ΔPPL +0.5 points (within 1.0: no drift), then +5 points, and
+    its top-1 agreement down 3 points (both drift, named by preset and behaviour)."""
+    old = {"sections": {"quality": baseline["sections"]["quality"]}}
+    nudged, worse = copy.deepcopy(old), copy.deepcopy(old)
+    nudged["sections"]["quality"]["nf4-dq"]["delta_ppl_pct"] += 0.5
+    worse["sections"]["quality"]["nf4-dq"]["delta_ppl_pct"] += 5
+    worse["sections"]["quality"]["nf4-dq"]["top1_pct"] -= 3
+    assert snapshot.diff(old, nudged) == [], "a change inside the tolerance is not drift"
+    got = sorted((d.subject, d.behaviour) for d in snapshot.diff(old, worse))
+    assert got == [("nf4-dq", "delta_ppl_pct"), ("nf4-dq", "top1_pct")], f"expected the two planted drifts, got {got}"

@@ -5,16 +5,25 @@ to another thread. Streaming must be faithful: the concatenated pieces equal ``d
 the prompt is not repeated, a character whose bytes span several tokens is never shown half-done (U+FFFD),
 generation stops at the model's end-of-turn token, and a failure inside the generating thread reaches the
 caller instead of hanging it.
+
+What the user reads never holds a special token: on every output path (both streamers, ``llmfound generate``
+streamed and ``--no-stream``, the text-generation pipeline and ``llmfound pipeline``, the demo's streamed answer)
+and for every family that generates, a contract model emitting the family's bos/pad/unk inside the answer and a
+stop token at its end shows the answer alone, and the stop token comes back as the stop reason (``eos``), not as
+text. The real SmolLM2 runs every path too; the whole demo is a slow spec.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
 
 import pytest
+import torch
 
-from llmfound import chat, quantization as Q, streaming
+from llmfound import chat, families, quantization as Q, streaming, tokenization as T
 from llmfound.errors import LlmfoundError
 
 MODEL = "smollm2-135m-instruct"
@@ -58,15 +67,19 @@ def test_skip_prompt_leaves_only_new_text(smol):
     assert "helpful AI assistant" not in res.text and not res.text.startswith("system"), res.text
 
 
-@pytest.mark.parametrize("text", ["🙂 ok", "日本語のテキスト", "family: 👨‍👩‍👧 done", "é vs é"])
+@pytest.mark.parametrize("text", ["🙂 ok", "日本語のテキスト", "family: 👨‍👩‍👧 done", "é vs e\u0301"])
 @pytest.mark.parametrize("kind", ["iterator", "stdout"])
 def test_a_character_split_across_tokens_is_never_shown_half_done(smol, text, kind, capsys):
-    """Byte-level BPE splits an emoji's 4 UTF-8 bytes across tokens; the streamer must hold them back."""
+    """Byte-level BPE splits an emoji's 4 UTF-8 bytes across tokens; the streamer must hold them back. Each text
+    really splits a character: some token decoded alone is part of one (U+FFFD) under SmolLM2's vocabulary
+    ('é' is one token there; a combining acute accent, U+0301, after an 'e' is two)."""
     from transformers import TextIteratorStreamer, TextStreamer
 
     _, tok = smol
     ids = tok.encode(text, add_special_tokens=False)
-    assert any("\ufffd" in tok.decode([i]) for i in ids) or text.isascii() or len(ids) >= 2
+    alone = [tok.decode([i]) for i in ids]
+    assert any("\ufffd" in a for a in alone), (f"smollm2: input {text!r}: expected a character split across "
+                                               f"tokens (a token decoding alone to U+FFFD), got {alone!r}")
     s = TextIteratorStreamer(tok, timeout=5) if kind == "iterator" else TextStreamer(tok)
     for i in ids:  # what generate does: one token id at a time
         s.put(__import__("torch").tensor([i]))
@@ -90,6 +103,219 @@ def test_hitting_max_new_tokens_is_reported_as_such(smol):
     res = streaming.stream_generate(model, tok, _inputs(tok, "Write a long story about a cat."), max_new_tokens=5)
     assert (res.stop_reason, res.new_tokens) == ("max_new_tokens", 5)
     assert 0 < res.ttft_s <= res.total_s and res.tokens_per_s > 0
+
+
+# ------------------------------------------------------------------------------------------ what the user reads
+# Field report: streaming front-ends shipped <|im_end|>, <|eot_id|> and similar markers to their users when one
+# decode call lost skip_special_tokens=True; an answer that still says "Paris" and a stream that still equals decode
+# do not notice. So every output path a user reads is checked, for every family that generates (every row with an
+# eos; BERT is an encoder), with the family's real tokenizer and a CONTRACT model: a stand-in whose generate emits a
+# fixed id sequence holding the family's special tokens. It is never a real model; the real SmolLM2 runs each path
+# below it.
+
+ROWS = {f.name: f for f in families.FAMILIES}
+GENERATIVE = [f.name for f in families.FAMILIES if f.eos]
+PROMPT, ANSWER = "What is the capital of France?", "The capital of France is Paris."
+
+
+def _stop_ids(row) -> tuple[int, ...]:
+    """The ids generation stops at: the published generation_config's eos ids, else the eos."""
+    return row.generation_eos_ids or (row.eos[1],)
+
+
+def _special_strings(row, tok) -> set[str]:
+    """Every special-token string of the family: its matrix cells, its end of turn, and every special token its
+    tokenizer declares (Mistral Tekken's backend: ``all_special_tokens``)."""
+    declared = getattr(tok, "added_tokens_decoder", None)
+    declared = ({t.content for t in declared.values() if t.special} if isinstance(declared, dict)
+                else set(tok.all_special_tokens))
+    cells = {c[0] for c in (row.bos, row.eos, row.pad, row.unk, row.cls, row.sep) if c}
+    return cells | declared | ({row.end_of_turn} if row.end_of_turn else set())
+
+
+def _script(row, tok, stop: int) -> tuple[list[int], str]:
+    """``(ids the contract model emits, the text the user must read)``: the answer, with each special token of the
+    row that does not stop generation (bos, pad, unk, an eos or end of turn that is not a stop id) spliced into its
+    middle, then the stop token ``stop``."""
+    words = T.encode(tok, ANSWER)
+    cells = [c[1] for c in (row.bos, row.eos, row.pad, row.unk) if c] + [row.end_of_turn_id]
+    inner = [i for i in dict.fromkeys(cells) if i is not None and i not in _stop_ids(row)]
+    return words[:len(words) // 2] + inner + words[len(words) // 2:] + [stop], T.decode(tok, words)
+
+
+def contract_model(tok, script: list[int], stops: tuple[int, ...]):
+    """A CONTRACT model, not a real one: a 1-layer Llama of random weights sized to ``tok`` (so a pipeline or the CLI
+    can place and measure it) whose ``generate`` ignores the weights and emits ``script`` (at most
+    ``max_new_tokens`` of it) as transformers' generate does: the prompt to the streamer first, then one id at a
+    time, then ``end()``; it returns prompt + new ids. Its generation config stops at ``stops``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    class ContractModel(LlamaForCausalLM):
+        def generate(self, input_ids=None, attention_mask=None, streamer=None, max_new_tokens=None, **kw):
+            new = script[:max_new_tokens]
+            if streamer is not None:
+                streamer.put(input_ids.cpu())
+                for i in new:
+                    streamer.put(torch.tensor([i]))
+                streamer.end()
+            return torch.cat([input_ids, torch.tensor([new], dtype=input_ids.dtype, device=input_ids.device)], 1)
+
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=4, intermediate_size=4, num_hidden_layers=1,
+                      num_attention_heads=1, num_key_value_heads=1, tie_word_embeddings=True, eos_token_id=list(stops))
+    model = ContractModel(cfg).eval()
+    model.generation_config.eos_token_id = list(stops)
+    return model
+
+
+@functools.cache
+def _family_tokenizer(family: str):
+    """The family's tokenizer holding its chat template, as a model folder's does (a template that ships as a
+    separate file is set on a fresh copy, never on the shared one)."""
+    if chat.template_path(family) is None:
+        return families.load_tokenizer(family)
+    tok = families.load_tokenizer(family, cached=False)
+    tok.chat_template = chat.template_source(family)
+    return tok
+
+
+def _prompt(tok):
+    """The question as generate's inputs: one chat turn where the tokenizer has a template, else plain text."""
+    if getattr(tok, "chat_template", None):
+        return _inputs(tok, PROMPT)
+    return {"input_ids": torch.tensor([T.encode(tok, PROMPT, add_special_tokens=True)])}
+
+
+def _reported_stop(stderr: str) -> str | None:
+    m = re.search(r"stop: (\w+)", stderr)
+    return m and m.group(1)
+
+
+def _streamer(kind: str):
+    def run(model, tok, capsys, monkeypatch):  # iterator: what on_text is handed; stdout: what TextStreamer prints
+        pieces: list[str] = []
+        res = streaming.stream_generate(model, tok, _prompt(tok), max_new_tokens=64, streamer=kind,
+                                        on_text=pieces.append if kind == "iterator" else None)
+        shown = "".join(pieces) if kind == "iterator" else capsys.readouterr().out.removesuffix("\n")
+        return shown, res.stop_reason, res.stop_token_id
+    return run
+
+
+def _cli_generate(*flags: str):
+    def run(model, tok, capsys, monkeypatch):
+        from llmfound.cli import main
+
+        monkeypatch.setattr(Q, "load_model", lambda *a, **kw: (model, tok))
+        threads = torch.get_num_threads()
+        try:
+            assert main(["generate", PROMPT, "--max-new-tokens", "64", "--threads", "1", *flags]) == 0
+        finally:
+            torch.set_num_threads(threads)
+        cap = capsys.readouterr()
+        return cap.out.removesuffix("\n"), _reported_stop(cap.err), None
+    return run
+
+
+def _pipeline(cli: bool):
+    def run(model, tok, capsys, monkeypatch):  # llmfound.pipeline's own loading is replaced by the model given
+        from llmfound import pipelines as PL
+        from llmfound.cli import main
+
+        monkeypatch.setattr(PL, "load", lambda task, ref, dtype=None: (model, tok, ref))
+        if cli:
+            assert main(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"]) == 0
+            return capsys.readouterr().out.removesuffix("\n"), None, None
+        asked = [{"role": "user", "content": PROMPT}] if getattr(tok, "chat_template", None) else PROMPT
+        got = PL.pipeline("text-generation", model="given")(asked, max_new_tokens=64, do_sample=False,
+                                                             return_full_text=False)
+        return got[0]["generated_text"], None, None
+    return run
+
+
+def _demo(model, tok, capsys, monkeypatch):
+    from llmfound import demo
+    from llmfound.terminal import err
+
+    res = demo.stream_answer(model, tok, PROMPT, max_new_tokens=64, err=err)
+    cap = capsys.readouterr()
+    return cap.out.removesuffix("\n"), _reported_stop(cap.err), res.stop_token_id
+
+
+OUTPUT_PATHS = {
+    "stream_generate(streamer='iterator')": (_streamer("iterator"), False, True),
+    "stream_generate(streamer='stdout')": (_streamer("stdout"), False, True),
+    "llmfound generate": (_cli_generate(), True, True),
+    "llmfound generate --no-stream": (_cli_generate("--no-stream"), True, True),
+    "pipeline('text-generation')": (_pipeline(cli=False), False, False),
+    "llmfound pipeline text-generation": (_pipeline(cli=True), False, False),
+    "llmfound demo (step 4: demo.stream_answer)": (_demo, True, True),
+}
+"""Every output path a user reads: name -> (run it and return (text shown, stop reason reported, stop token id
+reported), needs a chat template, reports a stop reason). The demo's whole run is the slow spec below."""
+
+
+def _output_params():
+    for path, (_, needs_template, _) in OUTPUT_PATHS.items():
+        for family in GENERATIVE:
+            if needs_template and not ROWS[family].template:
+                continue  # generate and the demo chat: a family without a template cannot be asked
+            for stop in _stop_ids(ROWS[family]):
+                yield pytest.param(path, family, stop, id=f"{path}-{family}-{stop}")
+
+
+def _check_shown(who: str, path: str, row, tok, shown: str, expected: str | None) -> None:
+    __tracebackhide__ = True  # pytest: a failure points at the spec that called this
+    leaked = sorted(s for s in _special_strings(row, tok) if s in shown)
+    ok = not leaked and (shown == expected if expected is not None else "Paris" in shown)
+    assert ok, (f"{who}: {path}: expected {expected or 'an answer naming Paris'!r} and no special token, got "
+                f"{shown!r}" + (f"; special tokens shown: {leaked}" if leaked else ""))
+
+
+@pytest.mark.parametrize("path, family, stop", list(_output_params()))
+def test_no_special_token_reaches_the_reader_on_any_output_path(path, family, stop, require_assets, capsys,
+                                                               monkeypatch, lesson):
+    """The contract model emits the answer with the family's bos/pad/unk (and an eos that does not stop) inside it
+    and a stop token at the end: the reader gets the answer alone, and the stop token comes back as the stop
+    reason, not as text."""
+    row = ROWS[family]
+    require_assets(*row.sources)
+    tok = _family_tokenizer(family)
+    script, visible = _script(row, tok, stop)
+    run, _, reports_stop = OUTPUT_PATHS[path]
+    shown, reason, stop_id = run(contract_model(tok, script, _stop_ids(row)), tok, capsys, monkeypatch)
+    _check_shown(f"{family} (contract model)", path, row, tok, shown, visible)
+    if reports_stop:
+        assert (reason, stop_id in (None, stop)) == ("eos", True), (
+            f"{family}: {path}: expected stop reason 'eos' (id {stop}), got {reason!r} (id {stop_id})")
+    lesson.count("(family, output path) pairs show no special token", f"{family}:{path}")
+
+
+@pytest.mark.parametrize("path", list(OUTPUT_PATHS))
+def test_the_real_smollm2_shows_no_special_token_on_any_output_path(path, smol, capsys, monkeypatch):
+    model, tok = smol
+    row = ROWS["smollm2"]
+    run, _, reports_stop = OUTPUT_PATHS[path]
+    shown, reason, stop_id = run(model, tok, capsys, monkeypatch)
+    _check_shown("smollm2 (real model)", path, row, tok, shown, None)
+    if reports_stop:
+        assert (reason, stop_id in (None, row.end_of_turn_id)) == ("eos", True), (
+            f"smollm2: {path}: expected stop reason 'eos' ({row.end_of_turn!r}), got {reason!r} (id {stop_id})")
+
+
+@pytest.mark.slow
+def test_the_real_demo_streams_its_answer_without_special_tokens(require_assets, capsys):
+    """The whole ``llmfound demo`` (four model loads, three quantized: ~20 s on 2 cores): its step-4 answer, between
+    the step headings, holds no special token of SmolLM2 and names Paris; the 4-bit model ends it with <|im_end|>
+    after ~49 tokens (so 128 are allowed, not the default 48), which stderr reports as "stop: eos"."""
+    from llmfound.cli import main
+
+    require_assets(MODEL)
+    assert main(["demo", "--max-new-tokens", "128"]) == 0
+    cap = capsys.readouterr()
+    answer = cap.out.split("4. Streaming the 4-bit model's answer", 1)[1].split("5. The notes' streaming code")[0]
+    answer = answer.split("\n", 1)[1]  # after the heading's line
+    _check_shown("smollm2 (real model)", "llmfound demo", ROWS["smollm2"], families.load_tokenizer("smollm2"),
+                 answer, None)
+    assert _reported_stop(cap.err) == "eos", f"smollm2: llmfound demo: expected 'stop: eos' on stderr, got {cap.err!r}"
 
 
 # ------------------------------------------------------------------------------------------ failures
