@@ -194,76 +194,11 @@ def load(task: Task, ref: str, *, dtype: Any = None):
 # ------------------------------------------------------------------------- transformers' own, with checks
 
 
-def _guarded_classes():
-    """Subclasses of transformers' pipelines that add input checks (built lazily: importing them is slow)."""
-    from transformers.pipelines.text_classification import TextClassificationPipeline
-    from transformers.pipelines.text_generation import TextGenerationPipeline
-    from transformers.pipelines.text_to_audio import TextToAudioPipeline
-    from transformers.pipelines.token_classification import TokenClassificationPipeline
+def _guarded_class(task: str):
+    """The guarded subclass for ``task`` (:mod:`llmfound.guarded_pipelines`, imported on first use: it is slow)."""
+    from .guarded_pipelines import GUARDED
 
-    class Guard:
-        llmfound_task = ""
-        llmfound_device_note: str | None = None
-
-        def _llmfound_ok(self, x: Any) -> bool:
-            return isinstance(x, str) or _is_text_list(x) or (self.llmfound_task == "text-to-audio" and _is_chat(x))
-
-        def __call__(self, inputs=None, *args, **kwargs):
-            if inputs is None and args:
-                inputs, args = args[0], args[1:]
-            elif inputs is None:  # called by keyword: transformers names it text_inputs (generation, audio)
-                for name in ("text_inputs", "inputs"):
-                    if name in kwargs:
-                        inputs = kwargs.pop(name)
-                        break
-            # generators and datasets stream through unchecked; everything else must have the task's shape
-            checkable = inputs is None or isinstance(inputs, (str, bytes, int, float, dict, set, list, tuple))
-            if checkable and not self._llmfound_ok(inputs):
-                raise _wrong_input(self.llmfound_task, inputs, get_task(self.llmfound_task).inputs)
-            return super().__call__(inputs, *args, **kwargs)
-
-    class TextClassification(Guard, TextClassificationPipeline):
-        """transformers' TextClassificationPipeline + input-type and input-length checks (llmfound)."""
-
-        llmfound_task = "text-classification"
-
-        def _llmfound_ok(self, x):
-            one = lambda v: isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("text"), str))  # noqa: E731
-            return one(x) or (isinstance(x, (list, tuple)) and len(x) > 0 and all(one(v) for v in x))
-
-        def preprocess(self, inputs, **tokenizer_kwargs):
-            limit = max_positions(self.model, self.tokenizer)
-            if limit and tokenizer_kwargs.get("truncation") and "max_length" not in tokenizer_kwargs:
-                tokenizer_kwargs["max_length"] = limit
-            enc = super().preprocess(inputs, **tokenizer_kwargs)
-            n = enc["input_ids"].shape[-1]
-            if limit and n > limit:
-                raise _too_long(n, limit, self.model)
-            return enc
-
-    class TokenClassification(Guard, TokenClassificationPipeline):
-        """transformers' TokenClassificationPipeline + input-type checks (llmfound). Note: transformers
-        truncates a long input to the tokenizer's model_max_length silently (entities past it are dropped)
-        unless ``stride=`` is given with an aggregation strategy."""
-
-        llmfound_task = "token-classification"
-
-    class TextGeneration(Guard, TextGenerationPipeline):
-        """transformers' TextGenerationPipeline + input-type checks (llmfound)."""
-
-        llmfound_task = "text-generation"
-
-        def _llmfound_ok(self, x):
-            return (isinstance(x, str) or _is_text_list(x) or _is_chat(x)
-                    or (isinstance(x, (list, tuple)) and len(x) > 0 and all(_is_chat(c) for c in x)))
-
-    class TextToAudio(Guard, TextToAudioPipeline):
-        """transformers' TextToAudioPipeline + input-type checks (llmfound)."""
-
-        llmfound_task = "text-to-audio"
-
-    return {"text-classification": TextClassification, "token-classification": TokenClassification,
-            "text-generation": TextGeneration, "text-to-audio": TextToAudio}
+    return GUARDED[task]
 
 
 # --------------------------------------------------------------------------------------------- audio out
@@ -358,7 +293,7 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
         extra: dict[str, Any] = {"tokenizer": tok}
         if t.name == "text-to-audio":
             extra = _tts_preprocessor(where, tok)
-        pipe = transformers.pipeline(t.name, model=mdl, device=dev, pipeline_class=_guarded_classes()[t.name],
+        pipe = transformers.pipeline(t.name, model=mdl, device=dev, pipeline_class=_guarded_class(t.name),
                                      **extra, **kw)
     else:
         mdl, tok, where = load(t, ref, dtype=dtype)

@@ -1,0 +1,95 @@
+"""transformers' own pipelines with llmfound's input checks: subclasses that refuse inputs of the wrong shape in
+one line (:class:`~llmfound.errors.LlmfoundError`) and inputs longer than the model's positions
+(:class:`~llmfound.errors.InputTooLongError`) instead of a traceback deep inside transformers.
+
+Importing this module imports transformers' pipeline classes (seconds): :func:`llmfound.pipelines.pipeline`
+imports it only when a transformers-backed task is asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers.pipelines.text_classification import TextClassificationPipeline
+from transformers.pipelines.text_generation import TextGenerationPipeline
+from transformers.pipelines.text_to_audio import TextToAudioPipeline
+from transformers.pipelines.token_classification import TokenClassificationPipeline
+
+from .tasks import _is_chat, _is_text_list, _too_long, _wrong_input, get_task, max_positions
+
+__all__ = ["Guard", "TextClassification", "TokenClassification", "TextGeneration", "TextToAudio", "GUARDED"]
+
+
+class Guard:
+    """Mixin: checks ``inputs`` against the task's accepted shapes (:func:`llmfound.tasks.get_task`) before
+    transformers sees them; generators and datasets stream through unchecked. ``llmfound_task``: the task name;
+    ``llmfound_device_note``: what ``device="auto"`` decided, set by :func:`llmfound.pipelines.pipeline`."""
+
+    llmfound_task = ""
+    llmfound_device_note: str | None = None
+
+    def _llmfound_ok(self, x: Any) -> bool:
+        return isinstance(x, str) or _is_text_list(x) or (self.llmfound_task == "text-to-audio" and _is_chat(x))
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        if inputs is None and args:
+            inputs, args = args[0], args[1:]
+        elif inputs is None:  # called by keyword: transformers names it text_inputs (generation, audio)
+            for name in ("text_inputs", "inputs"):
+                if name in kwargs:
+                    inputs = kwargs.pop(name)
+                    break
+        # generators and datasets stream through unchecked; everything else must have the task's shape
+        checkable = inputs is None or isinstance(inputs, (str, bytes, int, float, dict, set, list, tuple))
+        if checkable and not self._llmfound_ok(inputs):
+            raise _wrong_input(self.llmfound_task, inputs, get_task(self.llmfound_task).inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+
+class TextClassification(Guard, TextClassificationPipeline):
+    """transformers' TextClassificationPipeline + input-type and input-length checks (llmfound)."""
+
+    llmfound_task = "text-classification"
+
+    def _llmfound_ok(self, x):
+        one = lambda v: isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("text"), str))  # noqa: E731
+        return one(x) or (isinstance(x, (list, tuple)) and len(x) > 0 and all(one(v) for v in x))
+
+    def preprocess(self, inputs, **tokenizer_kwargs):
+        limit = max_positions(self.model, self.tokenizer)
+        if limit and tokenizer_kwargs.get("truncation") and "max_length" not in tokenizer_kwargs:
+            tokenizer_kwargs["max_length"] = limit
+        enc = super().preprocess(inputs, **tokenizer_kwargs)
+        n = enc["input_ids"].shape[-1]
+        if limit and n > limit:
+            raise _too_long(n, limit, self.model)
+        return enc
+
+
+class TokenClassification(Guard, TokenClassificationPipeline):
+    """transformers' TokenClassificationPipeline + input-type checks (llmfound). Note: transformers
+    truncates a long input to the tokenizer's model_max_length silently (entities past it are dropped)
+    unless ``stride=`` is given with an aggregation strategy."""
+
+    llmfound_task = "token-classification"
+
+
+class TextGeneration(Guard, TextGenerationPipeline):
+    """transformers' TextGenerationPipeline + input-type checks (llmfound)."""
+
+    llmfound_task = "text-generation"
+
+    def _llmfound_ok(self, x):
+        return (isinstance(x, str) or _is_text_list(x) or _is_chat(x)
+                or (isinstance(x, (list, tuple)) and len(x) > 0 and all(_is_chat(c) for c in x)))
+
+
+class TextToAudio(Guard, TextToAudioPipeline):
+    """transformers' TextToAudioPipeline + input-type checks (llmfound)."""
+
+    llmfound_task = "text-to-audio"
+
+
+GUARDED = {"text-classification": TextClassification, "token-classification": TokenClassification,
+        "text-generation": TextGeneration, "text-to-audio": TextToAudio}
+"""Task name -> the guarded pipeline class ``transformers.pipeline(..., pipeline_class=...)`` gets."""
