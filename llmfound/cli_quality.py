@@ -72,7 +72,7 @@ def quality_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=as_json) as bar:
+                  console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
         tasks = {"load": bar.add_task("loading presets", total=None),
                  "score": bar.add_task("scoring windows", total=None, visible=False)}
 
@@ -81,10 +81,10 @@ def quality_cmd(
 
         report = QL.quality(model, wanted, tokens=tokens, context=context, stride=stride,
                             decode_tokens=decode_tokens, device=device, on_progress=progress)
-    if plot:
-        QL.plot(report, plot)
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=1) + "\n")
+        if plot:  # after the report is out: a chart that cannot be written loses nothing measured
+            QL.plot(report, plot)
         return
     ref = report.rows[0].footprint_bytes
     rows = [(r.preset, format_bytes(r.footprint_bytes), f"{ref / r.footprint_bytes:.2f}x", f"{r.ppl:.2f}",
@@ -98,4 +98,5 @@ def quality_cmd(
     out.print(f"{report.tokens:,} tokens of {report.corpus} scored (window {report.context}, stride "
               f"{report.stride}) on {report.device}; KLD in nats against bf16; {SI_NOTE}", soft_wrap=False)
     if plot:
+        QL.plot(report, plot)
         out.print(f"trade-off chart written to {plot}")

@@ -69,7 +69,9 @@ def windows(n_tokens: int, context: int = CONTEXT, stride: int = STRIDE) -> list
     """The scoring windows over ``n_tokens`` tokens: ``[(begin, end, first_scored), ...]`` (token indices,
     ``end`` exclusive). Window ``i`` covers ``[begin, end)`` with ``end - begin <= context`` and scores the
     targets ``first_scored .. end - 1`` (token ``t`` is predicted from tokens ``begin .. t - 1``); every
-    token but the first is scored exactly once. Raises :class:`LlmfoundError` when ``stride`` is not in
+    token but the first is scored exactly once. A window starts at most one token before its first scored
+    token (``stride == context``: non-overlapping windows that each keep one token of history).
+    Raises :class:`LlmfoundError` when ``stride`` is not in
     ``1..context`` or there are fewer than 2 tokens."""
     if not 0 < stride <= context:
         raise LlmfoundError(f"the stride must be between 1 and the context ({context}) tokens, got {stride}")
@@ -77,8 +79,9 @@ def windows(n_tokens: int, context: int = CONTEXT, stride: int = STRIDE) -> list
         raise LlmfoundError(f"scoring needs at least 2 tokens, got {n_tokens}")
     out, prev_end, begin = [], 1, 0
     while prev_end < n_tokens:
-        end = min(begin + context, n_tokens)
-        out.append((begin, end, prev_end))
+        start = min(begin, prev_end - 1)  # the first scored token needs one token before it in its window
+        end = min(start + context, n_tokens)
+        out.append((start, end, prev_end))
         prev_end = end
         begin += stride
     return out
@@ -225,7 +228,11 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
         models[p], t = Q.load_model(model, p, device_map="auto" if device == "cuda" else "cpu")
         load_s[p] = time.perf_counter() - t0
         footprints[p] = Q.footprint(models[p]).total
-        if tok is None:  # bf16 comes first: check the corpus is long enough before the slower quantized loads
+        if tok is None:  # bf16 comes first: check the corpus and positions before the slower quantized loads
+            positions = getattr(models[p].config, "max_position_embeddings", None)
+            if positions and context > positions:
+                raise LlmfoundError(f"--context {context} is above the model's {positions} positions; ask for at "
+                                    f"most {positions}")
             tok, ids = t, t.encode(text, add_special_tokens=False)
             if tokens > len(ids):
                 raise LlmfoundError(f"--tokens {tokens} is above the corpus ({len(ids):,} tokens of {CORPUS_FILE} "
@@ -280,5 +287,10 @@ def plot(report: QualityReport, path: str) -> None:
     ax.set_title(f"{report.model}: {report.tokens:,} tokens of {report.corpus}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    except OSError as e:
+        raise LlmfoundError(f"could not write the chart to {path!r} ({e.strerror or e}); pick a writable "
+                            f"folder") from None
+    finally:
+        plt.close(fig)

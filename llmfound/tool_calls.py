@@ -73,6 +73,10 @@ def _calls(i: int, m: dict, calls: Any, form: str | None, who: str, renders: lis
         if isinstance(args, str):
             try:
                 parsed = json.loads(args)
+            except RecursionError:
+                raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments nest too deeply to be "
+                                           f"argument values; pass a flat JSON object of argument names and "
+                                           f"values") from None
             except ValueError as e:
                 raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments {args!r:.60} are not "
                                            f"JSON ({e}); pass a JSON object, e.g. '{{\"city\": \"Paris\"}}', or a "

@@ -853,3 +853,15 @@ def test_cli_template_bad_input_is_one_line(capsys, tmp_path, argv, says, requir
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
     assert says in lines[0], f"{argv}: expected {says!r} in {lines[0]!r}"
     assert out == ""
+
+
+def test_tool_call_arguments_nested_past_python_s_recursion_limit_are_one_line():
+    """A JSON-string argument nested 3,000 deep (field report from a hostile-input run) is refused naming the
+    message and call, not with json's RecursionError traceback."""
+    args = '{"a":' * 3000 + "1" + "}" * 3000
+    msgs = [{"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "id": "call1", "function": {"name": "get_weather", "arguments": args}}]}]
+    with pytest.raises(chat.InvalidMessagesError, match=r"message 1 .*tool call 0 \(get_weather\) arguments nest "
+                                                        r"too deeply"):
+        chat.render("qwen2.5", msgs)

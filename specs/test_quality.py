@@ -36,6 +36,7 @@ def test_windows_score_every_token_once_with_the_promised_history(n, context, da
     assert scored == list(range(1, n)), f"n={n} context={context} stride={stride}: scored {scored[:10]}..."
     for i, (begin, end, first) in enumerate(spans):
         assert end - begin <= context, f"window {i} {begin}..{end} is longer than the context {context}"
+        assert first > begin, f"n={n} context={context} stride={stride}: window {i} scores its own first token"
         if i:  # after the first window, each scored token sees at least context - stride tokens before it
             assert first - begin >= min(context - stride, begin), (f"window {i}: first scored {first} sees "
                                                                    f"{first - begin} < {context - stride} tokens")
@@ -183,3 +184,13 @@ def test_a_corpus_missing_offline_is_one_line_and_exit_3(tmp_path, monkeypatch, 
     rc = main(["quality", "--presets", "bf16"])
     err = capsys.readouterr().err.strip()
     assert rc == 3 and "asset 'lee-corpus' is not in the cache" in err and len(err.splitlines()) == 1, (rc, err)
+
+
+def test_a_context_above_the_model_s_positions_is_one_line(smollm2, require_assets, capsys):
+    require_assets(QL.CORPUS_ASSET)
+    from llmfound.cli import main
+
+    rc = main(["quality", "--presets", "bf16", "--context", "9000", "--stride", "9000", "--tokens", "9000"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == "error: --context 9000 is above the model's 8192 positions; ask for at most 8192", (
+        rc, err)
