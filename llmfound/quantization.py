@@ -123,6 +123,8 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
 
     from pathlib import Path
 
+    from safetensors import SafetensorError  # a damaged weights file: not an OSError
+
     from .errors import AssetError, LlmfoundError, first_line
 
     if not isinstance(ref, str) or not ref.strip():
@@ -145,7 +147,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False) if tokenizer else None
     except LlmfoundError:
         raise
-    except (OSError, ValueError, RuntimeError, KeyError) as e:  # includes safetensors' and the hub's errors
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as e:  # a truncated file, the hub's errors
         first = first_line(e)
         raise AssetError(f"could not load a causal LM from {ref!r} ({type(e).__name__}: {first}); name a folder "
                          f"with config.json, *.safetensors and tokenizer files, an llmfound asset, or a hub id "

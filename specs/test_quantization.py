@@ -329,3 +329,22 @@ def test_gpu_streamed_generation_from_the_real_4bit_smollm2(require_assets):
     inputs = {k: v.to("cuda") for k, v in chat.chat_inputs(tok, chat.conversation(FACTS[0][0])).items()}
     res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
     assert FACTS[0][1] in res.text, res.text
+
+
+def test_a_truncated_weights_file_is_one_asset_error_line(tmp_path, require_assets):
+    """A model folder whose ``model.safetensors`` was cut short (an interrupted copy) is one line naming the
+    folder (exit 3 in the CLI), not safetensors' own SafetensorError traceback."""
+    import shutil
+
+    from llmfound import assets
+    from llmfound.errors import AssetError
+
+    require_assets(MODEL)
+    src = assets.ensure(MODEL)
+    for f in src.iterdir():
+        if f.is_file() and f.name != "model.safetensors" and not f.name.startswith("."):
+            shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "model.safetensors").write_bytes((src / "model.safetensors").read_bytes()[:1000])
+    with pytest.raises(AssetError, match=r"could not load a causal LM from .*SafetensorError") as e:
+        Q.load_model(str(tmp_path), "bf16")
+    assert e.value.exit_code == 3 and "\n" not in str(e.value), str(e.value)
