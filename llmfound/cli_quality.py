@@ -50,14 +50,7 @@ def quality_cmd(
     from . import quality as QL
 
     wanted = parse_presets(presets)
-    for name, value, low in (("--tokens", tokens, 2), ("--context", context, 2), ("--stride", stride, 1),
-                             ("--decode-tokens", decode_tokens, 0)):
-        if value < low:
-            raise LlmfoundError(f"{name} must be at least {low}, got {value}")
-    if stride > context:
-        raise LlmfoundError(f"--stride {stride} is above --context {context}: windows would skip tokens")
-    if tokens < context:
-        raise LlmfoundError(f"--tokens {tokens} is below --context {context}: a window needs {context} tokens")
+    QL.check_settings(tokens, context, stride, decode_tokens)  # before the plot path, the progress bar, any load
     if device not in ("cpu", "cuda"):
         raise LlmfoundError(f"--device must be cpu or cuda, got {device!r}")
     if device == "cuda":

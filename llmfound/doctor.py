@@ -17,6 +17,7 @@ from typing import Callable
 
 from .environment import accelerator, versions  # noqa: F401 (report sections; versions: public here too)
 from .errors import CAPABILITY_EXIT_CODES, first_line
+from .outputs import check_plot_path  # noqa: F401 (public here: cli_gate checks --plot before the run)
 from .units import SI_NOTE, format_bytes
 
 __all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability",
@@ -321,18 +322,6 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
     return {"schema": SCHEMA, "versions": versions(), "accelerator": acc,
             "capabilities": [asdict(r) for r in results], "ledger": ledger_states() if ledger else [],
             "exit_code": code}
-
-
-def check_plot_path(path: str) -> None:
-    """Raise a one-line :class:`~llmfound.errors.LlmfoundError` unless ``path`` is a writable ``.png`` path."""
-    from pathlib import Path
-
-    from .outputs import check_output_path
-    from .errors import LlmfoundError
-
-    if Path(str(path)).suffix.lower() != ".png":
-        raise LlmfoundError(f"--plot writes a PNG: name a file ending in .png, got {path!r}")
-    check_output_path(path)
 
 
 def plot(report: dict, path: str) -> None:

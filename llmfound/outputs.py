@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .errors import LlmfoundError
 
-__all__ = ["atomic_write", "check_output_path"]
+__all__ = ["atomic_write", "check_output_path", "check_plot_path"]
 
 
 def check_output_path(path: Any) -> Path:
@@ -42,6 +42,15 @@ def check_output_path(path: Any) -> Path:
         raise LlmfoundError(f"cannot write {str(path)!r}: the existing file is read-only; remove it or pick "
                             f"another path")
     return p.absolute()
+
+
+def check_plot_path(path: Any) -> Path:
+    """A ``--plot`` destination: a ``.png`` name (any case) that :func:`check_output_path` accepts; returns it as an
+    absolute Path. Raises :class:`LlmfoundError` (one line) otherwise. Used by doctor and quality before their
+    slow work."""
+    if Path(str(path)).suffix.lower() != ".png":
+        raise LlmfoundError(f"--plot writes a PNG: name a file ending in .png, got {path!r}")
+    return check_output_path(path)
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: int = 0o644) -> Path:

@@ -27,11 +27,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .errors import LlmfoundError
+from .outputs import check_plot_path  # noqa: F401 (public here: the CLI checks --plot before scoring)
 
 __all__ = ["CORPUS_ASSET", "CORPUS_FILE", "HELD_OUT_FILE", "CONTEXT", "STRIDE", "PRESETS", "DELTA_PPL_BOUNDS",
            "corpus_text",
            "windows", "TokenScores", "score", "PresetQuality", "QualityReport", "summarize", "quality",
-           "check_plot_path", "plot"]
+           "check_settings", "check_plot_path", "plot"]
 
 CORPUS_ASSET = "lee-corpus"
 CORPUS_FILE = "lee_background.cor"
@@ -204,6 +205,21 @@ def _decode_speed(model, tokenizer, tokens: int) -> float:
     return r.tokens_per_s
 
 
+def check_settings(tokens: int, context: int, stride: int, decode_tokens: int = 0) -> None:
+    """Raise one :class:`LlmfoundError` line (named by the CLI's options) for settings no corpus or model can
+    satisfy: ``tokens`` / ``context`` below 2, ``stride`` below 1, ``decode_tokens`` below 0, a ``stride`` above
+    the ``context`` (windows would skip tokens), ``tokens`` below the ``context``. Cheap: :func:`quality` calls it
+    before loading anything."""
+    for name, value, low in (("--tokens", tokens, 2), ("--context", context, 2), ("--stride", stride, 1),
+                             ("--decode-tokens", decode_tokens, 0)):
+        if value < low:
+            raise LlmfoundError(f"{name} must be at least {low}, got {value}")
+    if stride > context:
+        raise LlmfoundError(f"--stride {stride} is above --context {context}: windows would skip tokens")
+    if tokens < context:
+        raise LlmfoundError(f"--tokens {tokens} is below --context {context}: a window needs {context} tokens")
+
+
 def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRESETS, *, tokens: int = 4096,
             context: int = CONTEXT, stride: int = STRIDE, decode_tokens: int = 16, device: str = "cpu",
             on_progress: Callable[[str, int, int], None] | None = None) -> QualityReport:
@@ -212,15 +228,13 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
     reference, scored first. ``device``: "cpu" or "cuda" (``device_map``). ``on_progress(stage, done, total)``
     reports loading ("load") and scoring ("score").
 
-    Raises :class:`UnknownNameError` for an unknown preset, :class:`LlmfoundError` when ``tokens`` is below
-    ``context`` or above the corpus, :class:`AssetMissingError` when the model or corpus is not cached offline.
+    Raises :class:`UnknownNameError` for an unknown preset, :class:`LlmfoundError` for settings
+    :func:`check_settings` refuses, a ``context`` above the model's positions or ``tokens`` above the corpus, :class:`AssetMissingError` when the model or corpus is not cached offline.
     Memory: every preset is held at once (SmolLM2-135M: about 0.8 GB for the five defaults)."""
     from . import quantization as Q
 
     wanted = ["bf16"] + [p for p in dict.fromkeys(Q.preset_name(p) for p in presets) if p != "bf16"]
-    if tokens < context:
-        raise LlmfoundError(f"--tokens {tokens} is below the context ({context} tokens): a window needs "
-                            f"{context} tokens; ask for at least {context}")
+    check_settings(tokens, context, stride, decode_tokens)
     text = corpus_text()
     models, load_s, footprints, tok, ids = {}, {}, {}, None, []
     for i, p in enumerate(wanted):
@@ -249,18 +263,6 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
         rows.append(PresetQuality(**s, footprint_bytes=footprints[p], decode_tok_s=speed, load_s=load_s[p]))
     return QualityReport(model=model, corpus=CORPUS_FILE, context=context, stride=stride, tokens=tokens,
                          device=device, rows=rows)
-
-
-def check_plot_path(path: str):
-    """Raise a one-line :class:`LlmfoundError` unless ``path`` is a writable ``.png`` path (checked before the
-    slow scoring). Returns it as an absolute Path."""
-    from pathlib import Path
-
-    from .outputs import check_output_path
-
-    if Path(str(path)).suffix.lower() != ".png":
-        raise LlmfoundError(f"--plot writes a PNG: name a file ending in .png, got {path!r}")
-    return check_output_path(path)
 
 
 def plot(report: QualityReport, path: str) -> None:
