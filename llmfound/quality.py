@@ -229,7 +229,8 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
     reports loading ("load") and scoring ("score").
 
     Raises :class:`UnknownNameError` for an unknown preset, :class:`LlmfoundError` for settings
-    :func:`check_settings` refuses, a ``context`` above the model's positions or ``tokens`` above the corpus, :class:`AssetMissingError` when the model or corpus is not cached offline.
+    :func:`check_settings` refuses, a ``context`` above the model's positions or ``tokens`` above the corpus,
+    :class:`AssetMissingError` when the model or corpus is not cached offline.
     Memory: every preset is held at once (SmolLM2-135M: about 0.8 GB for the five defaults)."""
     from . import quantization as Q
 
