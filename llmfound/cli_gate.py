@@ -1,12 +1,13 @@
-"""The command line's checks of an environment: ``llmfound doctor`` (validating a box) and ``llmfound snapshot``
-(recording behaviour and gating an upgrade). :mod:`llmfound.cli` registers these commands on its app.
+"""The command line's checks of an environment: ``llmfound doctor`` (validating a box), ``llmfound snapshot``
+(recording behaviour, comparing another environment) and ``llmfound gate`` (candidate releases, each in a side
+environment). :mod:`llmfound.cli` registers these commands on its app.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -14,10 +15,10 @@ from rich.table import Table
 from .terminal import _narrow_table, err, out, plural
 from .units import format_gib
 
-__all__ = ["gate_app", "doctor_cmd", "snapshot_app", "snapshot_record", "snapshot_compare"]
+__all__ = ["gate_app", "doctor_cmd", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]
 
 gate_app = typer.Typer()
-"""Holds the ``doctor`` command until :mod:`llmfound.cli` adds it to its app."""
+"""Holds the ``doctor`` and ``gate`` commands until :mod:`llmfound.cli` adds it to its app."""
 
 # ------------------------------------------------------------------------------------------------ doctor
 
@@ -146,3 +147,90 @@ def snapshot_compare(
 def _short(v, n: int = 120) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# -------------------------------------------------------------------------------------------------- gate
+
+
+@gate_app.command("gate")
+def gate_cmd(
+    candidates: Optional[List[str]] = typer.Argument(None, help="candidate sets: 'transformers==5.24.0', "
+                                                                "'tokenizers==0.22.2 transformers==5.21.0' (one "
+                                                                "argument), or a local .whl file"),
+    across: Optional[List[str]] = typer.Option(None, "--across", help="every release in a range: "
+                                                                      "PKG==FIRST..LAST (repeatable)"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="snapshot to compare with (default: the "
+                                                                    "shipped baseline)"),
+    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these snapshot sections"),
+    overlay: bool = typer.Option(False, "--overlay", help="install only the candidate, over this environment's "
+                                                          "packages (fast; no dependency check)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.gate)"),
+    markdown: Optional[str] = typer.Option(None, "--markdown", help="also write the report as Markdown to FILE"),
+) -> None:
+    """Try candidate releases, each in its own side environment (uv), against the baseline: pass / drift /
+    install-failed / broken per candidate, drift by family and behaviour, ledger entries that flipped. Your own
+    environment is never changed. Exit 0 no drift, 1 drift, 2 bad request, 3 install failed or no index."""
+    from rich.markup import escape
+
+    from . import gate as G, snapshot
+    from .errors import GateError
+    from .outputs import atomic_write, check_output_path
+
+    if not candidates and not across:
+        raise GateError("name at least one candidate (transformers==5.24.0) or a range "
+                        "(--across transformers==5.20.0..5.24.0)")
+    path = baseline or str(snapshot.BASELINE)
+    snapshot.load(path)  # a missing or newer-schema baseline: one line, before any side environment
+    if sections:
+        snapshot.check_sections(_sections(sections))
+    if markdown:
+        check_output_path(markdown)
+    wanted = [G.parse_candidate(c) for c in candidates or []]
+    for spec in across or []:
+        wanted += G.parse_across(spec)
+    G.check_candidates(wanted)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    color = {"pass": "green", "drift": "red", "install-failed": "yellow", "broken": "red"}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("candidates", total=len(wanted))
+
+        def start(c) -> None:
+            bar.update(task, description=f"side environment + checks: {c.label}")
+
+        def done(o) -> None:
+            bar.advance(task)
+            if not as_json:
+                err.print(f"[{color[o.state]}]{o.state}[/{color[o.state]}] {escape(o.candidate)}: "
+                          f"{escape(o.detail)}")
+
+        report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done)
+    if markdown:
+        atomic_write(check_output_path(markdown), lambda f: f.write(G.to_markdown(report).encode()))
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1, default=str) + "\n")
+        raise typer.Exit(report["exit_code"])
+    rows = [(escape(o["candidate"]), f"[{color[o['state']]}]{o['state']}[/{color[o['state']]}]",
+             escape(o["detail"]), f"{o['install_s']:.1f}{' warm' if o['warm'] else ''}", f"{o['check_s']:.1f}")
+            for o in report["outcomes"]]
+    out.print(_narrow_table(f"gate against {escape(path)}", ("candidate", "state", "detail", "install s",
+                                                             "checks s"),
+                            rows, flexible=("detail",), column_kw={"checks s": {"justify": "right"}}))
+    for o in report["outcomes"]:
+        if o["relaxed"]:
+            out.print(f"{escape(o['candidate'])}: companions moved to its own range: "
+                      + ", ".join(f"{escape(a)} -> {escape(b)}" for a, b in o["relaxed"]), soft_wrap=False)
+        if o["drift"]:
+            drows = [tuple(escape(x) for x in (d["subject"], d["section"], d["behaviour"], _short(d["old"]),
+                                               _short(d["new"])))
+                     for d in sorted(o["drift"], key=lambda d: (d["subject"], d["section"], d["behaviour"]))]
+            out.print(_narrow_table(f"{escape(o['candidate'])}: {plural(len(drows), 'behaviour')} drifted",
+                                    ("subject", "section", "behaviour", "old", "new"), drows,
+                                    flexible=("behaviour", "old", "new")))
+        for f in o["ledger"]:
+            out.print(f"{escape(o['candidate'])}: ledger {escape(f['id'])}: {escape(f['was'])} -> "
+                      f"{escape(f['now'])} ({f['action']})", soft_wrap=False)
+    if markdown:
+        out.print(f"markdown report written to {markdown}")
+    raise typer.Exit(report["exit_code"])

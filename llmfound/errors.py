@@ -15,6 +15,7 @@ __all__ = [
     "BrokenEnvironmentError", "NoCudaError", "NoOfflineModelError", "UntrainedWeightsError", "InputTooLongError",
     "TokenizerMismatchError", "InvalidMessagesError", "ChatTemplateError", "NoChatTemplateError",
     "TemplateRefusedError", "ChatTemplateSyntaxError", "TemplateSecurityError", "ChatOptionsError", "SnapshotError",
+    "GateError", "SideEnvironmentError", "CandidateInstallError",
 ]
 
 CAPABILITY_EXIT_CODES: dict[str, int] = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13,
@@ -22,13 +23,14 @@ CAPABILITY_EXIT_CODES: dict[str, int] = {"bitsandbytes": 10, "quantization": 11,
 """``llmfound doctor``'s exit status per capability class: the first failing class in this order decides it."""
 
 EXIT_CODES: dict[int, str] = {
-    0: "success (doctor: every required capability passed or was skipped; snapshot compare: no drift)",
-    1: "assets verify found a damaged entry; snapshot compare found drift; an OSError (unwritable cache, a path "
-       "that is a file)",
+    0: "success (doctor: every required capability passed or was skipped; snapshot compare, gate: no drift)",
+    1: "assets verify found a damaged entry; snapshot compare or gate found drift (gate: or the checks broke in a "
+       "side environment); an OSError (unwritable cache, a path that is a file)",
     2: "bad input: an unknown name, an empty prompt, a malformed file (LlmfoundError, UnknownNameError, "
        "SnapshotError, TokenizerMismatchError, ...); a usage mistake (click's usage message)",
     3: "an asset problem: registry unreachable, sha256 mismatch, npm missing, offline and not cached "
-       "(AssetError, NoOfflineModelError)",
+       "(AssetError, NoOfflineModelError); gate: no package index reachable, uv missing (SideEnvironmentError), "
+       "or a candidate whose install failed and none drifted",
     4: "an environment problem: bitsandbytes missing or broken, CUDA asked for where there is none "
        "(BrokenEnvironmentError)",
     **{code: f"doctor: the first failing capability class is {klass!r}" for klass, code in
@@ -183,6 +185,30 @@ class ChatOptionsError(LlmfoundError):
 
 class SnapshotError(LlmfoundError):
     """A snapshot file that is missing, not JSON, truncated or from a newer schema (exit code 2)."""
+
+
+# ------------------------------------------------------------------------------------------- upgrade gate
+
+
+class GateError(LlmfoundError):
+    """A gate request that cannot run as given: a candidate that is not a requirement, an unknown package, a
+    version that does not exist, an ``--across`` range with no release in it (exit code 2)."""
+
+
+class SideEnvironmentError(LlmfoundError):
+    """The upgrade gate's machinery cannot work here: uv missing, no package index reachable, a side environment
+    that cannot be created (exit code 3). A candidate whose install fails is not this: it is that candidate's
+    state, ``install-failed``, in the report."""
+
+    exit_code = 3
+
+
+class CandidateInstallError(LlmfoundError):
+    """One candidate's requirement set could not be resolved or installed in its side environment; the message
+    is uv's reason in one line. The gate reports it as that candidate's state, ``install-failed`` (never as
+    drift), and goes on with the next candidate (exit code 3 when no candidate drifted)."""
+
+    exit_code = 3
 
 
 # ------------------------------------------------------------------------------------------- name lookups

@@ -1,0 +1,312 @@
+"""The upgrade gate: try candidate releases of the libraries llmfound pins, each in its own side environment
+(:mod:`llmfound.side_envs`), and report which behaviour drifted against a recorded snapshot.
+
+A **candidate** is one or more requirements installed together over llmfound's pinned set:
+``transformers==5.24.0``, or ``"tokenizers==0.22.2 transformers==5.21.0"`` (one argument, space-separated), or a
+local wheel file. For each candidate the gate builds (or reuses) its side environment, runs
+``llmfound snapshot compare BASELINE --json`` there, and gives the candidate one **state**:
+
+- ``pass``: every recorded behaviour is the same (within ``snapshot.TOLERANCES``);
+- ``drift``: some behaviour changed; each drift names its subject (a family, a preset, a task), section,
+  behaviour, old and new;
+- ``install-failed``: the set could not be resolved or installed (uv's reason); never counted as drift;
+- ``broken``: the set installed but the checks crashed there (the last line of their error).
+
+Beside drift, the report lists ledger entries (:mod:`llmfound.ledger`) whose state flipped from "still broken"
+at the pins: ``now fixed`` (retire the entry) or ``probe broke`` (the probe itself fails now). Exit status
+(:func:`exit_code`): 0 every candidate passed, 1 a drift or a broken candidate, 3 an install failed and nothing
+drifted; bad requests exit 2 before any side environment is built.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
+
+__all__ = ["Candidate", "Outcome", "STATES", "parse_candidate", "parse_across", "available_versions",
+           "check_candidates", "run_candidate", "gate", "exit_code", "ledger_changes", "to_markdown"]
+
+STATES = ("pass", "drift", "install-failed", "broken")
+"""Every state a candidate can end in, in the report's order of severity (last is worst for display only)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate set: ``requirements`` (PEP 508 strings with an exact ``==`` version, or local wheel paths)
+    and ``label`` (how the report names it: the requirements joined by spaces)."""
+
+    requirements: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return " ".join(Path(r).name if r.endswith(".whl") else r for r in self.requirements)
+
+
+@dataclass
+class Outcome:
+    """What one candidate did: its ``state`` (one of :data:`STATES`), ``detail`` (one line: uv's reason, the
+    checks' error, or a summary), ``versions`` (library -> version in the side environment, from the compare's
+    report), ``drift`` (dicts: subject, section, behaviour, old, new), ``ledger`` (flipped entries: id, was, now,
+    action), ``relaxed`` (companion pins the candidate's range replaced: [pin, replacement]), ``warm`` (the side
+    environment existed already), ``install_s`` and ``check_s`` (wall seconds)."""
+
+    candidate: str
+    state: str
+    detail: str = ""
+    versions: dict = field(default_factory=dict)
+    drift: list = field(default_factory=list)
+    ledger: list = field(default_factory=list)
+    relaxed: list = field(default_factory=list)
+    warm: bool = False
+    install_s: float = 0.0
+    check_s: float = 0.0
+
+
+_REQ = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+$")
+
+
+def parse_candidate(text: str) -> Candidate:
+    """One command-line candidate: space-separated requirements, each ``name==version`` or a path to a ``.whl``
+    file. Raises :class:`GateError` for an empty text, a requirement that is not ``name==version`` (ranges are
+    not candidates: name the release), a wheel path that does not exist, or one package named twice."""
+    from .side_envs import dist_name as _name
+
+    reqs = tuple(text.split())
+    if not reqs:
+        raise GateError("an empty candidate; name a release, e.g. transformers==5.24.0")
+    for r in reqs:
+        if r.endswith(".whl"):
+            if not Path(r).is_file():
+                raise GateError(f"candidate wheel {r!r} does not exist; give the path of a .whl file")
+        elif not _REQ.match(r):
+            raise GateError(f"candidate {r!r} is not name==version; name one release (transformers==5.24.0), "
+                            "a local .whl file, or a range with --across transformers==5.20.0..5.24.0")
+    names = [_name(r) for r in reqs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise GateError(f"candidate {text!r} names {dup[0]!r} twice; give one version per package")
+    return Candidate(tuple(str(Path(r).resolve()) if r.endswith(".whl") else r for r in reqs))
+
+
+def parse_across(spec: str, versions: Callable[[str], list[str]] | None = None) -> list[Candidate]:
+    """``PKG==A..B``: one candidate per final release of PKG from A to B inclusive (pre-releases and dev releases
+    left out), oldest first, read from the package indexes (:func:`available_versions`; ``versions`` replaces
+    it in tests). Raises :class:`GateError` for a malformed range, A after B, or no release in the range."""
+    from packaging.version import InvalidVersion, Version
+
+    m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^.][^ ]*?)\.\.([^ ]+)", spec.strip())
+    if not m:
+        raise GateError(f"--across {spec!r} is not PKG==FIRST..LAST; e.g. --across transformers==5.20.0..5.24.0")
+    pkg, a, b = m.groups()
+    try:
+        lo, hi = Version(a), Version(b)
+    except InvalidVersion as e:
+        raise GateError(f"--across {spec!r}: {e}; versions look like 5.20.0") from None
+    if lo > hi:
+        raise GateError(f"--across {spec!r}: {a} is after {b}; give the older release first")
+    found = sorted((Version(v), v) for v in (versions or available_versions)(pkg) if _is_final(v))
+    chosen = [v for ver, v in found if lo <= ver <= hi]
+    if not chosen:
+        raise GateError(f"--across {spec!r}: no release of {pkg} between {a} and {b} on the configured indexes; "
+                        f"newest there: {found[-1][1] if found else 'none'}")
+    return [Candidate((f"{pkg}=={v}",)) for v in chosen]
+
+
+def _is_final(v: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return not Version(v).is_prerelease
+    except InvalidVersion:
+        return False
+
+
+_versions_cache: dict[str, list[str]] = {}
+
+
+def available_versions(package: str) -> list[str]:
+    """Every version of ``package`` on the package indexes pip is configured with, newest first: ``python -m pip
+    index versions`` in the calling environment (read-only; it honours pip's index-url, extra-index-url and
+    find-links). Raises :class:`GateError` when no index has the package (exit 2) and
+    :class:`SideEnvironmentError` when no index answers (exit 3). Cached per process."""
+    if package in _versions_cache:
+        return _versions_cache[package]
+    r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package], capture_output=True,
+                       text=True)
+    text = r.stdout + r.stderr
+    m = re.search(r"^Available versions: (.*)$", r.stdout, re.M)
+    if r.returncode == 0 and m:
+        _versions_cache[package] = [v.strip() for v in m.group(1).split(",") if v.strip()]
+        return _versions_cache[package]
+    if re.search(r"NewConnectionError|Max retries exceeded|Could not fetch|ConnectTimeout|Temporary failure",
+                 text):
+        raise SideEnvironmentError(f"no package index reachable while looking up {package!r}; check the network "
+                                   "and pip's index settings (pip config list)")
+    raise GateError(f"no package named {package!r} on the configured package indexes (pip index versions "
+                    f"{package} found none); check the spelling")
+
+
+def check_candidates(candidates: list[Candidate], versions: Callable[[str], list[str]] | None = None) -> None:
+    """Before any side environment is built: every ``name==version`` requirement names a package and a release
+    the indexes have. Raises :class:`GateError` "PKG has no release X; newest: ..." (exit 2), or what
+    :func:`available_versions` raises. Local wheels are not looked up."""
+    from packaging.version import Version
+
+    for c in candidates:
+        for r in c.requirements:
+            if r.endswith(".whl"):
+                continue
+            pkg, _, v = r.partition("==")
+            known = (versions or available_versions)(pkg)
+            if not any(Version(k) == Version(v) for k in known if _valid(k)) and v not in known:
+                newest = ", ".join(known[:5]) or "none"
+                raise GateError(f"{pkg} has no release {v} on the configured package indexes; newest: {newest}")
+
+
+def _valid(v: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(v)
+        return True
+    except InvalidVersion:
+        return False
+
+
+def ledger_changes(states: list[dict]) -> list[dict]:
+    """Ledger entries whose state differs from "still broken", the state of every entry at llmfound's pins
+    (specs/test_ledger.py holds each under a strict xfail): ``{"id", "was", "now", "action"}`` with action
+    "retire the entry" (fixed) or "look at the probe" (it cannot check any more). Entries that cannot check
+    only because an asset is not cached are left out (the same in both environments)."""
+    out = []
+    for e in states:
+        now = e.get("state", "")
+        if now == "still broken" or "not cached" in now:
+            continue
+        action = "retire the entry" if now.startswith("fixed") else "look at the probe"
+        out.append({"id": e.get("id"), "was": "still broken", "now": now, "action": action})
+    return out
+
+
+def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...] | None = None, *,
+                  overlay: bool = False, pins: list[str] | None = None, config: dict | None = None) -> Outcome:
+    """Build or reuse ``candidate``'s side environment and run ``snapshot compare`` there against ``baseline``
+    (a snapshot file path; ``sections`` limits the compare). Returns its :class:`Outcome`; an install failure
+    is an outcome (``install-failed``), not an exception. Raises :class:`SideEnvironmentError` when no index is
+    reachable or uv is missing."""
+    import json
+
+    from . import side_envs
+
+    t0 = time.perf_counter()
+    try:
+        env = side_envs.ensure(list(candidate.requirements), overlay=overlay, pins=pins, config=config)
+    except CandidateInstallError as e:
+        return Outcome(candidate.label, "install-failed", first_line(e, 400),
+                       install_s=time.perf_counter() - t0)
+    install_s = time.perf_counter() - t0
+    args = ["snapshot", "compare", str(Path(baseline).resolve()), "--json"]
+    if sections:
+        args += ["--sections", ",".join(sections)]
+    t1 = time.perf_counter()
+    r = side_envs.run_in(env, args)
+    check_s = time.perf_counter() - t1
+    common = dict(relaxed=[list(p) for p in env.relaxed], warm=env.warm, install_s=install_s, check_s=check_s)
+    try:
+        report = json.loads(r.stdout) if r.returncode in (0, 1) else None
+    except ValueError:
+        report = None
+    if report is None:
+        lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
+        why = lines[-1].strip() if lines else f"exit {r.returncode}"
+        return Outcome(candidate.label, "broken", f"the checks failed in the side environment: {why}"[:400],
+                       versions={k: v for k, v in env.installed.items()}, **common)
+    drift = report.get("drift", [])
+    flips = ledger_changes(report.get("ledger", []))
+    state = "drift" if drift else "pass"
+    detail = f"{len(drift)} behaviour{'s' if len(drift) != 1 else ''} drifted" if drift else "no drift"
+    if flips:
+        detail += f"; {len(flips)} ledger entr{'y' if len(flips) == 1 else 'ies'} flipped"
+    return Outcome(candidate.label, state, detail, report.get("new_versions", {}), drift, flips, **common)
+
+
+def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] | None = None, *,
+         overlay: bool = False, on_result: Callable[[Outcome], None] | None = None,
+         on_start: Callable[[Candidate], None] | None = None) -> dict:
+    """Run every candidate (:func:`run_candidate`), oldest first as given; ``on_start`` / ``on_result`` are
+    called around each (progress). Returns the report: ``{"baseline", "baseline_versions", "sections",
+    "overlay", "created", "outcomes": [Outcome as dict], "exit_code"}``. The baseline is read first
+    (:func:`llmfound.snapshot.load`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer
+    schema, exit 2)."""
+    from . import side_envs, snapshot
+
+    base = snapshot.load(baseline)
+    if sections:
+        snapshot.check_sections(sections)
+    config = side_envs.pip_config()
+    pins = side_envs.pinned_requirements()
+    outcomes = []
+    for c in candidates:
+        if on_start:
+            on_start(c)
+        o = run_candidate(c, baseline, sections, overlay=overlay, pins=pins, config=config)
+        outcomes.append(o)
+        if on_result:
+            on_result(o)
+    report = {"baseline": str(baseline), "baseline_versions": base.get("versions", {}),
+              "sections": list(sections or base["sections"]), "overlay": overlay,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "outcomes": [asdict(o) for o in outcomes]}
+    report["exit_code"] = exit_code(report)
+    return report
+
+
+def exit_code(report: dict) -> int:
+    """0 when every candidate passed; 1 when any drifted or broke; else 3 when any install failed."""
+    states = {o["state"] for o in report["outcomes"]}
+    if states & {"drift", "broken"}:
+        return 1
+    return 3 if "install-failed" in states else 0
+
+
+def _cell(v) -> str:
+    import json
+
+    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    s = s if len(s) <= 80 else s[:79] + "…"
+    return s.replace("|", "\\|").replace("\n", "\\n")
+
+
+def to_markdown(report: dict) -> str:
+    """The report as GitHub-flavoured Markdown (for a CI job to attach): a summary table (candidate, state,
+    detail, seconds), then per candidate its drift grouped by subject and section and its ledger flips."""
+    lines = [f"# llmfound gate: {len(report['outcomes'])} candidate(s) against `{Path(report['baseline']).name}`",
+             "", f"{report['created']}; baseline recorded with "
+             + ", ".join(f"{k} {v}" for k, v in report["baseline_versions"].items() if v and k != "driver"), "",
+             "| candidate | state | detail | install s | checks s |", "|---|---|---|---|---|"]
+    for o in report["outcomes"]:
+        lines.append(f"| `{o['candidate']}` | **{o['state']}** | {_cell(o['detail'])} | {o['install_s']:.1f}"
+                     f"{' (warm)' if o['warm'] else ''} | {o['check_s']:.1f} |")
+    for o in report["outcomes"]:
+        if not (o["drift"] or o["ledger"] or o["relaxed"]):
+            continue
+        lines += ["", f"## `{o['candidate']}`", ""]
+        if o["relaxed"]:
+            lines.append("companions moved to the candidate's range: "
+                         + ", ".join(f"`{a}` -> `{b}`" for a, b in o["relaxed"]))
+            lines.append("")
+        if o["drift"]:
+            lines += ["| subject | section | behaviour | old | new |", "|---|---|---|---|---|"]
+            for d in sorted(o["drift"], key=lambda d: (d["subject"], d["section"], d["behaviour"])):
+                lines.append(f"| {_cell(d['subject'])} | {d['section']} | {_cell(d['behaviour'])} | "
+                             f"{_cell(d['old'])} | {_cell(d['new'])} |")
+        for f in o["ledger"]:
+            lines.append(f"- ledger `{f['id']}`: {f['was']} -> {f['now']} ({f['action']})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,290 @@
+"""Lesson: a library upgrade is tried in a side environment, never in yours, and judged by what drifted.
+
+``llmfound gate transformers==5.24.0`` builds an isolated virtual environment with uv (llmfound's pinned set,
+the candidate overriding it), runs ``llmfound snapshot compare`` there, and reports pass / drift /
+install-failed / broken per candidate, each drift by family, section and behaviour. These specs run the gate's
+logic without any package index: candidates that are local wheels, index settings and version lists given as
+data, a behaviour change planted in the baseline. The real release history is in docs/changelog.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from llmfound import gate as G, side_envs as S, snapshot
+from llmfound.cli import main
+from llmfound.errors import GateError, SnapshotError
+
+VERSIONS = ["5.24.0", "5.24.0rc1", "5.23.0", "5.22.2", "5.22.0.dev0", "5.21.1", "5.20.0", "4.57.6"]
+
+
+def versions_of(pkg: str) -> list[str]:
+    """Stands in for the package indexes: transformers has :data:`VERSIONS`, nothing else exists."""
+    if pkg != "transformers":
+        raise GateError(f"no package named {pkg!r} on the configured package indexes")
+    return VERSIONS
+
+
+# ------------------------------------------------------------------------------------------ candidates
+
+BAD_CANDIDATES = [
+    ("", "an empty candidate"),
+    ("transformers>=5", "is not name==version"),
+    ("transformers", "is not name==version"),
+    ("transformers==5.24.0 transformers==5.23.0", "names 'transformers' twice"),
+    ("Tokenizers==0.22.2 tokenizers==0.23.3", "names 'tokenizers' twice"),
+    ("/nowhere/pkg-1.0-py3-none-any.whl", "does not exist"),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD_CANDIDATES, ids=[b[0] or "empty" for b in BAD_CANDIDATES])
+def test_a_candidate_that_is_not_a_release_is_one_line(text, expected):
+    with pytest.raises(GateError) as e:
+        G.parse_candidate(text)
+    assert expected in str(e.value), f"candidate {text!r}: expected {expected!r} in the message, got {e.value}"
+
+
+def test_a_candidate_may_be_several_requirements_installed_together():
+    c = G.parse_candidate("tokenizers==0.22.2  transformers==5.21.0")
+    assert c.requirements == ("tokenizers==0.22.2", "transformers==5.21.0"), c
+    assert c.label == "tokenizers==0.22.2 transformers==5.21.0"
+
+
+def test_across_takes_every_final_release_in_the_range_oldest_first():
+    got = [c.label for c in G.parse_across("transformers==5.20.0..5.24.0", versions_of)]
+    expected = ["transformers==5.20.0", "transformers==5.21.1", "transformers==5.22.2", "transformers==5.23.0",
+                "transformers==5.24.0"]
+    assert got == expected, f"--across transformers==5.20.0..5.24.0 over {VERSIONS}: expected {expected}, got {got}"
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("transformers==5.24.0", "is not PKG==FIRST..LAST"),
+    ("transformers==5.24.0..5.20.0", "5.24.0 is after 5.20.0"),
+    ("transformers==5.30.0..5.40.0", "no release of transformers between 5.30.0 and 5.40.0"),
+    ("transformers==x..y", "Invalid version"),
+])
+def test_a_bad_range_is_one_line(spec, expected):
+    with pytest.raises(GateError) as e:
+        G.parse_across(spec, versions_of)
+    assert expected in str(e.value), f"--across {spec!r}: expected {expected!r}, got {e.value}"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("transformers==5.99.0", "transformers has no release 5.99.0"),
+    ("nosuchpkg==1.0", "no package named 'nosuchpkg'"),
+])
+def test_a_release_that_does_not_exist_is_refused_before_any_install(text, expected):
+    with pytest.raises(GateError) as e:
+        G.check_candidates([G.parse_candidate(text)], versions_of)
+    assert expected in str(e.value), f"candidate {text!r}: expected {expected!r}, got {e.value}"
+
+
+# --------------------------------------------------------------------------------- requirement sets
+
+PINS = ["torch==2.13.0", "transformers==5.23.0", "tokenizers==0.23.3", "huggingface_hub==2.4.0"]
+
+
+def test_the_candidate_overrides_its_pin_and_nothing_else():
+    got = S.compose(PINS, ["transformers==5.24.0", "tqdm==4.70.0"])
+    assert got == ["torch==2.13.0", "transformers==5.24.0", "tokenizers==0.23.3", "huggingface_hub==2.4.0",
+                   "tqdm==4.70.0"], got
+
+
+def test_a_companion_the_candidate_excludes_takes_the_candidates_range():
+    got = S.compose(PINS, ["transformers==5.15.1"], {"tokenizers": "tokenizers<=0.23.0,>=0.22.0",
+                                                     "huggingface-hub": "huggingface-hub<2.0"})
+    assert got == ["torch==2.13.0", "transformers==5.15.1", "tokenizers<=0.23.0,>=0.22.0", "huggingface-hub<2.0"], got
+
+
+def test_names_compare_as_pypi_normalizes_them():
+    assert S.compose(["Huggingface_Hub==2.4.0"], ["huggingface-hub==1.33.0"]) == ["huggingface-hub==1.33.0"]
+
+
+PIP_CONFIG = """global.find-links='/opt/wheels'
+global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'
+global.constraint='/etc/pip/constraints.txt'
+global.cert='/etc/ssl/certs/ca.crt'
+user.index-url='https://ignored.example/simple'
+:env:.index-url='https://mirror.example/simple'
+"""
+
+
+def test_uv_reads_the_indexes_pip_is_configured_with():
+    """uv does not read pip.conf; the gate passes pip's settings on, and pip's index strategy with them."""
+    config = S.pip_config(PIP_CONFIG)
+    assert config["index-url"] == "https://mirror.example/simple", config  # the environment wins, as in pip
+    args = S.uv_index_args(config)
+    expected = ["--default-index", "https://mirror.example/simple", "--index", "file:///opt/a/simple",
+                "--index", "file:///opt/b/simple", "--find-links", "/opt/wheels", "--constraint",
+                "/etc/pip/constraints.txt", "--index-strategy", "unsafe-best-match"]
+    assert args == expected, f"pip config {config}: expected uv flags {expected}, got {args}"
+    assert S._uv_env(config)["SSL_CERT_FILE"] == os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca.crt")
+
+
+def test_the_same_set_names_the_same_side_environment(tmp_path):
+    a = S.env_key(["transformers==5.24.0", "torch==2.13.0"])
+    assert a == S.env_key(["torch==2.13.0", "transformers==5.24.0"]), "order must not matter"
+    assert a != S.env_key(["transformers==5.23.0", "torch==2.13.0"]), "a different release, a different env"
+    assert a != S.env_key(["transformers==5.24.0", "torch==2.13.0"], overlay=True)
+    w = tmp_path / "p-1.0-py3-none-any.whl"
+    w.write_bytes(b"one")
+    k1 = S.env_key([str(w)])
+    w.write_bytes(b"two")
+    assert S.env_key([str(w)]) != k1, "a rebuilt local wheel must get a fresh side environment"
+
+
+# ------------------------------------------------------------------------------------------ verdicts
+
+@pytest.mark.parametrize("states,expected", [
+    (["pass", "pass"], 0), (["pass", "drift"], 1), (["install-failed", "broken"], 1),
+    (["install-failed", "pass"], 3), (["drift", "install-failed"], 1),
+])
+def test_exit_status_drift_before_install_failure(states, expected):
+    got = G.exit_code({"outcomes": [{"state": s} for s in states]})
+    assert got == expected, f"states {states}: expected exit {expected}, got {got}"
+
+
+def test_a_ledger_entry_that_flips_is_named_with_what_to_do():
+    states = [{"id": "a", "state": "still broken"}, {"id": "b", "state": "fixed: retire it"},
+              {"id": "c", "state": "cannot check: not cached: x"}, {"id": "d", "state": "cannot check: KeyError: 3"}]
+    got = G.ledger_changes(states)
+    assert [(f["id"], f["action"]) for f in got] == [("b", "retire the entry"), ("d", "look at the probe")], got
+
+
+# -------------------------------------------------------------------------- a real side environment
+
+def probe_wheel(folder: Path, version: str = "1.0", corrupt: bool = False) -> Path:
+    """A real, minimal wheel (PEP 427) of a package that changes nothing: the candidate these specs install."""
+    path = folder / f"llmfound_gate_probe-{version}-py3-none-any.whl"
+    if corrupt:
+        path.write_bytes(b"not a zip file")
+        return path
+    info = f"llmfound_gate_probe-{version}.dist-info"
+    files = {"llmfound_gate_probe/__init__.py": f"VERSION = {version!r}\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: llmfound-gate-probe\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: llmfound-specs\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
+    record = []
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            data = text.encode()
+            z.writestr(name, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{name},sha256={digest},{len(data)}")
+        z.writestr(f"{info}/RECORD", "\n".join(record + [f"{info}/RECORD,,"]) + "\n")
+    return path
+
+
+def calling_environment() -> dict:
+    """What the gate must never change: each entry of this environment's site-packages and bin/, with its
+    modification time."""
+    out = {}
+    for folder in (Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["scripts"])):
+        for p in folder.iterdir():
+            out[str(p)] = p.lstat().st_mtime_ns
+    return out
+
+
+@pytest.fixture()
+def planted_baseline(tmp_path, require_assets):
+    """The shipped baseline's special-token section with one planted change: gpt2's eos id recorded as 50255."""
+    require_assets("gpt2-tokenizer")
+    snap = snapshot.load(snapshot.BASELINE)
+    sect = copy.deepcopy(snap["sections"]["special_tokens"])
+    assert sect["gpt2"]["eos_id"] == 50256, sect["gpt2"]
+    sect["gpt2"]["eos_id"] = 50255
+    path = tmp_path / "planted.json"
+    path.write_text(json.dumps(dict(snap, sections={"special_tokens": sect})))
+    return path
+
+
+@pytest.fixture()
+def side_root(tmp_path, monkeypatch):
+    """Side environments in a temporary folder, built without any index (uv --offline)."""
+    monkeypatch.setattr(S, "_envs_root", lambda: tmp_path / "envs")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    return tmp_path / "envs"
+
+
+def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(planted_baseline, side_root,
+                                                                             tmp_path, capsys, lesson):
+    before = calling_environment()
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    good, bad = probe_wheel(wheels), probe_wheel(wheels, "2.0", corrupt=True)
+    md = tmp_path / "gate.md"
+    code = main(["gate", str(good), str(bad), "--overlay", "--baseline", str(planted_baseline), "--sections",
+                 "special_tokens", "--json", "--markdown", str(md)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 == report["exit_code"], f"expected exit 1 (drift), got {code}: {report}"
+    first, second = report["outcomes"]
+    assert first["state"] == "drift", first
+    drift = [(d["subject"], d["section"], d["behaviour"], d["old"], d["new"]) for d in first["drift"]]
+    assert drift == [("gpt2", "special_tokens", "eos_id", 50255, 50256)], (
+        f"planted gpt2 eos_id 50255 (real: 50256): expected exactly that drift, got {drift}")
+    assert second["state"] == "install-failed" and second["detail"], second
+    assert "| `llmfound_gate_probe-1.0-py3-none-any.whl` | **drift** |" in md.read_text(), md.read_text()
+    assert "| gpt2 | special_tokens | eos_id | 50255 | 50256 |" in md.read_text(), md.read_text()
+    assert calling_environment() == before, "the gate changed the calling environment"
+    lesson.value("the gate found a planted drift in a side environment in", f"{first['check_s']:.0f} s")
+
+    # the same candidate again: its side environment is reused (only the checks would run)
+    assert not first["warm"], first
+    again = S.ensure([str(good)], overlay=True)
+    assert again.warm and again.seconds == 0.0, again
+    assert len(list(side_root.iterdir())) == 1, f"expected one side environment, got {list(side_root.iterdir())}"
+
+
+def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_baseline, side_root, tmp_path):
+    """A candidate that installs but breaks llmfound (here: a 'transformers' that cannot be imported) is
+    ``broken``, with the error's last line, not drift and not an install failure."""
+    folder = tmp_path / "t"
+    (folder / "transformers").mkdir(parents=True)
+    (folder / "transformers" / "__init__.py").write_text("raise ImportError('planted: this transformers is "
+                                                         "broken')\n")
+    info = folder / "transformers-99.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: transformers\nVersion: 99.0\n")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nGenerator: llmfound-specs\nRoot-Is-Purelib: true\n"
+                                "Tag: py3-none-any\n")
+    whl = tmp_path / "transformers-99.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        for p in folder.rglob("*"):
+            if p.is_file():
+                z.write(p, p.relative_to(folder).as_posix())
+        z.writestr("transformers-99.0.dist-info/RECORD", "")
+    o = G.run_candidate(G.parse_candidate(str(whl)), str(planted_baseline), ("special_tokens",), overlay=True)
+    assert o.state == "broken" and "planted: this transformers is broken" in o.detail, o
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["gate"], "name at least one candidate"),
+    (["gate", "transformers==5.24.0", "--baseline", "/nowhere/base.json"], "does not exist"),
+    (["gate", "transformers==5.24.0", "--sections", "nope"], "unknown snapshot section"),
+    (["gate", "transformers>=5"], "is not name==version"),
+])
+def test_bad_requests_exit_2_before_any_side_environment(argv, expected, side_root, capsys):
+    code = main(argv)
+    got = capsys.readouterr().err
+    assert code == 2 and expected in got, f"{argv}: expected exit 2 and {expected!r}, got {code}: {got}"
+    assert got.count("\n") == 1, f"{argv}: expected one line, got {got!r}"
+    assert not side_root.exists(), f"{argv}: a side environment was built for a bad request"
+
+
+def test_a_baseline_from_a_newer_schema_is_refused(tmp_path, side_root, capsys):
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"schema": snapshot.SCHEMA + 1, "versions": {}, "sections": {}}))
+    code = main(["gate", "transformers==5.24.0", "--baseline", str(newer)])
+    got = capsys.readouterr().err
+    assert code == 2 and "newer than this llmfound reads" in got, (code, got)
+    with pytest.raises(SnapshotError):
+        G.gate([G.parse_candidate("transformers==5.24.0")], str(newer))
