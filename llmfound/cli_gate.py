@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -174,20 +175,24 @@ def gate_cmd(
 
     from . import gate as G, snapshot
     from .errors import GateError
-    from .outputs import atomic_write, check_output_path
+    from .outputs import check_output_path
 
+    for opt, val in (("--baseline", baseline), ("--markdown", markdown), ("--sections", sections)):
+        if val is not None and not val.strip():
+            raise GateError(f"{opt} is empty; give a value or leave the option out")
     if not candidates and not across:
         raise GateError("name at least one candidate (transformers==5.24.0) or a range "
                         "(--across transformers==5.20.0..5.24.0)")
     path = baseline or str(snapshot.BASELINE)
-    snapshot.load(path)  # a missing or newer-schema baseline: one line, before any side environment
-    if sections:
-        snapshot.check_sections(_sections(sections))
+    # a missing or newer-schema baseline, a section it lacks, --markdown onto the baseline, an empty cache: one
+    # line each, before any side environment
+    G.check_request(path, _sections(sections), markdown)
     if markdown:
         check_output_path(markdown)
     wanted = [G.parse_candidate(c) for c in candidates or []]
     for spec in across or []:
         wanted += G.parse_across(spec)
+    wanted = G.unique(wanted)
     G.check_candidates(wanted)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -206,11 +211,10 @@ def gate_cmd(
                           f"{escape(o.detail)}")
 
         report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done)
-    if markdown:
-        atomic_write(check_output_path(markdown), lambda f: f.write(G.to_markdown(report).encode()))
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1, default=str) + "\n")
-        raise typer.Exit(report["exit_code"])
+        failed = _write_markdown(markdown, report)
+        raise typer.Exit(report["exit_code"] or failed)
     rows = [(escape(o["candidate"]), f"[{color[o['state']]}]{o['state']}[/{color[o['state']]}]",
              escape(o["detail"]), f"{o['install_s']:.1f}{' warm' if o['warm'] else ''}", f"{o['check_s']:.1f}")
             for o in report["outcomes"]]
@@ -231,6 +235,24 @@ def gate_cmd(
         for f in o["ledger"]:
             out.print(f"{escape(o['candidate'])}: ledger {escape(f['id'])}: {escape(f['was'])} -> "
                       f"{escape(f['now'])} ({f['action']})", soft_wrap=False)
-    if markdown:
+    failed = _write_markdown(markdown, report)
+    if markdown and not failed:
         out.print(f"markdown report written to {markdown}")
-    raise typer.Exit(report["exit_code"])
+    raise typer.Exit(report["exit_code"] or failed)
+
+
+def _write_markdown(markdown: Optional[str], report: dict) -> int:
+    """Write the Markdown report after the report is out, so a file that cannot be written loses nothing
+    measured: 0, or 2 with one line on stderr."""
+    from . import gate as G
+    from .outputs import atomic_write
+
+    if not markdown:
+        return 0
+    try:
+        atomic_write(Path(markdown), lambda f: f.write(G.to_markdown(report).encode()))
+    except OSError as e:
+        err.print(f"error: the markdown report could not be written to {markdown} ({e.strerror or e}); the "
+                  "report above is complete", markup=False)
+        return 2
+    return 0

@@ -31,7 +31,8 @@ from typing import Callable
 from .errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
 
 __all__ = ["Candidate", "Outcome", "STATES", "parse_candidate", "parse_across", "available_versions",
-           "check_candidates", "run_candidate", "gate", "exit_code", "ledger_changes", "to_markdown"]
+           "check_candidates", "unique", "check_request", "run_candidate", "gate", "exit_code", "ledger_changes",
+           "to_markdown"]
 
 STATES = ("pass", "drift", "install-failed", "broken")
 """Every state a candidate can end in, in the report's order of severity (last is worst for display only)."""
@@ -84,15 +85,40 @@ def parse_candidate(text: str) -> Candidate:
     for r in reqs:
         if r.endswith(".whl"):
             if not Path(r).is_file():
-                raise GateError(f"candidate wheel {r!r} does not exist; give the path of a .whl file")
-        elif not _REQ.match(r):
-            raise GateError(f"candidate {r!r} is not name==version; name one release (transformers==5.24.0), "
-                            "a local .whl file, or a range with --across transformers==5.20.0..5.24.0")
+                raise GateError(f"candidate wheel {r!r} does not exist; give the path of a .whl file "
+                                "(a path with spaces in it cannot be a candidate: candidates split on spaces)")
+        elif not _REQ.match(r) or not _valid_requirement(r):
+            raise GateError(f"candidate {r!r} is not name==version; name one release (transformers==5.24.0; "
+                            "no extras, no ranges), a local .whl file, or a range with --across "
+                            "transformers==5.20.0..5.24.0")
     names = [_name(r) for r in reqs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise GateError(f"candidate {text!r} names {dup[0]!r} twice; give one version per package")
     return Candidate(tuple(str(Path(r).resolve()) if r.endswith(".whl") else r for r in reqs))
+
+
+def _valid_requirement(r: str) -> bool:
+    """True when ``r`` is a PEP 508 requirement whose ``==`` version is a valid PEP 440 version."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(r)
+    except InvalidRequirement:
+        return False
+    return not req.extras and _valid(r.partition("==")[2])
+
+
+def unique(candidates: list[Candidate]) -> list[Candidate]:
+    """``candidates`` without repeats (the same requirement set given twice, or also covered by ``--across``),
+    first occurrence kept."""
+    seen, out = set(), []
+    for c in candidates:
+        key = tuple(sorted(c.requirements))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
 
 
 def parse_across(spec: str, versions: Callable[[str], list[str]] | None = None) -> list[Candidate]:
@@ -138,19 +164,23 @@ def available_versions(package: str) -> list[str]:
     :class:`SideEnvironmentError` when no index answers (exit 3). Cached per process."""
     if package in _versions_cache:
         return _versions_cache[package]
-    r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package], capture_output=True,
-                       text=True)
+    r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "--retries", "1", package],
+                       capture_output=True, text=True)
     text = r.stdout + r.stderr
     m = re.search(r"^Available versions: (.*)$", r.stdout, re.M)
     if r.returncode == 0 and m:
         _versions_cache[package] = [v.strip() for v in m.group(1).split(",") if v.strip()]
         return _versions_cache[package]
-    if re.search(r"NewConnectionError|Max retries exceeded|Could not fetch|ConnectTimeout|Temporary failure",
-                 text):
-        raise SideEnvironmentError(f"no package index reachable while looking up {package!r}; check the network "
-                                   "and pip's index settings (pip config list)")
+    warnings = [ln.split("WARNING:", 1)[1].strip() for ln in text.splitlines()
+                if "WARNING:" in ln and ("ignored" in ln or "trusted" in ln or "skipping" in ln.lower())
+                and "neither a file nor a directory" not in ln]
+    if re.search(r"NewConnectionError|Max retries exceeded|ConnectTimeout|Temporary failure", text):
+        raise SideEnvironmentError(f"{package!r} was not found and a package index did not answer (no package "
+                                   "index reachable, or not all of them); check the network and "
+                                   "pip's index settings (pip config list), and the spelling")
+    hint = f"; pip said: {warnings[0][:200]}" if warnings else "; check the spelling"
     raise GateError(f"no package named {package!r} on the configured package indexes (pip index versions "
-                    f"{package} found none); check the spelling")
+                    f"{package} found none){hint}")
 
 
 def check_candidates(candidates: list[Candidate], versions: Callable[[str], list[str]] | None = None) -> None:
@@ -178,6 +208,33 @@ def _valid(v: str) -> bool:
         return True
     except InvalidVersion:
         return False
+
+
+def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str | None = None) -> dict:
+    """Everything about a gate request that can be refused before a side environment is built; returns the
+    loaded baseline. Raises :class:`~llmfound.errors.SnapshotError` / :class:`GateError` (exit 2) for a
+    missing, damaged or newer-schema baseline, a section it does not hold, an unknown section, a ``--markdown``
+    path that is the baseline itself; :class:`~llmfound.errors.AssetMissingError` (exit 3) when the asset cache
+    lacks entries (the checks in side environments read only the cache, offline)."""
+    from . import assets, snapshot
+    from .errors import AssetMissingError
+
+    base = snapshot.load(baseline)
+    if sections is not None:
+        snapshot.check_sections(sections)
+        missing = [n for n in sections if n not in base["sections"]]
+        if missing:
+            raise GateError(f"baseline {baseline!r} holds no section {', '.join(missing)} (it has: "
+                            f"{', '.join(base['sections']) or 'none'}); choose from those")
+    if markdown and Path(markdown).resolve() == Path(baseline).resolve():
+        raise GateError(f"--markdown {markdown!r} is the baseline file; name another file for the report")
+    lacking = [n for n in assets.entry_names() if not assets.is_complete(n)]
+    if lacking:
+        raise AssetMissingError(f"the asset cache at {assets.home()} lacks {len(lacking)} of "
+                                f"{len(assets.entry_names())} entries ({', '.join(lacking[:4])}"
+                                f"{', ...' if len(lacking) > 4 else ''}); run `llmfound assets fetch --all` first: "
+                                "the checks in side environments read only the cache")
+    return base
 
 
 def ledger_changes(states: list[dict]) -> list[dict]:
@@ -245,11 +302,9 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
     "overlay", "created", "outcomes": [Outcome as dict], "exit_code"}``. The baseline is read first
     (:func:`llmfound.snapshot.load`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer
     schema, exit 2)."""
-    from . import side_envs, snapshot
+    from . import side_envs
 
-    base = snapshot.load(baseline)
-    if sections:
-        snapshot.check_sections(sections)
+    base = check_request(baseline, sections)
     config = side_envs.pip_config()
     pins = side_envs.pinned_requirements()
     outcomes = []

@@ -209,12 +209,18 @@ def _run_uv(args: list[str], config: dict[str, str]) -> subprocess.CompletedProc
 
 
 def _uv_failure(r: subprocess.CompletedProcess) -> str:
-    """uv's reason in one line: its first ``error:`` / ``×`` line and the line of cause after it."""
+    """uv's reason in one line: its ``error:`` (or ``×``) line and the ``cause:`` / ``╰─▶`` lines under it,
+    joined with ": " (at most 400 characters)."""
     lines = [ln.strip() for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         if ln.startswith(("error:", "×")):
-            rest = [x.lstrip("╰─▶ ").strip() for x in lines[i + 1:i + 3] if not x.startswith(("help:", "hint:"))]
-            return " ".join([ln.lstrip("× ").removeprefix("error: ")] + rest)[:400]
+            parts = [ln.removeprefix("error:").lstrip("× ").strip().rstrip(":")]
+            for x in lines[i + 1:i + 4]:
+                if not x.startswith(("cause:", "╰─▶", "├─▶", "Caused by:")):
+                    break
+                parts.append(x.split(":", 1)[1].strip() if x.startswith(("cause:", "Caused by:"))
+                             else x.lstrip("╰├─▶ ").strip())
+            return ": ".join(p for p in parts if p)[:400]
     return (lines[-1] if lines else f"uv exited with {r.returncode}")[:400]
 
 
@@ -270,6 +276,19 @@ def _site_packages(python: Path) -> Path:
     return Path(r.stdout.strip())
 
 
+def _read_marker(path: Path) -> dict | None:
+    """The marker of a complete side environment, or None when it is missing or damaged (then the environment
+    counts as an interrupted build and is built again)."""
+    try:
+        info = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(info, dict) and isinstance(info.get("installed"), dict)
+            and isinstance(info.get("relaxed"), list)):
+        return None
+    return info
+
+
 def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | None = None,
            config: dict[str, str] | None = None) -> SideEnv:
     """The side environment for ``candidate`` (requirement strings and/or local wheel paths): reused when a
@@ -288,14 +307,18 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
         key = env_key(reqs, overlay, index)
         path = _envs_root() / key
         python = path / "bin" / "python"
-        if (path / MARKER).is_file() and python.exists():
-            info = json.loads((path / MARKER).read_text())
-            return SideEnv(path, python, reqs, True, 0.0, info.get("installed", {}),
-                           [tuple(x) for x in info.get("relaxed", [])], overlay)
+        info = _read_marker(path)
+        if info is not None and python.exists():
+            return SideEnv(path, python, reqs, True, 0.0, info["installed"],
+                           [tuple(x) for x in info["relaxed"]], overlay)
         t0 = time.perf_counter()
-        if path.exists():
-            shutil.rmtree(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if path.exists():
+                shutil.rmtree(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SideEnvironmentError(f"cannot create a side environment at {path} ({e.strerror or e}); check "
+                                       "that LLMFOUND_HOME is a writable folder") from None
         r = _run_uv(["venv", "--quiet", "--python", sys.executable, str(path)], config)
         if r.returncode != 0:
             raise SideEnvironmentError(f"uv could not create a side environment at {path}: {_uv_failure(r)}")
@@ -321,9 +344,10 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
         installed = dict(ln.split("==", 1) for ln in frozen.splitlines() if "==" in ln)
         pairs = [(next((p for p in pins if dist_name(p) == n), n), v) for n, v in relaxed.items()]
         seconds = time.perf_counter() - t0
-        (path / MARKER).write_text(json.dumps({"requirements": reqs, "seconds": round(seconds, 1),
-                                               "installed": installed, "relaxed": pairs, "overlay": overlay},
-                                              indent=1))
+        tmp = path / (MARKER + ".tmp")  # written whole, then renamed: a marker is never half there
+        tmp.write_text(json.dumps({"requirements": reqs, "seconds": round(seconds, 1), "installed": installed,
+                                   "relaxed": pairs, "overlay": overlay}, indent=1))
+        os.replace(tmp, path / MARKER)
         return SideEnv(path, python, reqs, False, seconds, installed, pairs, overlay)
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import gate as G, side_envs as S, snapshot
+from llmfound import assets, changelog, cli_gate, gate as G, side_envs as S, snapshot
 from llmfound.cli import main
-from llmfound.errors import GateError, SnapshotError
+from llmfound.errors import GateError, SideEnvironmentError, SnapshotError
 
 VERSIONS = ["5.24.0", "5.24.0rc1", "5.23.0", "5.22.2", "5.22.0.dev0", "5.21.1", "5.20.0", "4.57.6"]
 
@@ -43,6 +43,9 @@ BAD_CANDIDATES = [
     ("transformers==5.24.0 transformers==5.23.0", "names 'transformers' twice"),
     ("Tokenizers==0.22.2 tokenizers==0.23.3", "names 'tokenizers' twice"),
     ("/nowhere/pkg-1.0-py3-none-any.whl", "does not exist"),
+    ("transformers==abc", "is not name==version"),
+    ("a-==1.0", "is not name==version"),
+    ("transformers[torch]==5.24.0", "no extras"),
 ]
 
 
@@ -86,6 +89,27 @@ def test_a_release_that_does_not_exist_is_refused_before_any_install(text, expec
     with pytest.raises(GateError) as e:
         G.check_candidates([G.parse_candidate(text)], versions_of)
     assert expected in str(e.value), f"candidate {text!r}: expected {expected!r}, got {e.value}"
+
+
+def unreachable_index(monkeypatch):
+    """pip and uv pointed at an index nobody answers (a closed local port): no network needed to test this."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.delenv("UV_OFFLINE", raising=False)
+    G._versions_cache.clear()
+
+
+def test_no_index_reachable_is_an_environment_problem_not_a_bad_name(monkeypatch, side_root):
+    unreachable_index(monkeypatch)
+    with pytest.raises(SideEnvironmentError) as e:
+        G.available_versions("transformers")
+    assert "no package index reachable" in str(e.value), e.value
+    with pytest.raises(SideEnvironmentError) as e:
+        S.ensure(["transformers==5.24.0"], pins=[], config=S.pip_config())
+    assert "no package index reachable" in str(e.value), e.value
+    assert not any(side_root.glob("*/bin")), "a half-built side environment was left behind"
 
 
 # --------------------------------------------------------------------------------- requirement sets
@@ -140,6 +164,16 @@ def test_the_same_set_names_the_same_side_environment(tmp_path):
     k1 = S.env_key([str(w)])
     w.write_bytes(b"two")
     assert S.env_key([str(w)]) != k1, "a rebuilt local wheel must get a fresh side environment"
+
+
+def test_the_workflow_runs_the_gate():
+    """CI gating an upgrade uses the same command a person does (.github/workflows/upgrade-gate.yml)."""
+    wf = (Path(__file__).resolve().parent.parent / ".github" / "workflows" / "upgrade-gate.yml").read_text()
+    runs = [ln.strip() for ln in wf.splitlines() if "bin/llmfound gate" in ln]
+    assert runs and all("--markdown" in r for r in runs), f"expected `llmfound gate ... --markdown` steps, got {runs}"
+    installs = [ln.strip() for ln in wf.splitlines() if "pip install" in ln]
+    assert all(ln.endswith("-e .") for ln in installs), (
+        f"the workflow must install only the pinned set, never the candidate, into its own environment: {installs}")
 
 
 # ------------------------------------------------------------------------------------------ verdicts
@@ -197,7 +231,7 @@ def calling_environment() -> dict:
 @pytest.fixture()
 def planted_baseline(tmp_path, require_assets):
     """The shipped baseline's special-token section with one planted change: gpt2's eos id recorded as 50255."""
-    require_assets("gpt2-tokenizer")
+    require_assets(*assets.entry_names())  # the gate refuses to start on a cache that lacks entries
     snap = snapshot.load(snapshot.BASELINE)
     sect = copy.deepcopy(snap["sections"]["special_tokens"])
     assert sect["gpt2"]["eos_id"] == 50256, sect["gpt2"]
@@ -268,6 +302,8 @@ def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_base
 
 @pytest.mark.parametrize("argv,expected", [
     (["gate"], "name at least one candidate"),
+    (["gate", "transformers==5.24.0", "--baseline", ""], "--baseline is empty"),
+    (["gate", "transformers==5.24.0", "--markdown", str(snapshot.BASELINE)], "is the baseline file"),
     (["gate", "transformers==5.24.0", "--baseline", "/nowhere/base.json"], "does not exist"),
     (["gate", "transformers==5.24.0", "--sections", "nope"], "unknown snapshot section"),
     (["gate", "transformers>=5"], "is not name==version"),
@@ -280,6 +316,44 @@ def test_bad_requests_exit_2_before_any_side_environment(argv, expected, side_ro
     assert not side_root.exists(), f"{argv}: a side environment was built for a bad request"
 
 
+def test_a_baseline_without_the_section_asked_for_is_refused_before_any_build(planted_baseline, side_root,
+                                                                                capsys):
+    code = main(["gate", "transformers==5.24.0", "--baseline", str(planted_baseline), "--sections", "ids"])
+    got = capsys.readouterr().err
+    assert code == 2 and "holds no section ids (it has: special_tokens)" in got, (code, got)
+    assert not side_root.exists(), "a side environment was built for a baseline without the section"
+
+
+def test_a_damaged_marker_counts_as_an_interrupted_build(side_root, tmp_path):
+    (tmp_path / "w").mkdir()
+    wheel = str(probe_wheel(tmp_path / "w"))
+    first = S.ensure([wheel], overlay=True)
+    (first.path / S.MARKER).write_text('{"installed": {"llmfound-gate-pro')  # cut short
+    again = S.ensure([wheel], overlay=True)
+    assert not again.warm and (again.path / S.MARKER).is_file(), again
+    (again.path / S.MARKER).write_text("[]")
+    assert not S.ensure([wheel], overlay=True).warm, "a marker that is not a map must not count as complete"
+
+
+def test_a_cache_that_is_not_a_folder_is_an_environment_problem(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(S, "_envs_root", lambda: tmp_path / "file" / "gate" / "envs")
+    with pytest.raises(SideEnvironmentError) as e:
+        S.ensure(["transformers==5.24.0"], pins=[], config={})
+    assert "LLMFOUND_HOME is a writable folder" in str(e.value) and e.value.exit_code == 3, e.value
+
+
+def test_a_report_that_cannot_be_written_loses_nothing_measured(capsys):
+    """The Markdown file is written after the report is out; a write that fails is one line, exit 2."""
+    report = {"baseline": "b.json", "baseline_versions": {}, "created": "2026-12-01T00:00:00Z",
+              "outcomes": [{"candidate": "transformers==5.24.0", "state": "pass", "detail": "no drift",
+                            "install_s": 1.0, "check_s": 60.0, "warm": True, "drift": [], "ledger": [],
+                            "relaxed": []}]}
+    code = cli_gate._write_markdown("/proc/llmfound-gate-report.md", report)  # /proc takes no new files
+    got = capsys.readouterr().err
+    assert code == 2 and "could not be written" in got and got.count("\n") == 1, (code, got)
+
+
 def test_a_baseline_from_a_newer_schema_is_refused(tmp_path, side_root, capsys):
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({"schema": snapshot.SCHEMA + 1, "versions": {}, "sections": {}}))
@@ -288,3 +362,31 @@ def test_a_baseline_from_a_newer_schema_is_refused(tmp_path, side_root, capsys):
     assert code == 2 and "newer than this llmfound reads" in got, (code, got)
     with pytest.raises(SnapshotError):
         G.gate([G.parse_candidate("transformers==5.24.0")], str(newer))
+
+
+# ------------------------------------------------------------------------------------ the changelog
+
+def across_report(states: dict[str, tuple[str, list[str]]]) -> dict:
+    """A planted ``--across`` report: version -> (state, drifted behaviours of family 'f'), pinned at 5.3.0."""
+    outcomes = [{"candidate": f"transformers=={v}", "state": st, "detail": "", "relaxed": [], "ledger": [],
+                 "drift": [{"subject": "f", "section": "ids", "behaviour": b, "old": 1, "new": 2} for b in bs]}
+                for v, (st, bs) in states.items()]
+    return {"baseline_versions": {"transformers": "5.3.0"}, "created": "2026-12-01T00:00:00Z",
+            "outcomes": outcomes}
+
+
+def test_the_changelog_names_the_first_release_with_todays_behaviour():
+    rep = across_report({"5.0.0": ("drift", ["a"]), "5.1.0": ("drift", ["a", "c"]), "5.2.0": ("pass", []),
+                         "5.2.1": ("install-failed", []), "5.3.0": ("pass", []), "5.4.0": ("drift", ["b"]),
+                         "5.5.0": ("drift", ["b"])})
+    rels = changelog.releases([rep])["transformers"]
+    from packaging.version import Version
+
+    rows = {r["behaviour"]: r for r in changelog.behaviour_rows(rels, Version("5.3.0"))}
+    got = {b: (r["differs"], r["since"], r["changes_in"]) for b, r in rows.items()}
+    expected = {"a": (["5.0.0", "5.1.0"], "5.2.0", None), "c": (["5.1.0"], "5.2.0", None),
+                "b": (["5.4.0", "5.5.0"], None, "5.4.0")}
+    assert got == expected, f"planted releases: expected (differs, since, changes in) {expected}, got {got}"
+    page = changelog.to_markdown([rep], ["llmfound gate --across transformers==5.0.0..5.5.0 --json"])
+    assert "| ids | f | a | 1 | 2 | 5.0.0-5.1.0 | 5.2.0 | - |" in page, page
+    assert "| 5.2.1 | install-failed | - |" in page, page
