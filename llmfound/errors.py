@@ -15,7 +15,7 @@ __all__ = [
     "BrokenEnvironmentError", "NoCudaError", "NoOfflineModelError", "UntrainedWeightsError", "InputTooLongError",
     "TokenizerMismatchError", "InvalidMessagesError", "ChatTemplateError", "NoChatTemplateError",
     "TemplateRefusedError", "ChatTemplateSyntaxError", "TemplateSecurityError", "ChatOptionsError", "SnapshotError",
-    "GateError", "SideEnvironmentError", "CandidateInstallError",
+    "GateError", "SideEnvironmentError", "CandidateInstallError", "NotDataError",
 ]
 
 CAPABILITY_EXIT_CODES: dict[str, int] = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13,
@@ -185,6 +185,12 @@ class ChatOptionsError(LlmfoundError):
 
 class SnapshotError(LlmfoundError):
     """A snapshot file that is missing, not JSON, truncated or from a newer schema (exit code 2)."""
+
+
+class NotDataError(LlmfoundError):
+    """An expression in a maker's source file (Meta's ``tokenizer.py``) outside the subset llmfound reads as data
+    (:mod:`llmfound.meta_reference`); caught there and reported as an :class:`AssetError` when a needed value
+    cannot be read."""
 
 
 # ------------------------------------------------------------------------------------------- upgrade gate

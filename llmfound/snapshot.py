@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .errors import LlmfoundError, SnapshotError  # noqa: F401 (SnapshotError: raised here)
 
-__all__ = ["SCHEMA", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
+__all__ = ["SCHEMA", "ERROR", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
     "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
     "QUALITY_TOKENS", "QUALITY_PRESETS", "TOLERANCES", "within_tolerance", "SECTIONS", "FAST",
     "check_sections", "check_writable", "record", "save", "load", "diff", "compare", "SnapshotError"]
@@ -73,44 +73,66 @@ def _cached_families(need_template: bool = False) -> list:
             and (f.template or not need_template)]
 
 
+ERROR = "error"
+"""The one behaviour a subject records when computing it raised: ``{"error": "<Class>: first line"}``. A
+library release that breaks one family then shows as one drift of that family, and every other family is still
+compared (a single failing load used to abort the whole snapshot)."""
+
+
+def _per_subject(names, compute) -> dict:
+    """``{name: compute(name)}``, with ``{ERROR: "<Class>: message"}`` for a name whose computation raised."""
+    from .errors import first_line
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = compute(name)
+        except Exception as e:  # noqa: BLE001 - any failure of one subject is that subject's recorded behaviour
+            out[name] = {ERROR: f"{type(e).__name__}: {first_line(e)}"}
+    return out
+
+
 def section_ids() -> dict:
     """Per family: ids (no special tokens) of :data:`CORPUS` and of its golden inputs, keyed by text."""
     from .families import load_tokenizer
     from .tokenization import golden_vectors
 
-    out = {}
-    for fam in _cached_families():
+    def ids(fam) -> dict:
         tok = load_tokenizer(fam.name)
         texts = list(CORPUS)
         if fam.golden:
             texts += [c.text for c in golden_vectors(fam.golden) if c.text not in texts]
-        out[fam.name] = {repr(t): tok.encode(t, add_special_tokens=False) for t in texts}
-    return out
+        return {repr(t): tok.encode(t, add_special_tokens=False) for t in texts}
+
+    fams = {f.name: f for f in _cached_families()}
+    return _per_subject(fams, lambda n: ids(fams[n]))
 
 
 def section_special_tokens() -> dict:
     """Per family: bos/eos/pad/unk strings and ids, len(tokenizer), ids of 'Hello world' with specials."""
     from .families import load_tokenizer
 
-    out = {}
-    for fam in _cached_families():
-        tok = load_tokenizer(fam.name)
+    def specials(name: str) -> dict:
+        tok = load_tokenizer(name)
         row = {}
         for role in ("bos", "eos", "pad", "unk"):
             row[f"{role}_token"] = getattr(tok, f"{role}_token", None)
             row[f"{role}_id"] = getattr(tok, f"{role}_token_id", None)
         row["len"] = len(tok)
         row["encode('Hello world') with specials"] = tok.encode("Hello world")
-        out[fam.name] = row
-    return out
+        return row
+
+    return _per_subject([f.name for f in _cached_families()], specials)
 
 
 def section_templates() -> dict:
     """Per family with a template: each conformance case -> ["ok", text] or ["raises", "<Class>: message"]."""
     from .chat import conformance_table
 
-    table = conformance_table([f.name for f in _cached_families(need_template=True)])
-    return {fam: {case: list(v) for case, v in cases.items()} for fam, cases in table.items()}
+    def cases(name: str) -> dict:
+        return {case: list(v) for case, v in conformance_table([name])[name].items()}
+
+    return _per_subject([f.name for f in _cached_families(need_template=True)], cases)
 
 
 def section_model() -> dict:
@@ -295,6 +317,9 @@ def diff(old: dict, new: dict) -> list[Drift]:
         now = new["sections"].get(section, {})
         for subject in sorted(set(subjects) | set(now)):
             a, b = subjects.get(subject, {}), now.get(subject, {})
+            if (ERROR in a) != (ERROR in b):  # a subject that fails on one side: one drift, not one per behaviour
+                out.append(Drift(section, subject, ERROR, a.get(ERROR, "computes"), b.get(ERROR, "computes")))
+                continue
             for key in sorted(set(a) | set(b)):
                 va, vb = a.get(key), b.get(key)
                 if va != vb and not within_tolerance(section, key, va, vb):

@@ -279,25 +279,25 @@ def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(pla
 
 
 def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_baseline, side_root, tmp_path):
-    """A candidate that installs but breaks llmfound (here: a 'transformers' that cannot be imported) is
-    ``broken``, with the error's last line, not drift and not an install failure."""
+    """A candidate that installs but keeps the checks from running at all (here: a 'typer', which the command
+    line imports first, that cannot be imported) is ``broken``, with the error's last line; not drift and not an
+    install failure. (A library that breaks only some families is drift: each such family records its error.)"""
     folder = tmp_path / "t"
-    (folder / "transformers").mkdir(parents=True)
-    (folder / "transformers" / "__init__.py").write_text("raise ImportError('planted: this transformers is "
-                                                         "broken')\n")
-    info = folder / "transformers-99.0.dist-info"
+    (folder / "typer").mkdir(parents=True)
+    (folder / "typer" / "__init__.py").write_text("raise ImportError('planted: this typer is broken')\n")
+    info = folder / "typer-99.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: transformers\nVersion: 99.0\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: typer\nVersion: 99.0\n")
     (info / "WHEEL").write_text("Wheel-Version: 1.0\nGenerator: llmfound-specs\nRoot-Is-Purelib: true\n"
                                 "Tag: py3-none-any\n")
-    whl = tmp_path / "transformers-99.0-py3-none-any.whl"
+    whl = tmp_path / "typer-99.0-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w") as z:
         for p in folder.rglob("*"):
             if p.is_file():
                 z.write(p, p.relative_to(folder).as_posix())
-        z.writestr("transformers-99.0.dist-info/RECORD", "")
+        z.writestr("typer-99.0.dist-info/RECORD", "")
     o = G.run_candidate(G.parse_candidate(str(whl)), str(planted_baseline), ("special_tokens",), overlay=True)
-    assert o.state == "broken" and "planted: this transformers is broken" in o.detail, o
+    assert o.state == "broken" and "planted: this typer is broken" in o.detail, o
 
 
 @pytest.mark.parametrize("argv,expected", [

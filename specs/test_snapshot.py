@@ -124,3 +124,25 @@ def test_quality_figures_drift_only_beyond_their_tolerance(baseline):
     assert snapshot.diff(old, nudged) == [], "a change inside the tolerance is not drift"
     got = sorted((d.subject, d.behaviour) for d in snapshot.diff(old, worse))
     assert got == [("nf4-dq", "delta_ppl_pct"), ("nf4-dq", "top1_pct")], f"expected the two planted drifts, got {got}"
+
+
+def test_a_family_that_fails_to_load_is_one_drift_and_the_others_are_still_compared(baseline, monkeypatch,
+                                                                                     require_assets):
+    """transformers 5.0-5.14 cannot load the Tekken tokenizer (docs/changelog.md); that release must still show
+    what every other family does, and the Tekken failure as one row."""
+    require_assets(*assets.entry_names())
+    from llmfound import families
+
+    real = families.load_tokenizer
+
+    def broken_tekken(name, *a, **k):
+        if name == "mistral-tekken":
+            raise ValueError("planted: cannot load")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(families, "load_tokenizer", broken_tekken)
+    new = snapshot.record(("special_tokens",))
+    drifts = snapshot.diff({"sections": {"special_tokens": baseline["sections"]["special_tokens"]}}, new)
+    got = [(d.subject, d.behaviour, d.old, d.new) for d in drifts]
+    expected = [("mistral-tekken", snapshot.ERROR, "computes", "ValueError: planted: cannot load")]
+    assert got == expected, f"planted Tekken load failure: expected {expected}, got {got}"
