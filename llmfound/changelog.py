@@ -127,8 +127,8 @@ def to_markdown(reports: list[dict], commands: list[str]) -> str:
                   "| release | state | drifted behaviours | ledger | companions moved / reason |",
                   "|---|---|---|---|---|"]
         for r in rels:
-            note = "; ".join(f"{a} -> {b}" for a, b in r.relaxed) if r.relaxed else (
-                _cell(r.detail, 160) if r.state in ("install-failed", "broken") else "")
+            note = "; ".join([f"{a} -> {b}" for a, b in r.relaxed]
+                             + ([_cell(r.detail, 240)] if r.state in ("install-failed", "broken") else []))
             led = ", ".join(f"{f['id']}: {f['now']}" for f in r.ledger)
             lines.append(f"| {r.version} | {r.state} | {len(r.drift) if r.state in ('pass', 'drift') else '-'} | "
                          f"{_cell(led, 120)} | {note} |")
