@@ -18,7 +18,7 @@ import json
 import sys
 from collections import defaultdict
 
-__all__ = ["Release", "releases", "behaviour_rows", "to_markdown", "main"]
+__all__ = ["Release", "releases", "behaviour_rows", "summary", "to_markdown", "main"]
 
 
 class Release:
@@ -84,6 +84,28 @@ def behaviour_rows(rels: list[Release], pinned) -> list[dict]:
     return sorted(keyed.values(), key=lambda r: (r["section"], r["subject"], r["behaviour"]))
 
 
+def summary(rows: list[dict], measured: list[str]) -> list[str]:
+    """One line per group of behaviours that differ in the same releases: the releases, since / changes in,
+    the subjects, and how many behaviours per section ("5.0.0-5.21.1, today's behaviour since 5.22.0:
+    deepseek-r1, deepseek-v3: ids 22, special_tokens 2, templates 2")."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(tuple(r["differs"]), r["since"], r["changes_in"])].append(r)
+    out = []
+    for (differs, since, changes_in), rs in sorted(groups.items(), key=lambda kv: measured.index(kv[0][0][0])):
+        subjects = sorted({r["subject"] for r in rs})
+        sections: dict[str, int] = defaultdict(int)
+        for r in rs:
+            sections[r["section"]] += 1
+        when = (f"today's behaviour since {since}" if since else "") + (
+            f"{'; ' if since else ''}changes in {changes_in}" if changes_in else "")
+        errors = [r["other_value"] for r in rs if r["behaviour"] == "error"]
+        what = ", ".join(f"{k} {v}" for k, v in sections.items())
+        out.append(f"{_ranges(list(differs), measured)} ({when}): {', '.join(subjects)}: {what}"
+                   + (f"; fails with {_cell(errors[0], 300)}" if errors else ""))
+    return out
+
+
 def _cell(v, n: int = 60) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
     s = s if len(s) <= n else s[: n - 1] + "…"
@@ -136,6 +158,7 @@ def to_markdown(reports: list[dict], commands: list[str]) -> str:
         lines += [""]
         if rows:
             measured = [r.version for r in rels if r.state in ("pass", "drift")]
+            lines += ["In short:", ""] + [f"- {line}" for line in summary(rows, measured)] + [""]
             lines += [f"What differs from {pkg} {pinned}, by behaviour ({len(rows)}):", "",
                       "| section | subject | behaviour | at the pin | elsewhere | differs in | today's behaviour since "
                       "| changes in |", "|---|---|---|---|---|---|---|---|"]

@@ -204,11 +204,9 @@ def gate_cmd(
         def start(c) -> None:
             bar.update(task, description=f"side environment + checks: {c.label}")
 
-        def done(o) -> None:
+        def done(o) -> None:  # a line per candidate on stderr, with --json too: a CI log shows progress
             bar.advance(task)
-            if not as_json:
-                err.print(f"[{color[o.state]}]{o.state}[/{color[o.state]}] {escape(o.candidate)}: "
-                          f"{escape(o.detail)}")
+            err.print(f"[{color[o.state]}]{o.state}[/{color[o.state]}] {escape(o.candidate)}: {escape(o.detail)}")
 
         report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done)
     if as_json:

@@ -390,3 +390,5 @@ def test_the_changelog_names_the_first_release_with_todays_behaviour():
     page = changelog.to_markdown([rep], ["llmfound gate --across transformers==5.0.0..5.5.0 --json"])
     assert "| ids | f | a | 1 | 2 | 5.0.0-5.1.0 | 5.2.0 | - |" in page, page
     assert "| 5.2.1 | install-failed | - |" in page, page
+    assert "- 5.0.0-5.1.0 (today's behaviour since 5.2.0): f: ids 1" in page, page  # 'a'; 'c' differs in 5.1.0 only
+    assert "- 5.4.0-5.5.0 (changes in 5.4.0): f: ids 1" in page, page
