@@ -98,6 +98,7 @@ def unreachable_index(monkeypatch):
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
     monkeypatch.delenv("UV_OFFLINE", raising=False)
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # a refused connection needs no retry to be one
     G._versions_cache.clear()
 
 
