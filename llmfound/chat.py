@@ -203,6 +203,14 @@ def _wrap(e: Exception, who: str, origin: str) -> ChatTemplateError:
                                     f"{e.message}; fix that line of the template", e)
         err.lineno = e.lineno
         return err
+    if isinstance(e, jinja2.exceptions.UndefinedError):
+        import re
+
+        m = re.match(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined", first_line(e))
+        if m:
+            return TemplateRefusedError(
+                f"the chat template of {who} ({origin}) reads a variable {m.group(1)!r} that nothing passed "
+                f"({first_line(e)}); pass it as a template keyword argument: render(..., {m.group(1)}=...)", e)
     return TemplateRefusedError(f"the chat template of {who} refused this conversation: {first_line(e)}", e)
 
 
@@ -275,9 +283,23 @@ def _render(family, messages, add_generation_prompt, continue_final_message, too
     except (ImportError, LlmfoundError):
         raise
     except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
+        if tools is None and isinstance(e, TypeError) and "NoneType" in str(e) and _renders(
+                tok, messages, chat_template, dict(kwargs, tools=[])):
+            raise TemplateRefusedError(
+                f"the chat template of {who} ({origin}) expects a list of tools and got none (tools=None: "
+                f"{first_line(e)}); pass tools=[] or a tool list", e) from e
         raise _wrap(e, who, origin) from e
     check_calls_rendered(messages, text, who)
     return text, messages, tok, who
+
+
+def _renders(tok, messages: list[dict], chat_template: str, kwargs: dict) -> bool:
+    """True when the template renders with these arguments (the check behind a diagnosis, never a result)."""
+    try:
+        _render_raw(tok, messages, chat_template, kwargs)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not this way"; the caller reports the first error
+        return False
 
 
 def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> str:

@@ -865,3 +865,30 @@ def test_tool_call_arguments_nested_past_python_s_recursion_limit_are_one_line()
     with pytest.raises(chat.InvalidMessagesError, match=r"message 1 .*tool call 0 \(get_weather\) arguments nest "
                                                         r"too deeply"):
         chat.render("qwen2.5", msgs)
+
+
+# --------------------------------------------------------------------- templates that need more than messages
+
+@pytest.mark.parametrize("template,expected", [
+    ("NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", "expects a list of tools and got none"),
+    ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", "expects a list of tools and got none"),
+    ("CohereForAI-c4ai-command-r-plus-tool_use.jinja", "expects a list of tools and got none"),
+    ("fireworks-ai-llama-3-firefunction-v2.jinja", "reads a variable 'functions' that nothing passed"),
+])
+def test_a_template_that_needs_tools_or_a_variable_says_which(template, expected, require_assets):
+    """Tool-use templates iterate ``tools`` and fail on transformers' ``tools=None`` with a bare "'NoneType' object
+    is not iterable"; firefunction v2 reads a ``functions`` variable nobody sets. Each is one line naming the cause
+    and what to pass; with it passed, the template renders."""
+    from llmfound.errors import TemplateRefusedError
+
+    from llmfound import assets
+
+    require_assets("llama-cpp-vocabs", "lenml-llama3")
+    tok = families.load_tokenizer("llama3")  # it has the bos_token these Llama-3-era templates read
+    source = (assets.entry_dir("llama-cpp-vocabs") / "templates" / template).read_text(encoding="utf-8")
+    hi = [{"role": "user", "content": "Hi"}]
+    with pytest.raises(TemplateRefusedError) as e:
+        chat.render(tok, hi, chat_template=source)
+    assert expected in str(e.value) and "\n" not in str(e.value), f"{template}: expected {expected!r}, got {e.value}"
+    fix = {"tools": []} if "tools" in expected else {"functions": "[]", "datetime": "2026-12-01"}  # strings it appends
+    assert "Hi" in chat.render(tok, hi, chat_template=source, **fix), f"{template}: still fails with {fix}"
