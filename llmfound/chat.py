@@ -30,6 +30,7 @@ from .errors import (  # noqa: F401 (the chat errors are importable from here, w
     NoChatTemplateError, TemplateRefusedError, TemplateSecurityError, first_line,
 )
 from .content_parts import check_parts, check_parts_rendered, first_non_utf8
+from .template_errors import explain
 from .tokenization import is_mistral_common
 from .tool_calls import check_rendered as check_calls_rendered, normalize as normalize_tool_calls
 
@@ -192,28 +193,6 @@ def _resolve(ref):
     return None, ref, type(ref).__name__
 
 
-def _wrap(e: Exception, who: str, origin: str) -> ChatTemplateError:
-    import jinja2
-
-    if isinstance(e, jinja2.exceptions.SecurityError):
-        return TemplateSecurityError(f"the chat template of {who} tried to reach Python internals and the "
-                                     f"sandbox stopped it ({e}); nothing was executed. Do not use this template", e)
-    if isinstance(e, jinja2.exceptions.TemplateSyntaxError):
-        err = ChatTemplateSyntaxError(f"the chat template of {who} ({origin}) does not parse: line {e.lineno}: "
-                                    f"{e.message}; fix that line of the template", e)
-        err.lineno = e.lineno
-        return err
-    if isinstance(e, jinja2.exceptions.UndefinedError):
-        import re
-
-        m = re.match(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined", first_line(e))
-        if m:
-            return TemplateRefusedError(
-                f"the chat template of {who} ({origin}) reads a variable {m.group(1)!r} that nothing passed "
-                f"({first_line(e)}); pass it as a template keyword argument: render(..., {m.group(1)}=...)", e)
-    return TemplateRefusedError(f"the chat template of {who} refused this conversation: {first_line(e)}", e)
-
-
 def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
            continue_final_message: bool = False, tools: list[dict] | None = None,
            chat_template: str | None = None, **template_kwargs) -> str:
@@ -283,12 +262,9 @@ def _render(family, messages, add_generation_prompt, continue_final_message, too
     except (ImportError, LlmfoundError):
         raise
     except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
-        if tools is None and isinstance(e, TypeError) and "NoneType" in str(e) and _renders(
-                tok, messages, chat_template, dict(kwargs, tools=[])):
-            raise TemplateRefusedError(
-                f"the chat template of {who} ({origin}) expects a list of tools and got none (tools=None: "
-                f"{first_line(e)}); pass tools=[] or a tool list", e) from e
-        raise _wrap(e, who, origin) from e
+        retry = None if tools is not None else (lambda: _renders(tok, messages, chat_template,
+                                                                    dict(kwargs, tools=[])))
+        raise explain(e, who, origin, retry) from e
     check_calls_rendered(messages, text, who)
     return text, messages, tok, who
 
