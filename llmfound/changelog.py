@@ -84,6 +84,18 @@ def behaviour_rows(rels: list[Release], pinned) -> list[dict]:
     return sorted(keyed.values(), key=lambda r: (r["section"], r["subject"], r["behaviour"]))
 
 
+def _unmachine(s: str) -> str:
+    """``s`` without this machine's paths: the llmfound cache as ``$LLMFOUND_HOME``, the home folder as ``~``."""
+    import os
+
+    from .assets import home
+
+    for path, name in ((str(home()), "$LLMFOUND_HOME"), (os.path.expanduser("~"), "~")):
+        if path and path != "/":
+            s = s.replace(path, name)
+    return s
+
+
 def summary(rows: list[dict], measured: list[str]) -> list[str]:
     """One line per group of behaviours that differ in the same releases: the releases, since / changes in,
     the subjects, and how many behaviours per section ("5.0.0-5.21.1, today's behaviour since 5.22.0:
@@ -94,20 +106,27 @@ def summary(rows: list[dict], measured: list[str]) -> list[str]:
     out = []
     for (differs, since, changes_in), rs in sorted(groups.items(), key=lambda kv: measured.index(kv[0][0][0])):
         subjects = sorted({r["subject"] for r in rs})
-        sections: dict[str, int] = defaultdict(int)
+        per: dict[str, dict[str, int]] = {s: defaultdict(int) for s in subjects}
         for r in rs:
-            sections[r["section"]] += 1
+            per[r["subject"]][r["section"]] += 1
+        same = all(dict(v) == dict(per[subjects[0]]) for v in per.values())
+        sections = per[subjects[0]] if same else defaultdict(int)
+        if not same:
+            for r in rs:
+                sections[r["section"]] += 1
         when = (f"today's behaviour since {since}" if since else "") + (
             f"{'; ' if since else ''}changes in {changes_in}" if changes_in else "")
         errors = [r["other_value"] for r in rs if r["behaviour"] == "error"]
         what = ", ".join(f"{k} {v}" for k, v in sections.items())
-        out.append(f"{_ranges(list(differs), measured)} ({when}): {', '.join(subjects)}: {what}"
+        each = " (each)" if same and len(subjects) > 1 else ""
+        out.append(f"{_ranges(list(differs), measured)} ({when}): {', '.join(subjects)}{each}: {what}"
                    + (f"; fails with {_cell(errors[0], 300)}" if errors else ""))
     return out
 
 
 def _cell(v, n: int = 60) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    s = _unmachine(s)
     s = s if len(s) <= n else s[: n - 1] + "…"
     return s.replace("|", "\\|").replace("\n", "\\n")
 
@@ -137,7 +156,16 @@ def to_markdown(reports: list[dict], commands: list[str]) -> str:
              "the baseline recorded at the pins (`llmfound/data/baseline.json`: token ids of a fixed corpus and "
              "llama.cpp's golden inputs, special tokens, chat-template renders, SmolLM2's footprints and greedy "
              "answers, pipeline outputs, quantization's accuracy cost). CPU only: CUDA kernels are not covered. "
-             "Generated, not typed: [how](#how-this-page-was-made).", ""]
+             "A release whose own requirements exclude a pinned companion gets the companion from its range "
+             "(\"companions moved\"); one that the pinned set excludes (tokenizers 0.21-0.22 with transformers "
+             "5.23) is install-failed here and can be tried as a pair, e.g. `llmfound gate \"tokenizers==0.22.2 "
+             "transformers==5.21.1\"`. Generated, not typed: [how](#how-this-page-was-made).", "",
+             "Reading the behaviour tables: *at the pin* is the value recorded at llmfound's pins, *elsewhere* the "
+             "value in the first release that differs, *differs in* the releases that differ, *today's behaviour "
+             "since* the first release from which every measured release up to the pin agrees with the pin, "
+             "*changes in* the first release after the pin that differs (\"-\": none). A ledger cell \"cannot "
+             "check: ...\" means the entry's probe itself failed in that release. Long values are cut with \"…\"; "
+             "the JSON reports hold them whole.", ""]
     order = ["transformers", "tokenizers", "bitsandbytes"]
     by = releases(reports)
     for pkg in sorted(by, key=lambda p: order.index(p) if p in order else len(order)):
@@ -169,10 +197,11 @@ def to_markdown(reports: list[dict], commands: list[str]) -> str:
         else:
             lines.append(f"No behaviour differs from {pkg} {pinned} in any release whose checks ran.")
         lines.append("")
-    lines += ["## How this page was made", "", f"Run on {dates[0][:10]} ({dates[0]} to {dates[-1]}) on this "
-              "project's 2-core CPU machine, against the baseline recorded with "
-              + ", ".join(f"{k} {v}" for k, v in base.items() if v and k != "driver") + ":", "", "```bash",
-              *commands, "```", ""]
+    lines += ["## How this page was made", "", f"Reports finished between {dates[0]} and {dates[-1]} on this "
+              "project's 2-core CPU machine (each command's own times are beside it), against the baseline "
+              "recorded with "
+              + ", ".join(f"{k} {v}" for k, v in base.items() if v and k != "driver") + ". Where two reports "
+              "cover a release, the one named later wins.", "", "```bash", *commands, "```", ""]
     return "\n".join(lines)
 
 

@@ -75,7 +75,8 @@ def assets_list(wide: bool = typer.Option(False, "--wide", help="also the licens
         done = A.is_complete(c.name)
         rows.append((c.name, f"converted from {', '.join(c.inputs)}", format_bytes(A.cache_bytes(c.name)) if done
                      else "-", "yes" if done else "no", "(as input)", c.gives))
-    title = f"llmfound assets (cache: {A.home()}; {SI_NOTE})"
+    title = f"llmfound assets ({SI_NOTE})"
+    out.print(f"cache: {A.home()}", soft_wrap=False)  # its own line, wrapped at the terminal: a path can be long
     columns = ("name", "source", "size", "cached", "license", "gives")
     if wide:
         t = _table(title, *columns)

@@ -162,7 +162,8 @@ def gate_cmd(
                                                                       "PKG==FIRST..LAST (repeatable)"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="snapshot to compare with (default: the "
                                                                     "shipped baseline)"),
-    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these snapshot sections"),
+    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these snapshot sections "
+                                                                    "(comma-separated: ids,special_tokens,...)"),
     overlay: bool = typer.Option(False, "--overlay", help="install only the candidate, over this environment's "
                                                           "packages (fast; no dependency check)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.gate)"),
@@ -219,7 +220,12 @@ def gate_cmd(
     out.print(_narrow_table(f"gate against {escape(path)}", ("candidate", "state", "detail", "install s",
                                                              "checks s"),
                             rows, flexible=("detail",), column_kw={"checks s": {"justify": "right"}}))
+    out.print(f"sections compared: {', '.join(report['sections'])}", soft_wrap=False)
     for o in report["outcomes"]:
+        libs = ", ".join(f"{k} {v}" for k, v in o["versions"].items()
+                         if v and k in ("transformers", "tokenizers", "torch", "bitsandbytes", "accelerate"))
+        if libs:
+            out.print(f"{escape(o['candidate'])}: {libs}", soft_wrap=False)
         if o["relaxed"]:
             out.print(f"{escape(o['candidate'])}: companions moved to its own range: "
                       + ", ".join(f"{escape(a)} -> {escape(b)}" for a, b in o["relaxed"]), soft_wrap=False)

@@ -328,7 +328,11 @@ def test_families_wide_shows_every_column(capsys, monkeypatch):
         assert col in out, f"--wide: expected the column {col!r}, got:\n{out[:600]}"
 
 
-def test_assets_list_reads_at_80_columns(capsys, monkeypatch):
+def test_assets_list_reads_at_80_columns(capsys, monkeypatch, tmp_path):
+    """Whatever the cache path: a newcomer's LLMFOUND_HOME made the old header 82 columns wide."""
+    long_home = tmp_path / ("a-long-cache-folder-name-" * 4)
+    long_home.mkdir()
+    monkeypatch.setenv("LLMFOUND_HOME", str(long_home))
     out = _narrow(capsys, monkeypatch, "assets", "list")
     for name in assets.entry_names():
         assert f"\n{name} " in out, f"expected the entry {name!r} whole at the start of a row, got:\n{out}"
