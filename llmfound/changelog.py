@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
+
+from .snapshot import ERROR
 
 __all__ = ["Release", "releases", "behaviour_rows", "summary", "to_markdown", "main"]
 
@@ -70,9 +72,9 @@ def behaviour_rows(rels: list[Release], pinned) -> list[dict]:
             row = keyed.setdefault(k, {"subject": k[0], "section": k[1], "behaviour": k[2], "pin_value": d["old"],
                                        "other_value": d["new"], "differs": []})
             row["differs"].append(r.version)
+    older = [r for r in ran if pinned is None or r.key < pinned]
+    newer = [r for r in ran if pinned is not None and r.key > pinned]
     for row in keyed.values():
-        older = [r for r in ran if pinned is None or r.key < pinned]
-        newer = [r for r in ran if pinned is not None and r.key > pinned]
         diff_older = [r for r in older if r.version in row["differs"]]
         row["since"] = None
         if diff_older:
@@ -98,25 +100,21 @@ def _unmachine(s: str) -> str:
 
 def summary(rows: list[dict], measured: list[str]) -> list[str]:
     """One line per group of behaviours that differ in the same releases: the releases, since / changes in,
-    the subjects, and how many behaviours per section ("5.0.0-5.21.1, today's behaviour since 5.22.0:
-    deepseek-r1, deepseek-v3: ids 22, special_tokens 2, templates 2")."""
+    the subjects, and how many behaviours per section, per subject when every subject has the same counts
+    ("5.0.0-5.21.1 (today's behaviour since 5.22.0): deepseek-r1, deepseek-v3 (each): ids 11, special_tokens 1,
+    templates 1"), with the first error a failing subject recorded."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(tuple(r["differs"]), r["since"], r["changes_in"])].append(r)
     out = []
     for (differs, since, changes_in), rs in sorted(groups.items(), key=lambda kv: measured.index(kv[0][0][0])):
         subjects = sorted({r["subject"] for r in rs})
-        per: dict[str, dict[str, int]] = {s: defaultdict(int) for s in subjects}
-        for r in rs:
-            per[r["subject"]][r["section"]] += 1
-        same = all(dict(v) == dict(per[subjects[0]]) for v in per.values())
-        sections = per[subjects[0]] if same else defaultdict(int)
-        if not same:
-            for r in rs:
-                sections[r["section"]] += 1
+        per = {s: Counter(r["section"] for r in rs if r["subject"] == s) for s in subjects}
+        same = all(c == per[subjects[0]] for c in per.values())
+        sections = per[subjects[0]] if same else Counter(r["section"] for r in rs)
         when = (f"today's behaviour since {since}" if since else "") + (
             f"{'; ' if since else ''}changes in {changes_in}" if changes_in else "")
-        errors = [r["other_value"] for r in rs if r["behaviour"] == "error"]
+        errors = [r["other_value"] for r in rs if r["behaviour"] == ERROR]
         what = ", ".join(f"{k} {v}" for k, v in sections.items())
         each = " (each)" if same and len(subjects) > 1 else ""
         out.append(f"{_ranges(list(differs), measured)} ({when}): {', '.join(subjects)}{each}: {what}"
@@ -125,10 +123,9 @@ def summary(rows: list[dict], measured: list[str]) -> list[str]:
 
 
 def _cell(v, n: int = 60) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-    s = _unmachine(s)
-    s = s if len(s) <= n else s[: n - 1] + "…"
-    return s.replace("|", "\\|").replace("\n", "\\n")
+    from .gate import md_cell
+
+    return md_cell(v, n, _unmachine)
 
 
 def _ranges(versions: list[str], order: list[str]) -> str:

@@ -187,7 +187,7 @@ def gate_cmd(
     path = baseline or str(snapshot.BASELINE)
     # a missing or newer-schema baseline, a section it lacks, --markdown onto the baseline, an empty cache: one
     # line each, before any side environment
-    G.check_request(path, _sections(sections), markdown)
+    base = G.check_request(path, _sections(sections), markdown)
     if markdown:
         check_output_path(markdown)
     wanted = [G.parse_candidate(c) for c in candidates or []]
@@ -209,7 +209,8 @@ def gate_cmd(
             bar.advance(task)
             err.print(f"[{color[o.state]}]{o.state}[/{color[o.state]}] {escape(o.candidate)}: {escape(o.detail)}")
 
-        report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done)
+        report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done,
+                        base=base)
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1, default=str) + "\n")
         failed = _write_markdown(markdown, report)
@@ -249,14 +250,16 @@ def _write_markdown(markdown: Optional[str], report: dict) -> int:
     """Write the Markdown report after the report is out, so a file that cannot be written loses nothing
     measured: 0, or 2 with one line on stderr."""
     from . import gate as G
+    from .errors import LlmfoundError
     from .outputs import atomic_write
 
     if not markdown:
         return 0
     try:
         atomic_write(Path(markdown), lambda f: f.write(G.to_markdown(report).encode()))
-    except OSError as e:
-        err.print(f"error: the markdown report could not be written to {markdown} ({e.strerror or e}); the "
+    except (OSError, LlmfoundError) as e:  # atomic_write turns a failed write into an LlmfoundError
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        err.print(f"error: the markdown report could not be written to {markdown} ({why}); the "
                   "report above is complete", markup=False)
         return 2
     return 0

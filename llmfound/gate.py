@@ -13,13 +13,14 @@ local wheel file. For each candidate the gate builds (or reuses) its side enviro
 - ``broken``: the set installed but the checks crashed there (the last line of their error).
 
 Beside drift, the report lists ledger entries (:mod:`llmfound.ledger`) whose state flipped from "still broken"
-at the pins: ``now fixed`` (retire the entry) or ``probe broke`` (the probe itself fails now). Exit status
+at the pins: "fixed: retire it" (retire the entry) or "cannot check: <error>" (the probe itself fails now). Exit status
 (:func:`exit_code`): 0 every candidate passed, 1 a drift or a broken candidate, 3 an install failed and nothing
 drifted; bad requests exit 2 before any side environment is built.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from .errors import CandidateInstallError, GateError, SideEnvironmentError, firs
 
 __all__ = ["Candidate", "Outcome", "STATES", "parse_candidate", "parse_across", "available_versions",
            "check_candidates", "unique", "check_request", "run_candidate", "gate", "exit_code", "ledger_changes",
-           "to_markdown"]
+           "md_cell", "to_markdown"]
 
 STATES = ("pass", "drift", "install-failed", "broken")
 """Every state a candidate can end in, in the report's order of severity (last is worst for display only)."""
@@ -106,7 +107,7 @@ def _valid_requirement(r: str) -> bool:
         req = Requirement(r)
     except InvalidRequirement:
         return False
-    return not req.extras and _valid(r.partition("==")[2])
+    return not req.extras and _version(r.partition("==")[2]) is not None
 
 
 def unique(candidates: list[Candidate]) -> list[Candidate]:
@@ -145,32 +146,33 @@ def parse_across(spec: str, versions: Callable[[str], list[str]] | None = None) 
     return [Candidate((f"{pkg}=={v}",)) for v in chosen]
 
 
-def _is_final(v: str) -> bool:
+def _version(v: str):
+    """``packaging.version.Version(v)``, or None when ``v`` is not a PEP 440 version."""
     from packaging.version import InvalidVersion, Version
 
     try:
-        return not Version(v).is_prerelease
+        return Version(v)
     except InvalidVersion:
-        return False
+        return None
 
 
-_versions_cache: dict[str, list[str]] = {}
+def _is_final(v: str) -> bool:
+    ver = _version(v)
+    return ver is not None and not ver.is_prerelease
 
 
+@functools.lru_cache(maxsize=None)
 def available_versions(package: str) -> list[str]:
     """Every version of ``package`` on the package indexes pip is configured with, newest first: ``python -m pip
     index versions`` in the calling environment (read-only; it honours pip's index-url, extra-index-url and
     find-links). Raises :class:`GateError` when no index has the package (exit 2) and
-    :class:`SideEnvironmentError` when no index answers (exit 3). Cached per process."""
-    if package in _versions_cache:
-        return _versions_cache[package]
+    :class:`SideEnvironmentError` when no index answers (exit 3). Cached per process (an answer, not an error)."""
     r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "--retries", "1", package],
                        capture_output=True, text=True)
     text = r.stdout + r.stderr
     m = re.search(r"^Available versions: (.*)$", r.stdout, re.M)
     if r.returncode == 0 and m:
-        _versions_cache[package] = [v.strip() for v in m.group(1).split(",") if v.strip()]
-        return _versions_cache[package]
+        return [v.strip() for v in m.group(1).split(",") if v.strip()]
     warnings = [ln.split("WARNING:", 1)[1].strip() for ln in text.splitlines()
                 if "WARNING:" in ln and ("ignored" in ln or "trusted" in ln or "skipping" in ln.lower())
                 and "neither a file nor a directory" not in ln]
@@ -187,27 +189,15 @@ def check_candidates(candidates: list[Candidate], versions: Callable[[str], list
     """Before any side environment is built: every ``name==version`` requirement names a package and a release
     the indexes have. Raises :class:`GateError` "PKG has no release X; newest: ..." (exit 2), or what
     :func:`available_versions` raises. Local wheels are not looked up."""
-    from packaging.version import Version
-
     for c in candidates:
         for r in c.requirements:
             if r.endswith(".whl"):
                 continue
             pkg, _, v = r.partition("==")
             known = (versions or available_versions)(pkg)
-            if not any(Version(k) == Version(v) for k in known if _valid(k)) and v not in known:
+            if v not in known and _version(v) not in {_version(k) for k in known} - {None}:
                 newest = ", ".join(known[:5]) or "none"
                 raise GateError(f"{pkg} has no release {v} on the configured package indexes; newest: {newest}")
-
-
-def _valid(v: str) -> bool:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        Version(v)
-        return True
-    except InvalidVersion:
-        return False
 
 
 def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str | None = None) -> dict:
@@ -284,7 +274,7 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
         lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
         why = lines[-1].strip() if lines else f"exit {r.returncode}"
         return Outcome(candidate.label, "broken", f"the checks failed in the side environment: {why}"[:400],
-                       versions={k: v for k, v in env.installed.items()}, **common)
+                       versions=dict(env.installed), **common)
     drift = report.get("drift", [])
     flips = ledger_changes(report.get("ledger", []))
     state = "drift" if drift else "pass"
@@ -296,15 +286,15 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
 
 def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] | None = None, *,
          overlay: bool = False, on_result: Callable[[Outcome], None] | None = None,
-         on_start: Callable[[Candidate], None] | None = None) -> dict:
+         on_start: Callable[[Candidate], None] | None = None, base: dict | None = None) -> dict:
     """Run every candidate (:func:`run_candidate`), oldest first as given; ``on_start`` / ``on_result`` are
     called around each (progress). Returns the report: ``{"baseline", "baseline_versions", "sections",
     "overlay", "created", "outcomes": [Outcome as dict], "exit_code"}``. The baseline is read first
-    (:func:`llmfound.snapshot.load`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer
-    schema, exit 2)."""
+    (:func:`check_request`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit
+    2) unless ``base``, what :func:`check_request` returned for it, is given (the CLI checks first)."""
     from . import side_envs
 
-    base = check_request(baseline, sections)
+    base = check_request(baseline, sections) if base is None else base
     config = side_envs.pip_config()
     pins = side_envs.pinned_requirements()
     outcomes = []
@@ -331,11 +321,13 @@ def exit_code(report: dict) -> int:
     return 3 if "install-failed" in states else 0
 
 
-def _cell(v) -> str:
+def md_cell(v, n: int = 80, clean: Callable[[str], str] = str) -> str:
+    """``v`` as one Markdown table cell: JSON unless a string, passed through ``clean``, cut to ``n`` characters
+    with "…", pipes and newlines escaped. The gate's report and the changelog page both write cells with it."""
     import json
 
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-    s = s if len(s) <= 80 else s[:79] + "…"
+    s = clean(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+    s = s if len(s) <= n else s[: n - 1] + "…"
     return s.replace("|", "\\|").replace("\n", "\\n")
 
 
@@ -347,7 +339,7 @@ def to_markdown(report: dict) -> str:
              + ", ".join(f"{k} {v}" for k, v in report["baseline_versions"].items() if v and k != "driver"), "",
              "| candidate | state | detail | install s | checks s |", "|---|---|---|---|---|"]
     for o in report["outcomes"]:
-        lines.append(f"| `{o['candidate']}` | **{o['state']}** | {_cell(o['detail'])} | {o['install_s']:.1f}"
+        lines.append(f"| `{o['candidate']}` | **{o['state']}** | {md_cell(o['detail'])} | {o['install_s']:.1f}"
                      f"{' (warm)' if o['warm'] else ''} | {o['check_s']:.1f} |")
     for o in report["outcomes"]:
         if not (o["drift"] or o["ledger"] or o["relaxed"]):
@@ -360,8 +352,8 @@ def to_markdown(report: dict) -> str:
         if o["drift"]:
             lines += ["| subject | section | behaviour | old | new |", "|---|---|---|---|---|"]
             for d in sorted(o["drift"], key=lambda d: (d["subject"], d["section"], d["behaviour"])):
-                lines.append(f"| {_cell(d['subject'])} | {d['section']} | {_cell(d['behaviour'])} | "
-                             f"{_cell(d['old'])} | {_cell(d['new'])} |")
+                lines.append(f"| {md_cell(d['subject'])} | {d['section']} | {md_cell(d['behaviour'])} | "
+                             f"{md_cell(d['old'])} | {md_cell(d['new'])} |")
         for f in o["ledger"]:
             lines.append(f"- ledger `{f['id']}`: {f['was']} -> {f['now']} ({f['action']})")
     return "\n".join(lines) + "\n"

@@ -131,20 +131,19 @@ def read_tokenizer_py(source: str, where: str = "tokenizer.py") -> tuple[str, li
         elif isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
             init = stmt
     local: dict = dict(env)
-    pattern = None
-    for stmt in ast.walk(init) if init else ():
+    for stmt in init.body if init else ():  # __init__'s own statements, in order (nothing nested)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             try:
                 local[stmt.targets[0].id] = _eval(stmt.value, local, self_env)
             except NotDataError:
                 local.pop(stmt.targets[0].id, None)
-        if isinstance(stmt, ast.Call):
-            for kw in stmt.keywords:
-                if kw.arg == "pat_str":
-                    try:
-                        pattern = _eval(kw.value, local, self_env)
-                    except NotDataError:
-                        pattern = None
+    pattern = None
+    calls = [n for n in ast.walk(init) if isinstance(n, ast.Call)] if init else []
+    for kw in (kw for call in calls for kw in call.keywords if kw.arg == "pat_str"):
+        try:
+            pattern = _eval(kw.value, local, self_env)
+        except NotDataError:
+            pattern = None
     specials = local.get("special_tokens")
     if not isinstance(pattern, str) or not (isinstance(specials, list) and specials
                                             and all(isinstance(t, str) for t in specials)):

@@ -32,11 +32,13 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CandidateInstallError, SideEnvironmentError
+from .errors import CandidateInstallError, LlmfoundError, SideEnvironmentError
+from .outputs import atomic_write
 
 __all__ = ["SideEnv", "uv_binary", "pip_config", "uv_index_args", "pinned_requirements", "compose",
            "env_key", "dist_name", "ensure", "companion_relaxations", "run_in", "is_wheel_path", "MARKER"]
@@ -240,10 +242,7 @@ def companion_relaxations(pins: list[str], candidate: list[str], config: dict[st
 
     from packaging.requirements import Requirement
 
-    pinned = {}
-    for p in pins:
-        r = Requirement(p)
-        pinned[dist_name(p)] = r
+    pinned = {dist_name(p): Requirement(p) for p in pins}
     named = {dist_name(c) for c in candidate}
     out: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="llmfound-meta-") as tmp:
@@ -325,17 +324,16 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
         install = ["pip", "install", "--quiet", "--python", str(python), *index]
         if overlay:
             (_site_packages(python) / "_llmfound_overlay.pth").write_text(
-                "import site; site.addsitedir(%r)\n" % str(_site_packages(Path(sys.executable))))
+                "import site; site.addsitedir(%r)\n" % sysconfig.get_paths()["purelib"])  # this environment's
             install.append("--no-deps")
         r = _run_uv(install + reqs, config)
         if r.returncode != 0:
             reason = _uv_failure(r)
+            shutil.rmtree(path, ignore_errors=True)
             if not overlay and not relaxed and "no solution found" in reason.lower():
                 relaxed = companion_relaxations(pins, candidate, config)
                 if relaxed:
-                    shutil.rmtree(path, ignore_errors=True)
                     continue
-            shutil.rmtree(path, ignore_errors=True)
             if _unreachable(reason):
                 raise SideEnvironmentError(f"no package index reachable ({reason}); check the network and pip's "
                                            "index settings (pip config list)")
@@ -344,10 +342,12 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
         installed = dict(ln.split("==", 1) for ln in frozen.splitlines() if "==" in ln)
         pairs = [(next((p for p in pins if dist_name(p) == n), n), v) for n, v in relaxed.items()]
         seconds = time.perf_counter() - t0
-        tmp = path / (MARKER + ".tmp")  # written whole, then renamed: a marker is never half there
-        tmp.write_text(json.dumps({"requirements": reqs, "seconds": round(seconds, 1), "installed": installed,
-                                   "relaxed": pairs, "overlay": overlay}, indent=1))
-        os.replace(tmp, path / MARKER)
+        marker = json.dumps({"requirements": reqs, "seconds": round(seconds, 1), "installed": installed,
+                             "relaxed": pairs, "overlay": overlay}, indent=1).encode()
+        try:  # written whole, then renamed: a marker is never half there
+            atomic_write(path / MARKER, lambda f: f.write(marker))
+        except LlmfoundError as e:
+            raise SideEnvironmentError(f"{e}; check that LLMFOUND_HOME is a writable folder") from None
         return SideEnv(path, python, reqs, False, seconds, installed, pairs, overlay)
 
 

@@ -99,7 +99,7 @@ def unreachable_index(monkeypatch):
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
     monkeypatch.delenv("UV_OFFLINE", raising=False)
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # a refused connection needs no retry to be one
-    G._versions_cache.clear()
+    G.available_versions.cache_clear()
 
 
 def test_no_index_reachable_is_an_environment_problem_not_a_bad_name(monkeypatch, side_root):
@@ -197,26 +197,33 @@ def test_a_ledger_entry_that_flips_is_named_with_what_to_do():
 
 # -------------------------------------------------------------------------- a real side environment
 
-def probe_wheel(folder: Path, version: str = "1.0", corrupt: bool = False) -> Path:
-    """A real, minimal wheel (PEP 427) of a package that changes nothing: the candidate these specs install."""
-    path = folder / f"llmfound_gate_probe-{version}-py3-none-any.whl"
-    if corrupt:
-        path.write_bytes(b"not a zip file")
-        return path
-    info = f"llmfound_gate_probe-{version}.dist-info"
-    files = {"llmfound_gate_probe/__init__.py": f"VERSION = {version!r}\n",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: llmfound-gate-probe\nVersion: {version}\n",
+def make_wheel(folder: Path, name: str, version: str, init: str) -> Path:
+    """A real, minimal wheel (PEP 427): package ``name`` whose ``__init__.py`` is ``init``."""
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": init,
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n",
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: llmfound-specs\nRoot-Is-Purelib: true\n"
                               "Tag: py3-none-any\n"}
     record = []
     with zipfile.ZipFile(path, "w") as z:
-        for name, text in files.items():
+        for member, text in files.items():
             data = text.encode()
-            z.writestr(name, data)
+            z.writestr(member, data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{name},sha256={digest},{len(data)}")
+            record.append(f"{member},sha256={digest},{len(data)}")
         z.writestr(f"{info}/RECORD", "\n".join(record + [f"{info}/RECORD,,"]) + "\n")
     return path
+
+
+def probe_wheel(folder: Path, version: str = "1.0", corrupt: bool = False) -> Path:
+    """The candidate these specs install: a package that changes nothing (or, ``corrupt``, a .whl that is not a
+    zip file)."""
+    if corrupt:
+        path = folder / f"llmfound_gate_probe-{version}-py3-none-any.whl"
+        path.write_bytes(b"not a zip file")
+        return path
+    return make_wheel(folder, "llmfound_gate_probe", version, f"VERSION = {version!r}\n")
 
 
 def calling_environment() -> dict:
@@ -283,20 +290,7 @@ def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_base
     """A candidate that installs but keeps the checks from running at all (here: a 'typer', which the command
     line imports first, that cannot be imported) is ``broken``, with the error's last line; not drift and not an
     install failure. (A library that breaks only some families is drift: each such family records its error.)"""
-    folder = tmp_path / "t"
-    (folder / "typer").mkdir(parents=True)
-    (folder / "typer" / "__init__.py").write_text("raise ImportError('planted: this typer is broken')\n")
-    info = folder / "typer-99.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: typer\nVersion: 99.0\n")
-    (info / "WHEEL").write_text("Wheel-Version: 1.0\nGenerator: llmfound-specs\nRoot-Is-Purelib: true\n"
-                                "Tag: py3-none-any\n")
-    whl = tmp_path / "typer-99.0-py3-none-any.whl"
-    with zipfile.ZipFile(whl, "w") as z:
-        for p in folder.rglob("*"):
-            if p.is_file():
-                z.write(p, p.relative_to(folder).as_posix())
-        z.writestr("typer-99.0.dist-info/RECORD", "")
+    whl = make_wheel(tmp_path, "typer", "99.0", "raise ImportError('planted: this typer is broken')\n")
     o = G.run_candidate(G.parse_candidate(str(whl)), str(planted_baseline), ("special_tokens",), overlay=True)
     assert o.state == "broken" and "planted: this typer is broken" in o.detail, o
 
