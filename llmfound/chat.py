@@ -164,6 +164,10 @@ def _template_and_origin(family, tokenizer=None) -> tuple[str, str]:
                 f"trained on plain text, not conversations (transformers: 'Cannot use chat template functions "
                 f"because tokenizer.chat_template is not set'); chat with its instruct sibling: --family "
                 f"{fam.instruct}")
+        if fam.conversation_format:
+            raise NoChatTemplateError(f"family {fam.name!r} ships no Jinja chat template ({fam.title}: no registry "
+                                      f"package carries one); its conversation format is Meta's ChatFormat, as "
+                                      f"ids: chat.chat_ids(...) or `llmfound template --family {fam.name} --ids`")
         raise NoChatTemplateError(f"family {fam.name!r} ships no chat template ({fam.title}); llmfound does not "
                                   f"invent a chat format: pick a family with one (`llmfound templates --table`)")
     path = template_path(fam) if fam is not None else None
@@ -291,7 +295,9 @@ def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> 
 
 def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,
              continue_final_message: bool = False, tools: list[dict] | None = None, **template_kwargs) -> list[int]:
-    """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``.
+    """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``; for a family
+    with no Jinja template whose ``conversation_format`` is Meta's ChatFormat (``llama4``), the ids
+    :func:`llmfound.meta_chat.encode_dialog` builds (``tools`` refused with :class:`ChatOptionsError`).
 
     Never adds a second BOS: the template decides where BOS goes. For ``MistralCommonBackend`` (Tekken), whose
     ``encode`` treats control tokens such as ``[INST]`` as plain text, the ids come from mistral-common's
@@ -303,6 +309,13 @@ def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True
 
 def _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs):
     """``(text, ids, tokenizer)``: the text path and the ids path of one conversation."""
+    fam = _family(family)
+    if fam is not None and not fam.template and fam.conversation_format:  # Llama 4: Meta's ChatFormat, ids first
+        from .meta_chat import check_roles, text_and_ids
+
+        check_roles(messages)
+        validate_messages(messages, fam.template_roles, fam.name)
+        return text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools)
     text, msgs, tok, who = _render(family, messages, add_generation_prompt, continue_final_message, tools,
                                    template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
     if not is_mistral_common(tok):

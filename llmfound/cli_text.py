@@ -81,8 +81,15 @@ def template_cmd(
     kw = dict(add_generation_prompt=add_generation_prompt, continue_final_message=continue_final)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=SAME_WARNING, category=UserWarning)
-        text = chat.render(fam, msgs, **kw)
-        token_ids = chat.chat_ids(fam, msgs, **kw) if ids or as_json else None
+        if not fam.template and fam.conversation_format:  # Llama 4: no Jinja template; the ids' text is shown
+            from .families import load_tokenizer
+
+            token_ids = chat.chat_ids(fam, msgs, **kw)
+            text = load_tokenizer(fam.name).decode(token_ids, skip_special_tokens=False,
+                                                   clean_up_tokenization_spaces=False)
+        else:
+            text = chat.render(fam, msgs, **kw)
+            token_ids = chat.chat_ids(fam, msgs, **kw) if ids or as_json else None
     warn_closing_prefill(msgs, add_generation_prompt, continue_final, "--add-generation-prompt")  # once it rendered
     if as_json:
         out.print_json(json.dumps({"family": fam.name, "text": text, "ids": token_ids}, ensure_ascii=False))
@@ -90,7 +97,10 @@ def template_cmd(
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if ids:
         sys.stdout.write(" ".join(map(str, token_ids)) + "\n")
-    err.print(f"[dim]{fam.name}: template from {fam.template}; {plural(len(text), 'character')}"
+    origin = (f"template from {fam.template}" if fam.template else
+              f"no Jinja template ships; the text is what the ids of Meta's ChatFormat ({fam.conversation_format}, "
+              f"llama-models 0.3.0) decode to")
+    err.print(f"[dim]{fam.name}: {origin}; {plural(len(text), 'character')}"
               + (f", {plural(len(token_ids), 'token')}" if token_ids is not None else "") + "[/dim]")
 
 

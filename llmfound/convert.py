@@ -1,7 +1,8 @@
 """Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.convert`).
 
 A recipe receives its input asset's cache folder as ``asset`` (a Path, fetched and sha256-checked by the
-caller; the manifest names it) and never fetches anything itself, so this module imports nothing of llmfound.
+caller; the manifest names it) and never fetches anything itself, so of llmfound it imports only
+:mod:`llmfound.meta_files` (reading Meta's ``tokenizer.py`` as data).
 
 Each recipe writes into an empty folder ``out``; publishing it atomically is the caller's job. Facts used
 (measured with transformers 5.23, written in ``docs/sources.md``, "Facts the conversions and defaults rely on"):
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["gguf_tokenizer", "make_sentencepiece_faithful", "gguf_model", "spm_model_tokenizer", "spm_tokenizer",
-    "bpe_tokenizer", "copy_files"]
+    "bpe_tokenizer", "tiktoken_tokenizer", "copy_files"]
 
 
 def gguf_tokenizer(out: Path, *, asset: Path, gguf: str, sentencepiece_faithful: str = "") -> None:
@@ -142,6 +143,45 @@ def bpe_tokenizer(out: Path, *, asset: Path, cls: str) -> None:
     import transformers
 
     getattr(transformers, cls).from_pretrained(str(asset)).save_pretrained(str(out))
+
+
+def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, config: str) -> None:
+    """Build an HF tokenizer folder from Meta's tiktoken BPE file ``<asset>/<folder>/tokenizer.model``.
+
+    The ranks become a byte-level BPE through transformers' own ``TikTokenConverter`` (which reads the file
+    with tiktoken), split by the pattern and followed by the special tokens, in id order, that
+    ``<folder>/tokenizer.py`` builds (read as data by :func:`llmfound.meta_files.read_tokenizer_py`, never
+    run). The post-processor prepends ``bos`` on encode, the form transformers' Llama 4 conversion script
+    (``Llama4Converter.update_post_processor``) and the published Llama 3.1 ``tokenizer.json`` use; ``config``
+    is the ``tokenizer_config.json`` text (special tokens by name). Writes ``tokenizer.json`` and
+    ``tokenizer_config.json``. Raises ``ValueError`` when the file holds a different number of tokens than
+    its ranks say (a damaged download) or ``bos`` is not a special token."""
+    import json
+
+    from tokenizers import processors
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    from .meta_files import read_tokenizer_py
+
+    src = asset / folder
+    pattern, specials = read_tokenizer_py((src / "tokenizer.py").read_text(encoding="utf-8"),
+                                          str(src / "tokenizer.py"))
+    if bos not in specials:
+        raise ValueError(f"{bos!r} is not one of the special tokens {src / 'tokenizer.py'} lists")
+    tok = TikTokenConverter(vocab_file=str(src / "tokenizer.model"), pattern=pattern,
+                            extra_special_tokens=specials).converted()
+    base = tok.get_vocab_size() - len(specials)
+    bos_id = tok.token_to_id(bos)
+    if bos_id != base + specials.index(bos):
+        raise ValueError(f"{bos!r} got id {bos_id}, expected {base + specials.index(bos)}: the ranks in "
+                         f"{src / 'tokenizer.model'} are not 0..{base - 1}")
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single=f"{bos}:0 $A:0", pair=f"{bos}:0 $A:0 {bos}:1 $B:1",
+                                      special_tokens=[(bos, bos_id)]),
+    ])
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps(json.loads(config), indent=1), encoding="utf-8")
 
 
 def copy_files(out: Path, *, asset: Path, files: str) -> None:

