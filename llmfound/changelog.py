@@ -123,7 +123,7 @@ def summary(rows: list[dict], measured: list[str]) -> list[str]:
 
 
 def _cell(v, n: int = 60) -> str:
-    from .gate import md_cell
+    from .outputs import md_cell
 
     return md_cell(v, n, _unmachine)
 

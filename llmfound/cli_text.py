@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -110,15 +111,23 @@ def templates_cmd(
     as_json: bool = typer.Option(False, "--json", help="print as JSON"),
     wide: bool = typer.Option(False, "--wide", help="traits: also the template's source and the generation "
                                                     "marker (needs ~160 columns)"),
+    wild: bool = typer.Option(False, "--wild", help="every template the cached packages ship (llama.cpp's "
+                                                    "models/templates): the conformance table"),
+    traits: bool = typer.Option(False, "--traits", help="with --wild: each template's traits instead"),
+    markdown: Optional[str] = typer.Option(None, "--markdown", help="with --wild: write both tables as a Markdown "
+                                                                   "page to FILE"),
 ) -> None:
     """Families with a chat template and their traits (--wide: every trait); with --table, which conversations
-    each one renders."""
+    each one renders; with --wild, every template the cached packages ship."""
     import re
 
     from rich.markup import escape
 
     from . import chat
     from .families import FAMILIES
+
+    if wild or traits or markdown is not None:
+        return _wild_templates(as_json, traits, markdown, table or wide)
 
     fams = [f for f in FAMILIES if f.template]
     traits = {f.name: {"template": f.template, "system_role": f.system_role,
@@ -181,6 +190,65 @@ def templates_cmd(
     out.print("text=ids: yes where the ids decode to the rendered text in every rendered case", soft_wrap=False)
     for d in differ:
         out.print(f"text and ids differ: {escape(d)}", soft_wrap=False)
+
+
+def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family_options: bool) -> None:
+    """``templates --wild``: the wild conformance table (or ``--traits``), ``--json``, ``--markdown FILE``."""
+    from rich.markup import escape
+
+    from . import wild_templates as W
+    from .outputs import atomic_write, check_output_path
+
+    if family_options:
+        raise LlmfoundError("--table and --wide are for the family templates; --wild has its own table (add "
+                            "--traits for the traits)")
+    if markdown is not None:
+        if not markdown.strip():
+            raise LlmfoundError("--markdown needs a file name, e.g. --markdown docs/wild-templates.md")
+        check_output_path(markdown)
+    names = W.template_names()
+    with err.status(f"rendering {plural(len(names), 'shipped template')}..."):
+        table = W.wild_table(names)
+        all_traits = {n: W.traits(n) for n in names} if traits or as_json or markdown else {}
+    if markdown:
+        atomic_write(Path(markdown), lambda f: f.write(W.markdown_page(table, all_traits).encode()))
+        err.print(f"wrote {markdown}: {plural(len(names), 'template')}", markup=False)
+    if as_json:
+        out.print_json(json.dumps({n: {"cases": {c: ({"outcome": "ok", "text": v} if o == "ok" else
+                                                      {"outcome": "raises", "error": v})
+                                                  for c, (o, v) in table[n].items()}, "traits": all_traits[n]}
+                                   for n in names}, ensure_ascii=False))
+        return
+    if markdown:
+        return
+    where = f"{W.ASSET} (llama.cpp's models/templates)"
+    if traits:
+        rows = [(escape(n.removesuffix(".jinja")), t["system_role"] or "-", {True: "yes", False: "no"}.get(
+            t["writes_bos"], "-"), t["tools"] or "-", escape(t["needs"]) or "-",
+            "-" if t["generation_marker"] is None else escape(repr(t["generation_marker"]))
+            + (f" (instead of {escape(repr(t['marker_replaces']))})" if t["marker_replaces"] else ""))
+            for n, t in all_traits.items()]
+        out.print(_narrow_table(f"{plural(len(names), 'template')} shipped by {where}: traits",
+                                ("template", "system", "BOS", "tools", "needs", "gen. marker"), rows,
+                                flexible=("template", "gen. marker")))
+        out.print("needs: what a user turn needs beyond transformers' defaults; --json adds the variables each "
+                  "template reads", soft_wrap=False)
+        return
+    errors: list[str] = []
+    rows = []
+    for n, row in table.items():
+        cells = []
+        for case, (o, v) in row.items():
+            if o != "ok" and v not in errors:
+                errors.append(v)
+            cells.append("[green]ok[/green]" if o == "ok" else f"[red]E{errors.index(v) + 1}[/red]")
+        rows.append((escape(n.removesuffix(".jinja")), *cells))
+    headers = tuple(f"c{i}" for i in range(1, len(W.WILD_CASES) + 1))
+    out.print(_narrow_table(f"{plural(len(names), 'template')} shipped by {where}: ok = rendered, En = raised",
+                            ("template",) + headers, rows, flexible=("template",), gap=1))
+    out.print("cases: " + ", ".join(f"c{i} {c}" for i, c in enumerate(W.WILD_CASES, 1)), soft_wrap=False)
+    for i, e in enumerate(errors, 1):
+        out.print(f"E{i}: {escape(e)}", soft_wrap=False)
 
 
 # --------------------------------------------------------------------------------------------- tokenizers

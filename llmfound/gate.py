@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
+from .outputs import md_cell
 
 __all__ = ["Candidate", "Outcome", "STATES", "parse_candidate", "parse_across", "available_versions",
            "check_candidates", "unique", "check_request", "run_candidate", "gate", "exit_code", "ledger_changes",
@@ -319,16 +320,6 @@ def exit_code(report: dict) -> int:
     if states & {"drift", "broken"}:
         return 1
     return 3 if "install-failed" in states else 0
-
-
-def md_cell(v, n: int = 80, clean: Callable[[str], str] = str) -> str:
-    """``v`` as one Markdown table cell: JSON unless a string, passed through ``clean``, cut to ``n`` characters
-    with "…", pipes and newlines escaped. The gate's report and the changelog page both write cells with it."""
-    import json
-
-    s = clean(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-    s = s if len(s) <= n else s[: n - 1] + "…"
-    return s.replace("|", "\\|").replace("\n", "\\n")
 
 
 def to_markdown(report: dict) -> str:

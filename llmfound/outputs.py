@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .errors import LlmfoundError
 
-__all__ = ["atomic_write", "check_output_path", "check_plot_path"]
+__all__ = ["atomic_write", "check_output_path", "check_plot_path", "md_cell"]
 
 
 def check_output_path(path: Any) -> Path:
@@ -70,3 +70,14 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: int = 0o644) ->
         if os.path.exists(tmp):
             os.unlink(tmp)
     return dest
+
+
+def md_cell(v, n: int = 80, clean: Callable[[str], str] = str) -> str:
+    """``v`` as one Markdown table cell: JSON unless a string, passed through ``clean``, cut to ``n`` characters
+    with "…", pipes and newlines escaped. The gate's report, the changelog page and the wild-templates page write
+    cells with it."""
+    import json
+
+    s = clean(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+    s = s if len(s) <= n else s[: n - 1] + "…"
+    return s.replace("|", "\\|").replace("\n", "\\n")

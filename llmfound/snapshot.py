@@ -135,6 +135,18 @@ def section_templates() -> dict:
     return _per_subject([f.name for f in _cached_families(need_template=True)], cases)
 
 
+def section_wild_templates() -> dict:
+    """Per chat template the cached llama-cpp-vocabs asset ships (by file name): each case of
+    :data:`llmfound.wild_templates.WILD_CASES` -> ["ok", text] or ["raises", "<Class>: message"] (none when the
+    asset is not cached)."""
+    from . import wild_templates as W
+    from .assets import is_complete
+
+    if not is_complete(W.ASSET):
+        return {}
+    return _per_subject(W.template_names(), lambda n: {c: list(W.conform(n, c)) for c in W.WILD_CASES})
+
+
 def section_model() -> dict:
     """SmolLM2-135M-Instruct: footprint bytes per preset (at load), and greedy bf16 answers (token ids and text)."""
     from . import assets, chat, quantization as Q, streaming
@@ -222,6 +234,7 @@ SECTIONS: dict[str, Callable[[], dict]] = {
     "ids": section_ids,
     "special_tokens": section_special_tokens,
     "templates": section_templates,
+    "wild_templates": section_wild_templates,
     "model": section_model,
     "pipelines": section_pipelines,
     "quality": section_quality,
@@ -229,7 +242,7 @@ SECTIONS: dict[str, Callable[[], dict]] = {
 """Section name -> function computing it. ``FAST`` ones take seconds; ``model``, ``pipelines`` and ``quality``
 load models."""
 
-FAST = ("ids", "special_tokens", "templates")
+FAST = ("ids", "special_tokens", "templates", "wild_templates")
 
 
 # ------------------------------------------------------------------------------------------- record/compare

@@ -893,35 +893,3 @@ def test_a_template_that_needs_tools_or_a_variable_says_which(template, expected
     assert expected in str(e.value) and "\n" not in str(e.value), f"{template}: expected {expected!r}, got {e.value}"
     fix = {"tools": []} if "tools" in expected else {"functions": "[]", "datetime": "2026-12-01"}  # strings it appends
     assert "Hi" in chat.render(tok, hi, chat_template=source, **fix), f"{template}: still fails with {fix}"
-
-
-def _shipped_templates() -> list[str]:
-    """Every .jinja file the cached llama-cpp-vocabs asset ships, found by listing (none when not cached)."""
-    from llmfound import assets
-
-    folder = assets.entry_dir("llama-cpp-vocabs") / "templates"
-    return sorted(p.name for p in folder.glob("*.jinja")) if folder.is_dir() else []
-
-
-@pytest.mark.parametrize("template", _shipped_templates())
-def test_every_shipped_template_renders_in_the_sandbox_or_says_why_in_one_line(template, require_assets, lesson):
-    """The model makers' templates llama.cpp ships, rendered for a user turn with the generation prompt through
-    transformers' sandboxed Jinja: each renders, or fails with one line naming the cause; none reaches Python
-    internals (the sandbox would raise TemplateSecurityError)."""
-    from llmfound import assets
-    from llmfound.errors import ChatTemplateError, TemplateSecurityError
-
-    require_assets("llama-cpp-vocabs", "lenml-llama3")
-    source = (assets.entry_dir("llama-cpp-vocabs") / "templates" / template).read_text(encoding="utf-8")
-    tok = families.load_tokenizer("llama3")
-    try:
-        text = chat.render(tok, [{"role": "user", "content": "What is the capital of France?"}],
-                           chat_template=source, tools=[])
-    except TemplateSecurityError as e:
-        pytest.fail(f"{template}: the sandbox stopped it: {e}")
-    except ChatTemplateError as e:
-        assert "\n" not in str(e), f"{template}: expected a one-line error, got {str(e)!r}"
-        lesson.count("shipped templates fail with one line (the rest render)", template)
-        return
-    assert "What is the capital of France?" in text, f"{template}: the user's text is missing from {text[:300]!r}"
-    lesson.count("shipped templates render in the sandbox", template)

@@ -1,0 +1,328 @@
+"""Templates in the wild: every chat template a cached registry package ships, through the conformance table.
+
+Source: the ``templates/*.jinja`` files of the ``llama-cpp-vocabs`` asset (PyPI sdist ``llama-cpp-python==0.3.36``,
+llama.cpp's ``models/templates``: the model makers' own templates, copied from their Hub repositories). They are
+found by listing the cache folder, never by a hand-written list, so the count is whatever the package ships
+(70 in 0.3.36).
+
+Each template is rendered only through transformers' sandboxed Jinja (:func:`llmfound.chat.render` with
+``chat_template=``), for the conformance conversations (:data:`llmfound.chat.CASES`) plus ``tool-definition`` (a
+user turn with one tool offered). The special-token strings come from :data:`RENDERER`'s tokenizer (Llama 3:
+``bos_token`` ``<|begin_of_text|>``); the date is fixed (``date_string`` and a ``strftime_now`` that always
+answers for 26 Jul 2024), so no cell depends on today. A cell is ``("ok", text)`` or ``("raises", "<Class>:
+message")`` in one line (:mod:`llmfound.template_errors` names a template that needs ``tools`` or a variable).
+
+:func:`traits` reads what a template does from its renders and its syntax tree (jinja2's own ``meta`` API), not
+from its name: see the function. :data:`FAMILY_OF` pairs a wild template with the llmfound family whose own
+template it should equal; :func:`family_agreement` checks that.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+from .chat import CASES, FIXED_TEMPLATE_KWARGS, render
+from .errors import ChatTemplateError, InvalidMessagesError, first_line, get_by_name
+
+__all__ = ["ASSET", "RENDERER", "WILD_CASES", "FAMILY_OF", "KNOWN_DIFFERENCES", "template_names", "template_source",
+           "conform", "wild_table", "traits", "family_agreement", "extra_variables", "TRANSFORMERS_VARIABLES",
+           "render_wild", "FIXED_DATE", "SPECIAL_TOKENS", "markdown_page"]
+
+ASSET = "llama-cpp-vocabs"
+RENDERER = "llama3"
+"""The family whose tokenizer supplies ``bos_token``, ``eos_token`` and the rest to every wild render."""
+
+_WEATHER_TOOL = CASES["tool-call"][1]["tools"][0]
+WILD_CASES: dict[str, tuple[list[dict], dict]] = {
+    **CASES,
+    "tool-definition": ([{"role": "user", "content": "What is the weather in Paris?"}], {"tools": [_WEATHER_TOOL]}),
+}
+"""The conformance conversations, plus a user turn with one tool offered (the tool-call case also answers it)."""
+
+FAMILY_OF = {
+    "meta-llama-Llama-3.1-8B-Instruct.jinja": "llama3.1",
+    "Qwen-Qwen2.5-7B-Instruct.jinja": "qwen2.5",
+    "microsoft-Phi-3.5-mini-instruct.jinja": "phi3",
+    "mistralai-Mistral-Nemo-Instruct-2407.jinja": "mistral-tekken",
+    "google-gemma-2-2b-it.jinja": "gemma2",
+}
+"""Wild template -> the llmfound family whose published template it is (by the file's model name; Hub repos
+meta-llama/Llama-3.1-8B-Instruct, Qwen/Qwen2.5-7B-Instruct, microsoft/Phi-3.5-mini-instruct,
+mistralai/Mistral-Nemo-Instruct-2407, google/gemma-2-2b-it)."""
+
+TRANSFORMERS_VARIABLES = frozenset({
+    "messages", "tools", "documents", "add_generation_prompt", "continue_final_message", "bos_token", "eos_token",
+    "unk_token", "pad_token", "sep_token", "cls_token", "mask_token", "additional_special_tokens",
+    "raise_exception", "strftime_now", "namespace", "dict", "range", "loop", "true", "false", "none", "True",
+    "False", "None", "lipsum", "cycler", "joiner",
+})
+"""What a template can read without the caller passing it: transformers' ``apply_chat_template`` variables, the
+tokenizer's special tokens, the globals transformers' sandbox sets (``raise_exception``, ``strftime_now``,
+``namespace``, ``dict``) and Jinja's own."""
+
+
+FIXED_DATE = datetime(2024, 7, 26)
+"""The day every wild render is pinned to: ``date_string`` is passed (templates that read it), and what
+transformers' ``strftime_now`` printed for today is read back as this day in the formats the template asks for
+(``strftime_now`` is a global of transformers' sandbox, and template keyword arguments cannot replace it: they are
+turned into plain data)."""
+
+SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "pad_token")
+"""The tokenizer's special-token strings handed to every render (as ``llmfound.chat`` does for Mistral)."""
+
+
+def _folder() -> Path:
+    from .assets import ensure
+
+    return ensure(ASSET) / "templates"
+
+
+KNOWN_DIFFERENCES = {
+    ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "tool-call"):
+        "llmfound hands the Nemo template a tool result as JSON text (the family row's tool_result_content='json'), "
+        "as mistral-common writes it; the template alone pastes it unquoted (ledger "
+        "nemo-template-unquoted-tool-result)",
+}
+"""(wild template, case) -> why the family's render differs from the wild template's, where it does by design."""
+
+
+def template_names() -> list[str]:
+    """File names of every ``.jinja`` template the cached asset ships, sorted (fetches the asset first unless
+    ``LLMFOUND_OFFLINE=1``: then :class:`~llmfound.errors.AssetMissingError`)."""
+    return sorted(p.name for p in _folder().glob("*.jinja"))
+
+
+@functools.lru_cache(maxsize=256)
+def template_source(name: str) -> str:
+    """The Jinja text of wild template ``name`` (a file name from :func:`template_names`). Raises
+    :class:`~llmfound.errors.UnknownNameError` listing the names for any other."""
+    return (_folder() / get_by_name(template_names(), name, "wild template", names=lambda n: (n,))).read_text(
+        encoding="utf-8")
+
+
+def _tokenizer():
+    from .families import load_tokenizer
+
+    return load_tokenizer(RENDERER)
+
+
+def _pin_date(source: str, text: str) -> str:
+    today = datetime.now()
+    for fmt in set(re.findall(r"strftime_now\(\s*['\"]([^'\"]+)['\"]\s*\)", source)):
+        text = text.replace(today.strftime(fmt), FIXED_DATE.strftime(fmt))
+    return text
+
+
+def render_wild(name: str, messages: list[dict], tokenizer=None, **kw) -> str:
+    """Wild template ``name`` rendered for ``messages`` by transformers' sandboxed ``render_jinja_template``, with
+    the special-token strings of ``tokenizer`` (default: :data:`RENDERER`'s), ``date_string`` fixed and the
+    date pinned (:data:`FIXED_DATE`); ``kw`` reaches the template (``add_generation_prompt``, ``tools``, ...).
+
+    Messages are checked as :func:`llmfound.chat.validate_messages` does; tool calls are passed as given and
+    a call the template dropped raises :class:`InvalidMessagesError`. A failing template raises the one-line
+    :class:`~llmfound.errors.ChatTemplateError` of :func:`llmfound.template_errors.explain`, naming the file."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from .chat import validate_messages
+    from .template_errors import explain
+    from .tool_calls import check_rendered, normalize
+
+    tok = tokenizer or _tokenizer()
+    source = template_source(name)
+    messages = normalize(validate_messages(copy.deepcopy(messages)), who=name)
+    specials = {k: v for k in SPECIAL_TOKENS if isinstance(v := getattr(tok, k, None), str)}
+    kwargs = {**FIXED_TEMPLATE_KWARGS, **specials, **kw}
+
+    def once(**over):
+        return render_jinja_template([messages], chat_template=source, **{**kwargs, **over})[0][0]
+
+    def renders_with_empty_tools() -> bool:
+        try:
+            once(tools=[])
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not this way"; the first error is reported
+            return False
+
+    try:
+        text = once()
+    except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
+        raise explain(e, name, ASSET, None if kw.get("tools") is not None else renders_with_empty_tools) from e
+    check_rendered(messages, text, name)
+    return _pin_date(source, text)
+
+
+def conform(name: str, case: str) -> tuple[str, str]:
+    """Render :data:`WILD_CASES` ``case`` with wild template ``name``: ``("ok", text)`` or ``("raises",
+    "<Class>: message")``, ``<Class>`` being llmfound's error class with the upstream one in brackets."""
+    messages, kw = WILD_CASES[case]
+    try:
+        return "ok", render_wild(name, messages, **{"add_generation_prompt": True, **kw})
+    except ChatTemplateError as e:
+        cls = type(e).__name__ + (f"[{e.upstream_name}]" if e.upstream is not None else "")
+        return "raises", f"{cls}: {e}"
+    except InvalidMessagesError as e:
+        return "raises", f"{type(e).__name__}: {e}"
+
+
+def wild_table(names: list[str] | None = None) -> dict[str, dict[str, tuple[str, str]]]:
+    """``{template: {case: conform(template, case)}}`` for every shipped template (or those named)."""
+    return {n: {c: conform(n, c) for c in WILD_CASES} for n in (names or template_names())}
+
+
+def extra_variables(name: str) -> list[str]:
+    """Variables template ``name`` reads that transformers never sets (jinja2's ``meta.find_undeclared_variables``,
+    minus the names the template assigns itself anywhere (``set``, ``for``, macro arguments), plus the names it
+    tests with ``is defined`` (the idiom for a variable with a default), minus :data:`TRANSFORMERS_VARIABLES`),
+    sorted: the template keyword arguments it understands, such as
+    Llama 3.1's ``date_string`` or Qwen3's ``enable_thinking``."""
+    from jinja2 import meta
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    from jinja2 import nodes
+
+    source = template_source(name)
+    ast = _compile_jinja_template(source).environment.parse(source)  # transformers' own sandbox and extensions
+    own = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}  # set, for, macro arguments
+    defaulted = {t.node.name for t in ast.find_all(nodes.Test)
+                 if t.name == "defined" and isinstance(t.node, nodes.Name)}
+    return sorted((meta.find_undeclared_variables(ast) - own | defaulted) - TRANSFORMERS_VARIABLES)
+
+
+_SYS, _USER = "SYSTEMxMARK", "USERxMARK"
+
+
+def traits(name: str) -> dict:
+    """What wild template ``name`` does, read from its renders (Llama 3's special tokens, fixed date):
+
+    - ``needs``: what a user turn needs beyond transformers' defaults to render: ``"tools=[]"`` (it iterates
+      ``tools`` and fails on ``None``; the other traits are then read with ``tools=[]``), a variable's name, or ""
+      when nothing. When a user turn does not render even so, the render traits are None;
+    - ``system_role``: ``"refused"`` (a system+user conversation raises), ``"dropped"`` (the system text is not
+      in the output), ``"native"`` (between the system text and the user text the output names the user role:
+      ``user`` in any case, or ``[INST]``), else ``"folded"`` (pasted into the user turn);
+    - ``generation_marker``: what ``add_generation_prompt=True`` writes after a user turn (``""`` when nothing),
+      and ``marker_replaces``: what the render without it has there instead (``""``, or ``eos_token``: Phi-3.5
+      ends an unprompted conversation with it); both None when the flag changes more than the end;
+    - ``writes_bos``: the output starts with ``bos_token``;
+    - ``tools``: with one tool offered, ``"renders"`` (its name is in the output), ``"ignores"``, or
+      ``"raises"``;
+    - ``extra_variables``: :func:`extra_variables`."""
+    user = [{"role": "user", "content": _USER}]
+    out: dict = {"needs": "", "system_role": None, "generation_marker": None, "marker_replaces": None,
+                 "writes_bos": None, "tools": None, "extra_variables": extra_variables(name)}
+    base: dict = {}
+    try:
+        render_wild(name, user, add_generation_prompt=True)
+    except ChatTemplateError as e:
+        m = re.search(r"pass (tools=\[\]) or a tool list|reads a variable '(\w+)'", str(e))
+        out["needs"] = (m and (m.group(1) or m.group(2))) or first_line(e, 60)
+        base = {"tools": []} if m and m.group(1) else base
+    try:
+        bare = {gen: render_wild(name, user, add_generation_prompt=gen, **base) for gen in (False, True)}
+    except ChatTemplateError:
+        return out
+    eos = _tokenizer().eos_token
+    for tail in ("", eos):  # what the unprompted render may end with instead of the marker
+        if bare[False].endswith(tail) and bare[True].startswith(bare[False][:len(bare[False]) - len(tail)]):
+            out["generation_marker"] = bare[True][len(bare[False]) - len(tail):]
+            out["marker_replaces"] = tail
+            break
+    out["writes_bos"] = bare[True].startswith(_tokenizer().bos_token)
+    try:
+        both = render_wild(name, [{"role": "system", "content": _SYS}, *user], add_generation_prompt=True, **base)
+        between = both[both.find(_SYS) + len(_SYS):both.find(_USER)] if _SYS in both else ""
+        out["system_role"] = ("dropped" if _SYS not in both else
+                              "native" if re.search(r"user|\[INST\]", between, re.I) else "folded")
+    except (ChatTemplateError, InvalidMessagesError):
+        out["system_role"] = "refused"
+    outcome, text = conform(name, "tool-definition")
+    out["tools"] = ("raises" if outcome == "raises" else
+                    "renders" if _WEATHER_TOOL["function"]["name"] in text else "ignores")
+    return out
+
+
+def family_agreement(name: str, case: str) -> str | None:
+    """None when wild template ``name`` renders conformance ``case`` exactly as its family's own template
+    (:data:`FAMILY_OF`), both with the family's tokenizer; else one line: both outcomes, or where the texts first
+    differ. Raises ``KeyError`` for a template with no family."""
+    from .families import load_tokenizer
+
+    family = FAMILY_OF[name]
+    messages, kw = CASES[case]
+    kw = {"add_generation_prompt": True, **kw, **FIXED_TEMPLATE_KWARGS}
+    results = []
+    for source in (name, None):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                if source is None:
+                    results.append(("ok", render(family, copy.deepcopy(messages), **kw)))
+                else:
+                    results.append(("ok", render_wild(name, messages, load_tokenizer(family), **kw)))
+        except (ChatTemplateError, InvalidMessagesError) as e:
+            results.append(("raises", type(e).__name__))
+    (wo, wild), (fo, own) = results
+    if (wo, wild) == (fo, own) or wo == fo == "raises":  # both refuse (llmfound may refuse first: its own check)
+        return None
+    if wo != fo:
+        return f"{name} {wo} ({wild[:80]!r}); {family}'s own template {fo} ({own[:80]!r})"
+    i = next((k for k, (a, b) in enumerate(zip(wild, own)) if a != b), min(len(wild), len(own)))
+    return f"at character {i}: {name} {wild[max(0, i - 20):i + 20]!r}, {family} {own[max(0, i - 20):i + 20]!r}"
+
+
+def markdown_page(table: dict | None = None, all_traits: dict | None = None) -> str:
+    """The generated page ``docs/wild-templates.md``: the conformance table (ok / E<n>, each error once below) and
+    the traits table, for every shipped template; ``table`` / ``all_traits`` default to computing them. The page
+    names the command that writes it (``llmfound templates --wild --markdown docs/wild-templates.md``)."""
+    from .outputs import md_cell
+
+    table = table if table is not None else wild_table()
+    all_traits = all_traits if all_traits is not None else {n: traits(n) for n in table}
+    cases = list(WILD_CASES)
+    errors: list[str] = []
+    lines = [
+        "# Templates in the wild",
+        "",
+        "Generated by `llmfound templates --wild --markdown docs/wild-templates.md`; do not edit by hand "
+        "(`specs/test_wild_templates.py` checks it is current).",
+        "",
+        f"Every chat template the cached `{ASSET}` asset ships ({len(table)} `.jinja` files from llama.cpp's "
+        "`models/templates`, in the PyPI sdist `llama-cpp-python==0.3.36`), rendered through transformers' "
+        f"sandboxed Jinja with {RENDERER}'s special-token strings and the date pinned to "
+        f"{FIXED_DATE:%d %b %Y}. Code: `llmfound/wild_templates.py`; how to read it: "
+        "[chat templates](chat-templates.md#templates-in-the-wild).",
+        "",
+        "## Conformance: ok, or the error (E<n>, listed below the table)",
+        "",
+        "| template | " + " | ".join(cases) + " |",
+        "|---|" + "---|" * len(cases),
+    ]
+    for name, row in table.items():
+        cells = []
+        for case in cases:
+            outcome, detail = row[case]
+            if outcome != "ok" and detail not in errors:
+                errors.append(detail)
+            cells.append("ok" if outcome == "ok" else f"E{errors.index(detail) + 1}")
+        lines.append(f"| {md_cell(name)} | " + " | ".join(cells) + " |")
+    lines += ["", *(f"- E{i}: {md_cell(e, 500)}" for i, e in enumerate(errors, 1)), "", "## Traits", "",
+              "Read from what each template does (`wild_templates.traits`): system role (native turn, folded into the "
+              "user turn, refused, dropped); what the generation prompt writes after a user turn (and what it "
+              "replaces, if anything; \"-\": more than the end changes); whether the text starts with `bos_token`; "
+              "tools (a tool offered: rendered, ignored, or the template raises); what a user turn needs beyond "
+              "transformers' defaults; the variables it reads that transformers never sets (template keyword "
+              "arguments).",
+              "", "| template | system | generation marker | BOS | tools | needs | variables |",
+              "|---|---|---|---|---|---|---|"]
+    for name, t in all_traits.items():
+        marker = "-" if t["generation_marker"] is None else f"`{t['generation_marker']!r}`" + (
+            f" (instead of `{t['marker_replaces']!r}`)" if t["marker_replaces"] else "")
+        lines.append("| " + " | ".join(md_cell(str(v)) for v in (
+            name, t["system_role"] or "-", marker, {True: "yes", False: "no", None: "-"}[t["writes_bos"]],
+            t["tools"] or "-", t["needs"] or "", ", ".join(t["extra_variables"]))) + " |")
+    return "\n".join(lines) + "\n"
