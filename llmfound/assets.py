@@ -117,11 +117,22 @@ def _expected_stamp(row: Asset | Conversion) -> dict:
             "inputs": {n: get_asset(n).sha256 for n in row.inputs}}
 
 
+def _member_dest(asset: Asset, m: Member) -> str:
+    rel = m.dest if m.dest and "*" not in m.path else m.path.removeprefix(asset.strip)
+    return rel.removesuffix(".zip") if m.unzip else rel
+
+
 def is_complete(name: str) -> bool:
-    """True when the entry's folder holds a marker that matches the manifest row (cheap: hashes nothing)."""
+    """True when the entry's folder holds a marker that matches the manifest row and, for an asset, every member
+    the manifest names now (a member added to the manifest after the entry was fetched makes it incomplete, so
+    it is fetched again). Cheap: hashes nothing."""
     row = _entry(name)
-    marker = read_marker(entry_dir(name))
-    return bool(marker) and all(marker.get(k) == v for k, v in _expected_stamp(row).items())
+    folder = entry_dir(name)
+    marker = read_marker(folder)
+    if not marker or any(marker.get(k) != v for k, v in _expected_stamp(row).items()):
+        return False
+    return not isinstance(row, Asset) or all((folder / _member_dest(row, m)).is_file()
+                                             for m in row.members if "*" not in m.path)
 
 
 # ------------------------------------------------------------------------------------------ atomic publish
@@ -189,7 +200,7 @@ def _extract(asset: Asset, artifact: Path, into: Path) -> None:
     for path, read in _archive_members(artifact):
         for m in asset.members:
             if path == m.path or ("*" in m.path and fnmatch.fnmatchcase(path, m.path)):
-                rel = m.dest if m.dest and "*" not in m.path else path.removeprefix(asset.strip)
+                rel = _member_dest(asset, m) if "*" not in m.path else path.removeprefix(asset.strip)
                 data = read()
                 if m.unzip:
                     with zipfile.ZipFile(io.BytesIO(data)) as inner:
@@ -197,7 +208,6 @@ def _extract(asset: Asset, artifact: Path, into: Path) -> None:
                         if len(names) != 1:
                             raise AssetError(f"{asset.name}: {path} should hold one file, holds {names}")
                         data = inner.read(names[0])
-                    rel = rel.removesuffix(".zip")
                 out = into / rel
                 if ".." in Path(rel).parts or Path(rel).is_absolute():
                     raise AssetError(f"{asset.name}: refusing member path {rel!r}")
@@ -270,7 +280,8 @@ def convert(name: str, *, force: bool = False) -> Path:
         except AssetError:
             raise
         except Exception as e:  # a recipe failing is an asset problem the user must see in one line
-            raise AssetError(f"converting {name!r} failed: {type(e).__name__}: {e}") from e
+            raise AssetError(f"converting {name!r} failed: {type(e).__name__}: {str(e)[:200]}; repair its inputs: "
+                             f"llmfound assets fetch {' '.join(conv.inputs)} --force") from e
         _publish(out, dest, _expected_stamp(conv))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -310,12 +310,12 @@ def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True
 def _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs):
     """``(text, ids, tokenizer)``: the text path and the ids path of one conversation."""
     fam = _family(family)
-    if fam is not None and not fam.template and fam.conversation_format:  # Llama 4: Meta's ChatFormat, ids first
-        from .meta_chat import check_roles, text_and_ids
+    if fam is not None and not fam.template and fam.conversation_format and "chat_template" not in template_kwargs:
+        from .meta_chat import check_roles, text_and_ids  # Llama 4: Meta's ChatFormat, ids first
 
         check_roles(messages)
         validate_messages(messages, fam.template_roles, fam.name)
-        return text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools)
+        return text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools, template_kwargs)
     text, msgs, tok, who = _render(family, messages, add_generation_prompt, continue_final_message, tools,
                                    template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
     if not is_mistral_common(tok):

@@ -61,7 +61,8 @@ SAME_WARNING = "the last message is the assistant's"
 
 @text_app.command("template")
 def template_cmd(
-    family: str = typer.Option(..., "--family", help="a family with a chat template (see `llmfound templates`)"),
+    family: str = typer.Option(..., "--family", help="a family with a chat template (see `llmfound templates`), "
+                                                      "or llama4 (Meta's ChatFormat, as ids)"),
     messages: str = typer.Option(..., "--messages", help="JSON file: a list of {role, content} messages"),
     add_generation_prompt: bool = typer.Option(False, "--add-generation-prompt",
                                                help="append the assistant header the model answers after"),
@@ -69,7 +70,8 @@ def template_cmd(
     ids: bool = typer.Option(False, "--ids", help="also print the token ids (no second BOS)"),
     as_json: bool = typer.Option(False, "--json", help="print {family, text, ids} as JSON"),
 ) -> None:
-    """Render a conversation with the family's own chat template (transformers' sandboxed Jinja)."""
+    """Render a conversation with the family's own chat template (transformers' sandboxed Jinja); for llama4,
+    which ships none, the ids of Meta's ChatFormat and their text."""
     from . import chat
     from .families import get_family
 

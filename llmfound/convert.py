@@ -145,7 +145,7 @@ def bpe_tokenizer(out: Path, *, asset: Path, cls: str) -> None:
     getattr(transformers, cls).from_pretrained(str(asset)).save_pretrained(str(out))
 
 
-def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, config: str) -> None:
+def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, base_tokens: str, config: str) -> None:
     """Build an HF tokenizer folder from Meta's tiktoken BPE file ``<asset>/<folder>/tokenizer.model``.
 
     The ranks become a byte-level BPE through transformers' own ``TikTokenConverter`` (which reads the file
@@ -153,24 +153,30 @@ def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, config:
     ``<folder>/tokenizer.py`` builds (read as data by :func:`llmfound.meta_files.read_tokenizer_py`, never
     run). The post-processor prepends ``bos`` on encode, the form transformers' Llama 4 conversion script
     (``Llama4Converter.update_post_processor``) and the published Llama 3.1 ``tokenizer.json`` use; ``config``
-    is the ``tokenizer_config.json`` text (special tokens by name). Writes ``tokenizer.json`` and
-    ``tokenizer_config.json``. Raises ``ValueError`` when the file holds a different number of tokens than
-    its ranks say (a damaged download) or ``bos`` is not a special token."""
+    is the ``tokenizer_config.json`` text (special tokens by name). tiktoken reads the file without its own
+    cache (:func:`llmfound.meta_files.no_tiktoken_cache`). Writes ``tokenizer.json`` and
+    ``tokenizer_config.json``. Raises ``ValueError`` when the file does not hold ``base_tokens`` BPE tokens
+    ranked 0..n-1 (a damaged file: Meta's Llama 3 file has 128,000, Llama 4's 200,000, counted 2026-12-01) or
+    ``bos`` is not a special token."""
     import json
 
     from tokenizers import processors
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
-    from .meta_files import read_tokenizer_py
+    from .meta_files import no_tiktoken_cache, read_tokenizer_py
 
     src = asset / folder
     pattern, specials = read_tokenizer_py((src / "tokenizer.py").read_text(encoding="utf-8"),
                                           str(src / "tokenizer.py"))
     if bos not in specials:
         raise ValueError(f"{bos!r} is not one of the special tokens {src / 'tokenizer.py'} lists")
-    tok = TikTokenConverter(vocab_file=str(src / "tokenizer.model"), pattern=pattern,
-                            extra_special_tokens=specials).converted()
+    with no_tiktoken_cache():
+        tok = TikTokenConverter(vocab_file=str(src / "tokenizer.model"), pattern=pattern,
+                                extra_special_tokens=specials).converted()
     base = tok.get_vocab_size() - len(specials)
+    if base != int(base_tokens):
+        raise ValueError(f"{src / 'tokenizer.model'} holds {base} BPE tokens, expected {base_tokens}: the file is "
+                         f"damaged")
     bos_id = tok.token_to_id(bos)
     if bos_id != base + specials.index(bos):
         raise ValueError(f"{bos!r} got id {bos_id}, expected {base + specials.index(bos)}: the ranks in "

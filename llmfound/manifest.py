@@ -330,13 +330,14 @@ CONVERSIONS: tuple[Conversion, ...] = (
             name=f"meta-{v}-tokenizer",
             inputs=("meta-llama-models",),
             recipe="tiktoken_tokenizer",
-            args=(("asset", "meta-llama-models"), ("folder", v), ("bos", "<|begin_of_text|>"), ("config", config)),
+            args=(("asset", "meta-llama-models"), ("folder", v), ("bos", "<|begin_of_text|>"), ("base_tokens", n),
+                  ("config", config)),
             gives=gives,
         )
-        for v, config, gives in (
-            ("llama3", META_LLAMA3_CONFIG, "Llama 3.1-3.3 tokenizer built from Meta's llama3/tokenizer.model "
+        for v, n, config, gives in (
+            ("llama3", "128000", META_LLAMA3_CONFIG, "Llama 3.1-3.3 tokenizer built from Meta's llama3/tokenizer.model "
                                            "with transformers' TikTokenConverter and Meta's special tokens"),
-            ("llama4", META_LLAMA4_CONFIG, "Llama 4 tokenizer built from Meta's llama4/tokenizer.model with "
+            ("llama4", "200000", META_LLAMA4_CONFIG, "Llama 4 tokenizer built from Meta's llama4/tokenizer.model with "
                                            "transformers' TikTokenConverter and Meta's special tokens"),
         )
     ),

@@ -57,12 +57,31 @@ BOS = "<|begin_of_text|>"
 
 
 def _content_texts(i: int, message: dict) -> list[str]:
+    role = message["role"]
     if message.get("tool_calls"):
-        raise InvalidMessagesError(f"message {i} (assistant) carries tool_calls: Meta's ChatFormat writes tool "
+        raise InvalidMessagesError(f"message {i} ({role}) carries tool_calls: Meta's ChatFormat writes tool "
                                    f"calls with its own ToolUtils formats, which llmfound does not reproduce; "
                                    f"put the call in the content as text")
     c = message.get("content")
-    return [c] if isinstance(c, str) else [p["text"] for p in c]
+    if isinstance(c, str):
+        return [c]
+    if isinstance(c, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                                   for p in c):
+        return [p["text"] for p in c]
+    raise InvalidMessagesError(f"message {i} ({role}) content must be a string or a list of "
+                               f"{{'type': 'text', 'text': str}} parts, got {type(c).__name__}")
+
+
+def _check(tokenizer, fmt: ChatFormat, messages) -> None:
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m
+                                                                 for m in messages):
+        raise InvalidMessagesError("messages must be a non-empty list of {role, content} dicts")
+    vocab = tokenizer.get_vocab()
+    used = (BOS, fmt.header_start, fmt.header_end, fmt.eot) + ((fmt.eom,) if fmt.tool_ends_with_eom else ())
+    lacking = [t for t in used if t not in vocab]  # Llama 3.0's tokenizer has no <|eom_id|>, never written here
+    if lacking:
+        raise ValueError(f"this tokenizer lacks {', '.join(lacking)}: Meta's {fmt.version} ChatFormat needs the "
+                         f"{fmt.version} tokenizer (a family whose conversation_format is 'meta:{fmt.version}')")
 
 
 def check_roles(messages: list) -> None:
@@ -84,13 +103,19 @@ def encode_dialog(tokenizer, version: str, messages: list[dict], *, add_generati
     (content a string or text parts). ``add_generation_prompt=False`` leaves off the closing assistant header.
     Returns a list of ints (one BOS first).
 
-    Raises :class:`InvalidMessagesError` for a role outside :data:`ROLES` (e.g. ``ipython``: Meta's ``tool``
-    role is what the ipython header is written for) or a message with ``tool_calls``, and
-    :class:`ChatOptionsError` for ``continue_final_message`` (ChatFormat closes every message)."""
-    fmt = FORMATS[version]
+    Raises :class:`InvalidMessagesError` for messages that are not a non-empty list of ``{role, content}``
+    dicts, a role outside :data:`ROLES` (e.g. ``ipython``: Meta's ``tool`` role is what the ipython header is
+    written for), content that is neither a string nor text parts, or a message with ``tool_calls``;
+    :class:`ChatOptionsError` for ``continue_final_message`` (ChatFormat closes every message);
+    :class:`~llmfound.errors.UnknownNameError` for another ``version``; ``ValueError`` for a tokenizer that lacks
+    the format's special tokens."""
+    from .errors import get_by_name
+
+    fmt = get_by_name(list(FORMATS.values()), version, "ChatFormat version", names=lambda f: (f.version,))
     if continue_final_message:
         raise ChatOptionsError(f"Meta's {version} ChatFormat closes every message with {fmt.eot}: it cannot leave "
-                               f"the last one open; drop continue_final_message")
+                               f"the last one open; drop continue_final_message (--continue-final-message)")
+    _check(tokenizer, fmt, messages)
     check_roles(messages)
 
     def special(token: str) -> int:
@@ -115,17 +140,23 @@ def encode_dialog(tokenizer, version: str, messages: list[dict], *, add_generati
 
 
 def text_and_ids(family, messages: list[dict], add_generation_prompt: bool = True,
-                 continue_final_message: bool = False, tools: list[dict] | None = None) -> tuple[str, list[int], Any]:
+                 continue_final_message: bool = False, tools: list[dict] | None = None,
+                 template_kwargs: dict | None = None) -> tuple[str, list[int], Any]:
     """``(text, ids, tokenizer)`` for a family row whose ``conversation_format`` is ``"meta:<version>"``: the ids
     of :func:`encode_dialog` with the family's tokenizer, and the text they decode to (special tokens kept).
     ``messages`` must already be checked (:func:`llmfound.chat.validate_messages`). Raises what
     :func:`encode_dialog` raises, and :class:`ChatOptionsError` for ``tools`` (ChatFormat writes tool
-    definitions in its own system prompts, which llmfound does not reproduce)."""
+    definitions in its own system prompts, which llmfound does not reproduce) or any ``template_kwargs`` (there
+    is no template to read them)."""
     from .families import load_tokenizer
 
     if tools is not None:
         raise ChatOptionsError(f"{family.name}: Meta's ChatFormat writes tool definitions in its own system "
                                f"prompts, which llmfound does not reproduce; drop tools")
+    if template_kwargs:
+        raise ChatOptionsError(f"{family.name} has no Jinja template, so template keyword arguments "
+                               f"({', '.join(sorted(template_kwargs))}) mean nothing to Meta's ChatFormat; drop "
+                               f"them, or pass chat_template= to render with a template of your own")
     tok = load_tokenizer(family.name)
     ids = encode_dialog(tok, family.conversation_format.split(":", 1)[1], messages,
                         add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message)

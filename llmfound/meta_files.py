@@ -13,13 +13,53 @@ tokenizers (:mod:`llmfound.convert`) and by the oracle (:mod:`llmfound.meta_refe
 from __future__ import annotations
 
 import ast
+import os
+from contextlib import contextmanager
 
 from .errors import AssetError, NotDataError
 
-__all__ = ["read_tokenizer_py"]
+__all__ = ["read_tokenizer_py", "no_tiktoken_cache", "MAX_ITEMS", "MAX_STEPS", "REPAIR"]
+
+MAX_ITEMS = 100_000
+"""The longest list or string the reader builds (Meta's files build 256 and 2,048 special tokens)."""
+MAX_STEPS = 1_000_000
+"""The most expressions one file may make the reader evaluate; past it the file is refused, not run longer."""
+REPAIR = "fetch the asset again: llmfound assets fetch meta-llama-models --force"
+
+_steps = [0]
+
+
+@contextmanager
+def no_tiktoken_cache():
+    """Within the block, tiktoken reads a BPE file from its path every time: ``TIKTOKEN_CACHE_DIR`` is set to ""
+    (tiktoken's own switch). Otherwise ``tiktoken.load.load_tiktoken_bpe`` keeps a copy of every file it reads
+    under ``/tmp/data-gym-cache/<sha1 of the path>``, outside the llmfound cache, and returns that copy for the
+    same path later: a repaired file would not be read, and anyone who can write /tmp could plant one."""
+    old = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = ""
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = old
+
+
+def _sized(value):
+    if isinstance(value, (list, str, range)) and len(value) > MAX_ITEMS:
+        raise NotDataError(f"a value of {len(value)} items (at most {MAX_ITEMS})")
+    return value
 
 
 def _eval(node: ast.AST, env: dict, self_env: dict):
+    _steps[0] += 1
+    if _steps[0] > MAX_STEPS:
+        raise NotDataError(f"more than {MAX_STEPS} steps")
+    return _sized(_eval1(node, env, self_env))
+
+
+def _eval1(node: ast.AST, env: dict, self_env: dict):
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)):
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):
@@ -42,12 +82,15 @@ def _eval(node: ast.AST, env: dict, self_env: dict):
     if isinstance(node, ast.JoinedStr):
         parts = []
         for v in node.values:
+            if isinstance(v, ast.FormattedValue) and (v.format_spec is not None or v.conversion != -1):
+                raise NotDataError("a formatted f-string field")
             parts.append(str(_eval(v.value, env, self_env)) if isinstance(v, ast.FormattedValue)
                          else _eval(v, env, self_env))
         return "".join(parts)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         args = [_eval(a, env, self_env) for a in node.args]
-        if node.func.id == "range" and all(isinstance(a, int) for a in args) and len(args) <= 3:
+        if (node.func.id == "range" and all(isinstance(a, int) for a in args) and 1 <= len(args) <= 3
+                and (len(args) < 3 or args[2] != 0)):
             return range(*args)
         if node.func.id == "len" and len(args) == 1 and isinstance(args[0], (list, str)):
             return len(args[0])
@@ -72,7 +115,10 @@ def _helper(fn: ast.FunctionDef, env: dict):
     if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
         return None
     names = [a.arg for a in fn.args.args]
-    defaults = [_eval(d, env, {}) for d in fn.args.defaults]
+    try:
+        defaults = [_eval(d, env, {}) for d in fn.args.defaults]
+    except NotDataError:
+        return None  # a default that is not data: the helper is not one of the file's data builders
 
     def call(*args):
         bound = dict(zip(names[len(names) - len(defaults):], defaults))
@@ -85,12 +131,29 @@ def _helper(fn: ast.FunctionDef, env: dict):
 def read_tokenizer_py(source: str, where: str = "tokenizer.py") -> tuple[str, list[str]]:
     """``(split pattern, special tokens in id order)`` from the text of Meta's ``tokenizer.py``: the value of
     the ``pat_str=`` argument given to ``tiktoken.Encoding`` and the last ``special_tokens`` list built in
-    ``Tokenizer.__init__``. Raises :class:`AssetError` naming ``where`` when either cannot be read."""
+    ``Tokenizer.__init__``. Raises :class:`AssetError` naming ``where`` (and the repair command) when either
+    cannot be read, when the file asks for more than :data:`MAX_ITEMS` / :data:`MAX_STEPS`, or when a special
+    token is listed twice (Meta's own code asserts they are unique)."""
+    _steps[0] = 0
+    try:
+        pattern, specials = _read(source, where)
+    except AssetError:
+        raise
+    except (NotDataError, RecursionError, MemoryError, ValueError, TypeError, OverflowError) as e:
+        raise AssetError(f"{where}: the split pattern or the special tokens could not be read as data "
+                         f"({type(e).__name__}: {str(e)[:80]}); expected Meta's llama-models 0.3.0 file; "
+                         f"{REPAIR}") from None
+    if len(set(specials)) != len(specials):
+        twice = next(t for t in specials if specials.count(t) > 1)
+        raise AssetError(f"{where}: the special token {twice!r} is listed twice; {REPAIR}")
+    return pattern, specials
+
+
+def _read(source: str, where: str) -> tuple[str, list[str]]:
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
-        raise AssetError(f"{where} is not Python ({e.msg}, line {e.lineno}); fetch the asset again: "
-                         "llmfound assets fetch meta-llama-models --force") from None
+        raise AssetError(f"{where} is not Python ({e.msg}, line {e.lineno}); {REPAIR}") from None
     env: dict = {}
     cls = None
     for stmt in tree.body:
@@ -106,7 +169,7 @@ def read_tokenizer_py(source: str, where: str = "tokenizer.py") -> tuple[str, li
         elif isinstance(stmt, ast.ClassDef) and stmt.name == "Tokenizer":
             cls = stmt
     if cls is None:
-        raise AssetError(f"{where} has no class Tokenizer; expected Meta's llama-models 0.3.0 file")
+        raise AssetError(f"{where} has no class Tokenizer; expected Meta's llama-models 0.3.0 file; {REPAIR}")
     self_env: dict = {}
     init = None
     for stmt in cls.body:
@@ -137,5 +200,5 @@ def read_tokenizer_py(source: str, where: str = "tokenizer.py") -> tuple[str, li
     if not isinstance(pattern, str) or not (isinstance(specials, list) and specials
                                             and all(isinstance(t, str) for t in specials)):
         raise AssetError(f"{where}: the split pattern or the special tokens could not be read as data; "
-                         "expected Meta's llama-models 0.3.0 file")
+                         f"expected Meta's llama-models 0.3.0 file; {REPAIR}")
     return pattern, specials

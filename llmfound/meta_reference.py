@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import AssetError
-from .meta_files import read_tokenizer_py
+from .meta_files import no_tiktoken_cache, read_tokenizer_py
 
 __all__ = ["MetaTokenizer", "VERSIONS", "read_tokenizer_py", "meta_tokenizer"]
 
@@ -75,8 +75,9 @@ def meta_tokenizer(version: str) -> MetaTokenizer:
                              "--force")
     pattern, specials = read_tokenizer_py(py.read_text(encoding="utf-8"), str(py))
     try:
-        ranks = load_tiktoken_bpe(str(model))
-    except (ValueError, UnicodeDecodeError) as e:
+        with no_tiktoken_cache():
+            ranks = load_tiktoken_bpe(str(model))
+    except (ValueError, UnicodeDecodeError, OSError) as e:
         raise AssetError(f"{model} is not a tiktoken BPE file ({type(e).__name__}: {e}); fetch the asset again: "
                          "llmfound assets fetch meta-llama-models --force") from None
     if not ranks:

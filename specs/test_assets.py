@@ -284,3 +284,21 @@ def test_every_conversion_reads_only_an_input_it_declares():
         args = dict(c.args)
         assert args.get("asset") in c.inputs, (f"conversion {c.name!r}: expected its 'asset' argument among its "
                                                f"inputs {c.inputs}, got {args.get('asset')!r}")
+
+
+def test_a_member_added_to_the_manifest_makes_a_fetched_entry_incomplete(tmp_path, monkeypatch):
+    """The marker says which artifact was fetched, not which members: a member the manifest names now but the
+    folder lacks (fetched before it was added) makes the entry incomplete, so it is fetched again."""
+    from llmfound import assets
+
+    monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
+    name = "meta-llama-models"
+    row = assets.get_asset(name)
+    folder = assets.entry_dir(name)
+    for m in row.members:
+        (folder / m.path.removeprefix(row.strip)).parent.mkdir(parents=True, exist_ok=True)
+        (folder / m.path.removeprefix(row.strip)).write_text("x")
+    (folder / assets.MARKER).write_text(json.dumps({"artifact_sha256": row.sha256}))
+    assert assets.is_complete(name)
+    (folder / "llama4" / "preprocess.py").unlink()
+    assert not assets.is_complete(name), "a missing member must make the entry incomplete"

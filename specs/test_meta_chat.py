@@ -138,9 +138,15 @@ def test_llama4_has_no_jinja_template_and_says_where_its_format_is():
      {"add_generation_prompt": False, "continue_final_message": True}, ChatOptionsError, "cannot leave"),
     ([{"role": "user", "content": "Hi"}], {"tools": []}, ChatOptionsError, "drop tools"),
     ([{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {}}}]}], {},
-     InvalidMessagesError, "tool_calls"),
+     InvalidMessagesError, "message 0 (assistant) carries tool_calls"),
+    ([{"role": "user", "content": "x", "tool_calls": [{"type": "function", "function": {"name": "f",
+                                                                                      "arguments": {}}}]}], {},
+     InvalidMessagesError, "message 0 (user) carries tool_calls"),
+    ([{"role": "user", "content": "Hi"}], {"date_string": "26 Jul 2024"}, ChatOptionsError,
+     "template keyword arguments (date_string) mean nothing"),
 ])
 def test_what_chatformat_cannot_encode_is_one_line(messages, kw, error, expected):
+    """Each refusal names what was wrong and what to do (the role a tool_calls message has, not a fixed one)."""
     with pytest.raises(error) as e:
         chat.chat_ids("llama4", messages, **kw)
     assert expected in str(e.value) and "\n" not in str(e.value), (f"llama4 {messages}: expected {expected!r}, "
@@ -152,3 +158,22 @@ def test_metas_own_code_refuses_an_unknown_role_too(version, meta):
     """The refusal above follows Meta's: its pydantic ``RawMessage`` has no 'robot' role."""
     got = meta(version, UNKNOWN_ROLE)
     assert isinstance(got, dict) and got["error"].startswith("ValidationError"), (version, got)
+
+
+def test_a_template_of_your_own_is_still_honoured_for_llama4():
+    """``chat_template=`` renders with that template (text and ids agree); only the family's missing template is
+    replaced by ChatFormat."""
+    messages = [{"role": "user", "content": "Hi"}]
+    kw = {"chat_template": "{{ messages[0].content }}", "add_generation_prompt": False}
+    text, ids = chat.render("llama4", messages, **kw), chat.chat_ids("llama4", messages, **kw)
+    assert (text, ids) == ("Hi", load_tokenizer("llama4").encode("Hi", add_special_tokens=False)), (text, ids)
+
+
+@pytest.mark.parametrize("tokenizer,version,error,expected", [
+    ("llama4", "llama3", ValueError, "lacks <|start_header_id|>"),
+    ("llama4", "llama5", Exception, "known ChatFormat versions: llama3, llama4"),
+])
+def test_encode_dialog_checks_its_tokenizer_and_version(tokenizer, version, error, expected):
+    with pytest.raises(error) as e:
+        encode_dialog(load_tokenizer(tokenizer), version, [{"role": "user", "content": "Hi"}])
+    assert expected in str(e.value), e.value

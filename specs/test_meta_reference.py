@@ -12,6 +12,7 @@ like special tokens. A mismatch prints the text, both id lists and a window arou
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -194,16 +195,38 @@ def test_llama4_reads_as_data_too(meta):
     assert load_tokenizer("llama4").encode("Hello world") == [200000, 19873, 3817]
 
 
+def _init(body: str, prelude: str = "") -> str:
+    """A tokenizer.py whose Tokenizer.__init__ runs ``body`` and then passes pat_str (a plain string)."""
+    lines = "".join(f"        {line}\n" for line in body.splitlines())
+    return f"{prelude}class Tokenizer:\n    def __init__(self):\n{lines}        m = E(pat_str='x')\n"
+
+
 @pytest.mark.parametrize("source,expected", [
     ("def f(:\n", "is not Python"),
     ("X = 1\n", "has no class Tokenizer"),
-    ("class Tokenizer:\n    def __init__(self):\n        special_tokens = [open('/etc/passwd').read()]\n"
-     "        m = E(pat_str=self.p)\n", "could not be read as data"),
+    ("X = 1\x00\n", "is not Python"),
+    ("X = " + "1+" * 200_000 + "1\n", "could not be read as data"),
+    (_init("special_tokens = [open('/etc/passwd').read()]"), "could not be read as data"),
+    (_init("special_tokens = [[f'{i}{j}' for j in range(100000)] for i in range(100000)]"),
+     "could not be read as data"),
+    (_init("\n".join(["a0 = ['x']"] + [f"a{n + 1} = a{n} + a{n}" for n in range(40)] + ["special_tokens = a40"])),
+     "could not be read as data"),
+    (_init("special_tokens = [str(i) for i in range(0, 10, 0)]"), "could not be read as data"),
+    (_init("special_tokens = [f'{1:>9}']"), "could not be read as data"),
+    (_init("special_tokens = ['<a>', '<b>', '<a>']"), "listed twice"),
+    (_init("special_tokens = [f(1)]", "def f(x=__import__('os').system('touch /tmp/llmfound-pwned')):\n"
+                                      "    return x\n"), "could not be read as data"),
+    (_init("special_tokens = [f(1)]", "def f(x):\n    return f(x)\n"), "could not be read as data"),
 ])
-def test_a_tokenizer_py_that_is_not_metas_is_one_line(source, expected):
+def test_a_tokenizer_py_that_is_not_metas_is_one_line(source, expected, tmp_path):
+    """Anything else where the values are built is refused in one line naming the repair; nothing runs (no file
+    appears), and a file that asks for a huge list or endless work is stopped by a budget, not by the machine."""
     with pytest.raises(AssetError) as e:
         read_tokenizer_py(source, "x/tokenizer.py")
-    assert expected in str(e.value), f"source {source!r}: expected {expected!r}, got {e.value}"
+    msg = str(e.value)
+    assert expected in msg and "\n" not in msg and "llmfound assets fetch meta-llama-models --force" in msg, (
+        f"source {source[:80]!r}: expected one line with {expected!r} and the repair, got {msg[:300]}")
+    assert not Path("/tmp/llmfound-pwned").exists()
 
 
 def test_an_unknown_version_is_named(require_assets):
@@ -213,7 +236,8 @@ def test_an_unknown_version_is_named(require_assets):
 
 
 @pytest.mark.parametrize("damage,expected", [
-    (lambda m: m.write_text("not base64 at all\n"), "Error"),
+    (lambda m: m.write_text("not base64 at all\n"), "Error parsing line"),
+    (lambda m: m.write_bytes(b""), "holds 0 BPE tokens, expected 128000"),
     (lambda m: m.unlink(), "No such file"),
 ])
 def test_a_damaged_tokenizer_model_fails_the_conversion(damage, expected, meta, tmp_path):
@@ -232,6 +256,35 @@ def test_a_damaged_tokenizer_model_fails_the_conversion(damage, expected, meta, 
     (tmp_path / "out").mkdir()
     with pytest.raises(Exception) as e:
         tiktoken_tokenizer(tmp_path / "out", asset=tmp_path / "asset", folder="llama3", bos="<|begin_of_text|>",
-                           config="{}")
+                           base_tokens="128000", config="{}")
     assert expected in f"{type(e.value).__name__}: {e.value}", e.value
     assert not (tmp_path / "out" / "tokenizer.json").exists()
+
+
+def test_tiktoken_s_own_cache_is_never_read(meta, tmp_path, monkeypatch):
+    """tiktoken keeps a copy of every BPE file it reads under ``$TIKTOKEN_CACHE_DIR/<sha1 of the path>`` and
+    returns it for that path later. A planted copy (three tokens) must not be what the conversion builds from:
+    llmfound reads the file itself each time (``meta_files.no_tiktoken_cache``), and leaves the setting as it
+    was."""
+    import hashlib
+    import shutil
+
+    from llmfound import assets
+    from llmfound.convert import tiktoken_tokenizer
+
+    src = tmp_path / "asset" / "llama3"
+    src.mkdir(parents=True)
+    for f in ("tokenizer.model", "tokenizer.py"):
+        shutil.copyfile(assets.entry_dir("meta-llama-models") / "llama3" / f, src / f)
+    cache = tmp_path / "tiktoken-cache"
+    cache.mkdir()
+    model = str(src / "tokenizer.model")
+    (cache / hashlib.sha1(model.encode()).hexdigest()).write_bytes(b"IQ== 0\nIg== 1\nIw== 2\n")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    (tmp_path / "out").mkdir()
+    tiktoken_tokenizer(tmp_path / "out", asset=tmp_path / "asset", folder="llama3", bos="<|begin_of_text|>",
+                       base_tokens="128000", config="{}")
+    import os
+
+    assert os.environ["TIKTOKEN_CACHE_DIR"] == str(cache)
+    assert (tmp_path / "out" / "tokenizer.json").stat().st_size > 1_000_000
