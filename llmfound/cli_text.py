@@ -128,7 +128,9 @@ def templates_cmd(
     from . import chat
     from .families import FAMILIES
 
-    if wild or traits or markdown is not None:
+    if (traits or markdown is not None) and not wild:
+        raise LlmfoundError("--traits and --markdown go with --wild: llmfound templates --wild --traits")
+    if wild:
         return _wild_templates(as_json, traits, markdown, table or wide)
 
     fams = [f for f in FAMILIES if f.template]
@@ -166,6 +168,10 @@ def templates_cmd(
         out.print(t)
         if not wide:
             out.print("--wide adds: BOS (the template writes it), template, gen. marker")
+        for f in FAMILIES:
+            if not f.template and f.conversation_format:
+                out.print(f"{f.name}: no Jinja template ships; its chat format is Meta's ChatFormat, as ids: "
+                          f"llmfound template --family {f.name} --messages FILE --ids", soft_wrap=False)
         return
     errors: list[str] = []  # each distinct error once, cells point to it as E1, E2...
     rows, differ = [], []
@@ -188,7 +194,7 @@ def templates_cmd(
     out.print(_narrow_table("chat template conformance: ok = rendered, En = raised (see below)",
                             ("family",) + headers + ("text\n=ids",), rows, gap=1))
     for i, e in enumerate(errors, 1):
-        out.print(f"E{i}: {escape(e)}", soft_wrap=False)
+        out.print(f"E{i}: {escape(e)}", soft_wrap=False, emoji=False)
     out.print("text=ids: yes where the ids decode to the rendered text in every rendered case", soft_wrap=False)
     for d in differ:
         out.print(f"text and ids differ: {escape(d)}", soft_wrap=False)
@@ -205,8 +211,9 @@ def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family
         raise LlmfoundError("--table and --wide are for the family templates; --wild has its own table (add "
                             "--traits for the traits)")
     if markdown is not None:
-        if not markdown.strip():
-            raise LlmfoundError("--markdown needs a file name, e.g. --markdown docs/wild-templates.md")
+        if not markdown.strip() or Path(markdown).suffix.lower() != ".md":
+            raise LlmfoundError(f"--markdown writes a Markdown page: name a file ending in .md, got {markdown!r} "
+                                f"(e.g. --markdown docs/wild-templates.md)")
         check_output_path(markdown)
     names = W.template_names()
     with err.status(f"rendering {plural(len(names), 'shipped template')}..."):
@@ -250,7 +257,7 @@ def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family
                             ("template",) + headers, rows, flexible=("template",), gap=1))
     out.print("cases: " + ", ".join(f"c{i} {c}" for i, c in enumerate(W.WILD_CASES, 1)), soft_wrap=False)
     for i, e in enumerate(errors, 1):
-        out.print(f"E{i}: {escape(e)}", soft_wrap=False)
+        out.print(f"E{i}: {escape(e)}", soft_wrap=False, emoji=False)
 
 
 # --------------------------------------------------------------------------------------------- tokenizers

@@ -1,15 +1,13 @@
-"""Meta's own Llama 3 / Llama 4 encoders, as the oracle the ``llama3`` and ``llama3.1`` families are checked
-against (as mistral-common is for Mistral's).
+"""Meta's own Llama 3 / Llama 4 encoders, as the oracle the ``llama3``, ``llama3.1`` and ``llama4`` families are
+checked against (as mistral-common is for Mistral's).
 
 Source: PyPI ``llama-models==0.3.0`` (asset ``meta-llama-models``, sha256-checked, never installed). Its
 ``llama3/tokenizer.model`` and ``llama4/tokenizer.model`` are tiktoken BPE files (base64 token, rank per line);
-its ``tokenizer.py`` files hold the split pattern and the special tokens. Nothing from the wheel is imported or
-executed: :func:`read_tokenizer_py` reads those values with :mod:`ast`, evaluating only literals, list
-concatenation, ``range`` / ``len``, f-strings and list comprehensions (and the file's own one-line helper
-functions made of those), and raises :class:`~llmfound.errors.AssetError` when the file holds anything else
-where those values are built. The encoder is then tiktoken's own ``Encoding`` (a well-kept library): ranks from
-``tiktoken.load.load_tiktoken_bpe``, special tokens numbered after the base vocabulary in the file's order, as
-Meta's ``Tokenizer.__init__`` does.
+its ``tokenizer.py`` files hold the split pattern and the special tokens, read as data by
+:func:`llmfound.meta_files.read_tokenizer_py` (nothing from the wheel is imported or executed here). The encoder
+is then tiktoken's own ``Encoding`` (a well-kept library): ranks from ``tiktoken.load.load_tiktoken_bpe`` (with
+tiktoken's file cache switched off: :func:`llmfound.meta_files.no_tiktoken_cache`), special tokens numbered
+after the base vocabulary in the file's order, as Meta's ``Tokenizer.__init__`` does.
 
 As in Meta's ``Tokenizer.encode`` (``allowed_special=set()``, ``disallowed_special=()``), text that looks like
 a special token is encoded as text.

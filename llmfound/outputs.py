@@ -58,7 +58,10 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: int = 0o644) ->
     the same folder, which then replaces ``path`` with one ``os.replace``. The temp file is removed on any
     failure. Checks the destination first (:func:`check_output_path`); returns it as an absolute path."""
     dest = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as e:  # e.g. /proc: the folder exists and says writable, but takes no new files
+        raise LlmfoundError(f"cannot write {str(path)!r}: {e.strerror or e}; pick another folder") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -25,7 +25,8 @@ def explain(e: Exception, who: str, origin: str, renders_with_empty_tools: Calla
     - a ``TypeError`` about ``NoneType`` when the caller passed no tools and ``renders_with_empty_tools()`` is
       True (the template iterates ``tools``, and transformers passes ``tools=None``): "expects a list of tools
       and got none ...; pass tools=[] or a tool list".
-    - ``UndefinedError`` "'dict object' has no attribute 'content'": names the field a message lacks.
+    - ``UndefinedError`` "'dict object' has no attribute 'content'": names the field a message or tool lacks.
+    - ``RecursionError``: the template recursed without end.
     - ``UndefinedError`` "'x' is undefined": "reads a variable 'x' that nothing passed ...; pass it as a template
       keyword argument".
     - anything else: :class:`TemplateRefusedError` "refused this conversation: <first line>".
@@ -50,9 +51,13 @@ def explain(e: Exception, who: str, origin: str, renders_with_empty_tools: Calla
                                     f"(tools=None: {first_line(e)}); pass tools=[] or a tool list", e)
     if isinstance(e, jinja2.exceptions.UndefinedError) and (
             m := re.match(r"'dict object' has no attribute '(\w+)'", first_line(e))):
-        return TemplateRefusedError(
-            f"the chat template of {who} reads a field {m.group(1)!r} that a message (or a part of one) lacks "
-            f"({first_line(e)}); add it to every message, e.g. \"{m.group(1)}\": \"\" beside tool_calls", e)
+        fix = ('add it to every message, e.g. "content": "" beside tool_calls' if m.group(1) == "content" else
+               "give the messages and tools the fields this template reads (its own format)")
+        return TemplateRefusedError(f"the chat template of {who} reads a field {m.group(1)!r} that a message or "
+                                    f"tool lacks ({first_line(e)}); {fix}", e)
+    if isinstance(e, RecursionError):
+        return TemplateRefusedError(f"the chat template of {who} recursed without end (maximum recursion depth "
+                                    f"exceeded); it cannot render this conversation", e)
     if isinstance(e, jinja2.exceptions.UndefinedError):
         m = re.match(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined", first_line(e))
         if m:

@@ -21,17 +21,22 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
+import signal
+import threading
 import warnings
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from .chat import CASES, FIXED_TEMPLATE_KWARGS, render
-from .errors import ChatTemplateError, InvalidMessagesError, first_line, get_by_name
+from .errors import (AssetError, ChatOptionsError, ChatTemplateError, InvalidMessagesError, TemplateRefusedError,
+                     get_by_name)
 
 __all__ = ["ASSET", "RENDERER", "WILD_CASES", "FAMILY_OF", "KNOWN_DIFFERENCES", "template_names", "template_source",
            "conform", "wild_table", "traits", "family_agreement", "extra_variables", "TRANSFORMERS_VARIABLES",
-           "render_wild", "FIXED_DATE", "SPECIAL_TOKENS", "markdown_page"]
+           "render_wild", "FIXED_DATE", "SPECIAL_TOKENS", "markdown_page", "RENDER_SECONDS", "MAX_TEXT"]
 
 ASSET = "llama-cpp-vocabs"
 RENDERER = "llama3"
@@ -91,18 +96,51 @@ KNOWN_DIFFERENCES = {
 """(wild template, case) -> why the family's render differs from the wild template's, where it does by design."""
 
 
+RENDER_SECONDS = 10.0
+"""The longest one render may take (wall clock) before llmfound stops it; the shipped ones take milliseconds."""
+MAX_TEXT = 1_000_000
+"""The most characters a render may produce; the shipped ones write at most a few thousand."""
+
+
 def template_names() -> list[str]:
-    """File names of every ``.jinja`` template the cached asset ships, sorted (fetches the asset first unless
-    ``LLMFOUND_OFFLINE=1``: then :class:`~llmfound.errors.AssetMissingError`)."""
-    return sorted(p.name for p in _folder().glob("*.jinja"))
+    """File names of every ``.jinja`` template the cached asset ships, sorted: regular files only (a folder or a
+    symbolic link with that suffix is not a template the package shipped). Fetches the asset first unless
+    ``LLMFOUND_OFFLINE=1`` (then :class:`~llmfound.errors.AssetMissingError`)."""
+    return sorted(p.name for p in _folder().glob("*.jinja") if p.is_file() and not p.is_symlink())
 
 
 @functools.lru_cache(maxsize=256)
 def template_source(name: str) -> str:
     """The Jinja text of wild template ``name`` (a file name from :func:`template_names`). Raises
-    :class:`~llmfound.errors.UnknownNameError` listing the names for any other."""
-    return (_folder() / get_by_name(template_names(), name, "wild template", names=lambda n: (n,))).read_text(
-        encoding="utf-8")
+    :class:`~llmfound.errors.UnknownNameError` listing the names for any other, and
+    :class:`~llmfound.errors.AssetError` for a file that is not UTF-8 text."""
+    path = _folder() / get_by_name(template_names(), name, "wild template", names=lambda n: (n,))
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise AssetError(f"{path} is not UTF-8 text (byte {e.start}); check the asset: llmfound assets verify "
+                         f"{ASSET}") from None
+
+
+@contextmanager
+def _time_limit(seconds: float, name: str):
+    """Stop the block after ``seconds`` with :class:`TemplateRefusedError` (SIGALRM: only in the main thread of
+    a process that can have it; elsewhere the block runs unlimited)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TemplateRefusedError(f"the chat template of {name} did not finish in {seconds:g} s (a loop that does "
+                                   f"not end?); llmfound stopped it")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _tokenizer():
@@ -111,10 +149,14 @@ def _tokenizer():
     return load_tokenizer(RENDERER)
 
 
-def _pin_date(source: str, text: str) -> str:
+def _pin_date(source: str, text: str, given: str) -> str:
+    """``text`` with today's date, in each format the template passes to ``strftime_now``, read back as
+    :data:`FIXED_DATE`, unless that string is also in ``given`` (what the caller passed: then it may be the
+    user's own words, and the text is left as rendered)."""
     today = datetime.now()
     for fmt in set(re.findall(r"strftime_now\(\s*['\"]([^'\"]+)['\"]\s*\)", source)):
-        text = text.replace(today.strftime(fmt), FIXED_DATE.strftime(fmt))
+        if today.strftime(fmt) not in given:
+            text = text.replace(today.strftime(fmt), FIXED_DATE.strftime(fmt))
     return text
 
 
@@ -135,6 +177,9 @@ def render_wild(name: str, messages: list[dict], tokenizer=None, **kw) -> str:
     tok = tokenizer or _tokenizer()
     source = template_source(name)
     messages = normalize(validate_messages(copy.deepcopy(messages)), who=name)
+    tools = kw.get("tools")
+    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
+        raise ChatOptionsError(f"tools must be a list of JSON-schema dicts (or None), got {type(tools).__name__}")
     specials = {k: v for k in SPECIAL_TOKENS if isinstance(v := getattr(tok, k, None), str)}
     kwargs = {**FIXED_TEMPLATE_KWARGS, **specials, **kw}
 
@@ -149,19 +194,28 @@ def render_wild(name: str, messages: list[dict], tokenizer=None, **kw) -> str:
             return False
 
     try:
-        text = once()
+        with _time_limit(RENDER_SECONDS, name):
+            text = once()
+            if len(text) > MAX_TEXT:
+                raise TemplateRefusedError(f"the chat template of {name} wrote {len(text):,} characters for this "
+                                           f"conversation (more than {MAX_TEXT:,}); llmfound does not keep it")
+    except TemplateRefusedError:
+        raise
     except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
-        raise explain(e, name, ASSET, None if kw.get("tools") is not None else renders_with_empty_tools) from e
+        with _time_limit(RENDER_SECONDS, name):
+            raise explain(e, name, ASSET, None if tools is not None else renders_with_empty_tools) from e
     check_rendered(messages, text, name)
-    return _pin_date(source, text)
+    return _pin_date(source, text, json.dumps([messages, kw], ensure_ascii=False, default=str))
 
 
 def conform(name: str, case: str) -> tuple[str, str]:
     """Render :data:`WILD_CASES` ``case`` with wild template ``name``: ``("ok", text)`` or ``("raises",
     "<Class>: message")``, ``<Class>`` being llmfound's error class with the upstream one in brackets."""
-    messages, kw = WILD_CASES[case]
+    messages, kw = WILD_CASES[get_by_name(list(WILD_CASES), case, "conversation", names=lambda c: (c,))]
     try:
         return "ok", render_wild(name, messages, **{"add_generation_prompt": True, **kw})
+    except AssetError as e:
+        return "raises", f"{type(e).__name__}: {e}"
     except ChatTemplateError as e:
         cls = type(e).__name__ + (f"[{e.upstream_name}]" if e.upstream is not None else "")
         return "raises", f"{cls}: {e}"
@@ -171,7 +225,7 @@ def conform(name: str, case: str) -> tuple[str, str]:
 
 def wild_table(names: list[str] | None = None) -> dict[str, dict[str, tuple[str, str]]]:
     """``{template: {case: conform(template, case)}}`` for every shipped template (or those named)."""
-    return {n: {c: conform(n, c) for c in WILD_CASES} for n in (names or template_names())}
+    return {n: {c: conform(n, c) for c in WILD_CASES} for n in (template_names() if names is None else names)}
 
 
 def extra_variables(name: str) -> list[str]:
@@ -185,8 +239,13 @@ def extra_variables(name: str) -> list[str]:
 
     from jinja2 import nodes
 
-    source = template_source(name)
-    ast = _compile_jinja_template(source).environment.parse(source)  # transformers' own sandbox and extensions
+    import jinja2
+
+    try:
+        source = template_source(name)
+        ast = _compile_jinja_template(source).environment.parse(source)  # transformers' sandbox and extensions
+    except (AssetError, jinja2.exceptions.TemplateSyntaxError):
+        return []  # a template that cannot be read or parsed reads nothing; the table shows its error
     own = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}  # set, for, macro arguments
     defaulted = {t.node.name for t in ast.find_all(nodes.Test)
                  if t.name == "defined" and isinstance(t.node, nodes.Name)}
@@ -200,8 +259,9 @@ def traits(name: str) -> dict:
     """What wild template ``name`` does, read from its renders (Llama 3's special tokens, fixed date):
 
     - ``needs``: what a user turn needs beyond transformers' defaults to render: ``"tools=[]"`` (it iterates
-      ``tools`` and fails on ``None``; the other traits are then read with ``tools=[]``), a variable's name, or ""
-      when nothing. When a user turn does not render even so, the render traits are None;
+      ``tools`` and fails on ``None``; the other traits are then read with ``tools=[]``), a variable's name, ""
+      when nothing, or ``"fails"`` when a user turn fails for another reason. When a user turn does not render,
+      the render traits are None;
     - ``system_role``: ``"refused"`` (a system+user conversation raises), ``"dropped"`` (the system text is not
       in the output), ``"native"`` (between the system text and the user text the output names the user role:
       ``user`` in any case, or ``[INST]``), else ``"folded"`` (pasted into the user turn);
@@ -218,10 +278,13 @@ def traits(name: str) -> dict:
     base: dict = {}
     try:
         render_wild(name, user, add_generation_prompt=True)
-    except ChatTemplateError as e:
+    except (ChatTemplateError, AssetError) as e:
         m = re.search(r"pass (tools=\[\]) or a tool list|reads a variable '(\w+)'", str(e))
-        out["needs"] = (m and (m.group(1) or m.group(2))) or first_line(e, 60)
-        base = {"tools": []} if m and m.group(1) else base
+        if not m:
+            out["needs"] = "fails"  # the template fails a plain user turn: the table shows why
+            return out
+        out["needs"] = m.group(1) or m.group(2)
+        base = {"tools": []} if m.group(1) else base
     try:
         bare = {gen: render_wild(name, user, add_generation_prompt=gen, **base) for gen in (False, True)}
     except ChatTemplateError:
@@ -317,7 +380,7 @@ def markdown_page(table: dict | None = None, all_traits: dict | None = None) -> 
               "tools (a tool offered: rendered, ignored, or the template raises); what a user turn needs beyond "
               "transformers' defaults; the variables it reads that transformers never sets (template keyword "
               "arguments).",
-              "", "| template | system | generation marker | BOS | tools | needs | variables |",
+              "", "| template | system | generation marker | BOS | tools | needs | extra variables |",
               "|---|---|---|---|---|---|---|"]
     for name, t in all_traits.items():
         marker = "-" if t["generation_marker"] is None else f"`{t['generation_marker']!r}`" + (

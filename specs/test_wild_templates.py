@@ -143,8 +143,10 @@ def test_a_missing_content_field_is_named(require_assets):
 
 def test_the_count_comes_from_the_folder_and_a_broken_file_is_one_line(tmp_path, monkeypatch, capsys,
                                                                         require_assets):
-    """Two shipped templates plus one that does not parse, in a folder of their own: the command counts three,
-    and the broken one is a ChatTemplateSyntaxError line naming the file and the line."""
+    """Two shipped templates plus three bad files in a folder of their own: one that does not parse, one that
+    loops without end, one that is not UTF-8. The command counts five (a folder and a symbolic link named
+    ``.jinja`` are not templates), and each bad file is its own one-line error: the loop is stopped after
+    ``RENDER_SECONDS``, nothing crashes the table, and ``--traits`` marks them "fails"."""
     from llmfound import assets, cli
 
     require_assets(*NEEDS)
@@ -152,15 +154,71 @@ def test_the_count_comes_from_the_folder_and_a_broken_file_is_one_line(tmp_path,
     for n in ("Qwen-Qwen2.5-7B-Instruct.jinja", "google-gemma-2-2b-it.jinja"):
         shutil.copyfile(src / n, tmp_path / n)
     (tmp_path / "broken.jinja").write_text("{% for m in messages %}{{ m.content }\n", encoding="utf-8")
+    (tmp_path / "loop.jinja").write_text("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
+                                         "{% endfor %}", encoding="utf-8")
+    (tmp_path / "latin1.jinja").write_bytes("{{ 'caf\u00e9' }}".encode("latin-1"))
+    (tmp_path / "dir.jinja").mkdir()
+    (tmp_path / "link.jinja").symlink_to("/etc/hostname")
     monkeypatch.setattr(W, "_folder", lambda: tmp_path)
+    monkeypatch.setattr(W, "RENDER_SECONDS", 0.5)
     W.template_source.cache_clear()
     try:
         code = cli.main(["templates", "--wild"])
+        out = capsys.readouterr().out
+        traits = {n: W.traits(n)["needs"] for n in ("broken.jinja", "loop.jinja", "latin1.jinja")}
     finally:
         W.template_source.cache_clear()
-    out = capsys.readouterr().out
-    assert code == 0 and "3 templates shipped by" in out, out[:400]
-    assert "ChatTemplateSyntaxError" in out and "broken.jinja" in out and "line 1" in out, out[-600:]
+    assert code == 0 and "5 templates shipped by" in out, out[:400]
+    for expected in ("ChatTemplateSyntaxError", "broken.jinja (llama-cpp-vocabs) does not parse: line 1",
+                     "loop.jinja did not finish in 0.5 s", "latin1.jinja is not UTF-8 text"):
+        flat = "".join(out.split())  # the table wraps long lines (and paths) wherever the terminal width says
+        assert "".join(expected.split()) in flat, f"expected {expected!r} in the table, got {out[-1500:]}"
+    assert traits == {"broken.jinja": "fails", "loop.jinja": "fails", "latin1.jinja": "fails"}, traits
+
+
+def test_a_render_longer_than_the_limit_is_refused(monkeypatch, require_assets):
+    require_assets(*NEEDS)
+    monkeypatch.setattr(W, "MAX_TEXT", 50)
+    outcome, detail = W.conform("Qwen-Qwen2.5-7B-Instruct.jinja", "single-user")
+    assert outcome == "raises" and "characters for this conversation (more than 50)" in detail, detail
+
+
+def test_the_pinned_date_never_rewrites_what_the_user_wrote(require_assets):
+    """Mistral Small 3.2 prints strftime_now('%Y-%m-%d'); that becomes 2024-07-26, but a user who writes today's
+    date keeps it."""
+    from datetime import datetime
+
+    require_assets(*NEEDS)
+    today = datetime.now().strftime("%Y-%m-%d")
+    name = "Mistral-Small-3.2-24B-Instruct-2506.jinja"
+    plain = W.render_wild(name, [{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+    mine = W.render_wild(name, [{"role": "user", "content": f"What happened on {today}?"}], add_generation_prompt=True)
+    assert "2024-07-26" in plain and today not in plain, plain[:300]
+    assert f"What happened on {today}?" in mine, mine[-300:]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["templates", "--traits"], "--traits and --markdown go with --wild"),
+    (["templates", "--wild", "--markdown", "llmfound/data/baseline.json"], "name a file ending in .md"),
+    (["templates", "--wild", "--table"], "--table and --wide are for the family templates"),
+])
+def test_wild_options_that_do_not_fit_are_one_line(argv, expected, capsys):
+    from llmfound import cli
+
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and err.count("\n") == 1, f"{argv}: exit {code}, {err!r}"
+
+
+def test_api_edges(require_assets):
+    from llmfound.errors import UnknownNameError
+
+    require_assets(*NEEDS)
+    assert W.wild_table([]) == {}
+    with pytest.raises(UnknownNameError, match="known conversations: single-user"):
+        W.conform("Qwen-Qwen2.5-7B-Instruct.jinja", "nope")
+    with pytest.raises(UnknownNameError):
+        W.template_source("../../etc/passwd")
 
 
 def test_the_tools_none_and_undefined_variable_errors_are_one_line_each(require_assets):
