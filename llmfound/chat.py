@@ -415,8 +415,7 @@ def conform(family, case: str) -> tuple[str, str]:
     try:
         return "ok", render(family, messages, **kw)
     except ChatTemplateError as e:
-        cls = type(e).__name__ + (f"[{e.upstream_name}]" if e.upstream is not None else "")
-        return "raises", f"{cls}: {e.upstream_message if e.upstream is not None else e}"
+        return "raises", f"{e.label}: {e.upstream_message if e.upstream is not None else e}"
     except InvalidMessagesError as e:
         return "raises", f"{type(e).__name__}: {e}"
 

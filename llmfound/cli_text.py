@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from .errors import ChatOptionsError, LlmfoundError
+from .outputs import error_number
 from .terminal import _narrow_table, _read_utf8, _table, _text_options, err, input_text, out, plural
 
 __all__ = ["text_app"]
@@ -179,12 +180,7 @@ def templates_cmd(
         row = [f.name]
         for case in chat.CASES:
             o, v = cells[f.name][case]
-            if o == "ok":
-                row.append("[green]ok[/green]")
-            else:
-                if v not in errors:
-                    errors.append(v)
-                row.append(f"[red]E{errors.index(v) + 1}[/red]")
+            row.append("[green]ok[/green]" if o == "ok" else f"[red]E{error_number(errors, v)}[/red]")
         verdict, detail = cells[f.name][chat.TEXT_IDS]
         row.append("[green]yes[/green]" if verdict == "agree" else "[red]no[/red]")
         if verdict != "agree":
@@ -248,9 +244,7 @@ def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family
     for n, row in table.items():
         cells = []
         for case, (o, v) in row.items():
-            if o != "ok" and v not in errors:
-                errors.append(v)
-            cells.append("[green]ok[/green]" if o == "ok" else f"[red]E{errors.index(v) + 1}[/red]")
+            cells.append("[green]ok[/green]" if o == "ok" else f"[red]E{error_number(errors, v)}[/red]")
         rows.append((escape(n.removesuffix(".jinja")), *cells))
     headers = tuple(f"c{i}" for i in range(1, len(W.WILD_CASES) + 1))
     out.print(_narrow_table(f"{plural(len(names), 'template')} shipped by {where}: ok = rendered, En = raised",

@@ -149,6 +149,12 @@ class ChatTemplateError(LlmfoundError):
         return None if u is None else f"{type(u).__module__}.{type(u).__qualname__}"
 
     @property
+    def label(self) -> str:
+        """The class name, with the upstream class in brackets when the template or transformers raised (e.g.
+        ``TemplateRefusedError[jinja2.exceptions.TemplateError]``): how a conformance cell names an error."""
+        return type(self).__name__ + (f"[{self.upstream_name}]" if self.upstream is not None else "")
+
+    @property
     def upstream_message(self) -> str | None:
         """The upstream exception's whole message (Jinja's ``.message`` where it has one, else ``str()``; it can
         span lines: :func:`first_line` cuts it for a one-line report), or None when llmfound refused."""

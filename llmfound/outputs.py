@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .errors import LlmfoundError
 
-__all__ = ["atomic_write", "check_output_path", "check_plot_path", "md_cell"]
+__all__ = ["atomic_write", "check_output_path", "check_plot_path", "md_cell", "error_number"]
 
 
 def check_output_path(path: Any) -> Path:
@@ -84,3 +84,11 @@ def md_cell(v, n: int = 80, clean: Callable[[str], str] = str) -> str:
     s = clean(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
     s = s if len(s) <= n else s[: n - 1] + "…"
     return s.replace("|", "\\|").replace("\n", "\\n")
+
+
+def error_number(errors: list[str], error: str) -> int:
+    """The 1-based number of ``error`` in a table's legend ``errors`` (each distinct error listed once below the
+    table, cells saying ``E<n>``), appending it when it is new. The conformance tables all number errors with it."""
+    if error not in errors:
+        errors.append(error)
+    return errors.index(error) + 1

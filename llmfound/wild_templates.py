@@ -217,8 +217,7 @@ def conform(name: str, case: str) -> tuple[str, str]:
     except AssetError as e:
         return "raises", f"{type(e).__name__}: {e}"
     except ChatTemplateError as e:
-        cls = type(e).__name__ + (f"[{e.upstream_name}]" if e.upstream is not None else "")
-        return "raises", f"{cls}: {e}"
+        return "raises", f"{e.label}: {e}"
     except InvalidMessagesError as e:
         return "raises", f"{type(e).__name__}: {e}"
 
@@ -234,12 +233,9 @@ def extra_variables(name: str) -> list[str]:
     tests with ``is defined`` (the idiom for a variable with a default), minus :data:`TRANSFORMERS_VARIABLES`),
     sorted: the template keyword arguments it understands, such as
     Llama 3.1's ``date_string`` or Qwen3's ``enable_thinking``."""
-    from jinja2 import meta
-    from transformers.utils.chat_template_utils import _compile_jinja_template
-
-    from jinja2 import nodes
-
     import jinja2
+    from jinja2 import meta, nodes
+    from transformers.utils.chat_template_utils import _compile_jinja_template
 
     try:
         source = template_source(name)
@@ -289,13 +285,13 @@ def traits(name: str) -> dict:
         bare = {gen: render_wild(name, user, add_generation_prompt=gen, **base) for gen in (False, True)}
     except ChatTemplateError:
         return out
-    eos = _tokenizer().eos_token
-    for tail in ("", eos):  # what the unprompted render may end with instead of the marker
+    tok = _tokenizer()
+    for tail in ("", tok.eos_token):  # what the unprompted render may end with instead of the marker
         if bare[False].endswith(tail) and bare[True].startswith(bare[False][:len(bare[False]) - len(tail)]):
             out["generation_marker"] = bare[True][len(bare[False]) - len(tail):]
             out["marker_replaces"] = tail
             break
-    out["writes_bos"] = bare[True].startswith(_tokenizer().bos_token)
+    out["writes_bos"] = bare[True].startswith(tok.bos_token)
     try:
         both = render_wild(name, [{"role": "system", "content": _SYS}, *user], add_generation_prompt=True, **base)
         between = both[both.find(_SYS) + len(_SYS):both.find(_USER)] if _SYS in both else ""
@@ -342,7 +338,7 @@ def markdown_page(table: dict | None = None, all_traits: dict | None = None) -> 
     """The generated page ``docs/wild-templates.md``: the conformance table (ok / E<n>, each error once below) and
     the traits table, for every shipped template; ``table`` / ``all_traits`` default to computing them. The page
     names the command that writes it (``llmfound templates --wild --markdown docs/wild-templates.md``)."""
-    from .outputs import md_cell
+    from .outputs import error_number, md_cell
 
     table = table if table is not None else wild_table()
     all_traits = all_traits if all_traits is not None else {n: traits(n) for n in table}
@@ -369,9 +365,7 @@ def markdown_page(table: dict | None = None, all_traits: dict | None = None) -> 
         cells = []
         for case in cases:
             outcome, detail = row[case]
-            if outcome != "ok" and detail not in errors:
-                errors.append(detail)
-            cells.append("ok" if outcome == "ok" else f"E{errors.index(detail) + 1}")
+            cells.append("ok" if outcome == "ok" else f"E{error_number(errors, detail)}")
         lines.append(f"| {md_cell(name)} | " + " | ".join(cells) + " |")
     lines += ["", *(f"- E{i}: {md_cell(e, 500)}" for i, e in enumerate(errors, 1)), "", "## Traits", "",
               "Read from what each template does (`wild_templates.traits`): system role (native turn, folded into the "
