@@ -300,6 +300,10 @@ def expected_footprint(model_or_config, preset: str, *, keep: tuple[str, ...] | 
                 fp.quant_state += _state_bytes(p, n, mod.out_features)
             else:
                 fp.unquantized += n * 2
+        for _, buf in mod.named_buffers(recurse=False):  # rotary inv_freq and the like: their own dtype, as held
+            if id(buf) not in seen:
+                seen.add(id(buf))
+                fp.unquantized += buf.numel() * buf.element_size()
     return fp
 
 

@@ -254,14 +254,16 @@ def _check_synthetic_rows(size: str, rows: dict) -> None:
 
 def test_synthetic_1b_expectations_are_computed_from_its_config():
     """The 1.1B model's analytic footprints come from its config (meta device, nothing allocated), in bytes:
-    nf4-dq is 762,313,960 B = 0.76 GB (10^9 B), which is 0.71 GiB (2^30 B); bf16 / nf4-dq = 2.886x, not the
+    nf4-dq is 762,314,216 B = 0.76 GB (10^9 B), which is 0.71 GiB (2^30 B); bf16 / nf4-dq = 2.886x, not the
     3.09x once typed into this spec by mixing GB and GiB. The embedding and the untied lm_head (2 x 65.5 M
     parameters) stay bf16, which keeps the whole-model ratio below the ~3.88x of the quantized Linear layers alone
     (16 bits / 4.127 bits per weight: 4 + 8/64 + 32/(64 x 256), QLoRA section 3, "Double Quantization")."""
     cfg = S.synthetic_llama_config("1.1b")
     got = {p: Q.expected_footprint(cfg, p).total for p in ("bf16", "8bit", "nf4-dq")}
     n_params = 1_100_048_384  # TinyLlama-1.1B's parameter count (its config; 2 bytes each in bf16)
-    assert got["bf16"] == 2 * n_params, f"1.1b/bf16: expected 2 B x {n_params:,} parameters, got {got['bf16']:,} B"
+    rotary = 2 * 32 * 4  # the rotary embedding's inv_freq and original_inv_freq: head_dim / 2 float32 values each
+    assert got["bf16"] == 2 * n_params + rotary, (f"1.1b/bf16: expected 2 B x {n_params:,} parameters + {rotary} B "
+                                                  f"of rotary buffers, got {got['bf16']:,} B")
     assert got["bf16"] > got["8bit"] > got["nf4-dq"], got
     from llmfound.units import format_bytes
 
