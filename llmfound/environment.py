@@ -1,14 +1,17 @@
-"""The environment a report describes: package versions, the CUDA driver, the accelerator.
+"""The environment llmfound runs in: package versions, the CUDA driver, the accelerator, and how to start a
+Python interpreter from it safely.
 
 Used by ``llmfound doctor`` (its JSON report) and ``llmfound snapshot record`` (the versions a snapshot was
-recorded with), so both name the same things the same way.
+recorded with), so both name the same things the same way; and by every place that starts ``python -m pip`` or
+``python -m llmfound`` (:func:`isolated_python`).
 """
 
 from __future__ import annotations
 
 import platform
+import sys
 
-__all__ = ["PACKAGES", "versions", "accelerator"]
+__all__ = ["PACKAGES", "versions", "accelerator", "isolated_python"]
 
 PACKAGES = ("torch", "transformers", "tokenizers", "bitsandbytes", "accelerate", "llmfound")
 """The distributions whose versions decide what llmfound's specs see (``importlib.metadata`` names)."""
@@ -65,3 +68,12 @@ def accelerator() -> dict | None:
     p = torch.cuda.get_device_properties(0)
     return {"name": p.name, "compute_capability": f"{p.major}.{p.minor}", "memory_bytes": p.total_memory,
             "count": torch.cuda.device_count()}
+
+
+def isolated_python(python=None) -> list[str]:
+    """The argv prefix that starts ``python`` (a path; default: this interpreter) in Python's isolated mode,
+    ``-I``: neither the current directory nor the user's site-packages is on ``sys.path`` and ``PYTHON*``
+    environment variables are ignored. ``python -m pip`` or ``python -m llmfound`` started without it imports a
+    ``pip.py``, ``rich.py`` or ``torch.py`` from whatever directory the user ran llmfound in. Returns
+    ``[python, "-I"]``."""
+    return [str(python or sys.executable), "-I"]

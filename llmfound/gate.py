@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .environment import isolated_python
 from .errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
 from .outputs import md_cell
 
@@ -168,7 +168,7 @@ def available_versions(package: str) -> list[str]:
     index versions`` in the calling environment (read-only; it honours pip's index-url, extra-index-url and
     find-links). Raises :class:`GateError` when no index has the package (exit 2) and
     :class:`SideEnvironmentError` when no index answers (exit 3). Cached per process (an answer, not an error)."""
-    r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "--retries", "1", package],
+    r = subprocess.run([*isolated_python(), "-m", "pip", "index", "versions", "--retries", "1", package],
                        capture_output=True, text=True)
     text = r.stdout + r.stderr
     m = re.search(r"^Available versions: (.*)$", r.stdout, re.M)

