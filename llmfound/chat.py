@@ -13,7 +13,8 @@ the tokenizer's special tokens. A template that reaches for Python internals rai
 :class:`TemplateSecurityError`; one that does not parse raises :class:`ChatTemplateSyntaxError` naming the line.
 
 The ids path encodes the rendered text with ``add_special_tokens=False``: the template already wrote BOS
-where the family wants it, and letting ``encode`` add another gives the double-BOS hazard. For Mistral it is
+where the family wants it, and letting ``encode`` add another gives the double-BOS hazard. Control tokens typed
+inside a message stay text (:mod:`llmfound.typed_tokens`): only the template's own are control ids. For Mistral it is
 mistral-common's encoder; :func:`text_ids_difference` checks that the ids decode to the text (the conformance
 table's ``text=ids`` column).
 """
@@ -33,6 +34,7 @@ from .content_parts import check_parts, check_parts_rendered, first_non_utf8
 from .template_errors import explain
 from .tokenization import is_mistral_common
 from .tool_calls import check_rendered as check_calls_rendered, normalize as normalize_tool_calls
+from .typed_tokens import encode_keeping_typed_tokens_as_text
 
 __all__ = ["ROLES", "conversation", "validate_messages", "closes_final_message", "template_path", "template_source",
     "render", "chat_ids", "chat_inputs", "text_ids_difference", "CASES", "FIXED_TEMPLATE_KWARGS", "TEXT_IDS",
@@ -233,8 +235,9 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
 
 
 def _render(family, messages, add_generation_prompt, continue_final_message, tools, chat_template,
-            template_kwargs, stacklevel: int = 3) -> tuple[str, list[dict], Any, str]:
-    """``(text, the messages as the template got them, tokenizer, display name)``: :func:`render`'s work."""
+            template_kwargs, stacklevel: int = 3) -> tuple[str, list[dict], Any, str, Any]:
+    """``(text, the messages as the template got them, tokenizer, display name, a function that renders other
+    messages the same way)``: :func:`render`'s work."""
     if add_generation_prompt and continue_final_message:
         raise ChatOptionsError("add_generation_prompt and continue_final_message cannot be used together: the first "
                                "opens a new assistant turn, the second leaves the last message open for the model "
@@ -270,7 +273,7 @@ def _render(family, messages, add_generation_prompt, continue_final_message, too
                                                                     dict(kwargs, tools=[])))
         raise explain(e, who, origin, retry) from e
     check_calls_rendered(messages, text, who)
-    return text, messages, tok, who
+    return text, messages, tok, who, lambda msgs: _render_raw(tok, msgs, chat_template, kwargs)
 
 
 def _renders(tok, messages: list[dict], chat_template: str, kwargs: dict) -> bool:
@@ -295,7 +298,8 @@ def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> 
 
 def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,
              continue_final_message: bool = False, tools: list[dict] | None = None, **template_kwargs) -> list[int]:
-    """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``; for a family
+    """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``, except that a
+    control token whose characters a message typed is encoded as text (:mod:`llmfound.typed_tokens`); for a family
     with no Jinja template whose ``conversation_format`` is Meta's ChatFormat (``llama4``), the ids
     :func:`llmfound.meta_chat.encode_dialog` builds (``tools`` refused with :class:`ChatOptionsError`).
 
@@ -316,10 +320,10 @@ def _text_and_ids(family, messages, add_generation_prompt, continue_final_messag
         check_roles(messages)
         validate_messages(messages, fam.template_roles, fam.name)
         return text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools, template_kwargs)
-    text, msgs, tok, who = _render(family, messages, add_generation_prompt, continue_final_message, tools,
-                                   template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
+    text, msgs, tok, who, again = _render(family, messages, add_generation_prompt, continue_final_message, tools,
+                                          template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
     if not is_mistral_common(tok):
-        return text, tok.encode(text, add_special_tokens=False), tok
+        return text, encode_keeping_typed_tokens_as_text(tok, text, msgs, again), tok
     try:
         enc = tok.apply_chat_template(msgs, tokenize=True, continue_final_message=continue_final_message, tools=tools)
     except Exception as e:
