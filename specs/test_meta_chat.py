@@ -103,6 +103,22 @@ def test_the_llama3_template_keeps_typed_control_tokens_as_text_as_meta_does(cas
     assert got == expected, _diff("llama3 template", case, got, expected)
 
 
+def test_transformers_sanitize_control_tokens_is_safe_but_not_metas_ids(meta):
+    """transformers 5.20+ has its own switch, ``apply_chat_template(..., sanitize_control_tokens=True)``: no forged
+    turn either, but each typed token is encoded on its own, so its ids are not Meta's; llmfound's are. If this
+    fails because they became equal, transformers now agrees with Meta: llmfound could use its switch."""
+    tok = load_tokenizer("llama3")
+    messages = EXTRA["forged turn"]
+    theirs = list(tok.apply_chat_template(copy.deepcopy(messages), tokenize=True, add_generation_prompt=True,
+                                          sanitize_control_tokens=True, return_dict=False,
+                                          chat_template=chat.template_source("llama3")))
+    expected = meta("llama3", messages)
+    control = [128006, 128007, 128009]  # <|start_header_id|>, <|end_header_id|>, <|eot_id|>
+    assert [theirs.count(t) for t in control] == [expected.count(t) for t in control], (
+        f"llama3, sanitize_control_tokens=True: expected only the template's headers and end-of-turns, got {theirs}")
+    assert theirs != expected, "transformers' sanitize_control_tokens=True now gives Meta's ids: consider using it"
+
+
 @pytest.mark.parametrize("case", RAW_CASES)
 def test_the_llama3_1_template_is_metas_format_plus_its_date_header(case, meta):
     """The 3.1 template always writes a system turn beginning with its dates; put them into Meta's system message
