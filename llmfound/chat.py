@@ -22,7 +22,9 @@ table's ``text=ids`` column).
 from __future__ import annotations
 
 import functools
+import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,8 @@ from .tool_calls import check_rendered as check_calls_rendered, normalize as nor
 from .typed_tokens import encode_keeping_typed_tokens_as_text
 
 __all__ = ["ROLES", "conversation", "validate_messages", "closes_final_message", "template_path", "template_source",
-    "render", "chat_ids", "chat_inputs", "text_ids_difference", "CASES", "FIXED_TEMPLATE_KWARGS", "TEXT_IDS",
+    "render", "chat_ids", "GENERATION_TAG", "chat_inputs", "text_ids_difference", "CASES", "FIXED_TEMPLATE_KWARGS",
+    "TEXT_IDS",
     "conform", "agreement", "conformance_table", "ChatTemplateError", "ChatTemplateSyntaxError",
     "InvalidMessagesError", "NoChatTemplateError", "TemplateRefusedError", "TemplateSecurityError",
     "ChatOptionsError"]
@@ -231,13 +234,30 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
     template raised, e.g. Gemma 2's "System role not supported"), :class:`ChatOptionsError` (both
     ``add_generation_prompt`` and ``continue_final_message``); all are :class:`LlmfoundError`."""
     return _render(family, messages, add_generation_prompt, continue_final_message, tools, chat_template,
-                   template_kwargs)[0]
+                   template_kwargs).text
+
+
+@dataclass
+class _Rendering:
+    """One render: the text, the messages as the template got them, the tokenizer, the display name, the template
+    text and where it came from, and the keyword arguments it was rendered with."""
+
+    text: str
+    messages: list[dict]
+    tokenizer: Any
+    who: str
+    template: str
+    origin: str
+    kwargs: dict
+
+    def again(self, messages: list[dict]) -> str:
+        """Render other messages with the same template and arguments."""
+        return _render_raw(self.tokenizer, messages, self.template, self.kwargs)
 
 
 def _render(family, messages, add_generation_prompt, continue_final_message, tools, chat_template,
-            template_kwargs, stacklevel: int = 3) -> tuple[str, list[dict], Any, str, Any]:
-    """``(text, the messages as the template got them, tokenizer, display name, a function that renders other
-    messages the same way)``: :func:`render`'s work."""
+            template_kwargs, stacklevel: int = 3) -> _Rendering:
+    """:func:`render`'s work, with what the ids path needs beside the text."""
     if add_generation_prompt and continue_final_message:
         raise ChatOptionsError("add_generation_prompt and continue_final_message cannot be used together: the first "
                                "opens a new assistant turn, the second leaves the last message open for the model "
@@ -273,7 +293,7 @@ def _render(family, messages, add_generation_prompt, continue_final_message, too
                                                                     dict(kwargs, tools=[])))
         raise explain(e, who, origin, retry) from e
     check_calls_rendered(messages, text, who)
-    return text, messages, tok, who, lambda msgs: _render_raw(tok, msgs, chat_template, kwargs)
+    return _Rendering(text, messages, tok, who, chat_template, origin, kwargs)
 
 
 def _renders(tok, messages: list[dict], chat_template: str, kwargs: dict) -> bool:
@@ -297,7 +317,8 @@ def _render_raw(tok, messages: list[dict], chat_template: str, kwargs: dict) -> 
 
 
 def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True,
-             continue_final_message: bool = False, tools: list[dict] | None = None, **template_kwargs) -> list[int]:
+             continue_final_message: bool = False, tools: list[dict] | None = None, return_dict: bool = False,
+             return_assistant_tokens_mask: bool = False, **template_kwargs):
     """Token ids of the rendered conversation: ``encode(render(...), add_special_tokens=False)``, except that a
     control token whose characters a message typed is encoded as text (:mod:`llmfound.typed_tokens`); for a family
     with no Jinja template whose ``conversation_format`` is Meta's ChatFormat (``llama4``), the ids
@@ -307,29 +328,98 @@ def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True
     ``encode`` treats control tokens such as ``[INST]`` as plain text, the ids come from mistral-common's
     reference chat encoder (``apply_chat_template(tokenize=True)``), which does not take Jinja templates; it gets
     the messages as the template got them. :func:`text_ids_difference` checks that both paths agree.
-    Raises what :func:`render` raises."""
-    return _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs)[1]
+
+    Returns ``list[int]`` (``seq`` ids); with ``return_dict=True``, as transformers' ``apply_chat_template`` does,
+    ``{"input_ids": [seq], "attention_mask": [seq]}`` plus, with ``return_assistant_tokens_mask=True``,
+    ``"assistant_masks"``: 1 for each token the template marks as the assistant's (inside a
+    ``{% generation %}`` block: what a trainer computes the loss on), else 0. Raises what :func:`render` raises,
+    and :class:`ChatOptionsError` for a mask asked without ``return_dict=True`` or with
+    ``continue_final_message``, or from a template that marks no assistant tokens (no ``{% generation %}``
+    block: transformers would return an all-zero mask, which trains on nothing)."""
+    if return_assistant_tokens_mask and not return_dict:
+        raise ChatOptionsError("return_assistant_tokens_mask=True returns the mask beside the ids, in a dict: pass "
+                               "return_dict=True too")
+    if return_assistant_tokens_mask and continue_final_message:
+        raise ChatOptionsError("an assistant-token mask marks whole assistant turns; continue_final_message leaves "
+                               "the last one open: drop one of the two")
+    if return_assistant_tokens_mask:
+        _check_marks_assistant_tokens(family, template_kwargs.get("chat_template"))
+    text, ids, tok, rendering = _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools,
+                                              template_kwargs)
+    if not return_dict:
+        return ids
+    out = {"input_ids": ids, "attention_mask": [1] * len(ids)}
+    if return_assistant_tokens_mask:
+        out["assistant_masks"] = _assistant_mask(rendering, ids, family)
+    return out
+
+
+GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
+"""A ``{% generation %}`` block opening: how a chat template marks the tokens that are the assistant's."""
+
+
+def _check_marks_assistant_tokens(family, chat_template: str | None) -> None:
+    """Raise :class:`ChatOptionsError` unless the ids of ``family`` (with ``chat_template`` if given) come from a
+    Jinja template with a ``{% generation %}`` block (checked before anything is rendered or encoded)."""
+    fam, tok, who = _resolve(family)
+    if chat_template is None:
+        if fam is not None and not fam.template and fam.conversation_format:
+            raise ChatOptionsError(f"the {who} ids come from Meta's ChatFormat, which marks no assistant tokens; "
+                                   f"there is no assistant-token mask to return")
+        if is_mistral_common(tok):
+            raise ChatOptionsError(f"the {who} ids come from mistral-common's encoder, which marks no assistant "
+                                   f"tokens; there is no assistant-token mask to return")
+        chat_template, origin = _template_and_origin(fam if fam is not None else tok, tok)
+    else:
+        origin = "chat_template argument"
+    if not GENERATION_TAG.search(chat_template):
+        raise ChatOptionsError(f"the {who} chat template ({origin}) marks no assistant tokens (it has no "
+                               f"{{% generation %}} block), so there is no assistant-token mask: transformers would "
+                               f"return all zeros; pass chat_template= a template whose assistant turns are wrapped "
+                               f"in {{% generation %}} ... {{% endgeneration %}}")
+
+
+def _assistant_mask(rendering: "_Rendering | None", ids: list[int], family) -> list[int]:
+    """1 for each of ``ids`` inside a ``{% generation %}`` block of the rendering's template (transformers'
+    ``render_jinja_template(..., return_assistant_tokens_mask=True)`` gives the character spans), else 0.
+    :func:`_check_marks_assistant_tokens` has run."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    tok = rendering.tokenizer
+    specials = {k: v for k, v in (getattr(tok, "special_tokens_map", None) or {}).items() if isinstance(v, str)}
+    rendered, spans = render_jinja_template(conversations=[rendering.messages], chat_template=rendering.template,
+                                            return_assistant_tokens_mask=True,
+                                            **{**specials, **rendering.kwargs})
+    enc = tok(rendering.text, add_special_tokens=False, return_offsets_mapping=True)
+    if rendered[0] != rendering.text or list(enc["input_ids"]) != list(ids):
+        raise ChatOptionsError(f"an assistant-token mask for the {rendering.who} template cannot be computed for "
+                               f"this conversation (a message types a control token, or the template renders "
+                               f"differently a second time); remove control-token text from the messages")
+    return [int(any(a < e and b > s for s, e in spans[0])) for a, b in enc["offset_mapping"]]
 
 
 def _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs):
-    """``(text, ids, tokenizer)``: the text path and the ids path of one conversation."""
+    """``(text, ids, tokenizer, the Jinja rendering or None)``: the text path and the ids path of one
+    conversation (no Jinja rendering for Meta's ChatFormat and mistral-common's encoder)."""
     fam = _family(family)
     if fam is not None and not fam.template and fam.conversation_format and "chat_template" not in template_kwargs:
         from .meta_chat import check_roles, text_and_ids  # Llama 4: Meta's ChatFormat, ids first
 
         check_roles(messages)
         validate_messages(messages, fam.template_roles, fam.name)
-        return text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools, template_kwargs)
-    text, msgs, tok, who, again = _render(family, messages, add_generation_prompt, continue_final_message, tools,
-                                          template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
-    if not is_mistral_common(tok):
-        return text, encode_keeping_typed_tokens_as_text(tok, text, msgs, again), tok
+        return (*text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools, template_kwargs),
+                None)
+    r = _render(family, messages, add_generation_prompt, continue_final_message, tools,
+                template_kwargs.pop("chat_template", None), template_kwargs, stacklevel=4)
+    if not is_mistral_common(r.tokenizer):
+        return r.text, encode_keeping_typed_tokens_as_text(r.tokenizer, r.text, r.messages, r.again), r.tokenizer, r
     try:
-        enc = tok.apply_chat_template(msgs, tokenize=True, continue_final_message=continue_final_message, tools=tools)
+        enc = r.tokenizer.apply_chat_template(r.messages, tokenize=True, continue_final_message=continue_final_message,
+                                              tools=tools)
     except Exception as e:
-        raise TemplateRefusedError(f"mistral-common's chat encoder ({who}) refused this conversation: "
+        raise TemplateRefusedError(f"mistral-common's chat encoder ({r.who}) refused this conversation: "
                                    f"{first_line(e)}", e) from e
-    return text, list(enc["input_ids"] if hasattr(enc, "keys") else enc), tok
+    return r.text, list(enc["input_ids"] if hasattr(enc, "keys") else enc), r.tokenizer, None
 
 
 def text_ids_difference(family, messages: list[dict], *, add_generation_prompt: bool = True,
@@ -343,8 +433,8 @@ def text_ids_difference(family, messages: list[dict], *, add_generation_prompt: 
     from .tokenization import normalize
 
     fam = _family(family)
-    text, ids, tok = _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools,
-                                   template_kwargs)
+    text, ids, tok, _ = _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools,
+                                      template_kwargs)
     want = normalize(fam.normalization, text) if fam is not None else text
     got = tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
     if got == want:

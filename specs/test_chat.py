@@ -785,6 +785,43 @@ def test_text_that_is_not_utf8_is_refused_naming_the_message(messages, where, ne
     assert str(exc.value).startswith(where), f"expected {where!r}, got {str(exc.value)!r}"
 
 
+ASSISTANT_TURNS = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "Paris."},
+                   {"role": "user", "content": "And of Italy?"}, {"role": "assistant", "content": "Rome."}]
+
+
+def test_an_assistant_tokens_mask_marks_exactly_the_templates_generation_blocks(need, require_assets):
+    """A trainer computes the loss on the assistant's tokens only: ``return_assistant_tokens_mask=True`` marks the
+    tokens a template wraps in ``{% generation %}``. Liquid's LFM2.5-8B-A1B template (llama.cpp's copy in
+    llama-cpp-vocabs) wraps each assistant answer and its ``<|im_end|>\n``; the mask covers exactly those, and
+    equals transformers' own."""
+    from llmfound.assets import ensure
+
+    tok = need("smollm2")  # ChatML control tokens, as the template writes them
+    require_assets("llama-cpp-vocabs")
+    template = (ensure("llama-cpp-vocabs") / "templates" / "LFM2.5-8B-A1B.jinja").read_text(encoding="utf-8")
+    out = chat.chat_ids("smollm2", ASSISTANT_TURNS, add_generation_prompt=False, chat_template=template,
+                        return_dict=True, return_assistant_tokens_mask=True)
+    ids, mask = out["input_ids"], out["assistant_masks"]
+    marked = tok.decode([i for i, k in zip(ids, mask) if k], skip_special_tokens=False)
+    assert marked == "Paris.<|im_end|>\nRome.<|im_end|>\n", f"LFM2.5 template, two answers: marked {marked!r}"
+    theirs = tok.apply_chat_template(ASSISTANT_TURNS, tokenize=True, return_dict=True, chat_template=template,
+                                     return_assistant_tokens_mask=True)
+    assert (list(theirs["input_ids"]), theirs["assistant_masks"]) == (ids, mask), "not transformers' own mask"
+
+
+@pytest.mark.parametrize("family", TEMPLATED)
+def test_a_template_that_marks_no_assistant_tokens_says_so(family, need):
+    """No family's own template has a ``{% generation %}`` block, so an assistant-token mask cannot be made from
+    it: the request names that, not transformers' "requires return_dict=True and tokenize=True" (both were
+    given); a mask asked without ``return_dict=True`` says that."""
+    need(family)
+    with pytest.raises(ChatOptionsError, match="marks no assistant tokens"):
+        chat.chat_ids(family, ASSISTANT_TURNS, add_generation_prompt=False, return_dict=True,
+                      return_assistant_tokens_mask=True)
+    with pytest.raises(ChatOptionsError, match="pass return_dict=True too"):
+        chat.chat_ids(family, ASSISTANT_TURNS, add_generation_prompt=False, return_assistant_tokens_mask=True)
+
+
 def test_extra_keyword_arguments_reach_the_template_and_unknown_ones_are_ignored(need):
     """As in transformers' ``apply_chat_template``: keyword arguments are template variables, and a template
     ignores a variable it never reads - so a misspelt name changes nothing (documented on ``render``)."""
