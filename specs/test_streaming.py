@@ -3,8 +3,9 @@
 transformers' ``TextStreamer`` prints words as ``generate`` produces them; ``TextIteratorStreamer`` hands them
 to another thread. Streaming must be faithful: the concatenated pieces equal ``decode`` of the new tokens,
 the prompt is not repeated, a character whose bytes span several tokens is never shown half-done (U+FFFD),
-generation stops at the model's end-of-turn token, and a failure inside the generating thread reaches the
-caller instead of hanging it.
+generation stops at the model's end-of-turn token (and at each of a family's stop ids, not only the first), a
+sampling request samples (seeded: reproducible, and not the greedy answer), and a failure inside the generating
+thread reaches the caller instead of hanging it.
 
 What the user reads never holds a special token: on every output path (both streamers, ``llmfound generate``
 streamed and ``--no-stream``, the text-generation pipeline and ``llmfound pipeline``, the demo's streamed answer)
@@ -370,6 +371,73 @@ def test_unknown_streamer_lists_the_choices(smol):
     model, tok = smol
     with pytest.raises(LlmfoundError, match="unknown streamer 'websocket'; choose one of: iterator, stdout"):
         streaming.stream_generate(model, tok, _inputs(tok), streamer="websocket")
+
+
+# ------------------------------------------------------------------------------------------ what generate is asked
+# Two settings a release could drop without any answer above changing: the stop ids after the first (Llama 3
+# Instruct stops on <|end_of_text|> and <|eot_id|>), and sampling (a request for it decoded greedily). Here
+# transformers' real generate loop runs, on a CONTRACT model (random weights) whose logits a processor scripts, so
+# each step's token is known; and on the real SmolLM2 for sampling.
+
+MULTI_STOP = [(f.name, i) for f in families.FAMILIES if len(f.generation_eos_ids) > 1 for i in f.generation_eos_ids]
+
+
+class _Script:
+    """A logits processor that makes step ``k`` emit ``script[k]`` (every other logit -inf): the run's tokens are
+    known in advance, whatever the weights are."""
+
+    def __init__(self, prompt_len: int, script: list[int]):
+        self.prompt_len, self.script = prompt_len, script
+
+    def __call__(self, input_ids, scores):
+        k = min(input_ids.shape[-1] - self.prompt_len, len(self.script) - 1)
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, self.script[k]] = 0.0
+        return forced
+
+
+@pytest.mark.parametrize("family, stop", MULTI_STOP, ids=[f"{f}-{i}" for f, i in MULTI_STOP])
+def test_generation_stops_on_every_stop_id_not_only_the_first(family, stop, require_assets, lesson):
+    """Each of a family's published stop ids ends generation on its own, through transformers' generate: the
+    scripted run emits two words, ``stop``, then words that must never come."""
+    from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessorList
+
+    row = ROWS[family]
+    require_assets(*row.sources)
+    tok = families.load_tokenizer(family)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=8, intermediate_size=8, num_hidden_layers=1,
+                      num_attention_heads=1, num_key_value_heads=1)
+    model = LlamaForCausalLM(cfg).eval()  # a contract model: its weights never decide a token here
+    model.generation_config.eos_token_id = list(row.generation_eos_ids)
+    words = T.encode(tok, " Paris is big")[:3]
+    script = words[:2] + [stop] + words[2:] * 8
+    prompt = {"input_ids": torch.tensor([T.encode(tok, PROMPT)])}
+    res = streaming.stream_generate(model, tok, prompt, max_new_tokens=10, pad_token_id=row.generation_eos_ids[0],
+                                    logits_processor=LogitsProcessorList([_Script(prompt["input_ids"].shape[-1],
+                                                                                  script)]))
+    assert (res.token_ids, res.stop_reason) == (script[:3], "eos"), (
+        f"{family}: stop ids {list(row.generation_eos_ids)}, scripted {script[:3]} then more: expected generation "
+        f"to end at {stop}, got {res.token_ids} (stop: {res.stop_reason})")
+    lesson.count("(family, stop id) pairs that end generation", f"{family}:{stop}")
+
+
+def test_sampling_is_seeded_reproducible_and_not_greedy(smol):
+    """``do_sample=True`` with a temperature samples: the same seed gives the same answer, another seed another,
+    and neither is the greedy one. A release that dropped ``do_sample`` (or the temperature) would return the
+    greedy tokens every time."""
+    model, tok = smol
+
+    def sample(seed=None):
+        kw = dict(do_sample=True, temperature=1.5, top_k=0, top_p=1.0) if seed is not None else {}
+        if seed is not None:
+            torch.manual_seed(seed)
+        return streaming.stream_generate(model, tok, _inputs(tok, "Name a colour."), max_new_tokens=12, **kw).token_ids
+
+    greedy, first, again, other = sample(), sample(1), sample(1), sample(2)
+    assert first == again, f"smollm2, seed 1 twice: expected the same tokens, got {first} and {again}"
+    assert first != greedy and other != greedy, f"smollm2, sampling at T=1.5 gave the greedy tokens {greedy}"
+    assert first != other, f"smollm2, seeds 1 and 2 gave the same tokens {first}"
 
 
 # ------------------------------------------------------------------------------------------ CPU threads
