@@ -57,6 +57,7 @@ from typing import Any
 from .assets import ModelFolderError, check_model_folder  # noqa: F401 (re-exported)
 from .outputs import atomic_write, check_output_path  # noqa: F401 (re-exported)
 from .errors import AssetError, LlmfoundError, first_line
+from .quantization import check_trained
 from .errors import InputTooLongError, NoCudaError, NoOfflineModelError, UntrainedWeightsError  # noqa: F401
 from .manual_pipelines import (  # noqa: F401 (llmfound's own pipelines, part of this module's API)
     LlmfoundPipeline, QuestionAnsweringPipeline, Seq2SeqPipeline, SentenceEmbeddingPipeline, _check_options,
@@ -180,13 +181,7 @@ def load(task: Task, ref: str, *, dtype: Any = None):
         hint = ("" if isinstance(where, Path) else
                 " (a hub id needs hub access; offline, pass a local folder)")
         raise AssetError(f"could not load a {task.name} model from {ref!r}{hint}: {first_line(e)}") from None
-    untrained = sorted(set(info.get("missing_keys") or ()) | {k[0] if isinstance(k, tuple) else k
-                                                              for k in info.get("mismatched_keys") or ()})
-    if untrained:
-        shown = ", ".join(untrained[:4]) + (f" (+{len(untrained) - 4} more)" if len(untrained) > 4 else "")
-        raise UntrainedWeightsError(
-            f"{ref!r} is not a {task.name} model: it has no trained weights for {shown}, which transformers "
-            f"would fill with random values; pass a model fine-tuned for {task.name}")
+    check_trained(ref, info, f"{task.name} model")
     model.eval()
     return model, tok, where
 

@@ -33,7 +33,8 @@ from typing import Any
 from .errors import BrokenEnvironmentError, UnknownNameError
 
 __all__ = ["QUANT_CHOICES", "PRESETS", "BLOCKSIZE_4BIT", "BLOCKSIZE_DQ", "CODE_4BIT_ENTRIES", "CODE_DQ_ENTRIES",
-    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_model", "Footprint", "footprint",
+    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_model", "check_trained",
+    "Footprint", "footprint",
     "expected_footprint", "peak_rss_bytes", "rss_bytes", "linear_layers", "peak_cuda_bytes"]
 
 QUANT_CHOICES = ("none", "8bit", "4bit")
@@ -140,9 +141,10 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
         check_model_folder(resolved)  # names what is missing: config.json, safetensors weights, tokenizer
     qc = bnb_config(p, compute_dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model, info = AutoModelForCausalLM.from_pretrained(
             path, dtype=torch.bfloat16, quantization_config=qc, device_map=device_map,
-            use_safetensors=True, trust_remote_code=False)
+            use_safetensors=True, trust_remote_code=False, output_loading_info=True)
+        check_trained(ref, info, "causal LM")
         model.eval()
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False) if tokenizer else None
     except LlmfoundError:
@@ -153,6 +155,24 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
                          f"with config.json, *.safetensors and tokenizer files, an llmfound asset, or a hub id "
                          f"(needs hub access)") from None
     return model, tok
+
+
+def check_trained(ref: str, loading_info: dict, what: str) -> None:
+    """Refuse a checkpoint that lacks weights the model needs: ``loading_info`` is what
+    ``from_pretrained(..., output_loading_info=True)`` returns; its ``missing_keys`` (and ``mismatched_keys``, whose
+    shapes differ) are weights transformers fills with random values and only logs. A model with them answers (a
+    SmolLM2 folder with tensors removed still talks) and scores (a bare encoder's random LM head gave perplexity
+    57,917), wrongly. Raises :class:`UntrainedWeightsError` naming up to four of them and ``what`` was asked for.
+    One rule for every path that loads a model: generate, quality, demo, pipelines."""
+    from .errors import UntrainedWeightsError
+
+    untrained = sorted(set(loading_info.get("missing_keys") or ()) | {
+        k[0] if isinstance(k, tuple) else k for k in loading_info.get("mismatched_keys") or ()})
+    if untrained:
+        shown = ", ".join(untrained[:4]) + (f" (+{len(untrained) - 4} more)" if len(untrained) > 4 else "")
+        raise UntrainedWeightsError(
+            f"{ref!r} is not a complete {what}: it has no trained weights for {shown}, which transformers would "
+            f"fill with random values; pass a model whose checkpoint holds every weight of a {what}")
 
 
 # --------------------------------------------------------------------------------------------- footprint

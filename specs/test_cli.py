@@ -64,6 +64,18 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(capsys, argv, code, sa
     assert out == "", f"{argv}: nothing should reach stdout, got {out!r}"
 
 
+@pytest.mark.parametrize("argv", [["generate", "hi", "--model", "all-minilm-l6-v2", "--max-new-tokens", "2"],
+                                  ["quality", "--model", "all-minilm-l6-v2", "--tokens", "64", "--context", "64",
+                                   "--stride", "64", "--decode-tokens", "0", "--presets", "bf16"]])
+def test_a_model_without_a_trained_lm_head_is_refused_by_generate_and_quality(capsys, argv, require_assets):
+    """A bare encoder has no LM head: transformers would add a random one and generate would talk, quality would
+    report a perplexity of tens of thousands (exit 0). One line, exit 2, as pipelines do."""
+    require_assets("all-minilm-l6-v2", "smollm2-135m-instruct", "lee-corpus")
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err)
+    assert code == 2 and "is not a complete causal LM: it has no trained weights for cls." in line, (argv, code, line)
+
+
 def test_missing_bitsandbytes_names_the_package_and_how_to_check(capsys, monkeypatch, require_assets):
     require_assets("smollm2-135m-instruct")
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import now raises ImportError

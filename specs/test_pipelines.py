@@ -466,7 +466,7 @@ def test_a_model_without_a_trained_head_is_refused_not_randomly_initialized(task
     with pytest.raises(PL.UntrainedWeightsError) as e:
         llmfound.pipeline(task, model=MINILM)
     msg = str(e.value)
-    assert f"is not a {PL.get_task(task).name} model" in msg and head in msg, msg
+    assert f"is not a complete {PL.get_task(task).name} model" in msg and head in msg, msg
 
 
 WRONG = [("sentiment-analysis", 42), ("ner", None), ("ner", [1, 2]), ("question-answering", "just a string"),

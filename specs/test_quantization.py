@@ -350,3 +350,33 @@ def test_a_truncated_weights_file_is_one_asset_error_line(tmp_path, require_asse
     with pytest.raises(AssetError, match=r"could not load a causal LM from .*SafetensorError") as e:
         Q.load_model(str(tmp_path), "bf16")
     assert e.value.exit_code == 3 and "\n" not in str(e.value), str(e.value)
+
+
+def test_a_checkpoint_missing_weights_is_refused_not_randomly_filled(tmp_path, require_assets):
+    """transformers fills weights a checkpoint lacks with random values and only logs it: a SmolLM2 folder with
+    18 tensors removed still answers, and a bare encoder loaded as a causal LM gets a random LM head (perplexity
+    57,917). Every path that loads a model (generate, quality, the demo, pipelines) refuses instead, naming the
+    weights."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from llmfound import assets
+    from llmfound.errors import UntrainedWeightsError
+
+    require_assets(MODEL, "all-minilm-l6-v2")
+    src = assets.ensure(MODEL)
+    for f in src.iterdir():
+        if f.is_file() and f.name != "model.safetensors" and not f.name.startswith("."):
+            shutil.copy(f, tmp_path / f.name)
+    weights = load_file(str(src / "model.safetensors"))
+    dropped = sorted(k for k in weights if k.startswith("model.layers.3."))
+    save_file({k: v for k, v in weights.items() if k not in dropped}, str(tmp_path / "model.safetensors"),
+              metadata={"format": "pt"})
+    with pytest.raises(UntrainedWeightsError, match=r"is not a complete causal LM: it has no trained weights for "
+                                                    r"model\.layers\.3\.") as e:
+        Q.load_model(str(tmp_path), "bf16")
+    assert f"(+{len(dropped) - 4} more)" in str(e.value), (f"{len(dropped)} tensors dropped: {e.value}")
+    with pytest.raises(UntrainedWeightsError, match=r"'all-minilm-l6-v2' is not a complete causal LM: .*cls\."):
+        Q.load_model("all-minilm-l6-v2", "bf16")
+
