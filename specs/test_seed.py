@@ -9,7 +9,7 @@ bitsandbytes 0.50 (the result, or the exception and its message), then runs the 
 1. ``pipeline("sentiment-analysis", device="cuda")``: no CUDA, no offline model; the notes' ``qa`` and
    ``image-generation`` task names;
 2. ``tokenizer.encode`` adds BOS, and ``decode`` shows it: ``skip_special_tokens=True`` hides it;
-3. a **base** tokenizer has no chat template: chat with the instruct model;
+3. Meta-Llama-3-8B's (base) tokenizer has no chat template: chat with the Instruct model's;
 4. ``BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)`` is FP4 with float32 compute, not NF4;
 5. ``apply_chat_template(..., return_tensors="pt")`` returns a ``BatchEncoding`` in transformers 5, which
    ``generate(inputs)`` cannot take; without a generation prompt the model continues the user's turn; without
@@ -89,8 +89,10 @@ def test_2_encode_adds_the_bos_token_and_decode_shows_it(llama3_base):
 
 
 def test_3_a_base_tokenizer_has_no_chat_template(llama3_base, require_assets):
-    """As written: ``tokenizer.apply_chat_template(messages, tokenize=False)`` on the base tokenizer. A base model
-    was pretrained on plain text; only the Instruct release ships a chat template (and was trained on it)."""
+    """As written: ``tokenizer.apply_chat_template(messages, tokenize=False)`` on the base tokenizer. Of Meta's two
+    Llama 3 8B releases only Meta-Llama-3-8B-Instruct ships a chat template (the format it was trained on);
+    Meta-Llama-3-8B's tokenizer_config.json has none, so transformers raises. That is this release's choice, not
+    a rule for base models: Qwen1.5-7B, a base model, ships a ChatML template (docs/sources.md)."""
     with pytest.raises(ValueError, match="Cannot use chat template functions because tokenizer.chat_template is "
                                          "not set"):
         llama3_base.apply_chat_template(MESSAGES, tokenize=False)

@@ -139,7 +139,8 @@ def test_bert_round_trip_equals_its_declared_normalization(text, tok_of):
 
 TYPED_COLUMNS = ("bos", "eos", "pad", "unk", "cls", "sep", "end_of_turn", "added")
 """The kinds of special token typed inside text: the matrix columns, and ``added``: every special token the
-tokenizer declares (its ``added_tokens_decoder``; Mistral v3's 751 control tokens, Qwen's <|im_start|>...)."""
+tokenizer declares (its ``added_tokens_decoder``: for Mistral v3 the 751 CONTROL and UNKNOWN pieces of
+mistral-common's v3 model, docs/sources.md; Qwen's <|im_start|>...)."""
 CHANGED_BY = {"nfc": ("Cafe\u0301", "e\u0301te\u0301"), "metaspace": ("a\u2581b", "c\u2581\u2581d"),
               "bert-uncased": ("Héllo WÖRLD", "Ça  VA")}
 """Ordinary text each declared normalization changes (checked below), typed before and after the special token."""
