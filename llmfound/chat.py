@@ -22,7 +22,6 @@ table's ``text=ids`` column).
 from __future__ import annotations
 
 import functools
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from .errors import (  # noqa: F401 (the chat errors are importable from here, w
     ChatOptionsError, ChatTemplateError, ChatTemplateSyntaxError, InvalidMessagesError, LlmfoundError,
     NoChatTemplateError, TemplateRefusedError, TemplateSecurityError, first_line,
 )
+from .assistant_mask import assistant_mask, check_marks_assistant_tokens
 from .content_parts import check_parts, check_parts_rendered, first_non_utf8
 from .template_errors import explain
 from .tokenization import is_mistral_common
@@ -39,9 +39,7 @@ from .tool_calls import check_rendered as check_calls_rendered, normalize as nor
 from .typed_tokens import encode_keeping_typed_tokens_as_text
 
 __all__ = ["ROLES", "conversation", "validate_messages", "closes_final_message", "template_path", "template_source",
-    "render", "chat_ids", "GENERATION_TAG", "chat_inputs", "text_ids_difference", "CASES", "FIXED_TEMPLATE_KWARGS",
-    "TEXT_IDS",
-    "conform", "agreement", "conformance_table", "ChatTemplateError", "ChatTemplateSyntaxError",
+    "render", "chat_ids", "chat_inputs", "text_ids_difference", "ChatTemplateError", "ChatTemplateSyntaxError",
     "InvalidMessagesError", "NoChatTemplateError", "TemplateRefusedError", "TemplateSecurityError",
     "ChatOptionsError"]
 
@@ -343,59 +341,25 @@ def chat_ids(family, messages: list[dict], *, add_generation_prompt: bool = True
         raise ChatOptionsError("an assistant-token mask marks whole assistant turns; continue_final_message leaves "
                                "the last one open: drop one of the two")
     if return_assistant_tokens_mask:
-        _check_marks_assistant_tokens(family, template_kwargs.get("chat_template"))
+        fam, tok, who = _resolve(family)
+        if fam is not None and not fam.template and fam.conversation_format and "chat_template" not in template_kwargs:
+            raise ChatOptionsError(f"the {who} ids come from Meta's ChatFormat, which marks no assistant tokens; "
+                                   f"there is no assistant-token mask to return")
+        if is_mistral_common(tok) and "chat_template" not in template_kwargs:
+            raise ChatOptionsError(f"the {who} ids come from mistral-common's encoder, which marks no assistant "
+                                   f"tokens; there is no assistant-token mask to return")
+        template = template_kwargs.get("chat_template")
+        check_marks_assistant_tokens(*((template, "chat_template argument") if template else
+                                       _template_and_origin(fam if fam is not None else tok, tok)), who)
     text, ids, tok, rendering = _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools,
                                               template_kwargs)
     if not return_dict:
         return ids
     out = {"input_ids": ids, "attention_mask": [1] * len(ids)}
     if return_assistant_tokens_mask:
-        out["assistant_masks"] = _assistant_mask(rendering, ids, family)
+        out["assistant_masks"] = assistant_mask(rendering.tokenizer, rendering.text, rendering.messages,
+                                                rendering.template, rendering.kwargs, ids, rendering.who)
     return out
-
-
-GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
-"""A ``{% generation %}`` block opening: how a chat template marks the tokens that are the assistant's."""
-
-
-def _check_marks_assistant_tokens(family, chat_template: str | None) -> None:
-    """Raise :class:`ChatOptionsError` unless the ids of ``family`` (with ``chat_template`` if given) come from a
-    Jinja template with a ``{% generation %}`` block (checked before anything is rendered or encoded)."""
-    fam, tok, who = _resolve(family)
-    if chat_template is None:
-        if fam is not None and not fam.template and fam.conversation_format:
-            raise ChatOptionsError(f"the {who} ids come from Meta's ChatFormat, which marks no assistant tokens; "
-                                   f"there is no assistant-token mask to return")
-        if is_mistral_common(tok):
-            raise ChatOptionsError(f"the {who} ids come from mistral-common's encoder, which marks no assistant "
-                                   f"tokens; there is no assistant-token mask to return")
-        chat_template, origin = _template_and_origin(fam if fam is not None else tok, tok)
-    else:
-        origin = "chat_template argument"
-    if not GENERATION_TAG.search(chat_template):
-        raise ChatOptionsError(f"the {who} chat template ({origin}) marks no assistant tokens (it has no "
-                               f"{{% generation %}} block), so there is no assistant-token mask: transformers would "
-                               f"return all zeros; pass chat_template= a template whose assistant turns are wrapped "
-                               f"in {{% generation %}} ... {{% endgeneration %}}")
-
-
-def _assistant_mask(rendering: "_Rendering | None", ids: list[int], family) -> list[int]:
-    """1 for each of ``ids`` inside a ``{% generation %}`` block of the rendering's template (transformers'
-    ``render_jinja_template(..., return_assistant_tokens_mask=True)`` gives the character spans), else 0.
-    :func:`_check_marks_assistant_tokens` has run."""
-    from transformers.utils.chat_template_utils import render_jinja_template
-
-    tok = rendering.tokenizer
-    specials = {k: v for k, v in (getattr(tok, "special_tokens_map", None) or {}).items() if isinstance(v, str)}
-    rendered, spans = render_jinja_template(conversations=[rendering.messages], chat_template=rendering.template,
-                                            return_assistant_tokens_mask=True,
-                                            **{**specials, **rendering.kwargs})
-    enc = tok(rendering.text, add_special_tokens=False, return_offsets_mapping=True)
-    if rendered[0] != rendering.text or list(enc["input_ids"]) != list(ids):
-        raise ChatOptionsError(f"an assistant-token mask for the {rendering.who} template cannot be computed for "
-                               f"this conversation (a message types a control token, or the template renders "
-                               f"differently a second time); remove control-token text from the messages")
-    return [int(any(a < e and b > s for s, e in spans[0])) for a, b in enc["offset_mapping"]]
 
 
 def _text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools, template_kwargs):
@@ -452,88 +416,3 @@ def chat_inputs(tokenizer, messages: list[dict], *, add_generation_prompt: bool 
     ids = chat_ids(tokenizer, messages, add_generation_prompt=add_generation_prompt, **template_kwargs)
     t = torch.tensor([ids], dtype=torch.long)
     return {"input_ids": t, "attention_mask": torch.ones_like(t)}
-
-
-# ------------------------------------------------------------------------------------------ conformance table
-
-_Q = "What is the capital of France?"
-_WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-
-CASES: dict[str, tuple[list[dict], dict]] = {
-    "single-user": ([{"role": "user", "content": _Q}], {}),
-    "system+user": ([{"role": "system", "content": "You are a concise geography tutor."},
-                     {"role": "user", "content": _Q}], {}),
-    "three-turns": ([{"role": "user", "content": _Q}, {"role": "assistant", "content": "Paris."},
-                     {"role": "user", "content": "And of Italy?"}], {}),
-    "continue-final": ([{"role": "user", "content": _Q},
-                        {"role": "assistant", "content": "The capital of France is"}],
-                       {"add_generation_prompt": False, "continue_final_message": True}),
-    "two-users": ([{"role": "user", "content": "Hello."}, {"role": "user", "content": _Q}], {}),
-    "empty-content": ([{"role": "user", "content": ""}], {}),
-    "unicode": ([{"role": "user", "content": "Ça va? 你好 🙂 naïve — ℕ"}], {}),
-    "tool-call": ([{"role": "user", "content": "Weather in Paris?"},
-                   {"role": "assistant", "tool_calls": [{"type": "function", "id": "call12345", "function": {
-                       "name": "get_weather", "arguments": {"city": "Paris"}}}]},
-                   {"role": "tool", "tool_call_id": "call12345", "name": "get_weather", "content": "22 C, sunny"}],
-                  {"tools": [_WEATHER_TOOL]}),
-}
-"""The fixed conversations of the conformance table: name -> (messages, render keyword arguments).
-
-Rendered with ``add_generation_prompt=True`` unless the case says otherwise; ``date_string`` is passed explicitly
-(Llama 3.1's own template already defaults it to the fixed "26 Jul 2024" and never reads the clock, but templates
-such as Llama 3.2's read ``strftime_now`` when no date is given), so the table never depends on today's date."""
-
-FIXED_TEMPLATE_KWARGS = {"date_string": "26 Jul 2024"}
-"""Passed to every conformance render: templates that print a date read it (others ignore it)."""
-
-
-TEXT_IDS = "text=ids"
-"""The conformance table's last column: whether the ids path spells the text path in every rendered case."""
-
-
-def _case(case: str) -> tuple[list[dict], dict]:
-    import copy
-
-    messages, kw = CASES[case]
-    return copy.deepcopy(messages), {"add_generation_prompt": True, **kw, **FIXED_TEMPLATE_KWARGS}
-
-
-def conform(family, case: str) -> tuple[str, str]:
-    """Render conformance case ``case`` for ``family``: ``("ok", text)`` or ``("raises", "<Class>: <message>")``.
-
-    For a raise, ``<Class>`` is llmfound's error class, followed by the upstream class in brackets when the
-    template or transformers raised (e.g. ``TemplateRefusedError[jinja2.exceptions.TemplateError]``)."""
-    messages, kw = _case(case)
-    try:
-        return "ok", render(family, messages, **kw)
-    except ChatTemplateError as e:
-        return "raises", f"{e.label}: {e.upstream_message if e.upstream is not None else e}"
-    except InvalidMessagesError as e:
-        return "raises", f"{type(e).__name__}: {e}"
-
-
-def agreement(family, case: str) -> str | None:
-    """:func:`text_ids_difference` for conformance case ``case``: None when its ids decode to its text, else one
-    line saying where they differ. Raises what :func:`render` raises (a case :func:`conform` reports raising)."""
-    messages, kw = _case(case)
-    return text_ids_difference(family, messages, **kw)
-
-
-def conformance_table(family_names: list[str] | None = None) -> dict[str, dict[str, tuple[str, str]]]:
-    """``{family: {case: conform(family, case), ..., TEXT_IDS: (verdict, detail)}}`` for every family with a
-    template (or those named). The :data:`TEXT_IDS` cell is ``("agree", "all <n> rendered cases")`` or
-    ``("differs", "<k> of <n> rendered cases; first <case>: <where>")``."""
-    from .families import FAMILIES
-
-    table = {}
-    for n in family_names or [f.name for f in FAMILIES if f.template]:
-        row = {c: conform(n, c) for c in CASES}
-        rendered = [c for c, (outcome, _) in row.items() if outcome == "ok"]
-        differ = {c: d for c in rendered if (d := agreement(n, c)) is not None}
-        row[TEXT_IDS] = (("differs", f"{len(differ)} of {len(rendered)} rendered cases; first {next(iter(differ))}: "
-                                     f"{next(iter(differ.values()))}") if differ else
-                         ("agree", f"all {len(rendered)} rendered cases"))
-        table[n] = row
-    return table

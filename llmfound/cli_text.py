@@ -126,7 +126,7 @@ def templates_cmd(
 
     from rich.markup import escape
 
-    from . import chat
+    from . import conformance
     from .families import FAMILIES
 
     if (traits or markdown is not None) and not wild:
@@ -144,12 +144,12 @@ def templates_cmd(
     cells = {}
     if table:
         with err.status("rendering the conformance table..."):
-            cells = chat.conformance_table([f.name for f in fams])
+            cells = conformance.conformance_table([f.name for f in fams])
     if as_json:
         data = {n: dict(t, **({"cases": {c: ({"outcome": "ok", "text": v} if o == "ok" else
                                               {"outcome": "raises", "error": v})
-                                          for c, (o, v) in cells[n].items() if c in chat.CASES},
-                               "text_ids": dict(zip(("verdict", "detail"), cells[n][chat.TEXT_IDS]))}
+                                          for c, (o, v) in cells[n].items() if c in conformance.CASES},
+                               "text_ids": dict(zip(("verdict", "detail"), cells[n][conformance.TEXT_IDS]))}
                               if table else {}))
                 for n, t in traits.items()}
         out.print_json(json.dumps(data, ensure_ascii=False))
@@ -178,15 +178,15 @@ def templates_cmd(
     rows, differ = [], []
     for f in fams:
         row = [f.name]
-        for case in chat.CASES:
+        for case in conformance.CASES:
             o, v = cells[f.name][case]
             row.append("[green]ok[/green]" if o == "ok" else f"[red]E{error_number(errors, v)}[/red]")
-        verdict, detail = cells[f.name][chat.TEXT_IDS]
+        verdict, detail = cells[f.name][conformance.TEXT_IDS]
         row.append("[green]yes[/green]" if verdict == "agree" else "[red]no[/red]")
         if verdict != "agree":
             differ.append(f"{f.name}: {detail}")
         rows.append(tuple(row))
-    headers = tuple(re.sub(r"([-+])", r"\1\n", case) for case in chat.CASES)  # "single-user" on two lines
+    headers = tuple(re.sub(r"([-+])", r"\1\n", case) for case in conformance.CASES)  # "single-user" on two lines
     out.print(_narrow_table("chat template conformance: ok = rendered, En = raised (see below)",
                             ("family",) + headers + ("text\n=ids",), rows, gap=1))
     for i, e in enumerate(errors, 1):

@@ -170,7 +170,8 @@ def _nemo_tool_result_unquoted() -> Observation:
     tool-call conversation, against the tool-result JSON mistral-common writes for it."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from .chat import CASES, template_source
+    from .chat import template_source
+    from .conformance import CASES
 
     messages, kw = CASES["tool-call"]
     rendered, _ = render_jinja_template([messages], chat_template=template_source("mistral-tekken"), bos_token="<s>",

@@ -127,7 +127,7 @@ def section_special_tokens() -> dict:
 
 def section_templates() -> dict:
     """Per family with a template: each conformance case -> ["ok", text] or ["raises", "<Class>: message"]."""
-    from .chat import conformance_table
+    from .conformance import conformance_table
 
     def cases(name: str) -> dict:
         return {case: list(v) for case, v in conformance_table([name])[name].items()}

@@ -6,7 +6,7 @@ found by listing the cache folder, never by a hand-written list, so the count is
 (70 in 0.3.36).
 
 Each template is rendered only through transformers' sandboxed Jinja (:func:`llmfound.chat.render` with
-``chat_template=``), for the conformance conversations (:data:`llmfound.chat.CASES`) plus ``tool-definition`` (a
+``chat_template=``), for the conformance conversations (:data:`llmfound.conformance.CASES`) plus ``tool-definition`` (a
 user turn with one tool offered). The special-token strings come from :data:`RENDERER`'s tokenizer (Llama 3:
 ``bos_token`` ``<|begin_of_text|>``); the date is fixed (``date_string`` and a ``strftime_now`` that always
 answers for 26 Jul 2024), so no cell depends on today. A cell is ``("ok", text)`` or ``("raises", "<Class>:
@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .chat import CASES, FIXED_TEMPLATE_KWARGS, render
+from .chat import render
+from .conformance import CASES, FIXED_TEMPLATE_KWARGS
 from .errors import (AssetError, ChatOptionsError, ChatTemplateError, InvalidMessagesError, TemplateRefusedError,
                      get_by_name)
 

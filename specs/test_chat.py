@@ -31,7 +31,7 @@ import warnings
 
 import pytest
 
-from llmfound import chat, families, ledger
+from llmfound import chat, conformance, families, ledger
 from llmfound.chat import (ChatOptionsError, InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
                            TemplateSecurityError, ChatTemplateSyntaxError)
 from llmfound.cli import main
@@ -128,7 +128,7 @@ ALTERNATE = REFUSED + "Conversation roles must alternate user/assistant/user/ass
 NO_TOOL = ("InvalidMessagesError: message 2 has role 'tool', which the {} template does not handle; "
            "use one of: system, user, assistant")
 DEEPSEEK_TOOL = "TemplateRefusedError[jinja2.exceptions.UndefinedError]: 'dict object' has no attribute 'content'"
-ALL_OK = dict.fromkeys(chat.CASES, OK)
+ALL_OK = dict.fromkeys(conformance.CASES, OK)
 
 EXPECTED: dict[str, dict[str, str]] = {
     "llama3": {**ALL_OK, "tool-call": NO_TOOL.format("llama3")},
@@ -149,19 +149,19 @@ EXPECTED: dict[str, dict[str, str]] = {
 }
 """Expected outcome of every cell: "ok" or "<llmfound error>[<upstream error>]: <exact upstream message>"."""
 
-CELLS = [(f, c) for f in EXPECTED for c in chat.CASES]
+CELLS = [(f, c) for f in EXPECTED for c in conformance.CASES]
 
 
 def test_the_table_covers_every_family_with_a_template_and_every_case():
     assert set(EXPECTED) == set(TEMPLATED)
-    assert all(set(row) == set(chat.CASES) for row in EXPECTED.values())
+    assert all(set(row) == set(conformance.CASES) for row in EXPECTED.values())
     assert len(EXPECTED) >= 8
 
 
 def _check_rendered(family: str, case: str, text: str) -> None:
     __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     fam = families.get_family(family)
-    messages, kw = chat.CASES[case]
+    messages, kw = conformance.CASES[case]
     where = f"{family} x {case}: {text!r}"
     pos = 0  # each string content appears, in order (the template may add text around it)
     for m in messages:
@@ -185,13 +185,14 @@ def _check_rendered(family: str, case: str, text: str) -> None:
 def test_conformance_cell(family, case, need, lesson):
     need(family)
     expected = EXPECTED[family][case]
-    outcome, detail = chat.conform(family, case)
+    outcome, detail = conformance.conform(family, case)
     if expected == OK:
-        assert outcome == "ok", f"{family} x {case} {chat.CASES[case][0]!r}: expected a render, got {detail}"
+        assert outcome == "ok", f"{family} x {case} {conformance.CASES[case][0]!r}: expected a render, got {detail}"
         _check_rendered(family, case, detail)
     else:
         assert (outcome, detail) == ("raises", expected), (
-            f"{family} x {case} {chat.CASES[case][0]!r}:\nexpected raises {expected}\ngot      {outcome} {detail}")
+            f"{family} x {case} {conformance.CASES[case][0]!r}:\nexpected raises {expected}\n"
+            f"got      {outcome} {detail}")
     lesson.count("conformance cells (family x conversation) as recorded", f"{family}:{case}")
     if expected != OK:
         lesson.count("conformance cells where the template itself refuses", f"{family}:{case}")
@@ -201,7 +202,7 @@ def test_conformance_cell(family, case, need, lesson):
 def test_the_system_role_trait_matches_what_the_template_does(family, need):
     need(family)
     fam = families.get_family(family)
-    outcome, text = chat.conform(family, "system+user")
+    outcome, text = conformance.conform(family, "system+user")
     if fam.system_role == "rejected":
         assert outcome == "raises", f"{family}: system role should be rejected, rendered {text!r}"
         return
@@ -215,7 +216,7 @@ def test_the_system_role_trait_matches_what_the_template_does(family, need):
 def test_strict_alternation_trait_matches_two_user_turns_in_a_row(family, need):
     need(family)
     fam = families.get_family(family)
-    outcome, detail = chat.conform(family, "two-users")
+    outcome, detail = conformance.conform(family, "two-users")
     assert (outcome == "raises") == fam.strict_alternation, f"{family}: {outcome} {detail}"
 
 
@@ -398,7 +399,8 @@ def _probe(role: str) -> list[dict]:
             "user": [{"role": "user", "content": PADDED}],
             "assistant": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": PADDED},
                           {"role": "user", "content": "Ok"}],
-            "tool": chat.CASES["tool-call"][0][:-1] + [dict(chat.CASES["tool-call"][0][-1], content=PADDED)]}[role]
+            "tool": [*conformance.CASES["tool-call"][0][:-1],
+                     dict(conformance.CASES["tool-call"][0][-1], content=PADDED)]}[role]
 
 
 ROLE_CELLS = [(f.name, r) for f in families.FAMILIES if f.template for r in ("system", "user", "assistant", "tool")
@@ -419,9 +421,9 @@ def test_content_whitespace_reaches_the_template_as_given(family, role, need, le
     (the family table's ``trims_content``, read from the templates: Llama 3 / 3.1 and Gemma write ``| trim``);
     and the ids spell that text."""
     need(family)
-    kw = chat.CASES["tool-call"][1] if role == "tool" else {}
+    kw = conformance.CASES["tool-call"][1] if role == "tool" else {}
     messages = _probe(role)
-    text = chat.render(family, messages, **chat.FIXED_TEMPLATE_KWARGS, **kw)
+    text = chat.render(family, messages, **conformance.FIXED_TEMPLATE_KWARGS, **kw)
     trims = role in families.get_family(family).trims_content
     if trims:
         assert PADDED not in text and "I am an assistant" in text, (
@@ -430,7 +432,7 @@ def test_content_whitespace_reaches_the_template_as_given(family, role, need, le
     else:
         assert PADDED in text, f"{family}, a {role} message {PADDED!r}: expected it verbatim in the text, got {text!r}"
     if family not in ledger.LEGACY_SPM:  # Phi-3 decodes a space after every special token (ledger)
-        diff = chat.text_ids_difference(family, messages, **chat.FIXED_TEMPLATE_KWARGS, **kw)
+        diff = chat.text_ids_difference(family, messages, **conformance.FIXED_TEMPLATE_KWARGS, **kw)
         assert diff is None, f"{family}, a {role} message {PADDED!r}: ids differ from the text {diff}"
     lesson.count("(family, role) cells whose content whitespace reaches the template as declared", f"{family}/{role}")
 
@@ -460,7 +462,7 @@ def test_nemo_jinja_template_ids_equal_mistral_common_reference(case, mistral_pa
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
 
     hf, ref_tok = mistral_pair
-    messages = chat.CASES[case][0]
+    messages = conformance.CASES[case][0]
     kinds = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
     request = ChatCompletionRequest(messages=[kinds[m["role"]](content=m["content"]) for m in messages])
     ref = ref_tok.encode_chat_completion(request).tokens
@@ -478,7 +480,7 @@ def test_nemo_jinja_template_ids_equal_mistral_common_reference(case, mistral_pa
 def test_the_token_closing_an_assistant_turn_is_a_generation_eos(family, need):
     tok = need(family)
     fam = families.get_family(family)
-    text = chat.render(family, chat.CASES["three-turns"][0])
+    text = chat.render(family, conformance.CASES["three-turns"][0])
     assert f"Paris.{fam.end_of_turn}" in text, f"{family}: expected 'Paris.' closed by {fam.end_of_turn!r}: {text!r}"
     eot = tok.eos_token_id if fam.end_of_turn == tok.eos_token else tok.convert_tokens_to_ids(fam.end_of_turn)
     assert eot in fam.generation_eos_ids, (
@@ -499,7 +501,7 @@ def test_llama3_tokenizer_eos_is_not_the_end_of_turn(need):
     """The Llama 3 lesson: the packaged tokenizer's eos is <|end_of_text|> (128001), but turns end with
     <|eot_id|> (128009); stopping only at tokenizer.eos_token would let the model run past its answer."""
     tok = need("llama3")
-    text = chat.render("llama3", chat.CASES["three-turns"][0])
+    text = chat.render("llama3", conformance.CASES["three-turns"][0])
     assert tok.eos_token == "<|end_of_text|>" and tok.eos_token not in text, (tok.eos_token, text)
     assert tok.convert_tokens_to_ids("<|eot_id|>") == 128009
 
@@ -540,21 +542,21 @@ def test_the_ids_decode_to_the_rendered_text(family, case, need, lesson):
     they come from two encoders (mistral-common for the ids, the Jinja template for the text); this spec caught
     the Nemo template writing a plain-text tool result unquoted (``{"content": 22 C, sunny``)."""
     need(family)
-    where = chat.agreement(family, case)
-    assert where is None, (f"{family} x {case} {chat.CASES[case][0]!r}: expected the ids to decode to the rendered "
-                           f"text (after {families.get_family(family).normalization!r} normalization), got a "
+    where = conformance.agreement(family, case)
+    assert where is None, (f"{family} x {case} {conformance.CASES[case][0]!r}: expected the ids to decode to the "
+                           f"rendered text (after {families.get_family(family).normalization!r} normalization), got a "
                            f"difference {where}")
     lesson.count("conformance cells whose ids decode to their text", f"{family}:{case}")
 
 
-TOOLS = chat.CASES["tool-call"][1]["tools"]
+TOOLS = conformance.CASES["tool-call"][1]["tools"]
 TOOL_RENDERED = [f for f in TEMPLATED if EXPECTED[f]["tool-call"] == OK]
 
 
 def tool_conversation(arguments, result: str = "22 C, sunny", content: str | None = None) -> list[dict]:
     """The conformance tool-call conversation (a fresh copy) with other arguments, tool result, and the
     assistant's ``content`` set when given."""
-    messages = copy.deepcopy(chat.CASES["tool-call"][0])
+    messages = copy.deepcopy(conformance.CASES["tool-call"][0])
     messages[1]["tool_calls"][0]["function"]["arguments"] = arguments
     messages[2]["content"] = result
     if content is not None:
@@ -574,7 +576,7 @@ TOOL_VARIANTS = {
 def test_the_ids_decode_to_the_text_for_the_tool_call_forms_clients_send(family, variant, need):
     need(family)
     messages = tool_conversation(*TOOL_VARIANTS[variant])
-    where = chat.text_ids_difference(family, messages, tools=TOOLS, **chat.FIXED_TEMPLATE_KWARGS)
+    where = chat.text_ids_difference(family, messages, tools=TOOLS, **conformance.FIXED_TEMPLATE_KWARGS)
     assert where is None, (f"{family}, {variant} {messages[1:]!r}: expected the ids to decode to the rendered text, "
                            f"got a difference {where}")
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import chat
+from llmfound import chat, conformance
 from llmfound.errors import ChatOptionsError, InvalidMessagesError, NoChatTemplateError
 from llmfound.families import FAMILIES, load_tokenizer
 from llmfound.meta_chat import encode_dialog
 
 HARNESS = Path(__file__).with_name("meta_chat_format.py")
-RAW_CASES = [c for c, (msgs, kw) in chat.CASES.items()
+RAW_CASES = [c for c, (msgs, kw) in conformance.CASES.items()
              if not kw and all(isinstance(m.get("content"), str) and m["role"] != "tool" for m in msgs)]
 """The conformance conversations Meta's raw format covers: text turns, no tools, no open final message."""
 
@@ -57,9 +57,9 @@ def meta(require_assets):
 
     require_assets("meta-llama-models")
     requests = [(v, msgs, gen) for v in ("llama3", "llama4")
-                for msgs in [*(chat.CASES[c][0] for c in RAW_CASES), *EXTRA.values(), UNKNOWN_ROLE]
+                for msgs in [*(conformance.CASES[c][0] for c in RAW_CASES), *EXTRA.values(), UNKNOWN_ROLE]
                 for gen in (True, False)]
-    requests += [("llama3", _with_date(chat.CASES[c][0]), True) for c in RAW_CASES]  # the llama3.1 check
+    requests += [("llama3", _with_date(conformance.CASES[c][0]), True) for c in RAW_CASES]  # the llama3.1 check
     payload = json.dumps([{"version": v, "messages": m, "add_generation_prompt": g} for v, m, g in requests])
     r = subprocess.run([sys.executable, str(HARNESS), str(assets.entry_dir("meta-llama-models"))], input=payload,
                        capture_output=True, text=True, timeout=300)
@@ -89,8 +89,8 @@ def _diff(who, case, got, expected):
 
 @pytest.mark.parametrize("case", RAW_CASES)
 def test_the_llama3_template_gives_metas_ids(case, meta, lesson):
-    messages, kw = chat._case(case)
-    got, expected = chat.chat_ids("llama3", messages, **kw), meta("llama3", chat.CASES[case][0])
+    messages, kw = conformance.case_arguments(case)
+    got, expected = chat.chat_ids("llama3", messages, **kw), meta("llama3", conformance.CASES[case][0])
     assert got == expected, _diff("llama3 template", case, got, expected)
     lesson.count("conversations whose template ids equal Meta's ChatFormat", f"llama3/{case}")
 
@@ -123,8 +123,8 @@ def test_transformers_sanitize_control_tokens_is_safe_but_not_metas_ids(meta):
 def test_the_llama3_1_template_is_metas_format_plus_its_date_header(case, meta):
     """The 3.1 template always writes a system turn beginning with its dates; put them into Meta's system message
     and everything else must be Meta's ids."""
-    messages, kw = chat._case(case)
-    got, expected = chat.chat_ids("llama3.1", messages, **kw), meta("llama3", _with_date(chat.CASES[case][0]))
+    messages, kw = conformance.case_arguments(case)
+    got, expected = chat.chat_ids("llama3.1", messages, **kw), meta("llama3", _with_date(conformance.CASES[case][0]))
     assert got == expected, _diff("llama3.1 template (date header folded into Meta's system turn)", case, got,
                                   expected)
 
@@ -134,7 +134,7 @@ def test_the_llama3_1_template_is_metas_format_plus_its_date_header(case, meta):
 @pytest.mark.parametrize("family", META_FAMILIES)
 def test_the_chatformat_ids_path_is_metas(family, case, generation, meta, lesson):
     version = next(f.conversation_format for f in FAMILIES if f.name == family).split(":", 1)[1]
-    messages = chat.CASES[case][0] if case in chat.CASES else EXTRA[case]
+    messages = conformance.CASES[case][0] if case in conformance.CASES else EXTRA[case]
     got = encode_dialog(load_tokenizer(family), version, copy.deepcopy(messages), add_generation_prompt=generation)
     expected = meta(version, messages, generation)
     assert got == expected, _diff(f"{family} ChatFormat ids path", case, got, expected)
@@ -142,7 +142,7 @@ def test_the_chatformat_ids_path_is_metas(family, case, generation, meta, lesson
 
 
 def test_llama4_chat_ids_are_the_chatformat_path_and_the_text_is_theirs(meta):
-    messages = chat.CASES["system+user"][0]
+    messages = conformance.CASES["system+user"][0]
     tok = load_tokenizer("llama4")
     ids = chat.chat_ids("llama4", messages)
     assert ids == meta("llama4", messages), ("llama4", ids)
