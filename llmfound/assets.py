@@ -102,10 +102,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def read_marker(folder: Path) -> dict | None:
-    """The completion marker of a cache entry, or None if absent or unreadable (an incomplete entry)."""
+    """The completion marker of a cache entry, or None if absent, unreadable, not JSON or nested too deeply to
+    parse (an incomplete entry)."""
     try:
         marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return marker if isinstance(marker, dict) and isinstance(marker.get("files", {}), dict) else None
 

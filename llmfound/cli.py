@@ -17,6 +17,7 @@ import sys
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from . import assets as A
@@ -76,7 +77,7 @@ def assets_list(wide: bool = typer.Option(False, "--wide", help="also the licens
         rows.append((c.name, f"converted from {', '.join(c.inputs)}", format_bytes(A.cache_bytes(c.name)) if done
                      else "-", "yes" if done else "no", "(as input)", c.gives))
     title = f"llmfound assets ({SI_NOTE})"
-    out.print(f"cache: {A.home()}", soft_wrap=False)  # its own line, wrapped at the terminal: a path can be long
+    out.print(f"cache: {A.home()}", soft_wrap=False, markup=False, emoji=False)  # its own line: a path can be long
     columns = ("name", "source", "size", "cached", "license", "gives")
     if wide:
         t = _table(title, *columns)
@@ -108,7 +109,7 @@ def assets_fetch(
             bar.set_postfix_str(n)
             A.fetch([n], force=force)
             bar.update(1)
-    out.print(f"{plural(len(todo), 'entry', 'entries')} complete in {A.home()}")
+    out.print(f"{plural(len(todo), 'entry', 'entries')} complete in {A.home()}", markup=False, emoji=False)
 
 
 @assets_app.command("verify")
@@ -133,7 +134,7 @@ def assets_verify(names: List[str] = typer.Argument(None, help="entries to check
 @assets_app.command("path")
 def assets_path(name: str) -> None:
     """Print the cache folder of NAME (fetching it first unless LLMFOUND_OFFLINE is set)."""
-    out.print(str(A.ensure(name)))
+    out.print(str(A.ensure(name)), markup=False, emoji=False)
 
 
 # ---------------------------------------------------------------------------------------------- generate
@@ -223,7 +224,7 @@ def generate_cmd(
     sys.stdout.flush()
     mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(Q.peak_cuda_bytes())}" if cuda else
            f"RSS +{format_bytes(Q.rss_bytes() - rss0)}, peak {format_bytes(Q.peak_rss_bytes())}")
-    err.print(f"[dim]model {model} | {preset} on {dev}{threads_note} | footprint {format_bytes(fp.total)} "
+    err.print(f"[dim]model {escape(model)} | {preset} on {dev}{threads_note} | footprint {format_bytes(fp.total)} "
               f"(analytic bound {format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | "
               f"{res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} "
               f"({SI_NOTE})[/dim]")

@@ -69,7 +69,7 @@ def doctor_cmd(
     out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
               soft_wrap=False)
     if plot:
-        out.print(f"footprint chart written to {plot}")
+        out.print(f"footprint chart written to {plot}", markup=False, emoji=False)
     raise typer.Exit(report["exit_code"])
 
 
@@ -106,7 +106,8 @@ def snapshot_record(
     n = sum(len(v) for v in snap["sections"].values())
     out.print(f"recorded {plural(len(snap['sections']), 'section')}, {plural(n, 'subject')}, with "
               f"transformers {snap['versions'].get('transformers')}, tokenizers {snap['versions'].get('tokenizers')}, "
-              f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}")
+              f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}",
+              markup=False, emoji=False)
 
 
 @snapshot_app.command("compare")
@@ -131,8 +132,8 @@ def snapshot_compare(
                                     ensure_ascii=False, indent=1, default=str) + "\n")
         raise typer.Exit(1 if drifts else 0)
     changed = {k: (old["versions"].get(k), v) for k, v in new["versions"].items() if old["versions"].get(k) != v}
-    out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "
-              + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"))
+    out.print(f"compared {path} ({', '.join(old['sections'])}); version changes: "  # the file's own text: no markup
+              + (", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "none"), markup=False, emoji=False)
     if drifts:
         rows = [tuple(escape(x) for x in (d.subject, d.section, d.behaviour, _short(d.old), _short(d.new)))
                 for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour))]
@@ -208,6 +209,8 @@ def gate_cmd(
         def done(o) -> None:  # a line per candidate on stderr, with --json too: a CI log shows progress
             bar.advance(task)
             err.print(f"[{color[o.state]}]{o.state}[/{color[o.state]}] {escape(o.candidate)}: {escape(o.detail)}")
+            if o.rebuilt:
+                err.print(f"note: {o.candidate}: {o.rebuilt}", markup=False, emoji=False)
 
         report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done,
                         base=base)
@@ -226,7 +229,7 @@ def gate_cmd(
         libs = ", ".join(f"{k} {v}" for k, v in o["versions"].items()
                          if v and k in ("transformers", "tokenizers", "torch", "bitsandbytes", "accelerate"))
         if libs:
-            out.print(f"{escape(o['candidate'])}: {libs}", soft_wrap=False)
+            out.print(f"{o['candidate']}: {libs}", soft_wrap=False, markup=False, emoji=False)
         if o["relaxed"]:
             out.print(f"{escape(o['candidate'])}: companions moved to its own range: "
                       + ", ".join(f"{escape(a)} -> {escape(b)}" for a, b in o["relaxed"]), soft_wrap=False)
@@ -242,7 +245,7 @@ def gate_cmd(
                       f"{escape(f['now'])} ({f['action']})", soft_wrap=False)
     failed = _write_markdown(markdown, report)
     if markdown and not failed:
-        out.print(f"markdown report written to {markdown}")
+        out.print(f"markdown report written to {markdown}", markup=False, emoji=False)
     raise typer.Exit(report["exit_code"] or failed)
 
 

@@ -92,4 +92,4 @@ def quality_cmd(
               f"{report.stride}) on {report.device}; KLD in nats against bf16; {SI_NOTE}", soft_wrap=False)
     if plot:
         QL.plot(report, plot)
-        out.print(f"trade-off chart written to {plot}")
+        out.print(f"trade-off chart written to {plot}", markup=False, emoji=False)

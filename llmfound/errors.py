@@ -190,7 +190,8 @@ class ChatOptionsError(LlmfoundError):
 
 
 class SnapshotError(LlmfoundError):
-    """A snapshot file that is missing, not JSON, truncated or from a newer schema (exit code 2)."""
+    """A snapshot file that is missing, not JSON, truncated, from a newer schema, or damaged: too deep, a number
+    that is NaN, infinite or out of range, a value not of its section's kind (exit code 2)."""
 
 
 class NotDataError(LlmfoundError):

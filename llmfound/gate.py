@@ -58,7 +58,8 @@ class Outcome:
     checks' error, or a summary), ``versions`` (library -> version in the side environment, from the compare's
     report), ``drift`` (dicts: subject, section, behaviour, old, new), ``ledger`` (flipped entries: id, was, now,
     action), ``relaxed`` (companion pins the candidate's range replaced: [pin, replacement]), ``warm`` (the side
-    environment existed already), ``install_s`` and ``check_s`` (wall seconds)."""
+    environment existed already and was reused), ``rebuilt`` (why an existing side environment was built again
+    instead: it no longer matched its record; "" otherwise), ``install_s`` and ``check_s`` (wall seconds)."""
 
     candidate: str
     state: str
@@ -68,6 +69,7 @@ class Outcome:
     ledger: list = field(default_factory=list)
     relaxed: list = field(default_factory=list)
     warm: bool = False
+    rebuilt: str = ""
     install_s: float = 0.0
     check_s: float = 0.0
 
@@ -266,10 +268,11 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
     t1 = time.perf_counter()
     r = side_envs.run_in(env, args)
     check_s = time.perf_counter() - t1
-    common = dict(relaxed=[list(p) for p in env.relaxed], warm=env.warm, install_s=install_s, check_s=check_s)
+    common = dict(relaxed=[list(p) for p in env.relaxed], warm=env.warm, rebuilt=env.rebuilt, install_s=install_s,
+                  check_s=check_s)
     try:
         report = json.loads(r.stdout) if r.returncode in (0, 1) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         report = None
     if report is None:
         lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
@@ -324,7 +327,8 @@ def exit_code(report: dict) -> int:
 
 def to_markdown(report: dict) -> str:
     """The report as GitHub-flavoured Markdown (for a CI job to attach): a summary table (candidate, state,
-    detail, seconds), then per candidate its drift grouped by subject and section and its ledger flips."""
+    detail, seconds), then per candidate a side environment rebuilt, companions moved, its drift grouped by
+    subject and section and its ledger flips."""
     lines = [f"# llmfound gate: {len(report['outcomes'])} candidate(s) against `{Path(report['baseline']).name}`",
              "", f"{report['created']}; baseline recorded with "
              + ", ".join(f"{k} {v}" for k, v in report["baseline_versions"].items() if v and k != "driver"), "",
@@ -333,9 +337,11 @@ def to_markdown(report: dict) -> str:
         lines.append(f"| `{o['candidate']}` | **{o['state']}** | {md_cell(o['detail'])} | {o['install_s']:.1f}"
                      f"{' (warm)' if o['warm'] else ''} | {o['check_s']:.1f} |")
     for o in report["outcomes"]:
-        if not (o["drift"] or o["ledger"] or o["relaxed"]):
+        if not (o["drift"] or o["ledger"] or o["relaxed"] or o.get("rebuilt")):
             continue
         lines += ["", f"## `{o['candidate']}`", ""]
+        if o.get("rebuilt"):
+            lines += [md_cell(o["rebuilt"], 400), ""]
         if o["relaxed"]:
             lines.append("companions moved to the candidate's range: "
                          + ", ".join(f"`{a}` -> `{b}`" for a, b in o["relaxed"]))

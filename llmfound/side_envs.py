@@ -4,7 +4,10 @@ upgrade gate can try a candidate release without touching the environment llmfou
 A side environment is ``<home>/gate/envs/<key>/`` (``home`` is :func:`llmfound.assets.home`), where ``key`` is the
 sha256 (first 16 hex digits) of the requirement set, the interpreter, uv's version and the index settings: the
 same candidate asked twice reuses the environment and costs only the checks. A folder without the marker file
-``.llmfound-side-env.json`` (an interrupted build) is removed and built again.
+``.llmfound-side-env.json`` (an interrupted build) is removed and built again, and so is one whose installed
+distributions (``uv pip freeze``, tens of milliseconds) no longer match what the marker recorded: a package
+removed or changed by hand would otherwise be blamed on the candidate, run after run (:attr:`SideEnv.rebuilt`
+says why).
 
 Two ways to build one:
 
@@ -45,7 +48,8 @@ __all__ = ["SideEnv", "uv_binary", "pip_config", "uv_index_args", "pinned_requir
            "env_key", "dist_name", "ensure", "companion_relaxations", "run_in", "is_wheel_path", "MARKER"]
 
 MARKER = ".llmfound-side-env.json"
-"""The file written last into a complete side environment: its requirement set, build seconds, installed set."""
+"""The file written last into a complete side environment: its requirement set, build seconds, installed set
+(``installed``: name -> version; ``freeze``: every line of ``uv pip freeze``, name -> version or ``@ url``)."""
 
 
 @dataclass
@@ -53,7 +57,8 @@ class SideEnv:
     """A built side environment: ``path`` (its folder), ``python`` (its interpreter), ``requirements`` (the
     exact set installed), ``warm`` (True when it was already built), ``seconds`` (wall time to build it now,
     0.0 when warm), ``installed`` (distribution name -> version, from ``uv pip freeze``), ``relaxed`` (companion
-    pins replaced by the candidate's own range: ``(pin, replacement)`` pairs) and ``overlay``."""
+    pins replaced by the candidate's own range: ``(pin, replacement)`` pairs), ``overlay``, and ``rebuilt`` (why
+    an environment that existed was built again, one line; "" when it was not)."""
 
     path: Path
     python: Path
@@ -63,6 +68,7 @@ class SideEnv:
     installed: dict[str, str] = field(default_factory=dict)
     relaxed: list[tuple[str, str]] = field(default_factory=list)
     overlay: bool = False
+    rebuilt: str = ""
 
 
 def uv_binary() -> str:
@@ -277,11 +283,12 @@ def _site_packages(python: Path) -> Path:
 
 
 def _read_marker(path: Path) -> dict | None:
-    """The marker of a complete side environment, or None when it is missing or damaged (then the environment
-    counts as an interrupted build and is built again)."""
+    """The marker of a complete side environment, or None when it is missing or damaged: unreadable, not JSON,
+    nested too deeply to parse, not a map with ``installed`` and ``relaxed`` (then the environment counts as an
+    interrupted build and is built again)."""
     try:
         info = json.loads((path / MARKER).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not (isinstance(info, dict) and isinstance(info.get("installed"), dict)
             and isinstance(info.get("relaxed"), list)):
@@ -289,11 +296,40 @@ def _read_marker(path: Path) -> dict | None:
     return info
 
 
+def _frozen(text: str) -> dict[str, str]:
+    """``uv pip freeze`` output as name -> version (``name==version``) or ``@ url`` (``name @ url``: a local
+    wheel); any other line maps to itself."""
+    out = {}
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln and not ln.startswith("#"):
+            name, sep, version = ln.partition("==") if "==" in ln else ln.partition(" @ ")
+            out[name.strip()] = (version if sep == "==" else f"@ {version}" if sep else ln).strip()
+    return out
+
+
+def _damage(python: Path, info: dict, config: dict[str, str]) -> str:
+    """How an existing side environment no longer matches its marker ``info``, in a few words ("transformers
+    missing", "torch 2.13.0 -> 2.12.0", "requests added", or uv's reason when ``uv pip freeze`` fails there);
+    "" when it matches. Markers written before the ``freeze`` record are compared on ``installed``."""
+    r = _run_uv(["pip", "freeze", "--python", str(python)], config)
+    if r.returncode != 0:
+        return f"uv pip freeze fails there: {_uv_failure(r)}"
+    now, was = _frozen(r.stdout), info.get("freeze")
+    if not isinstance(was, dict):
+        was, now = info["installed"], {n: v for n, v in now.items() if not v.startswith("@") and v != n}
+    parts = ([f"{n} missing" for n in was if n not in now]
+             + [f"{n} {was[n]} -> {now[n]}" for n in was if n in now and now[n] != was[n]]
+             + [f"{n} added" for n in now if n not in was])
+    return ", ".join(parts[:3]) + (f" and {len(parts) - 3} more" if len(parts) > 3 else "")
+
+
 def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | None = None,
            config: dict[str, str] | None = None) -> SideEnv:
     """The side environment for ``candidate`` (requirement strings and/or local wheel paths): reused when a
-    complete one exists for the same key, else built (module docstring: full or overlay). Returns a
-    :class:`SideEnv`.
+    complete one exists for the same key and its installed distributions still match its marker, else built
+    (module docstring: full or overlay; :attr:`SideEnv.rebuilt` says why an existing one was not reused).
+    Returns a :class:`SideEnv`.
 
     Raises :class:`CandidateInstallError` when uv cannot resolve or install the set (the candidate's own state, with
     uv's reason in one line), :class:`SideEnvironmentError` when no package index is reachable or uv is missing.
@@ -302,6 +338,7 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
     pins = pinned_requirements() if pins is None else pins
     index = uv_index_args(config)
     relaxed: dict[str, str] = {}
+    rebuilt = ""
     while True:
         reqs = list(candidate) if overlay else compose(pins, candidate, relaxed)
         key = env_key(reqs, overlay, index)
@@ -309,8 +346,11 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
         python = path / "bin" / "python"
         info = _read_marker(path)
         if info is not None and python.exists():
-            return SideEnv(path, python, reqs, True, 0.0, info["installed"],
-                           [tuple(x) for x in info["relaxed"]], overlay)
+            damage = _damage(python, info, config)
+            if not damage:
+                return SideEnv(path, python, reqs, True, 0.0, info["installed"],
+                               [tuple(x) for x in info["relaxed"]], overlay)
+            rebuilt = f"side environment rebuilt (it no longer matched its record: {damage})"
         t0 = time.perf_counter()
         try:
             if path.exists():
@@ -339,17 +379,17 @@ def ensure(candidate: list[str], *, overlay: bool = False, pins: list[str] | Non
                 raise SideEnvironmentError(f"no package index reachable ({reason}); check the network and pip's "
                                            "index settings (pip config list)")
             raise CandidateInstallError(reason)
-        frozen = _run_uv(["pip", "freeze", "--python", str(python)], config).stdout
-        installed = dict(ln.split("==", 1) for ln in frozen.splitlines() if "==" in ln)
+        frozen = _frozen(_run_uv(["pip", "freeze", "--python", str(python)], config).stdout)
+        installed = {n: v for n, v in frozen.items() if not v.startswith("@") and v != n}
         pairs = [(next((p for p in pins if dist_name(p) == n), n), v) for n, v in relaxed.items()]
         seconds = time.perf_counter() - t0
         marker = json.dumps({"requirements": reqs, "seconds": round(seconds, 1), "installed": installed,
-                             "relaxed": pairs, "overlay": overlay}, indent=1).encode()
+                             "freeze": frozen, "relaxed": pairs, "overlay": overlay}, indent=1).encode()
         try:  # written whole, then renamed: a marker is never half there
             atomic_write(path / MARKER, lambda f: f.write(marker))
         except LlmfoundError as e:
             raise SideEnvironmentError(f"{e}; check that LLMFOUND_HOME is a writable folder") from None
-        return SideEnv(path, python, reqs, False, seconds, installed, pairs, overlay)
+        return SideEnv(path, python, reqs, False, seconds, installed, pairs, overlay, rebuilt)
 
 
 def run_in(env: SideEnv, args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import LlmfoundError, SnapshotError  # noqa: F401 (SnapshotError: raised here)
+from .snapshot_format import MAX_BYTES, MAX_DEPTH, describe, parse, problem, sane_number, unmeasured
 
 __all__ = ["SCHEMA", "ERROR", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
     "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
@@ -222,9 +223,11 @@ def section_quality() -> dict:
 
 
 def within_tolerance(section: str, behaviour: str, old, new) -> bool:
-    """True when ``old`` and ``new`` are numbers within :data:`TOLERANCES` for that section and behaviour."""
+    """True when ``old`` and ``new`` are numbers within :data:`TOLERANCES` for that section and behaviour; never
+    for a NaN, an infinity (``inf`` would be within any relative tolerance of anything) or a number beyond
+    ``snapshot_format.MAX_MAGNITUDE``."""
     rule = TOLERANCES.get(section, {}).get(behaviour)
-    if rule is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, new)):
+    if rule is None or not all(sane_number(v) for v in (old, new)):
         return False
     kind, tol = rule
     return abs(new - old) <= (tol if kind == "abs" else tol * abs(old))
@@ -286,45 +289,53 @@ def save(snap: dict, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> dict:
-    """Read a snapshot file. Raises :class:`SnapshotError` with one line for a missing file, a file that is
-    not JSON or is truncated, a newer schema, or a JSON document that is not a snapshot."""
+    """Read a snapshot file, all of it checked before anything is computed from it
+    (:func:`llmfound.snapshot_format.problem`). Raises :class:`SnapshotError` with one line for a missing file,
+    one over ``snapshot_format.MAX_BYTES``, a file that is not JSON or is truncated, a newer schema, a JSON
+    document that is not a snapshot, or a damaged one (too deep, a NaN, an infinite or oversized number, a
+    value not of its section's kind: ``snapshot_format.KINDS``). The snapshot compare and the gate both read
+    baselines through here."""
     p = Path(path)
     if p.is_dir():
         raise SnapshotError(f"{str(p)!r} is a folder, not a snapshot file")
     if not p.is_file():
         raise SnapshotError(f"snapshot file {str(p)!r} does not exist; make one with `llmfound snapshot record FILE`")
+    again = "record it again with `llmfound snapshot record`"
     try:
+        if p.stat().st_size > MAX_BYTES:
+            raise SnapshotError(f"snapshot file {str(p)!r} is {p.stat().st_size:,} bytes, more than a snapshot "
+                                f"holds (at most {MAX_BYTES:,}); {again}")
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise SnapshotError(f"cannot read snapshot file {str(p)!r}: {e.strerror}") from None
     try:
-        snap = json.loads(text)
+        snap = parse(text)
+    except RecursionError:
+        raise SnapshotError(f"snapshot file {str(p)!r} is damaged: it nests too deeply to be a snapshot (at most "
+                            f"{MAX_DEPTH} levels); {again}") from None
     except json.JSONDecodeError as e:
         what = "truncated" if e.pos >= len(text.rstrip()) - 1 else "not valid JSON"
         raise SnapshotError(f"snapshot file {str(p)!r} is {what} (line {e.lineno}, column {e.colno}: {e.msg}); "
-                            f"record it again with `llmfound snapshot record`") from None
+                            f"{again}") from None
     if not isinstance(snap, dict) or "schema" not in snap or "sections" not in snap:
         raise SnapshotError(f"{str(p)!r} is JSON but not an llmfound snapshot (no 'schema' / 'sections')")
     if not isinstance(snap["schema"], int) or isinstance(snap["schema"], bool) or snap["schema"] < 1:
-        raise SnapshotError(f"{str(p)!r} has snapshot schema {snap['schema']!r}; expected an integer "
+        raise SnapshotError(f"{str(p)!r} has snapshot schema {describe(snap['schema'])}; expected an integer "
                             f"(this llmfound reads {SCHEMA}); record it again")
     if snap["schema"] > SCHEMA:
         raise SnapshotError(f"{str(p)!r} has snapshot schema {snap['schema']!r}, newer than this llmfound reads "
                             f"({SCHEMA}); upgrade llmfound or record the baseline again")
-    bad = [k for k, v in snap["sections"].items() if not isinstance(v, dict)
-           or not all(isinstance(x, dict) for x in v.values())] if isinstance(snap["sections"], dict) else ["sections"]
-    if bad:
-        raise SnapshotError(f"{str(p)!r} is damaged: section(s) {', '.join(map(repr, bad))} are not "
-                            f"{{subject: {{behaviour: value}}}} maps; record it again")
-    if not isinstance(snap.get("versions", {}), dict):
-        raise SnapshotError(f"{str(p)!r} is damaged: 'versions' is not a map; record it again")
+    damage = problem(snap, ERROR)
+    if damage:
+        raise SnapshotError(f"{str(p)!r} is damaged: {damage}; {again}")
     snap.setdefault("versions", {})
     return snap
 
 
 def diff(old: dict, new: dict) -> list[Drift]:
     """Every difference between two snapshots, over the sections present in ``old`` (a section absent from
-    ``new`` counts as a change of each of its subjects); numbers within :data:`TOLERANCES` are not drift."""
+    ``new`` counts as a change of each of its subjects); numbers within :data:`TOLERANCES` are not drift. A
+    value holding a NaN or an infinity is drift on either side, even against the same value."""
     out = []
     for section, subjects in old["sections"].items():
         now = new["sections"].get(section, {})
@@ -335,7 +346,8 @@ def diff(old: dict, new: dict) -> list[Drift]:
                 continue
             for key in sorted(set(a) | set(b)):
                 va, vb = a.get(key), b.get(key)
-                if va != vb and not within_tolerance(section, key, va, vb):
+                same = va == vb or within_tolerance(section, key, va, vb)
+                if not same or unmeasured(va) or unmeasured(vb):
                     out.append(Drift(section, subject, key, va, vb))
     return out
 

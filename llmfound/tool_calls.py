@@ -17,10 +17,15 @@ from typing import Any
 
 from .errors import InvalidMessagesError
 
-__all__ = ["ARGUMENT_FORMS", "normalize", "check_rendered"]
+__all__ = ["ARGUMENT_FORMS", "MAX_NESTING", "normalize", "check_rendered"]
 
 ARGUMENT_FORMS = ("object", "string", "any")
 """The values of ``Family.tool_call_arguments`` besides None (the template ignores tool calls)."""
+
+MAX_NESTING = 100
+"""Most levels of JSON lists and maps in a tool call's arguments or in a tool result read as JSON. Real ones nest
+a few levels; a template's ``tojson`` recurses once per level (about 900 levels exhaust Python's stack, and the
+error would blame the template), and ``json.loads`` itself stops near 1,000."""
 
 
 def normalize(messages: list[dict], arguments: str | None = "any", tool_results: str = "text", *,
@@ -38,14 +43,16 @@ def normalize(messages: list[dict], arguments: str | None = "any", tool_results:
     Returns a new list; the caller's messages are never changed (an unchanged message is the same object).
     Raises :class:`InvalidMessagesError` naming the message index and tool-call index: ``tool_calls`` not a list,
     a call without a ``function`` dict holding a string ``name``, arguments missing, neither an object nor a
-    string, a string that is not JSON or not a JSON object; or tool calls for a template that ignores them."""
+    string, a string that is not JSON or not a JSON object, arguments nesting more than :data:`MAX_NESTING`
+    levels; tool calls for a template that ignores them; for ``tool_results="json"``, a tool result that is JSON
+    nesting more than :data:`MAX_NESTING` levels (or too deep for ``json.loads`` to tell whether it is JSON)."""
     out = []
     for i, m in enumerate(messages):
         calls = m.get("tool_calls")
         if calls is not None:
             m = {**m, "tool_calls": _calls(i, m, calls, arguments, who, renders_calls)}
         if tool_results == "json" and m.get("role") == "tool" and isinstance(m.get("content"), str):
-            m = {**m, "content": _json_text(m["content"])}
+            m = {**m, "content": _json_text(i, m["content"], who)}
         out.append(m)
     return out
 
@@ -70,13 +77,14 @@ def _calls(i: int, m: dict, calls: Any, form: str | None, who: str, renders: lis
             raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) has no arguments; pass {{}} for a "
                                        f"call without arguments")
         args = fn["arguments"]
+        too_deep = InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments nest too deeply (more "
+                                        f"than {MAX_NESTING} levels of lists and objects); pass a flat JSON object "
+                                        f"of argument names and values")
         if isinstance(args, str):
             try:
                 parsed = json.loads(args)
             except RecursionError:
-                raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments nest too deeply to be "
-                                           f"argument values; pass a flat JSON object of argument names and "
-                                           f"values") from None
+                raise too_deep from None
             except ValueError as e:
                 raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments {args!r:.60} are not "
                                            f"JSON ({e}); pass a JSON object, e.g. '{{\"city\": \"Paris\"}}', or a "
@@ -84,8 +92,12 @@ def _calls(i: int, m: dict, calls: Any, form: str | None, who: str, renders: lis
             if not isinstance(parsed, dict):
                 raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments {args!r:.60} are JSON "
                                            f"but not an object; pass a JSON object of argument names and values")
+            if _too_deep(parsed):
+                raise too_deep
             value = parsed if form == "object" else args
         elif isinstance(args, dict):
+            if _too_deep(args):
+                raise too_deep
             value = json.dumps(args, ensure_ascii=False) if form == "string" else args
         else:
             raise InvalidMessagesError(f"{where} tool call {j} ({fn['name']}) arguments must be a dict or a JSON "
@@ -94,11 +106,35 @@ def _calls(i: int, m: dict, calls: Any, form: str | None, who: str, renders: lis
     return fixed
 
 
-def _json_text(content: str) -> str:
+def _too_deep(value: Any) -> bool:
+    """True when ``value`` nests lists and dicts more than :data:`MAX_NESTING` levels deep (found without
+    recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth >= MAX_NESTING:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+def _json_text(i: int, content: str, who: str) -> str:
+    """A tool result's content as the JSON text mistral-common writes: JSON re-serialized, other text as a JSON
+    string. Raises :class:`InvalidMessagesError` naming message ``i`` for JSON nesting more than
+    :data:`MAX_NESTING` levels, and for text so deep that ``json.loads`` cannot tell whether it is JSON."""
     try:
         value = json.loads(content)
+        deep = _too_deep(value)
+    except RecursionError:
+        deep = True
     except ValueError:
-        value = content
+        return json.dumps(content, ensure_ascii=False)
+    if deep:
+        raise InvalidMessagesError(f"message {i} (tool) content {content[:20]!r}... nests too deeply (more than "
+                                   f"{MAX_NESTING} levels of JSON lists and objects); the {who} template pastes a JSON "
+                                   f"tool result as it is: flatten it, or, if it is text, send it as a JSON string "
+                                   f"(json.dumps(text))")
     return json.dumps(value, ensure_ascii=False)
 
 

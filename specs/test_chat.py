@@ -31,7 +31,7 @@ import warnings
 
 import pytest
 
-from llmfound import chat, conformance, families, ledger
+from llmfound import chat, conformance, families, ledger, tool_calls
 from llmfound.chat import (ChatOptionsError, InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
                            TemplateSecurityError, ChatTemplateSyntaxError)
 from llmfound.cli import main
@@ -1062,6 +1062,57 @@ def test_tool_call_arguments_nested_past_python_s_recursion_limit_are_one_line()
     with pytest.raises(chat.InvalidMessagesError, match=r"message 1 .*tool call 0 \(get_weather\) arguments nest "
                                                         r"too deeply"):
         chat.render("qwen2.5", msgs)
+
+
+DEEP = 2 * tool_calls.MAX_NESTING
+
+
+def weather_result(content: str) -> list[dict]:
+    return [{"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"type": "function", "id": "call12345", "function": {"name": "get_weather", "arguments": {}}}]},
+            {"role": "tool", "tool_call_id": "call12345", "content": content}]
+
+
+@pytest.mark.parametrize("content, becomes", [
+    ("[" * 2000, None),  # too deep for json.loads to tell JSON from text (field report: a RecursionError)
+    ("[" * DEEP + "]" * DEEP, None),  # JSON, deeper than a template's tojson goes
+    ('{"a": ' * DEEP + "1" + "}" * DEEP, None),
+    ("[" * DEEP + "x", json.dumps("[" * DEEP + "x")),  # not JSON (json.loads says so): text, quoted
+    (json.dumps("[" * 2000), json.dumps("[" * 2000)),  # text sent as a JSON string, as the error advises
+    ('[[1,2],{"a":[3]}]', '[[1, 2], {"a": [3]}]'),  # shallow JSON: re-serialized
+])
+def test_a_tool_result_the_template_pastes_as_json_is_refused_when_it_nests_too_deeply(content, becomes):
+    """Mistral Nemo's template pastes a tool result as JSON text (``tool_result_content="json"``); a result of
+    2,000 ``[`` raised json's RecursionError (field report). Content nesting more than ``MAX_NESTING`` levels is
+    one line naming the message; text that is not JSON is quoted, as mistral-common does."""
+    msgs = weather_result(content)
+    if becomes is None:
+        with pytest.raises(InvalidMessagesError, match=r"^message 2 \(tool\) content .* nests too deeply \(more than "
+                                                       r"100 levels"):
+            tool_calls.normalize(msgs, "object", "json", who="mistral-tekken")
+    else:
+        got = tool_calls.normalize(msgs, "object", "json", who="mistral-tekken")[2]["content"]
+        assert got == becomes, f"tool result {content[:30]!r}...: expected {becomes[:40]!r}..., got {got[:40]!r}..."
+
+
+@pytest.mark.parametrize("arguments", ['{"a": ' + "[" * DEEP + "]" * DEEP + "}",
+                                       {"a": json.loads("[" * DEEP + "]" * DEEP)}])
+def test_tool_call_arguments_deeper_than_a_template_renders_are_one_line_not_blamed_on_the_template(arguments):
+    """Arguments nested 200 deep parse, but the template's ``tojson`` ran out of stack and the error blamed the
+    template ("recursed without end"); they are refused before rendering, as a string or as a dict."""
+    msgs = weather_result("ok")
+    msgs[1]["tool_calls"][0]["function"]["arguments"] = arguments
+    with pytest.raises(InvalidMessagesError, match=r"^message 1 \(assistant\) tool call 0 \(get_weather\) "
+                                                   r"arguments nest too deeply \(more than 100 levels"):
+        tool_calls.normalize(msgs, "object", "json", who="mistral-tekken")
+
+
+def test_cli_template_a_tool_result_nested_2000_deep_is_one_line(capsys, tmp_path, need):
+    need("mistral-tekken")
+    path = _messages_file(tmp_path, weather_result("[" * 2000))
+    code, out, err = run(capsys, "template", "--family", "mistral-tekken", "--messages", path)
+    assert code == 2 and err.count("\n") == 1 and "message 2 (tool) content" in err and out == "", (code, err[-600:])
 
 
 # --------------------------------------------------------------------- templates that need more than messages

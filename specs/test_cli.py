@@ -351,6 +351,17 @@ def test_assets_list_reads_at_80_columns(capsys, monkeypatch, tmp_path):
     assert "--wide adds: license, gives" in out, out
 
 
+def test_a_cache_path_prints_as_written_not_as_rich_markup(capsys, monkeypatch, tmp_path):
+    """rich reads "[v2]" in a printed path as a style tag and drops it, and ":cd:" as an emoji (issue 25)."""
+    home = tmp_path / "[v2]cache:cd:"
+    home.mkdir()
+    monkeypatch.setenv("LLMFOUND_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "400")  # the path on one line
+    assert main(["assets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"cache: {home}" in out, f"expected the path {str(home)!r} as written, got:\n{out[:400]}"
+
+
 def test_templates_and_their_conformance_table_read_at_80_columns(capsys, monkeypatch):
     import llmfound.conformance
 

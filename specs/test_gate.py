@@ -16,6 +16,7 @@ import json
 import os
 import sysconfig
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -356,6 +357,39 @@ def test_a_damaged_marker_counts_as_an_interrupted_build(side_root, tmp_path):
     assert not again.warm and (again.path / S.MARKER).is_file(), again
     (again.path / S.MARKER).write_text("[]")
     assert not S.ensure([wheel], overlay=True).warm, "a marker that is not a map must not count as complete"
+    (again.path / S.MARKER).write_text('{"installed": ' + "[" * 5000 + "]" * 5000 + ', "relaxed": []}')
+    assert not S.ensure([wheel], overlay=True).warm, "a marker nested 5,000 deep must count as damaged"
+
+
+def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candidate(side_root, tmp_path,
+                                                                                   monkeypatch, capsys):
+    """Field report (issue 25): transformers removed from a cached side environment by hand (``uv pip
+    uninstall``) made every later gate run report 18 drifted behaviours for the candidate, until the folder was
+    deleted. A side environment is reused only while ``uv pip freeze`` there still matches what its marker
+    recorded; otherwise it is built again, and the report says so."""
+    import subprocess
+
+    (tmp_path / "w").mkdir()
+    wheel = str(probe_wheel(tmp_path / "w"))
+    first = S.ensure([wheel], overlay=True)
+    r = subprocess.run([S.uv_binary(), "pip", "uninstall", "--python", str(first.python), "llmfound-gate-probe"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    again = S.ensure([wheel], overlay=True)
+    assert not again.warm and "llmfound-gate-probe missing" in again.rebuilt, (
+        f"expected a rebuild naming the package removed by hand, got warm={again.warm}, rebuilt={again.rebuilt!r}")
+    probe = subprocess.run([str(again.python), "-I", "-c", "import llmfound_gate_probe"], capture_output=True)
+    assert probe.returncode == 0, "the rebuilt side environment lacks the candidate"
+    assert S.ensure([wheel], overlay=True).warm, "an intact side environment must be reused"
+
+    # the gate's report carries it: the JSON field and the Markdown file (the CLI adds a "note:" line on stderr)
+    monkeypatch.setattr(S, "ensure", lambda *a, **k: again)
+    report = {"file": "b.json", "old_versions": {}, "new_versions": {}, "drift": [], "ledger": []}
+    monkeypatch.setattr(S, "run_in", lambda env, args: subprocess.CompletedProcess(args, 0, json.dumps(report), ""))
+    o = G.run_candidate(G.parse_candidate(wheel), str(snapshot.BASELINE), overlay=True)
+    assert o.state == "pass" and not o.warm and o.rebuilt == again.rebuilt, o
+    md = G.to_markdown({"baseline": "b.json", "baseline_versions": {}, "created": "now", "outcomes": [asdict(o)]})
+    assert "llmfound-gate-probe missing" in md, md
 
 
 def test_a_cache_that_is_not_a_folder_is_an_environment_problem(tmp_path, monkeypatch):

@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from llmfound import assets, snapshot
+from llmfound import assets, snapshot, snapshot_format
 from llmfound.cli import main
-from llmfound.errors import LlmfoundError
+from llmfound.errors import LlmfoundError, SnapshotError
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,112 @@ def test_a_family_that_fails_to_load_is_one_drift_and_the_others_are_still_compa
     got = [(d.subject, d.behaviour, d.old, d.new) for d in drifts]
     expected = [("mistral-tekken", snapshot.ERROR, "computes", "ValueError: planted: cannot load")]
     assert got == expected, f"planted Tekken load failure: expected {expected}, got {got}"
+
+
+# ------------------------------------------------------------------------------------ hand-edited baselines
+
+
+def edited(baseline: dict, section: str, subject: str, behaviour: str, raw: str) -> str:
+    """The JSON text of a one-section snapshot whose ``behaviour`` reads as ``raw`` (JSON text written into the
+    file as it is: a hand edit, which no json.dumps would write)."""
+    snap = {"schema": snapshot.SCHEMA, "versions": baseline["versions"],
+            "sections": {section: {subject: dict(baseline["sections"][section][subject], **{behaviour: "@@"})}}}
+    return json.dumps(snap).replace('"@@"', raw)
+
+
+HAND_EDITS = {  # (section, subject, behaviour, raw JSON) -> what the one line says
+    "nested 5,000 deep": (("special_tokens", "gpt2", "len", "[" * 5000 + "]" * 5000), "nests too deeply"),
+    "nested 40 deep": (("special_tokens", "gpt2", "len", "[" * 40 + "]" * 40),
+                       "special_tokens / gpt2 / ... nests more than 32 levels deep"),
+    "a 5,000-digit number": (("special_tokens", "gpt2", "len", "1" + "0" * 4999),
+                             "special_tokens / gpt2 / len is a number of 5,000 digits"),
+    "a 400-digit ppl": (("quality", "nf4", "ppl", "9" * 400), "quality / nf4 / ppl is a number of 400 digits"),
+    "ppl Infinity": (("quality", "nf4", "ppl", "Infinity"), "quality / nf4 / ppl is Infinity"),
+    "ppl NaN": (("quality", "nf4", "ppl", "NaN"), "quality / nf4 / ppl is NaN"),
+    "ppl 1e400": (("quality", "nf4", "ppl", "1e400"), "quality / nf4 / ppl is 1e400"),
+    "kld -Infinity": (("quality", "nf4", "kld_mean", "-Infinity"), "quality / nf4 / kld_mean is -Infinity"),
+    "ppl as text": (("quality", "nf4", "ppl", '"37.2"'), 'quality / nf4 / ppl is "37.2"; expected a number'),
+    "an id as text": (("special_tokens", "gpt2", "eos_id", '"50256"'), "expected a token id or null"),
+    "ids not a list": (("ids", "gpt2", "'Hello world'", "15496"), "expected a list of token ids"),
+    "a render not a pair": (("templates", "smollm2", "single-user", '"ok"'), "expected a render"),
+}
+
+
+@pytest.mark.parametrize("case", HAND_EDITS)
+def test_a_hand_edited_baseline_is_refused_whole_before_anything_is_computed(case, baseline, tmp_path, capsys,
+                                                                            monkeypatch):
+    """Field report (issue 25): hand-edited baselines crashed ``snapshot compare`` and the gate with
+    tracebacks (RecursionError, Python's 4,300-digit limit, OverflowError after 145 s of quality work), and an
+    ``Infinity`` perplexity matched every value, so drift was never reported. The whole file is checked when it
+    is read (``snapshot.load``, which both use): one line naming where, exit 2, and nothing recomputed."""
+    (section, subject, behaviour, raw), says = HAND_EDITS[case]
+    path = tmp_path / "edited.json"
+    path.write_text(edited(baseline, section, subject, behaviour, raw))
+
+    def computed(*a, **k):
+        raise AssertionError(f"{case}: the baseline was recomputed before it was checked")
+
+    monkeypatch.setattr(snapshot, "record", computed)
+    with pytest.raises(SnapshotError) as e:
+        snapshot.compare(path)
+    assert says in str(e.value), f"{case}: expected {says!r} in {str(e.value)!r}"
+    for argv in (["snapshot", "compare", str(path)], ["gate", "transformers==5.24.0", "--baseline", str(path)]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and says in err, (
+            f"{case}, llmfound {argv[0]}: expected exit 2 and one line with {says!r}, got {code}: {err[:600]!r}")
+
+
+def test_other_damage_a_hand_can_do_is_one_line_too(baseline, tmp_path):
+    for snap, says in [
+        ({"schema": 1, "sections": {"idz": {}}}, "section(s) 'idz' are not ones llmfound records"),
+        ({"schema": 1, "versions": {"torch": "2.13.0\n"}, "sections": {}}, "versions / torch is \"2.13.0\\n\""),
+        ({"schema": 1, "versions": [], "sections": {}}, "'versions' is not a map"),
+    ]:
+        path = tmp_path / "edited.json"
+        path.write_text(json.dumps(snap))
+        with pytest.raises(SnapshotError) as e:
+            snapshot.load(path)
+        assert says in str(e.value), f"{snap}: expected {says!r} in {str(e.value)!r}"
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:
+        f.truncate(snapshot_format.MAX_BYTES + 1)
+    with pytest.raises(SnapshotError, match="more than a snapshot holds"):
+        snapshot.load(big)
+
+
+def test_every_recorded_section_has_its_kinds_and_the_shipped_baseline_fits_them(baseline):
+    assert set(snapshot_format.KINDS) == set(snapshot.SECTIONS), (
+        f"snapshot_format.KINDS names {sorted(snapshot_format.KINDS)}; snapshot.SECTIONS {sorted(snapshot.SECTIONS)}")
+    assert snapshot_format.problem(baseline, snapshot.ERROR) is None
+
+
+@pytest.mark.parametrize("old, new", [
+    (float("inf"), 28.984), (float("inf"), float("inf")), (float("nan"), float("nan")), (28.984, float("nan")),
+    (9 ** 400, 28.984)])
+def test_a_number_that_is_no_measurement_is_never_equal_to_anything(old, new):
+    """``inf`` is within 1 % of anything (``abs(x - inf) <= 0.01 * inf``), and ``inf == inf``: a baseline
+    perplexity of Infinity let every candidate pass. Non-finite numbers are drift, even against themselves; a
+    number too large for a float is compared exactly, without OverflowError."""
+    assert not snapshot.within_tolerance("quality", "ppl", old, new), (old, new)
+    a, b = ({"sections": {"quality": {"nf4": {"ppl": v}, "fp4": {"cosines": [v]}}}} for v in (old, new))
+    got = sorted((d.subject, d.behaviour) for d in snapshot.diff(a, b))
+    assert got == [("fp4", "cosines"), ("nf4", "ppl")], f"ppl {old!r} against {new!r}: expected drift, got {got}"
+
+
+def test_text_from_the_baseline_is_shown_as_written_not_as_rich_markup(baseline, tmp_path, capsys, monkeypatch):
+    """A version recorded as "[bold]5.23[/bold]" printed as "5.23"; one ending in "[/x]" crashed the report with
+    rich's MarkupError; a file named "[v2]base.json" was shown as "base.json"."""
+    import llmfound.ledger
+
+    versions = dict(baseline["versions"], transformers="[bold]5.23[/bold]", tokenizers="0.23[/x]")
+    path = tmp_path / "[v2]base.json"
+    path.write_text(json.dumps({"schema": 1, "versions": versions, "sections": {}}))
+    assert snapshot.load(path)["versions"] == versions, "a version string is text: any text loads"
+    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [])  # the real probes take seconds
+    monkeypatch.setattr(snapshot, "compare", lambda p, sections: (snapshot.load(p), baseline, []))
+    code = main(["snapshot", "compare", str(path)])
+    out = capsys.readouterr().out
+    for shown in (f"compared {path}", "transformers [bold]5.23[/bold] -> 5.23.0", "tokenizers 0.23[/x] -> 0.23.3"):
+        assert shown in out, f"expected {shown!r} as written, got:\n{out}"
+    assert code == 0
