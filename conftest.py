@@ -108,3 +108,23 @@ def smollm2(require_assets):
         return loaded[p]
 
     return _load
+
+
+@pytest.fixture(scope="session")
+def synthetic_chat_model(tmp_path_factory):
+    """Call with ``positions`` (default 256) and ``stops`` (default True): a model folder holding
+    :func:`llmfound.synthetic.save_synthetic_chat_model`'s tiny chat model (synthetic weights: its answers are
+    noise), made once per test process per setting. ``llmfound generate --model FOLDER`` loads it in a fraction
+    of a second; ``stops=False``: no eos, so it generates until ``max_new_tokens``."""
+    from llmfound.synthetic import save_synthetic_chat_model
+
+    made: dict = {}
+
+    def _make(positions: int = 256, stops: bool = True):
+        if (positions, stops) not in made:
+            folder = tmp_path_factory.mktemp(f"synthetic-chat-{positions}-{'stops' if stops else 'endless'}")
+            save_synthetic_chat_model(folder, positions=positions, stops=stops)
+            made[positions, stops] = folder
+        return made[positions, stops]
+
+    return _make

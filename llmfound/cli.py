@@ -11,28 +11,25 @@ Habits: ``--version``; third-party warnings and progress bars stay hidden unless
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from . import assets as A
 from .errors import LlmfoundError, NpmMissingError
 from .families import families_using
 from .terminal import (
-    TEXT_LIMITS, _check_hf_endpoint, _narrow_table, _quiet_libraries, _size_consoles, _table, _text_options, err,
-    input_text, out, plural,
+    TEXT_LIMITS, _check_hf_endpoint, _narrow_table, _quiet_libraries, _size_consoles, _table, err, out, tidy_help,
 )
 from .cli_gate import gate_app, snapshot_app
-from .cli_text import CONTINUE_HELP, SAME_WARNING, read_messages, text_app, warn_closing_prefill
+from .cli_generate import run_app
+from .cli_text import text_app
 from .cli_quality import quality_app
-from .units import SI_NOTE, format_bytes
+from .units import SI_NOTE, format_bytes, plural
 
-__all__ = ["app", "main", "plural", "TEXT_LIMITS"]
+__all__ = ["app", "main", "TEXT_LIMITS"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Executable specs for tokenizers, chat templates, quantized models and streaming.")
@@ -80,9 +77,7 @@ def assets_list(wide: bool = typer.Option(False, "--wide", help="also the licens
     out.print(f"cache: {A.home()}", soft_wrap=False, markup=False, emoji=False)  # its own line: a path can be long
     columns = ("name", "source", "size", "cached", "license", "gives")
     if wide:
-        t = _table(title, *columns)
-        for r in rows:
-            t.add_row(*r)
+        t = _table(title, columns, rows, names=("name",))
     else:
         t = _narrow_table(title, columns[:4], [r[:4] for r in rows], flexible=("source",), whole=("size",))
     out.print(t)
@@ -137,212 +132,13 @@ def assets_path(name: str) -> None:
     out.print(str(A.ensure(name)), markup=False, emoji=False)
 
 
-# ---------------------------------------------------------------------------------------------- generate
-
-
-@app.command("generate")
-def generate_cmd(
-    prompt: Optional[str] = typer.Argument(None, show_default=False,
-                                           help="what to ask the model; " + _text_options("generate")["text"]),
-    file: Optional[str] = typer.Option(None, "--file", help=_text_options("generate")["file"]),
-    system: Optional[str] = typer.Option(None, "--system", help="a system message (default: the template's)"),
-    messages: Optional[str] = typer.Option(None, "--messages", help="JSON file: the whole conversation, a list of "
-                                           "{role, content} messages (instead of PROMPT and --system)"),
-    continue_final: bool = typer.Option(False, "--continue-final-message",
-                                        help=CONTINUE_HELP + "; the last message of --messages, streamed on"),
-    quant: str = typer.Option("none", "--quant", help="none (bf16) | 8bit | 4bit (NF4 + double quant)"),
-    max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="upper bound on generated tokens"),
-    no_stream: bool = typer.Option(False, "--no-stream", help="print the answer once, at the end"),
-    model: str = typer.Option("smollm2-135m-instruct", "--model",
-                              help="asset name, local folder, or (with hub access) a hub id"),
-    threads: Optional[int] = typer.Option(None, "--threads",
-                                          help="CPU threads for torch (default: one per core that other "
-                                               "processes leave free, see streaming.choose_threads)"),
-) -> None:
-    """Chat with a real model (SmolLM2-135M-Instruct by default) through its chat template, streamed.
-
-    The conversation is PROMPT (with --system), or --messages FILE; with --continue-final-message the model
-    continues that file's last message, a prefilled assistant answer, and stdout gets what it adds.
-
-    Runs on the GPU when CUDA is available (device_map="auto"), else on the CPU. bf16 eager is the default:
-    on this project's 2-core CPU it was the fastest setting that keeps bf16's greedy answers (see
-    benchmarks/generation.py; 4-bit is faster on avx512_bf16 CPUs but answers differently)."""
-    import time
-    import warnings
-
-    import torch
-
-    from . import chat, quantization as Q, streaming
-
-    if messages is None:
-        if continue_final:
-            raise LlmfoundError("--continue-final-message continues the last message of --messages FILE (a "
-                                "prefilled assistant answer); give the conversation with --messages")
-        msgs = chat.conversation(input_text(prompt, file, "generate"), system)
-    elif prompt is not None or file is not None or system is not None:
-        raise LlmfoundError("give the conversation either as PROMPT (with --file, --system) or as --messages FILE, "
-                            "not both; put the system message into the file")
-    else:
-        msgs = chat.validate_messages(read_messages(messages))  # before the model loads, not after
-        warn_closing_prefill(msgs, True, continue_final, "the generation prompt generate adds (as "
-                                                        "--add-generation-prompt does)")
-    preset = Q.preset_name(quant)
-    if max_new_tokens <= 0:
-        raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
-    threads_note = ""  # on the GPU torch's CPU threads barely matter: left as they are
-    if threads is not None:
-        if threads <= 0 or threads > 8 * (os.cpu_count() or 1):
-            raise LlmfoundError(f"--threads must be between 1 and {8 * (os.cpu_count() or 1)} (8 per core), "
-                                f"got {threads}")
-        torch.set_num_threads(threads)
-        threads_note = f" | threads {threads} (--threads)"
-    elif not torch.cuda.is_available():  # busy cores make torch's one-thread-per-core default crawl
-        choice = streaming.choose_threads()
-        torch.set_num_threads(choice.threads)
-        threads_note = f" | threads {choice.threads} (auto: {choice.busy:.1f} of {choice.cores} cores busy)"
-    cuda = torch.cuda.is_available()
-    rss0 = Q.rss_bytes()
-    Q.peak_cuda_bytes(reset=True)
-    with err.status(f"loading {model} ({preset})..."):
-        t0 = time.perf_counter()
-        mdl, tok = Q.load_model(model, preset, device_map="auto" if cuda else "cpu")
-        load_s = time.perf_counter() - t0
-    load_peak = Q.peak_cuda_bytes(reset=True)
-    fp = Q.footprint(mdl)  # at load time: bitsandbytes' CPU path repacks 4-bit state on the first forward
-    bound = Q.expected_footprint(mdl, preset)
-    dev = next(mdl.parameters()).device
-    with warnings.catch_warnings():  # the line above replaces render's UserWarning
-        warnings.filterwarnings("ignore", message=SAME_WARNING, category=UserWarning)
-        inputs = chat.chat_inputs(tok, msgs, add_generation_prompt=not continue_final,
-                                  continue_final_message=continue_final)
-    inputs = {k: v.to(dev) for k, v in inputs.items()}
-    on_text = None if no_stream else (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
-    res = streaming.stream_generate(mdl, tok, inputs, max_new_tokens=max_new_tokens, on_text=on_text)
-    if no_stream:
-        sys.stdout.write(res.text)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
-    mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(Q.peak_cuda_bytes())}" if cuda else
-           f"RSS +{format_bytes(Q.rss_bytes() - rss0)}, peak {format_bytes(Q.peak_rss_bytes())}")
-    err.print(f"[dim]model {escape(model)} | {preset} on {dev}{threads_note} | footprint {format_bytes(fp.total)} "
-              f"(analytic bound {format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | "
-              f"{res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} "
-              f"({SI_NOTE})[/dim]")
-
-
-@app.command("demo")
-def demo_cmd(
-    prompt: str = typer.Option("What is the capital of France?", "--prompt", help="the question to stream"),
-    max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
-) -> None:
-    """A guided tour on the real SmolLM2 model: tokens, chat template, footprints, a streamed 4-bit answer."""
-    from . import chat
-    from .demo import run_demo
-
-    chat.conversation(prompt)  # an empty prompt fails here, before three model loads
-    if max_new_tokens <= 0:
-        raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
-    run_demo(out, err, prompt=prompt, max_new_tokens=max_new_tokens)
-
-
-# -------------------------------------------------------------------------------------------------- pipelines
-
-
-def _jsonable(o):
-    """json.dumps fallback for numpy scalars/arrays in pipeline results."""
-    return o.item() if hasattr(o, "item") and getattr(o, "ndim", 0) == 0 else o.tolist()
-
-
-@app.command("pipeline")
-def pipeline_cmd(
-    task: str = typer.Argument(..., help="sentiment-analysis, text-classification, ner, question-answering, "
-                                         "summarization, translation, text-generation, text-to-speech, "
-                                         "feature-extraction"),
-    text: Optional[str] = typer.Argument(None, show_default=False,
-                                         help="the input; for question-answering the question (with --context), "
-                                              "or 'QUESTION ||| CONTEXT'; " + _text_options("pipeline")["text"]),
-    file: Optional[str] = typer.Option(None, "--file", help=_text_options("pipeline")["file"]),
-    model: Optional[str] = typer.Option(None, "--model", help="asset name, local folder, or (with hub access) a "
-                                                              "hub id; default: the task's offline model"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | auto (GPU if there is one)"),
-    context: Optional[str] = typer.Option(None, "--context", help="question-answering: the context to answer from"),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="text-generation/summarization/translation"),
-    sample: bool = typer.Option(False, "--sample", help="text-generation: sample (default: greedy, reproducible)"),
-    raw: bool = typer.Option(False, "--raw", help="text-generation: send TEXT as a plain prompt, not a chat turn"),
-    out_file: Optional[str] = typer.Option(None, "--out", help="text-to-speech: write the audio to this .wav"),
-    as_json: bool = typer.Option(False, "--json", help="print the pipeline's result as JSON"),
-) -> None:
-    """Run one pipeline task on TEXT: transformers' pipeline where it has the task, llmfound's where v5 removed it."""
-    from . import pipelines as PL
-
-    t = PL.get_task(task)
-    text = input_text(text, file, "pipeline")
-    if not text.strip():
-        raise LlmfoundError("the input text is empty")
-    if max_new_tokens <= 0:
-        raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
-    if t.name == "question-answering" and context is None and "|||" not in text:
-        raise LlmfoundError("question-answering needs a context: pass --context TEXT, or give "
-                            "'QUESTION ||| CONTEXT' as the input")
-    if out_file is not None:
-        if t.name != "text-to-audio":
-            raise LlmfoundError(f"--out is for text-to-speech (it writes a .wav); {t.name} prints its result")
-        PL.check_output_path(out_file)  # before the model runs
-    with err.status(f"loading {t.name} pipeline ({model or 'default model'}, {device})..."):
-        pipe = PL.pipeline(task, model=model, device=device)
-    if pipe.llmfound_device_note:
-        err.print(f"[dim]note: {pipe.llmfound_device_note}[/dim]")
-    shown: object
-    if t.name == "question-answering":
-        if context is None:
-            text, context = (s.strip() for s in text.split("|||", 1))
-        result = pipe(question=text, context=context)
-        shown = f"{result['answer']}  (score {result['score']:.3f}, characters {result['start']}:{result['end']})"
-    elif t.name == "text-generation":
-        tok = pipe.tokenizer
-        chat = not raw and getattr(tok, "chat_template", None)
-        inp = [{"role": "user", "content": text}] if chat else text
-        result = pipe(inp, max_new_tokens=max_new_tokens, do_sample=sample, return_full_text=False)
-        shown = result[0]["generated_text"]
-    elif t.name in ("summarization", "translation"):
-        result = pipe(text, max_new_tokens=max_new_tokens)
-        shown = result[0][pipe.key]
-    elif t.name == "text-classification":
-        result = pipe(text, top_k=None)
-        shown = "\n".join(f"{r['label']}\t{r['score']:.4f}" for r in result)
-    elif t.name == "token-classification":
-        result = pipe(text, aggregation_strategy="simple")
-        shown = "\n".join(f"{r['word']}\t{r['entity_group']}\t{float(r['score']):.4f}\t{r['start']}:{r['end']}"
-                          for r in result) or "(no entities)"
-    elif t.name == "feature-extraction":
-        result = pipe(text)
-        shown = f"{len(result)} dimensions (mean-pooled, L2-normalized): " + \
-                ", ".join(f"{v:.4f}" for v in result[:8]) + ", ..."
-    else:  # text-to-audio
-        res = pipe(text)
-        import numpy as np
-
-        audio = np.asarray(res["audio"], dtype="float32").reshape(-1)
-        sr = int(res["sampling_rate"])
-        if out_file:
-            PL.write_wav(audio, sr, out_file)  # 16-bit PCM, written to a temp file then renamed
-        result = {"sampling_rate": sr, "samples": int(audio.size), "seconds": audio.size / sr, "out": out_file}
-        shown = f"{audio.size} samples at {sr} Hz ({audio.size / sr:.2f} s)" + \
-                (f", written to {out_file}" if out_file else "; pass --out FILE.wav to save it")
-    if as_json:
-        sys.stdout.write(json.dumps({"task": t.name, "result": result}, ensure_ascii=False, default=_jsonable)
-                         + "\n")
-        return
-    sys.stdout.write(f"{shown}\n")
-
-
-# template(s), tokenize and families live in llmfound/cli_text.py, doctor and snapshot in llmfound/cli_gate.py,
-# quality in llmfound/cli_quality.py; each keeps its place in --help: the text commands after demo, doctor after
-# families, quality after doctor
-_after = next(i for i, c in enumerate(app.registered_commands) if c.name == "demo") + 1
-app.registered_commands[_after:_after] = (text_app.registered_commands + gate_app.registered_commands
-                                          + quality_app.registered_commands)
+# the commands live in llmfound/cli_generate.py (generate, demo, pipeline), cli_text.py (template(s), tokenize,
+# families), cli_gate.py (doctor, gate; snapshot) and cli_quality.py (quality); --help lists them in this order
+_run = {c.name: c for c in run_app.registered_commands}
+app.registered_commands[:0] = [_run["generate"], _run["demo"], *text_app.registered_commands,
+                               *gate_app.registered_commands, *quality_app.registered_commands, _run["pipeline"]]
 app.add_typer(snapshot_app, name="snapshot")
+tidy_help(app)
 
 
 def _bad_utf8(args: list) -> Optional[str]:

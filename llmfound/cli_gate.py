@@ -5,6 +5,7 @@ environment). :mod:`llmfound.cli` registers these commands on its app.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .terminal import _narrow_table, err, out, plural
-from .units import format_gib
+from .terminal import _narrow_table, err, out
+from .units import format_gib, plural
 
 __all__ = ["gate_app", "doctor_cmd", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]
 
@@ -42,15 +43,29 @@ def doctor_cmd(
     def styled(status: str) -> str:
         return f"[{color[status]}]{doctor.STATUS_LABELS[status]}[/{color[status]}]"
 
+    # A line per capability as it finishes, for logs and CI; in a terminal, where the table below shows each
+    # capability again, a transient status instead (it names none, so each is printed once)
+    tty = err.is_terminal and not as_json
+    status = err.status("checking capabilities...") if tty else contextlib.nullcontext()
+    done: list = []
+
     def live(r) -> None:
-        if not as_json:
-            line = doctor.progress_line(r)
-            label = doctor.STATUS_LABELS[r.status]
-            err.print(styled(r.status) + escape(line[len(label):]))
+        if as_json:
+            return
+        done.append(r)
+        if tty:
+            failed = sum(x.status == "fail" for x in done)
+            status.update(f"checking capabilities: {len(done)} of {len(doctor.CAPABILITIES)} done"
+                          + (f", {failed} failed" if failed else ""))
+            return
+        line = doctor.progress_line(r)
+        label = doctor.STATUS_LABELS[r.status]
+        err.print(styled(r.status) + escape(line[len(label):]))
 
     if plot:
         doctor.check_plot_path(plot)  # before the checks run, so a typo does not cost the whole run
-    report = doctor.run(on_result=live)
+    with status:
+        report = doctor.run(on_result=live)
     if plot:
         doctor.plot(report, plot)
     if as_json:
@@ -142,8 +157,26 @@ def snapshot_compare(
                                 rows, flexible=("behaviour", "old", "new")))
     else:
         out.print("no drift")
-    out.print(_ledger_table(ledger))
+    if sections:  # the ledger is not about these sections: its counts, and the entries that need a look
+        out.print(_ledger_summary(ledger), soft_wrap=False)
+    else:
+        out.print(_ledger_table(ledger))
     raise typer.Exit(1 if drifts else 0)
+
+
+def _ledger_summary(entries: list[dict]) -> str:
+    """One line for ``snapshot compare --sections``: how many ledger entries are in each state, the ids of those
+    not "still broken" (fixed upstream, or that cannot be checked here), and how to see every entry."""
+    from rich.markup import escape
+
+    groups: dict[str, list[str]] = {}
+    for e in entries:
+        groups.setdefault(e["state"].split(":")[0], []).append(e["id"])
+    parts = [f"{len(ids)} {state}" + ("" if state == "still broken" else f" ({', '.join(ids)})")
+             for state, ids in groups.items()]
+    return escape(f"ledger of known upstream breakage: {plural(len(entries), 'entry', 'entries')}: "
+                  f"{', '.join(parts)}; every entry: `llmfound snapshot compare` without --sections, or "
+                  f"`llmfound doctor`")
 
 
 def _short(v, n: int = 120) -> str:

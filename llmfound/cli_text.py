@@ -14,7 +14,8 @@ import typer
 
 from .errors import ChatOptionsError, LlmfoundError
 from .outputs import error_number
-from .terminal import _narrow_table, _read_utf8, _table, _text_options, err, input_text, out, plural
+from .terminal import _narrow_table, _read_utf8, _table, _text_options, err, input_text, out
+from .units import plural
 
 __all__ = ["text_app"]
 
@@ -161,9 +162,7 @@ def templates_cmd(
                  ", ".join(map(str, f.generation_eos_ids)), "yes" if f.template_bos else "no", f.template,
                  escape(repr(f.generation_marker))) for f in fams]
         if wide:
-            t = _table(title, *columns)
-            for r in rows:
-                t.add_row(*r)
+            t = _table(title, columns, rows, names=("family",))
         else:
             t = _narrow_table(title, columns[:5], [r[:5] for r in rows], flexible=("eos ids",))
         out.print(t)
@@ -355,9 +354,7 @@ def families_cmd(
                       f.typed_specials))
     columns = FAMILY_COLUMNS + ("pad", "unk", "encode adds", "len / vocab_size", "normalizes", "typed special")
     if wide:
-        t = _table(header, *columns)
-        for r in table:
-            t.add_row(*r)
+        t = _table(header, columns, table, names=("family",))
     else:
         columns = FAMILY_COLUMNS
         t = _narrow_table(header, columns, [r[:len(columns)] for r in table], flexible=("end of turn",))

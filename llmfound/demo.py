@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from .units import SI_NOTE, format_bytes
+from .units import SI_NOTE, format_bytes, plural
 
-__all__ = ["MODEL", "SENTENCE", "run_demo", "stream_answer"]
+__all__ = ["MODEL", "SENTENCE", "check_prompt", "run_demo", "stream_answer"]
 
 MODEL = "smollm2-135m-instruct"
 SENTENCE = "Tokenizers turn text into ids: Hello, world! 🙂"
@@ -38,9 +38,21 @@ def stream_answer(model, tok, prompt: str, *, max_new_tokens: int, err: Console)
                                     on_text=lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     sys.stdout.write("\n")
     sys.stdout.flush()
-    err.print(f"[dim]{res.new_tokens} tokens, first after {res.ttft_s:.1f} s, {res.tokens_per_s:.2f} tok/s, "
+    err.print(f"[dim]{plural(res.new_tokens, 'token')}, first after {res.ttft_s:.1f} s, {res.tokens_per_s:.2f} tok/s, "
               f"stop: {res.stop_reason}.[/dim]")
     return res
+
+
+def check_prompt(prompt: str, max_new_tokens: int) -> None:
+    """Refuse a ``--prompt`` whose tokens (one user turn through SmolLM2's chat template) plus ``max_new_tokens``
+    exceed the model's positions: :class:`~llmfound.errors.InputTooLongError` (exit 2), from the tokenizer and
+    config alone (:func:`llmfound.context.check_fits`)."""
+    from . import chat, context, quantization as Q
+
+    tok, config = Q.load_tokenizer(MODEL)
+    n = len(chat.chat_ids(tok, chat.conversation(prompt)))
+    context.check_fits(n, max_new_tokens, context.max_positions(config, tok), model=MODEL,
+                       options=context.Options("--max-new-tokens", None, "--prompt"))
 
 
 def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) -> None:
@@ -57,12 +69,14 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
                         "+ ~30 s convert)..."):
             ensure(MODEL)
 
+    check_prompt(prompt, max_new_tokens)  # with the tokenizer alone, before three model loads
+
     # 1. tokens ---------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
     model_bf16, tok = Q.load_model(MODEL, "bf16")
     load_bf16 = time.perf_counter() - t0
     ids = tok.encode(SENTENCE, add_special_tokens=False)
-    t = Table(title=f"1. Tokenizer: {SENTENCE!r} -> {len(ids)} tokens", title_justify="left")
+    t = Table(title=f"1. Tokenizer: {SENTENCE!r} -> {plural(len(ids), 'token')}", title_justify="left")
     t.add_column("#", justify="right")
     t.add_column("id", justify="right")
     t.add_column("piece")

@@ -18,7 +18,7 @@ from typing import Callable
 from .environment import accelerator, versions  # noqa: F401 (report sections; versions: public here too)
 from .errors import CAPABILITY_EXIT_CODES, first_line
 from .outputs import check_plot_path  # noqa: F401 (public here: cli_gate checks --plot before the run)
-from .units import SI_NOTE, format_bytes
+from .units import SI_NOTE, format_bytes, plural
 
 __all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability",
     "MATMUL_TOL", "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit", "check_synthetic_footprints",
@@ -185,12 +185,13 @@ def check_streaming(device: str):
         inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, msgs).items()}
         res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
         ok = "Paris" in res.text and res.text == tok.decode(res.token_ids, skip_special_tokens=True)
-        detail = f"SmolLM2 on {dev}: {res.new_tokens} tokens, {res.tokens_per_s:.1f} tok/s, answer {res.text!r}"
+        detail = (f"SmolLM2 on {dev}: {plural(res.new_tokens, 'token')}, {res.tokens_per_s:.1f} tok/s, "
+                  f"answer {res.text!r}")
     else:
         tok, res, _ = synthetic_stream("tiny", dev, max_new_tokens=8)
         ok = res.text == tok.decode(res.token_ids, skip_special_tokens=True) and res.new_tokens == 8
         detail = (f"synthetic 4-bit model on {dev} (SmolLM2 not cached): stream equals decode of "
-                  f"{res.new_tokens} tokens")
+                  f"{plural(res.new_tokens, 'token')}")
     if not ok:
         raise AssertionError(detail)
     return detail, {"tokens_per_s": res.tokens_per_s}
@@ -236,7 +237,7 @@ def check_tokenizers(device: str):
             bad.append(f"{fam.name}: input 'Hello world': expected {rt.expected!r}, got {rt.decoded!r}")
     if not done and missing:
         raise Skip("no family tokenizer is cached; run `llmfound assets fetch --all`")
-    detail = f"{len(done)} families load and round-trip 'Hello world'"
+    detail = f"{plural(len(done), 'family', 'families')} load and round-trip 'Hello world'"
     if missing:
         detail += f"; not cached: {', '.join(missing)}"
     if bad:

@@ -26,8 +26,9 @@ EXIT_CODES: dict[int, str] = {
     0: "success (doctor: every required capability passed or was skipped; snapshot compare, gate: no drift)",
     1: "assets verify found a damaged entry; snapshot compare or gate found drift (gate: or the checks broke in a "
        "side environment); an OSError (unwritable cache, a path that is a file)",
-    2: "bad input: an unknown name, an empty prompt, a malformed file (LlmfoundError, UnknownNameError, "
-       "SnapshotError, TokenizerMismatchError, ...); a usage mistake (click's usage message)",
+    2: "bad input: an unknown name, an empty prompt, a prompt over the model's positions, a malformed file "
+       "(LlmfoundError, UnknownNameError, InputTooLongError, SnapshotError, TokenizerMismatchError, ...); a usage "
+       "mistake (click's usage message)",
     3: "an asset problem: registry unreachable, sha256 mismatch, npm missing, offline and not cached "
        "(AssetError, NoOfflineModelError); gate: no package index reachable, uv missing (SideEnvironmentError), "
        "or a candidate whose install failed and none drifted",
@@ -115,7 +116,8 @@ class UntrainedWeightsError(LlmfoundError):
 
 
 class InputTooLongError(LlmfoundError):
-    """An input has more tokens than the model has positions, and truncation was not asked for."""
+    """An input has more tokens than the model has positions (a prompt: counting the tokens it may generate,
+    :mod:`llmfound.context`), and truncation was not asked for (exit code 2)."""
 
 
 # ----------------------------------------------------------------------------------------------- tokenizers

@@ -8,16 +8,21 @@ imports it only when a transformers-backed task is asked for.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from transformers.pipelines.text_classification import TextClassificationPipeline
 from transformers.pipelines.text_generation import TextGenerationPipeline
 from transformers.pipelines.text_to_audio import TextToAudioPipeline
 from transformers.pipelines.token_classification import TokenClassificationPipeline
+from transformers.utils.chat_template_utils import Chat
 
-from .tasks import _is_chat, _is_text_list, _too_long, _wrong_input, get_task, max_positions
+from .context import check_fits, keep_end, max_positions
+from .tasks import _is_chat, _is_text_list, _too_long, _wrong_input, get_task
 
 __all__ = ["Guard", "TextClassification", "TokenClassification", "TextGeneration", "TextToAudio", "GUARDED"]
+
+log = logging.getLogger("llmfound")
 
 
 class Guard:
@@ -75,13 +80,51 @@ class TokenClassification(Guard, TokenClassificationPipeline):
 
 
 class TextGeneration(Guard, TextGenerationPipeline):
-    """transformers' TextGenerationPipeline + input-type checks (llmfound)."""
+    """transformers' TextGenerationPipeline + input-type checks + the context window (llmfound).
+
+    A prompt whose tokens plus the new tokens (``max_new_tokens``, else ``max_length``) exceed the model's
+    positions raises :class:`~llmfound.errors.InputTooLongError` before the forward pass
+    (:func:`llmfound.context.check_fits`); with ``truncation=True`` the end of the prompt's text (a chat's last
+    message) that fits is kept instead (:func:`llmfound.context.keep_end`, a warning on the ``llmfound`` logger
+    says how many tokens were dropped), where transformers' own ``truncation=True`` would cut the end of the
+    tokens, the question and the generation prompt with it. ``handle_long_generation="hole"`` is transformers'
+    own left cut, left to it."""
 
     llmfound_task = "text-generation"
 
     def _llmfound_ok(self, x):
         return (isinstance(x, str) or _is_text_list(x) or _is_chat(x)
                 or (isinstance(x, (list, tuple)) and len(x) > 0 and all(_is_chat(c) for c in x)))
+
+    def preprocess(self, prompt_text, prefix="", handle_long_generation=None, truncation=None, **kw):
+        pre = super().preprocess
+        limit = max_positions(self.model, self.tokenizer)
+        if limit is None or handle_long_generation is not None:
+            return pre(prompt_text, prefix, handle_long_generation, truncation=truncation, **kw)
+        enc = pre(prompt_text, prefix, **kw)
+        n = enc["input_ids"].shape[-1]
+        params = self._get_set_generation_params(self._prepare_generate_kwargs(
+            {k: v for k, v in kw.items() if k not in ("add_special_tokens", "padding", "tokenizer_encode_kwargs",
+                                                      "continue_final_message", "tools", "documents")}))
+        new = params.get("max_new_tokens")
+        new = max(0, (params.get("max_length") or n) - n) if new is None else new
+        if n + new <= limit:
+            return enc
+        model = getattr(self.model.config, "_name_or_path", "") or type(self.model).__name__
+        chat = isinstance(prompt_text, Chat)
+        text = prompt_text.messages[-1].get("content") if chat else prompt_text
+        if not truncation or not isinstance(text, str):
+            check_fits(n, new, limit, model=model)
+
+        def put(s: str):
+            return Chat([*prompt_text.messages[:-1], {**prompt_text.messages[-1], "content": s}]) if chat else s
+
+        end = keep_end(text, self.tokenizer, lambda s: pre(put(s), prefix, **kw)["input_ids"].shape[-1],
+                       limit - new, model=model)
+        enc = pre(put(end), prefix, **kw)
+        log.warning(f"truncation=True: the prompt was {n:,} tokens; kept its last {enc['input_ids'].shape[-1]:,} "
+                    f"(the end of its text) to fit the {limit:,} positions of {model} with {new:,} new tokens")
+        return enc
 
 
 class TextToAudio(Guard, TextToAudioPipeline):

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputTooLongError, LlmfoundError
-from .tasks import _is_text_list, _text_batch, _too_long, _wrong_input, get_task, max_positions
+from .units import plural
+from .context import max_positions
+from .tasks import _is_text_list, _text_batch, _too_long, _wrong_input, get_task
 
 __all__ = ["QA_SPECIAL_TOKENS", "QA_MIN_CONTEXT_TOKENS", "QA_CANDIDATES_PER_ANSWER", "FALLBACK_POSITIONS",
     "LlmfoundPipeline", "QuestionAnsweringPipeline", "Seq2SeqPipeline", "SentenceEmbeddingPipeline"]
@@ -154,7 +156,7 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
         q_len = len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
         room = QA_SPECIAL_TOKENS + QA_MIN_CONTEXT_TOKENS
         if q_len > max_question_len or q_len + room >= seq_len:
-            raise InputTooLongError(f"the question is {q_len} tokens; question-answering takes at most "
+            raise InputTooLongError(f"the question is {plural(q_len, 'token')}; question-answering takes at most "
                                     f"{min(max_question_len, seq_len - room)} (the context is windowed, the "
                                     f"question is not)")
         # the stride (tokens two windows share) must stay under the context room of a window: take at most half

@@ -65,8 +65,9 @@ from .manual_pipelines import (  # noqa: F401 (llmfound's own pipelines, part of
 )
 from .tasks import (  # noqa: F401 (the task table and input checks, part of this module's API)
     _TRANSLATION_RE, NOT_TRANSFORMERS_TASKS, SEED_TASKS, TASKS, Task, _is_chat, _is_text_list, _text_batch, _too_long,
-    _wrong_input, get_task, max_positions, task_names,
+    _wrong_input, get_task, task_names,
 )
+from .context import max_positions  # noqa: F401 (part of this module's API)
 
 __all__ = ["log", "resolve_device", "load", "write_wav", "pipeline", "ModelFolderError", "check_model_folder",
     "atomic_write", "check_output_path", "InputTooLongError", "NoCudaError", "NoOfflineModelError",

@@ -33,8 +33,8 @@ from typing import Any
 from .errors import BrokenEnvironmentError, UnknownNameError
 
 __all__ = ["QUANT_CHOICES", "PRESETS", "BLOCKSIZE_4BIT", "BLOCKSIZE_DQ", "CODE_4BIT_ENTRIES", "CODE_DQ_ENTRIES",
-    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_model", "check_trained",
-    "Footprint", "footprint",
+    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_tokenizer", "load_model",
+    "check_trained", "release_freed_memory", "Footprint", "footprint",
     "expected_footprint", "peak_rss_bytes", "rss_bytes", "linear_layers", "peak_cuda_bytes"]
 
 QUANT_CHOICES = ("none", "8bit", "4bit")
@@ -107,6 +107,54 @@ def check_bitsandbytes() -> str:
     return bnb.__version__
 
 
+def load_tokenizer(ref: str = "smollm2-135m-instruct"):
+    """``(tokenizer, config)`` of a causal LM, without its weights (a fraction of a second): what a command needs
+    to count a prompt's tokens against the model's positions before loading the model.
+
+    ``ref`` as for :func:`load_model`. Raises :class:`~llmfound.errors.ModelFolderError` (a local folder lacks
+    config, weights or tokenizer files), :class:`~llmfound.errors.AssetError` (the files do not load), and what
+    :func:`llmfound.assets.resolve` raises."""
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .assets import check_model_folder, resolve
+    from .errors import AssetError, LlmfoundError, first_line
+
+    if not isinstance(ref, str) or not ref.strip():
+        raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
+    resolved = resolve(ref)
+    if isinstance(resolved, Path):
+        check_model_folder(resolved)
+    try:
+        return (AutoTokenizer.from_pretrained(str(resolved), trust_remote_code=False),
+                AutoConfig.from_pretrained(str(resolved), trust_remote_code=False))
+    except (OSError, ValueError, KeyError) as e:
+        raise AssetError(f"could not load the tokenizer and config of {ref!r} ({type(e).__name__}: {first_line(e)}); "
+                         f"name a folder with config.json and tokenizer files, an llmfound asset, or a hub id (needs "
+                         f"hub access)") from None
+
+
+def release_freed_memory() -> bool:
+    """Hand back to the operating system the heap memory the C allocator keeps after it was freed (glibc's
+    ``malloc_trim(0)``); True when some was released. A no-op returning False where the C library has no such
+    call (macOS, musl).
+
+    Why: bitsandbytes quantizes each weight on the CPU through float32 temporaries (``quantize_4bit``'s
+    default kernel: the weight as float32, its scaled copy, int32 bucket indices), about 17 bytes per weight,
+    1.8 GB for SmolLM2's 106 M Linear weights. They are freed, but glibc keeps much of the freed heap: after a
+    4-bit load ``llmfound generate`` reported ~400 MB more RSS in 2 of 4 runs without this (docs/quantization.md)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    return bool(trim(0)) if trim is not None else False
+
+
 def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, device_map: str | None = "cpu",
                compute_dtype: Any = None, tokenizer: bool = True):
     """Load a causal LM and its tokenizer: ``(model, tokenizer)``, in eval mode (tokenizer None when
@@ -114,8 +162,9 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
 
     ``ref``: an asset/conversion name (default: SmolLM2-135M-Instruct from the cache), a local folder, or a
     hub id (needs hub access). Weights load from safetensors only (``use_safetensors=True``), never with
-    remote code. ``preset``: see :data:`PRESETS` / :data:`QUANT_CHOICES`. Raises :class:`BrokenEnvironmentError`
-    when a quantized preset is asked for and bitsandbytes is unusable.
+    remote code. ``preset``: see :data:`PRESETS` / :data:`QUANT_CHOICES`. After a quantized load the heap the
+    quantization freed goes back to the system (:func:`release_freed_memory`). Raises
+    :class:`BrokenEnvironmentError` when a quantized preset is asked for and bitsandbytes is unusable.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -154,6 +203,8 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
         raise AssetError(f"could not load a causal LM from {ref!r} ({type(e).__name__}: {first}); name a folder "
                          f"with config.json, *.safetensors and tokenizer files, an llmfound asset, or a hub id "
                          f"(needs hub access)") from None
+    if p != "bf16":
+        release_freed_memory()
     return model, tok
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from typing import Callable
 
 from .errors import LlmfoundError
 
-__all__ = ["GenerationResult", "eos_ids", "STREAMERS", "stream_generate", "BUSY_CORE_SHARE", "ThreadChoice",
-    "threads_for", "usable_cores", "busy_cores", "choose_threads"]
+__all__ = ["GenerationResult", "eos_ids", "STREAMERS", "stream_generate", "TokenClock", "BUSY_CORE_SHARE",
+    "ThreadChoice", "threads_for", "usable_cores", "busy_cores", "choose_threads"]
 
 
 @dataclass
@@ -125,7 +126,10 @@ def stream_generate(model, tokenizer, inputs: dict, *, max_new_tokens: int = 64,
     (``model.generate(inputs)`` with a ``BatchEncoding`` fails with an empty ``AttributeError``: pass
     ``generate(**inputs)``, or hand the mapping to this function); re-raises whatever
     ``generate`` raised (from the worker thread too); raises ``TimeoutError`` when the iterator gets no text
-    for ``timeout_s`` seconds while the worker is still running.
+    for ``timeout_s`` seconds while the worker is still running. Whatever interrupts the reader (Ctrl-C's
+    ``KeyboardInterrupt``, a closed stdout in ``on_text``) first stops the worker, through a stopping criterion
+    added to ``generate``'s, and joins it (it ends after the token it is on), then propagates: an interpreter
+    that exits with the worker inside torch aborts (exit 134) instead of exiting 130.
     """
     from transformers import TextIteratorStreamer
 
@@ -146,6 +150,8 @@ def stream_generate(model, tokenizer, inputs: dict, *, max_new_tokens: int = 64,
 
     it = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout_s)
     box: dict = {}
+    stop = threading.Event()
+    kwargs["stopping_criteria"] = _with_stop_flag(kwargs.get("stopping_criteria"), stop)
 
     def work() -> None:
         try:
@@ -165,16 +171,71 @@ def stream_generate(model, tokenizer, inputs: dict, *, max_new_tokens: int = 64,
             pieces.append(piece)
             if on_text and piece:
                 on_text(piece)
-    except Exception as e:  # queue.Empty: nothing arrived within timeout_s
-        if "error" in box:
+        worker.join()
+    except BaseException as e:  # queue.Empty (the timeout), Ctrl-C (KeyboardInterrupt), a closed stdout...
+        stop.set()  # the worker ends after the step it is in
+        if isinstance(e, Exception) and "error" in box:
             raise box["error"] from None
-        raise TimeoutError(f"no streamed text for {timeout_s:g} s; generate is stuck or too slow "
-                           f"(raise timeout_s for slow hardware)") from e
-    worker.join()
+        if isinstance(e, queue.Empty):  # a stuck worker may never come back: left behind (a daemon thread)
+            raise TimeoutError(f"no streamed text for {timeout_s:g} s; generate is stuck or too slow "
+                               f"(raise timeout_s for slow hardware)") from e
+        worker.join()  # an interpreter that exits while the worker is inside torch aborts (exit 134, not 130)
+        raise
     total = time.perf_counter() - start
     if "error" in box:
         raise box["error"]
     return _result(model, inputs, box["out"], "".join(pieces), ttft if ttft is not None else total, total)
+
+
+class TokenClock:
+    """A streamer that only counts and times: pass it as ``generate(..., streamer=clock)`` where the caller does
+    not make the ``generate`` call itself, such as a pipeline (``pipe(prompt, streamer=clock)``).
+
+    ``generate`` hands a streamer the prompt first, then each new id; the clock keeps the prompt's length, the new
+    ids and when the first came. :meth:`result` turns them into a :class:`GenerationResult` (seconds from the
+    clock's creation)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.prompt_tokens: int | None = None
+        self.ids: list[int] = []
+        self.first: float | None = None
+        self.stop: float | None = None
+
+    def put(self, value) -> None:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = int(value.shape[-1])
+            return
+        if self.first is None:
+            self.first = time.perf_counter()
+        self.ids.extend(int(i) for i in value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        self.stop = time.perf_counter()
+
+    def result(self, model, text: str) -> GenerationResult:
+        """The generation as a :class:`GenerationResult`: ``text`` (what the caller got), the counted ids, the
+        stop reason from ``model``'s eos ids."""
+        total = (self.stop or time.perf_counter()) - self.start
+        stop = "eos" if self.ids and self.ids[-1] in eos_ids(model) else "max_new_tokens"
+        return GenerationResult(text=text, new_tokens=len(self.ids), prompt_tokens=self.prompt_tokens or 0,
+                                ttft_s=(self.first or self.start + total) - self.start, total_s=total,
+                                stop_reason=stop, token_ids=list(self.ids))
+
+
+def _with_stop_flag(criteria, flag: threading.Event):
+    """``criteria`` (a caller's ``stopping_criteria``, or None) plus one that ends generation for every row once
+    ``flag`` is set: how the reader stops the worker thread on Ctrl-C. transformers checks stopping criteria
+    after each new token, so the worker returns within one forward step (the whole prefill, when the flag is set
+    before the first token)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopFlag(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kw):
+            return torch.full((input_ids.shape[0],), flag.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([*(criteria or []), StopFlag()])
 
 
 def _result(model, inputs: dict, out, text: str, ttft: float, total: float) -> GenerationResult:

@@ -13,8 +13,8 @@ from .errors import UnknownNameError
 from .quantization import expected_footprint, footprint, load_model, peak_cuda_bytes
 from .streaming import stream_generate
 
-__all__ = ["synthetic_llama_config", "synthetic_tokenizer", "save_synthetic_model", "synthetic_footprints",
-           "synthetic_stream"]
+__all__ = ["synthetic_llama_config", "synthetic_tokenizer", "save_synthetic_model", "CHATML",
+           "save_synthetic_chat_model", "synthetic_footprints", "synthetic_stream"]
 
 
 def synthetic_llama_config(params: str = "1.1b"):
@@ -68,6 +68,33 @@ def save_synthetic_model(config, folder, *, device: str = "cpu", seed: int = 0) 
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     model.save_pretrained(str(folder), safe_serialization=True)
     del model
+
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+"""A minimal ChatML template (SmolLM2's format without its default system message) for synthetic chat models."""
+
+
+def save_synthetic_chat_model(folder, *, positions: int = 2048, stops: bool = True, seed: int = 0) -> None:
+    """Write a model folder ``llmfound generate --model FOLDER`` loads in about a second: the ``"tiny"``
+    synthetic-weight Llama with ``positions`` positions (``max_position_embeddings``), the
+    :func:`synthetic_tokenizer` with ``<|im_start|>`` / ``<|im_end|>`` added and :data:`CHATML` as its chat
+    template. ``stops=False`` leaves the generation config without an eos id, so generation runs until
+    ``max_new_tokens`` (for specs that need a long stream). Its answers are noise: contract specs only
+    (context limit, Ctrl-C, the timing line)."""
+    from transformers import GenerationConfig
+
+    tok = synthetic_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.chat_template = CHATML
+    cfg = synthetic_llama_config("tiny")
+    cfg.vocab_size = len(tok)
+    cfg.max_position_embeddings = positions
+    cfg.bos_token_id = None
+    cfg.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>") if stops else None
+    save_synthetic_model(cfg, folder, seed=seed)
+    GenerationConfig(eos_token_id=cfg.eos_token_id, do_sample=False).save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
 
 
 def synthetic_footprints(size: str = "tiny", device: str = "cpu",

@@ -1,5 +1,5 @@
 """Pipeline tasks: the names a user types (transformers' and the seed's), what stands behind each, and the checks
-every pipeline makes on its input (types, length against the model's positions).
+every pipeline makes on its input (types, length against the model's positions: :mod:`llmfound.context`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import InputTooLongError, UnknownNameError, get_by_name
 
-__all__ = ["Task", "TASKS", "SEED_TASKS", "task_names", "get_task", "NOT_TRANSFORMERS_TASKS", "max_positions"]
+__all__ = ["Task", "TASKS", "SEED_TASKS", "task_names", "get_task", "NOT_TRANSFORMERS_TASKS"]
 
 
 
@@ -99,20 +99,6 @@ NOT_TRANSFORMERS_TASKS = {
 
 
 # ---------------------------------------------------------------------------------------------- input checks
-
-
-def max_positions(model, tokenizer) -> int | None:
-    """The most tokens one input may have: the smaller of ``config.max_position_embeddings`` and the
-    tokenizer's ``model_max_length`` (ignored when it is transformers' "unset" huge value); None when neither
-    declares a limit (e.g. T5's relative positions)."""
-    cands = []
-    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if isinstance(n, int) and n > 0:
-        cands.append(n)
-    t = getattr(tokenizer, "model_max_length", None)
-    if isinstance(t, int) and 0 < t < 1_000_000:
-        cands.append(t)
-    return min(cands) if cands else None
 
 
 def _too_long(n: int, limit: int, model) -> InputTooLongError:

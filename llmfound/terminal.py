@@ -15,7 +15,7 @@ from rich.table import Table
 from .errors import BrokenEnvironmentError, LlmfoundError
 from .units import format_bytes
 
-__all__ = ["out", "err", "PIPE_WIDTH", "TEXT_LIMITS", "plural", "input_text"]
+__all__ = ["out", "err", "PIPE_WIDTH", "TEXT_LIMITS", "input_text", "tidy_help"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,17 +82,65 @@ def _check_hf_endpoint() -> None:
                                  f"base URL, e.g. https://huggingface.co") from None
 
 
-def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
-    """``n`` and the noun that agrees with it: ``plural(1, "entry", "entries") == "1 entry"``,
-    ``plural(3, "token") == "3 tokens"`` (``nouns`` defaults to ``noun + "s"``). Thousands get commas."""
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+def tidy_help(app) -> None:
+    """Make ``--help`` read well at any width, for every command and group of the typer ``app`` (recursively):
+    a help text's paragraphs are joined into one line each, so that rich wraps them at the terminal's edge
+    (typer's rich mode keeps a docstring's line breaks, which broke sentences in two at 80-100 columns), and a
+    flag (a boolean option, ``--help`` included) shows no ``<bool>`` value placeholder: it takes none. Call it
+    once, after every command is registered."""
+    import inspect
+    import re
+
+    from typer.core import TyperCommand, TyperGroup
+
+    def joined(text: Optional[str]) -> Optional[str]:
+        return None if text is None else re.sub(r"(?<!\n)\n(?!\n)", " ", inspect.cleandoc(text))
+
+    def no_flag_metavar(params):
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""  # rich's help shows the metavar in place of the type ("<bool>")
+        return params
+
+    class Command(TyperCommand):
+        def get_params(self, ctx):
+            return no_flag_metavar(super().get_params(ctx))
+
+    class Group(TyperGroup):
+        def get_params(self, ctx):
+            return no_flag_metavar(super().get_params(ctx))
+
+    def ours(cls, base, mine):  # typer's own class (or its "unset" placeholder) -> ours; a custom one stays
+        return mine if not isinstance(cls, type) or cls is base else cls
+
+    def tidy(typer_app) -> None:
+        typer_app.info.cls = ours(typer_app.info.cls, TyperGroup, Group)
+        if isinstance(typer_app.info.help, str):
+            typer_app.info.help = joined(typer_app.info.help)
+        for info in typer_app.registered_commands:
+            info.cls = ours(info.cls, TyperCommand, Command)
+            info.help = joined(info.help if info.help is not None else inspect.getdoc(info.callback))
+        for group in typer_app.registered_groups:
+            group.cls = ours(group.cls, TyperGroup, Group)
+            tidy(group.typer_instance)
+
+    tidy(app)
 
 
-def _table(title: str, *columns: str) -> Table:
-    """A rich table whose columns wrap long cells (fold) instead of cutting them."""
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], names: tuple[str, ...] = ()) -> Table:
+    """The ``--wide`` layout: a rich table whose cells wrap instead of being cut, between words, folding only a
+    word wider than its column. ``names``: columns of names a user copies (an asset name into ``assets fetch``, a
+    family into ``--family``) that never wrap or fold: each keeps the width of its longest cell, and the other
+    columns share what the terminal has left. Cells are rich markup."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
     t = Table(title=title)
-    for col in columns:
-        t.add_column(col, overflow="fold")
+    for j, col in enumerate(columns):
+        width = max(map(cell_len, [col] + [Text.from_markup(r[j]).plain for r in rows])) if col in names else None
+        t.add_column(col, overflow="fold", no_wrap=col in names, min_width=width)
+    for r in rows:
+        t.add_row(*r)
     return t
 
 
@@ -108,7 +156,10 @@ def _narrow_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ..
     from rich.cells import cell_len
     from rich.text import Text
 
-    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, gap - 1, 0, 0), title_justify="left")
+    # pad_edge=False: no padding after the last column, so the widths below add up to the row's width exactly (a
+    # trailing pad made an 80-column row 81 wide, and rich then cut a header mid-word: "decod|e tok/s")
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, gap - 1, 0, 0), title_justify="left",
+              pad_edge=False)
     want, least = {}, {}
     for j, col in enumerate(columns):
         cells = [Text.from_markup(r[j]).plain for r in rows]

@@ -1,4 +1,5 @@
-"""Byte sizes as llmfound prints them: SI decimal units, always named.
+"""Quantities as llmfound prints them: byte sizes in SI decimal units, always named; counts with the noun
+that agrees with them (:func:`plural`: "1 token", "2 tokens").
 
 ``MB`` is 10^6 bytes and ``GB`` 10^9 bytes (SI, as disk sizes and Hugging Face's model cards use them);
 ``MiB`` / ``GiB`` are 2^20 / 2^30 bytes (IEC, as ``nvidia-smi`` and ``torch.cuda`` report memory). The two
@@ -9,7 +10,7 @@ prints sizes names the convention (:data:`SI_NOTE`).
 
 from __future__ import annotations
 
-__all__ = ["SI_NOTE", "format_bytes", "format_gib"]
+__all__ = ["SI_NOTE", "format_bytes", "format_gib", "plural"]
 
 SI_NOTE = "MB = 10^6 bytes, GB = 10^9 bytes"
 """The convention line printed beside every table or figure of sizes."""
@@ -34,3 +35,9 @@ def format_gib(n: float) -> str:
     """``n`` bytes in GiB (2^30 bytes) with one decimal, named as such: ``format_gib(2**31) == "2.0 GiB"``. For
     accelerator memory, which drivers report in binary units."""
     return f"{n / 2**30:.1f} GiB"
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``n`` and the noun that agrees with it: ``plural(1, "entry", "entries") == "1 entry"``,
+    ``plural(3, "token") == "3 tokens"`` (``nouns`` defaults to ``noun + "s"``). Thousands get commas."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"

@@ -386,6 +386,109 @@ def test_tokenize_shows_what_each_byte_level_piece_decodes_to(capsys, monkeypatc
         assert want in rows, f"expected a row with piece / decodes to {want}, got rows {sorted(rows)}"
 
 
+# ================================================================ tables and help at 80 and 100 columns
+# A newcomer's terminal is 80-100 columns. Three stumbles there: the quality table's header read "decod" over "e
+# tok/s" (a padding column after the last one made each row one wider than the terminal, and rich cut a header to
+# fit); --wide tables folded the names a user copies into `assets fetch` or `--family` ("smollm2-135m-inst" /
+# "ruct-gguf"); --help broke sentences where the docstring's source lines ended, and showed "<bool>" after every
+# flag, which takes no value.
+
+
+def _quality_rows(monkeypatch):
+    """``llmfound quality``'s table from recorded figures (docs/quality.md's run), not minutes of scoring."""
+    from llmfound import quality as QL
+
+    rows = [QL.PresetQuality(p, ppl, d, km, kp, t1, 4096, fb, pf, dc, 1.0) for p, fb, ppl, d, km, kp, t1, pf, dc in [
+        ("bf16", 269_030_272, 29.53, 0.0, 0.0, 0.0, 100.0, 462, 20.8),
+        ("8bit", 163_500_000, 30.23, 2.38, 0.0214, 0.183, 91.2, 329, 11.6),
+        ("nf4-dq", 111_700_000, 38.47, 30.27, 0.2834, 1.682, 69.6, 377, 21.5),
+        ("nf4", 116_400_000, 38.43, 30.12, 0.2834, 1.692, 69.6, 379, 21.8),
+        ("fp4", 116_400_000, 45.11, 52.75, 0.5209, 2.896, 60.5, 375, 21.3)]]
+    report = QL.QualityReport("smollm2-135m-instruct", "lee_background.cor", 512, 256, 4096, "cpu", rows)
+    monkeypatch.setattr(QL, "quality", lambda *a, **kw: report)
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_table_headers_break_between_words_never_inside_one(capsys, monkeypatch, columns):
+    _quality_rows(monkeypatch)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, err = run(capsys, "quality")
+    assert code == 0, err
+    lines = out.splitlines()
+    header = lines[1:next(i for i, ln in enumerate(lines) if ln.startswith("───"))]
+    words = {w for ln in header for w in ln.split()}
+    cut = [w for col in ("preset", "footprint", "vs bf16", "PPL", "ΔPPL", "KLD mean", "KLD p99", "top-1",
+                         "prefill tok/s", "decode tok/s") for w in col.split() if w not in words]
+    assert not cut, f"COLUMNS={columns}: header words cut in two: {cut}; the header:\n" + "\n".join(header)
+    assert all(len(ln) <= columns for ln in lines), f"COLUMNS={columns}: a line is wider than the terminal"
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+@pytest.mark.parametrize("argv, names", [
+    (["assets", "list", "--wide"], lambda: [*assets.entry_names()]),
+    (["families", "--wide"], lambda: [f.name for f in __import__("llmfound.families").families.FAMILIES]),
+], ids=["assets list --wide", "families --wide"])
+def test_wide_tables_never_wrap_a_name_at_80_or_100_columns(capsys, monkeypatch, argv, names, columns):
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    firsts = {ln.split("│")[1].strip() for ln in out.splitlines() if ln.startswith("│")}
+    cut = [n for n in names() if n not in firsts]
+    assert not cut, f"{' '.join(argv)} at COLUMNS={columns}: names wrapped or cut: {cut}"
+    assert all(cell_len(ln) <= columns for ln in out.splitlines()), f"COLUMNS={columns}: a line is too wide"
+
+
+def _help_commands() -> list[list[str]]:
+    """Every command and group of the CLI, as the argv that names it (``[]`` is ``llmfound`` itself)."""
+    from typer.main import get_command
+
+    from llmfound.cli import app
+
+    def walk(cmd, path):
+        yield path
+        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+            yield from walk(sub, [*path, name])
+
+    return list(walk(get_command(app), []))
+
+
+def _early_breaks(text: str, columns: int) -> list[tuple[str, str]]:
+    """Pairs of help lines where a sentence broke although its next word fitted on the line: the description
+    (lines starting with one space) and wrapped cells of the option and command panels (continuation lines
+    indented past the option names)."""
+    found = []
+    lines = text.splitlines()
+    for a, b in zip(lines, lines[1:]):
+        if a.startswith("│") and b.startswith("│"):  # inside a panel: "│ " ... " │"
+            ca, cb, room = a[2:].rstrip().removesuffix("│").rstrip(), b[2:].rstrip().removesuffix("│"), columns - 4
+            indent = len(cb) - len(cb.lstrip())
+            if indent <= 6 or not cb.split() or cb.lstrip().startswith(("[default", "[required")):
+                continue  # a new row (an option, a command), or typer's own line for the default
+            if cb[:indent].strip() == "" and len(ca) + 1 + len(cb.split()[0]) <= room - 1:
+                found.append((a.rstrip(), b.rstrip()))
+        elif a.startswith(" ") and not a.startswith("  ") and a.strip() and b.startswith(" ") and b.strip():
+            if len(a.strip()) + 1 + len(b.split()[0]) <= columns - 3:
+                found.append((a.rstrip(), b.rstrip()))
+    return found
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_help_reads_at_80_and_100_columns(capsys, monkeypatch, columns):
+    """Every ``--help``: sentences wrap at the terminal's edge, not where the docstring's lines ended, and a
+    flag shows no "<bool>" (it takes no value)."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    problems = []
+    for argv in _help_commands():
+        code, out, err = run(capsys, *argv, "--help")
+        assert code == 0, (argv, err)
+        name = " ".join(["llmfound", *argv])
+        problems += [f"{name}: a flag shows <bool>"] * ("<bool>" in out)
+        problems += [f"{name}: broke early:\n  {a}\n  {b}" for a, b in _early_breaks(out, columns)]
+    assert not problems, f"COLUMNS={columns}:\n" + "\n".join(problems)
+
+
 # ======================================================================== quiet libraries, plural nouns
 
 
@@ -426,11 +529,31 @@ def test_quiet_uses_the_libraries_own_switches_and_verbose_leaves_them(capsys):
 
 @pytest.mark.parametrize("n, want", [(0, "0 entries"), (1, "1 entry"), (2, "2 entries"), (12345, "12,345 entries")])
 def test_counts_agree_with_their_noun(n, want):
-    from llmfound.cli import plural
+    from llmfound.units import plural
 
     got = plural(n, "entry", "entries")
     assert got == want, f"plural({n}, 'entry', 'entries'): expected {want!r}, got {got!r}"
     assert plural(1, "token") == "1 token" and plural(2, "token") == "2 tokens"
+
+
+@pytest.mark.parametrize("command", [["generate"], ["pipeline", "text-generation"]])
+def test_one_generated_token_is_1_token(capsys, command, synthetic_chat_model):
+    folder = synthetic_chat_model(256, stops=False)
+    code, out, err = run(capsys, *command, "Hi", "--model", str(folder), "--max-new-tokens", "1", "--threads", "1")
+    assert code == 0 and "| 1 token, " in err and "1 tokens" not in err, f"expected '1 token', got {err!r}"
+
+
+def test_pipeline_text_generation_reports_model_timing_and_threads_like_generate(capsys, synthetic_chat_model):
+    """generate prints a model and timing line on stderr and takes --threads; pipeline text-generation printed
+    neither and took no --threads."""
+    folder = synthetic_chat_model(256, stops=False)
+    code, out, err = run(capsys, "pipeline", "text-generation", "Hi", "--model", str(folder), "--max-new-tokens", "3",
+                         "--threads", "1")
+    assert code == 0, err
+    line = err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"model {re.escape(str(folder))} \| text-generation on cpu \| threads 1 \(--threads\) \| "
+                        r"load [\d.]+ s \| run [\d.]+ s \| first token [\d.]+ s \| 3 tokens, [\d.]+ tok/s \| "
+                        r"stop: max_new_tokens", line), f"expected the model and timing line, got {line!r}"
 
 
 def test_fetching_one_entry_says_1_entry(capsys, require_assets):
@@ -466,6 +589,28 @@ def test_a_malformed_hf_endpoint_is_one_line_not_a_traceback(tmp_path, endpoint)
     assert "Traceback" not in proc.stderr, f"HF_ENDPOINT={endpoint!r}: traceback\n{proc.stderr[-800:]}"
     if proc.returncode != 0:
         assert proc.returncode == 4 and len(proc.stderr.strip().splitlines()) == 1, (proc.returncode, proc.stderr)
+
+
+def test_ctrl_c_while_generate_streams_exits_130(tmp_path, synthetic_chat_model):
+    """docs/cli.md: Ctrl-C exits 130. ``generate`` streams from a thread running the model; interrupted, it used
+    to die with SIGABRT (exit 134, "terminate called without an active exception") as the interpreter exited
+    with that thread inside torch. A synthetic model without an eos streams until SIGINT comes."""
+    import signal
+    import subprocess
+
+    folder = synthetic_chat_model(8192, stops=False)
+    proc = subprocess.Popen([sys.executable, "-m", "llmfound", "generate", "Hi", "--model", str(folder),
+                             "--max-new-tokens", "8000", "--threads", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env_without_offline_switches(tmp_path, LLMFOUND_OFFLINE="1"))
+    try:
+        assert proc.stdout.read(1), "generate printed nothing"  # the answer is streaming
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    err = err.decode(errors="replace")
+    assert proc.returncode == 130, f"expected exit 130 after Ctrl-C, got {proc.returncode}; stderr: {err[-300:]!r}"
+    assert err.strip().splitlines()[-1] == "error: interrupted; the cache keeps only entries that were complete", err
 
 
 def test_threads_beyond_eight_per_core_are_refused(capsys):

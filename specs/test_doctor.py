@@ -190,6 +190,27 @@ def test_the_cli_prints_aligned_progress_and_tables_that_fit_80_columns(capsys, 
     assert "some-entry" in cap.out and "still broken" in cap.out, cap.out
 
 
+def test_in_a_terminal_each_capability_is_printed_once(capsys, monkeypatch):
+    """Progress lines on stderr serve a log; in a terminal the table on stdout shows the same capabilities right
+    after, so a newcomer read each one twice. There a transient status counts them instead (rich's terminal
+    detection forced here, as ``script -q -c "llmfound doctor" /dev/null`` would give)."""
+    import llmfound.ledger
+    from llmfound.terminal import err
+
+    names = ("bitsandbytes imports", "4-bit NF4 matmul (CUDA)", "streamed generation (CPU)")
+    monkeypatch.setattr(doctor, "CAPABILITIES", (
+        doctor.Capability(names[0], "bitsandbytes", _passing), doctor.Capability(names[1], "quantization", _skipping),
+        doctor.Capability(names[2], "streaming", _failing)))
+    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [])
+    monkeypatch.setattr(err, "_force_terminal", True)  # rich's Console(force_terminal=True)
+    monkeypatch.setenv("COLUMNS", "80")
+    code = main(["doctor"])
+    cap = capsys.readouterr()
+    seen = {n: (cap.out + cap.err).count(n) for n in names}
+    assert code == doctor.EXIT_CODES["streaming"] and seen == dict.fromkeys(names, 1), (
+        f"expected each capability once in a terminal, got {seen}:\n{cap.err}\n{cap.out}")
+
+
 def test_the_quality_slice_runs_on_cuda_only_and_says_where_the_cpu_figures_are():
     """doctor scores nf4-dq's accuracy on the GPU (a 512-token slice against its recorded bound); without CUDA it
     skips and points at ``llmfound quality``."""

@@ -112,6 +112,26 @@ def test_compare_in_text_mode_lists_every_ledger_entry_with_its_state(baseline, 
         assert e["id"] in rows and e["state"] in rows[e["id"]], f"expected {e['id']!r} with {e['state']!r}, got:\n{out}"
 
 
+def test_compare_of_some_sections_sums_the_ledger_up_in_one_line(baseline, tmp_path, capsys, monkeypatch):
+    """``--sections ids`` after "no drift" printed all ~80 lines of the ledger table, which is not about those
+    sections. Now one line: counts per state, the entries that need a look, and how to see them all."""
+    import llmfound.ledger
+
+    entries = [{"id": f"entry-{i}", "behaviour": "x drops a space", "seen": "t 1.0", "state": "still broken"}
+               for i in range(12)]
+    entries += [{"id": "gone-now", "behaviour": "y adds a BOS", "seen": "t 1.0", "state": "fixed: retire it"},
+                {"id": "not-here", "behaviour": "z", "seen": "t 1.0", "state": "cannot check: not cached: a"}]
+    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: entries)
+    monkeypatch.setattr(snapshot, "compare", lambda path, sections: (baseline, baseline, []))
+    code = main(["snapshot", "compare", str(tmp_path / "same.json"), "--sections", "ids"])
+    out = capsys.readouterr().out
+    assert code == 0 and "\nno drift\n" in out, out
+    rest = " ".join(out.split("\nno drift\n", 1)[1].split())  # one line, however wide the terminal
+    assert rest == ("ledger of known upstream breakage: 14 entries: 12 still broken, 1 fixed (gone-now), "
+                    "1 cannot check (not-here); every entry: `llmfound snapshot compare` without --sections, "
+                    "or `llmfound doctor`"), f"expected the ledger in one line after 'no drift', got:\n{out}"
+
+
 def test_quality_figures_drift_only_beyond_their_tolerance(baseline):
     """Accuracy figures may move by float rounding across versions (``snapshot.TOLERANCES``); a real worsening
     of 4-bit quality is drift. Planted: nf4-dq's ΔPPL +0.5 points (within 1.0: no drift), then +5 points, and

@@ -205,6 +205,7 @@ def _cli_generate(*flags: str):
     def run(model, tok, capsys, monkeypatch):
         from llmfound.cli import main
 
+        monkeypatch.setattr(Q, "load_tokenizer", lambda ref: (tok, model.config))
         monkeypatch.setattr(Q, "load_model", lambda *a, **kw: (model, tok))
         threads = torch.get_num_threads()
         try:
@@ -222,6 +223,7 @@ def _pipeline(cli: bool):
         from llmfound.cli import main
 
         monkeypatch.setattr(PL, "load", lambda task, ref, dtype=None: (model, tok, ref))
+        monkeypatch.setattr(Q, "load_tokenizer", lambda ref: (tok, model.config))
         if cli:
             assert main(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"]) == 0
             return capsys.readouterr().out.removesuffix("\n"), None, None
@@ -358,6 +360,48 @@ def test_a_hung_generate_times_out_instead_of_blocking_forever(smol):
     finally:
         model.release.set()
     assert time.perf_counter() - start < 5
+
+
+class _EndlessModel:
+    """A stand-in for a model whose generate streams one token every 5 ms, for at most 10 s, checking its
+    stopping criteria after each token as transformers' generate does (contract spec)."""
+
+    def __init__(self, tok):
+        self.tok, self.steps = tok, 0
+        self.generation_config = type("G", (), {"eos_token_id": 2})()
+
+    def generate(self, input_ids=None, attention_mask=None, streamer=None, stopping_criteria=None, **kw):
+        word = self.tok.encode(" Paris", add_special_tokens=False)[0]
+        streamer.put(input_ids[0])  # the prompt (skipped)
+        ids = input_ids
+        for self.steps in range(1, 2001):
+            ids = torch.cat([ids, torch.tensor([[word]])], 1)
+            streamer.put(torch.tensor([word]))
+            if stopping_criteria is not None and bool(stopping_criteria(ids, None).all()):
+                break
+            time.sleep(0.005)
+        streamer.end()
+        return ids
+
+
+def test_ctrl_c_while_streaming_stops_the_generating_thread_before_it_propagates(smol):
+    """Ctrl-C reaches the main thread, which reads the stream; the thread running generate must stop too.
+    Left running inside torch while the interpreter exits, it aborted ``llmfound generate`` with exit 134
+    ("terminate called without an active exception") instead of 130. stream_generate sets a stopping criterion
+    and joins the thread before the KeyboardInterrupt goes on (``specs/test_cli.py`` sends a real SIGINT)."""
+    _, tok = smol
+    model, pieces = _EndlessModel(tok), []
+
+    def reader(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        streaming.stream_generate(model, tok, _inputs(tok), max_new_tokens=5000, on_text=reader)
+    alive = [t.name for t in threading.enumerate() if t.name == "llmfound-generate" and t.is_alive()]
+    assert not alive, f"the generating thread still runs after Ctrl-C ({model.steps} tokens so far)"
+    assert model.steps < 100, f"generate went on for {model.steps} tokens after Ctrl-C"
 
 
 @pytest.mark.parametrize("bad", [0, -3, 1.5, True, "8"])
