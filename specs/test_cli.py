@@ -64,16 +64,38 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(capsys, argv, code, sa
     assert out == "", f"{argv}: nothing should reach stdout, got {out!r}"
 
 
-@pytest.mark.parametrize("argv", [["generate", "hi", "--model", "all-minilm-l6-v2", "--max-new-tokens", "2"],
-                                  ["quality", "--model", "all-minilm-l6-v2", "--tokens", "64", "--context", "64",
-                                   "--stride", "64", "--decode-tokens", "0", "--presets", "bf16"]])
-def test_a_model_without_a_trained_lm_head_is_refused_by_generate_and_quality(capsys, argv, require_assets):
-    """A bare encoder has no LM head: transformers would add a random one and generate would talk, quality would
-    report a perplexity of tens of thousands (exit 0). One line, exit 2, as pipelines do."""
-    require_assets("all-minilm-l6-v2", "smollm2-135m-instruct", "lee-corpus")
-    code, out, err = run(capsys, *argv)
-    line = one_error_line(err)
-    assert code == 2 and "is not a complete causal LM: it has no trained weights for cls." in line, (argv, code, line)
+@pytest.fixture(scope="module")
+def smollm2_without_layer_3(tmp_path_factory, require_assets):
+    """A copy of the SmolLM2 folder whose weights lack every tensor of layer 3 (an interrupted conversion)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    require_assets("smollm2-135m-instruct")
+    src, folder = assets.ensure("smollm2-135m-instruct"), tmp_path_factory.mktemp("smollm2-without-layer-3")
+    for f in src.iterdir():
+        if f.is_file() and f.name != "model.safetensors" and not f.name.startswith("."):
+            shutil.copy(f, folder / f.name)
+    weights = load_file(str(src / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.startswith("model.layers.3.")},
+              str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
+
+
+def test_checkpoints_missing_weights_are_refused_by_generate_and_quality(capsys, smollm2_without_layer_3,
+                                                                        require_assets):
+    """transformers fills missing weights with random values and only logs it: the SmolLM2 folder without layer 3
+    answered normally, and a bare encoder's random LM head gave quality a perplexity of 57,917 (exit 0). One line,
+    exit 2, as pipelines do."""
+    require_assets("all-minilm-l6-v2", "lee-corpus")
+    for argv, says in [(["generate", "hi", "--model", str(smollm2_without_layer_3), "--max-new-tokens", "2"],
+                        "is not a complete causal LM: it has no trained weights for model.layers.3."),
+                       (["quality", "--model", "all-minilm-l6-v2", "--tokens", "64", "--context", "64", "--stride",
+                         "64", "--decode-tokens", "0", "--presets", "bf16"],
+                        "is not a complete causal LM: it has no trained weights for cls.")]:
+        code, out, err = run(capsys, *argv)
+        line = one_error_line(err)
+        assert code == 2 and says in line, (argv, code, line)
 
 
 def test_missing_bitsandbytes_names_the_package_and_how_to_check(capsys, monkeypatch, require_assets):
