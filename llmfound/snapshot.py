@@ -158,7 +158,7 @@ def section_model() -> dict:
     for preset in ("bf16", "8bit", "nf4-dq"):
         m, tok = Q.load_model("smollm2-135m-instruct", preset)
         out[f"footprint {preset}"] = {"bytes": Q.footprint(m).total,
-                                      "analytic bound": Q.expected_footprint(m, preset).total}
+                                      "analytic footprint": Q.expected_footprint(m, preset).total}
         if preset == "bf16":
             for p in GREEDY_PROMPTS:
                 r = streaming.stream_generate(m, tok, chat.chat_inputs(tok, chat.conversation(p)),

@@ -25,7 +25,7 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
                        ("*", "token ids")),
     "templates": (("*", "a render"),),
     "wild_templates": (("*", "a render"),),
-    "model": (("bytes", "a count"), ("analytic bound", "a count"), ("ids", "token ids"), ("text", "text"),
+    "model": (("bytes", "a count"), ("analytic footprint", "a count"), ("ids", "token ids"), ("text", "text"),
               ("*", "JSON")),
     "pipelines": (("cosines", "numbers"), ("*", "JSON")),
     "quality": (("*", "a number"),),

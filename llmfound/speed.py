@@ -172,7 +172,7 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def weight_bytes_per_step(model, footprint_bytes: int, batch: int = 1) -> int:
     """Bytes a decode step must read from memory for its weights: the model's footprint (weights, quantization
-    state, buffers; from :func:`llmfound.quantization.footprint` or its analytic bound) less the input embedding
+    state, buffers; from :func:`llmfound.quantization.footprint` or its analytic footprint) less the input embedding
     table, of which a step reads only ``batch`` rows. A tied lm_head reads the whole table anyway, so nothing is
     taken off then. Bytes; the KV cache read per step is not included (:func:`kv_cache_bytes`)."""
     emb = model.get_input_embeddings().weight

@@ -101,7 +101,7 @@ def synthetic_footprints(size: str = "tiny", device: str = "cpu",
                          presets: tuple[str, ...] = ("bf16", "8bit", "nf4-dq")) -> dict[str, dict]:
     """Load one synthetic-weight Llama (:func:`synthetic_llama_config` ``size``) in each preset, one at a time.
 
-    Returns ``{preset: {"footprint": Footprint, "bound": Footprint, "peak_load_bytes": int, "device": str}}``.
+    Returns ``{preset: {"footprint": Footprint, "analytic": Footprint, "peak_load_bytes": int, "device": str}}``.
     ``peak_load_bytes``: on CUDA, ``max_memory_allocated`` during the load above what was allocated before it
     (each model is freed before the next load, so presets do not add up); 0 on the CPU. ``device``: where
     ``device_map`` ("auto" on CUDA, "cpu" otherwise) put the parameters."""
@@ -122,7 +122,7 @@ def synthetic_footprints(size: str = "tiny", device: str = "cpu",
                 base = torch.cuda.memory_allocated()
                 torch.cuda.reset_peak_memory_stats()
             m, _ = load_model(tmp, preset, device_map="auto" if cuda else "cpu", tokenizer=False)
-            rows[preset] = {"footprint": footprint(m), "bound": expected_footprint(m, preset),
+            rows[preset] = {"footprint": footprint(m), "analytic": expected_footprint(m, preset),
                             "peak_load_bytes": peak_cuda_bytes() - base if cuda else 0,
                             "device": next(m.parameters()).device.type}
             del m

@@ -1,7 +1,7 @@
 """Lesson: validating a new box is a list of capabilities, each pass / fail / skip with a reason and a time.
 
 ``llmfound doctor`` runs numerical checks (bitsandbytes' 4-bit and 8-bit matmul against full precision,
-footprints of a synthetic model against the analytic bound, streaming, tokenizers, templates). On a machine
+footprints of a synthetic model against the analytic footprint, streaming, tokenizers, templates). On a machine
 without CUDA the GPU capabilities skip and say why; any required failure makes the exit status non-zero,
 with a distinct code per failure class.
 """
@@ -115,7 +115,7 @@ def test_the_tokenizer_check_compares_case_except_where_the_family_declares_lowe
 
 
 def _failing(device):
-    raise AssertionError("footprint 3.1 GB is 40% over the analytic bound")
+    raise AssertionError("footprint 3.1 GB is 40% over the analytic footprint")
 
 
 @pytest.mark.parametrize("klass", sorted(doctor.EXIT_CODES))
@@ -124,7 +124,7 @@ def test_a_failing_capability_makes_the_exit_code_its_class(klass):
     rep = doctor.run(caps, ledger=False)
     failed = [c for c in rep["capabilities"] if c["status"] == "fail"]
     assert [c["name"] for c in failed] == ["injected failure"]
-    assert "40% over the analytic bound" in failed[0]["detail"]
+    assert "40% over the analytic footprint" in failed[0]["detail"]
     assert rep["exit_code"] == doctor.EXIT_CODES[klass] != 0
 
 
