@@ -30,10 +30,12 @@ sys.path.insert(0, str(ROOT / "specs"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from llmfound import assets, meta_reference, wild_templates as W  # noqa: E402
-from llmfound.convert import tiktoken_tokenizer  # noqa: E402
+from llmfound import assets  # noqa: E402
+from llmfound.meta import reference as meta_reference  # noqa: E402
+from llmfound.chat import wild as W  # noqa: E402
+from llmfound.assets.recipes import tiktoken_tokenizer  # noqa: E402
 from llmfound.families import load_tokenizer  # noqa: E402
-from llmfound.manifest import CONVERSIONS  # noqa: E402
+from llmfound.assets.manifest import CONVERSIONS  # noqa: E402
 
 
 def timed(fn):

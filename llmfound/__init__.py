@@ -5,9 +5,9 @@ Public entry points: :func:`load_tokenizer` (a real tokenizer per family, offlin
 one-liner per task, :mod:`llmfound.pipelines`).
 """
 
-from .errors import LlmfoundError
-from .families import FAMILIES, get_family, load_tokenizer
-from .pipelines import pipeline
+from llmfound.errors import LlmfoundError
+from llmfound.families import FAMILIES, get_family, load_tokenizer
+from llmfound.pipelines.factory import pipeline
 
 __all__ = ["FAMILIES", "LlmfoundError", "get_family", "load_tokenizer", "pipeline"]
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 
-from .snapshot import ERROR
+from llmfound.snapshot import ERROR
 
 __all__ = ["Release", "releases", "behaviour_rows", "summary", "to_markdown", "main"]
 
@@ -90,7 +90,7 @@ def _unmachine(s: str) -> str:
     """``s`` without this machine's paths: the llmfound cache as ``$LLMFOUND_HOME``, the home folder as ``~``."""
     import os
 
-    from .assets import home
+    from llmfound.assets.cache import home
 
     for path, name in ((str(home()), "$LLMFOUND_HOME"), (os.path.expanduser("~"), "~")):
         if path and path != "/":
@@ -123,7 +123,7 @@ def summary(rows: list[dict], measured: list[str]) -> list[str]:
 
 
 def _cell(v, n: int = 60) -> str:
-    from .outputs import md_cell
+    from llmfound.outputs import md_cell
 
     return md_cell(v, n, _unmachine)
 

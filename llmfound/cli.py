@@ -17,19 +17,18 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from . import assets as A
-from .errors import LlmfoundError, NpmMissingError
-from .families import families_using
-from .terminal import (
-    TEXT_LIMITS, _check_hf_endpoint, _narrow_table, _quiet_libraries, _size_consoles, _table, err, out, tidy_help,
-)
-from .cli_gate import gate_app, snapshot_app
-from .cli_generate import run_app
-from .cli_text import text_app
-from .cli_quality import quality_app
-from .units import SI_NOTE, format_bytes, plural
+from llmfound import assets as A
+from llmfound.errors import LlmfoundError, NpmMissingError
+from llmfound.families import families_using
+from llmfound.terminal import (check_hf_endpoint, narrow_table, quiet_libraries, size_consoles, wide_table,
+    err, out, tidy_help)
+from llmfound.cli_gate import gate_app, snapshot_app
+from llmfound.cli_generate import run_app
+from llmfound.cli_text import text_app
+from llmfound.cli_quality import quality_app
+from llmfound.units import SI_NOTE, format_bytes, plural
 
-__all__ = ["app", "main", "TEXT_LIMITS"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Executable specs for tokenizers, chat templates, quantized models and streaming.")
@@ -52,9 +51,9 @@ def _options(
     verbose: bool = typer.Option(False, "--verbose", help="show third-party warnings, notices and progress bars "
                                                           "(hidden by default)"),
 ) -> None:
-    _check_hf_endpoint()
+    check_hf_endpoint()
     if not verbose:
-        _quiet_libraries()
+        quiet_libraries()
 
 
 # ------------------------------------------------------------------------------------------------ assets
@@ -77,9 +76,9 @@ def assets_list(wide: bool = typer.Option(False, "--wide", help="also the licens
     out.print(f"cache: {A.home()}", soft_wrap=False, markup=False, emoji=False)  # its own line: a path can be long
     columns = ("name", "source", "size", "cached", "license", "gives")
     if wide:
-        t = _table(title, columns, rows, names=("name",))
+        t = wide_table(title, columns, rows, names=("name",))
     else:
-        t = _narrow_table(title, columns[:4], [r[:4] for r in rows], flexible=("source",), whole=("size",))
+        t = narrow_table(title, columns[:4], [r[:4] for r in rows], flexible=("source",), whole=("size",))
     out.print(t)
     if not wide:
         out.print("--wide adds: license, gives")
@@ -165,7 +164,7 @@ def main(argv: Optional[list] = None) -> int:
     message and exit 2; an OSError (unwritable cache, a path that is a file) one line and exit 1; Ctrl-C one
     line and exit 130. Anything else is a bug and keeps its traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
-    _size_consoles()
+    size_consoles()
     bad = _bad_utf8(args)
     if bad:
         err.print(f"error: {bad}", markup=False)

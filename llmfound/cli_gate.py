@@ -14,8 +14,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .terminal import _narrow_table, err, out
-from .units import format_gib, plural
+from llmfound.terminal import narrow_table, err, out
+from llmfound.units import format_gib, plural
 
 __all__ = ["gate_app", "doctor_cmd", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]
 
@@ -34,7 +34,7 @@ def doctor_cmd(
 
     Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
     13 tokenizers, 14 templates (the first failing class)."""
-    from . import doctor
+    from llmfound import doctor
 
     from rich.markup import escape
 
@@ -78,7 +78,7 @@ def doctor_cmd(
               f"{format_gib(acc['memory_bytes'])})" if acc else "accelerator: none (CUDA checks skip)")
     rows = [(escape(c["name"]), styled(c["status"]), f"{c['seconds']:.1f}", escape(c["detail"]))
             for c in report["capabilities"]]
-    out.print(_narrow_table("capabilities", ("capability", "status", "s", "detail"), rows, flexible=("detail",),
+    out.print(narrow_table("capabilities", ("capability", "status", "s", "detail"), rows, flexible=("detail",),
                             column_kw={"s": {"justify": "right"}}))
     out.print(_ledger_table(report["ledger"]))
     out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
@@ -94,7 +94,7 @@ def _ledger_table(entries: list[dict]) -> Table:
 
     rows = [(escape(e["id"]), escape(e["state"]), escape(e["behaviour"])) for e in entries]
     title = f"ledger of known upstream breakage (llmfound/ledger.py): {plural(len(entries), 'entry', 'entries')}"
-    return _narrow_table(title, ("entry", "state", "behaviour"), rows, flexible=("behaviour",))
+    return narrow_table(title, ("entry", "state", "behaviour"), rows, flexible=("behaviour",))
 
 
 # ---------------------------------------------------------------------------------------------- snapshot
@@ -113,7 +113,7 @@ def snapshot_record(
                                                                     "templates,model,pipelines,quality"),
 ) -> None:
     """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
-    from . import snapshot
+    from llmfound import snapshot
 
     snapshot.check_writable(file)  # before minutes of recording
     snap = snapshot.record(_sections(sections))
@@ -135,8 +135,8 @@ def snapshot_compare(
     state now. Exit 1 on any drift."""
     from rich.markup import escape
 
-    from . import snapshot
-    from .ledger import ledger_states
+    from llmfound import snapshot
+    from llmfound.ledger import ledger_states
 
     path = file or str(snapshot.BASELINE)
     old, new, drifts = snapshot.compare(path, _sections(sections))
@@ -152,7 +152,7 @@ def snapshot_compare(
     if drifts:
         rows = [tuple(escape(x) for x in (d.subject, d.section, d.behaviour, _short(d.old), _short(d.new)))
                 for d in sorted(drifts, key=lambda d: (d.subject, d.section, d.behaviour))]
-        out.print(_narrow_table(f"{plural(len(drifts), 'behaviour')} drifted", ("subject", "section", "behaviour",
+        out.print(narrow_table(f"{plural(len(drifts), 'behaviour')} drifted", ("subject", "section", "behaviour",
                                                                                 "old", "new"),
                                 rows, flexible=("behaviour", "old", "new")))
     else:
@@ -208,9 +208,9 @@ def gate_cmd(
     environment is never changed. Exit 0 no drift, 1 drift, 2 bad request, 3 install failed or no index."""
     from rich.markup import escape
 
-    from . import gate as G, snapshot
-    from .errors import GateError
-    from .outputs import check_output_path
+    from llmfound import gate as G, snapshot
+    from llmfound.errors import GateError
+    from llmfound.outputs import check_output_path
 
     for opt, val in (("--baseline", baseline), ("--markdown", markdown), ("--sections", sections)):
         if val is not None and not val.strip():
@@ -254,7 +254,7 @@ def gate_cmd(
     rows = [(escape(o["candidate"]), f"[{color[o['state']]}]{o['state']}[/{color[o['state']]}]",
              escape(o["detail"]), f"{o['install_s']:.1f}{' warm' if o['warm'] else ''}", f"{o['check_s']:.1f}")
             for o in report["outcomes"]]
-    out.print(_narrow_table(f"gate against {escape(path)}", ("candidate", "state", "detail", "install s",
+    out.print(narrow_table(f"gate against {escape(path)}", ("candidate", "state", "detail", "install s",
                                                              "checks s"),
                             rows, flexible=("detail",), column_kw={"checks s": {"justify": "right"}}))
     out.print(f"sections compared: {', '.join(report['sections'])}", soft_wrap=False)
@@ -270,7 +270,7 @@ def gate_cmd(
             drows = [tuple(escape(x) for x in (d["subject"], d["section"], d["behaviour"], _short(d["old"]),
                                                _short(d["new"])))
                      for d in sorted(o["drift"], key=lambda d: (d["subject"], d["section"], d["behaviour"]))]
-            out.print(_narrow_table(f"{escape(o['candidate'])}: {plural(len(drows), 'behaviour')} drifted",
+            out.print(narrow_table(f"{escape(o['candidate'])}: {plural(len(drows), 'behaviour')} drifted",
                                     ("subject", "section", "behaviour", "old", "new"), drows,
                                     flexible=("behaviour", "old", "new")))
         for f in o["ledger"]:
@@ -285,9 +285,9 @@ def gate_cmd(
 def _write_markdown(markdown: Optional[str], report: dict) -> int:
     """Write the Markdown report after the report is out, so a file that cannot be written loses nothing
     measured: 0, or 2 with one line on stderr."""
-    from . import gate as G
-    from .errors import LlmfoundError
-    from .outputs import atomic_write
+    from llmfound import gate as G
+    from llmfound.errors import LlmfoundError
+    from llmfound.outputs import atomic_write
 
     if not markdown:
         return 0

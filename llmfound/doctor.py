@@ -15,15 +15,15 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .environment import accelerator, versions  # noqa: F401 (report sections; versions: public here too)
-from .errors import CAPABILITY_EXIT_CODES, first_line
-from .outputs import check_plot_path  # noqa: F401 (public here: cli_gate checks --plot before the run)
-from .units import SI_NOTE, format_bytes, plural
+from llmfound.environment import accelerator, versions
+from llmfound.errors import CAPABILITY_EXIT_CODES, first_line
+from llmfound.outputs import check_plot_path
+from llmfound.units import SI_NOTE, format_bytes, plural
 
-__all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability",
-    "MATMUL_TOL", "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit", "check_synthetic_footprints",
-    "check_quality_slice", "check_streaming", "check_tokenizers", "check_templates", "CAPABILITIES", "run",
-    "check_plot_path", "plot", "accelerator", "versions"]
+__all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability", "MATMUL_TOL",
+           "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit", "check_synthetic_footprints",
+           "check_quality_slice", "check_streaming", "check_tokenizers", "check_templates", "CAPABILITIES", "run",
+           "plot"]
 
 SCHEMA = 2
 """Version of the JSON report's layout (``llmfound doctor --json``). 2: a footprint row's analytic bytes are
@@ -99,7 +99,7 @@ def _device(device: str) -> str:
 
 def check_bnb_import(device: str):
     """bitsandbytes imports (and its version); the other bitsandbytes checks need it."""
-    from .quantization import check_bitsandbytes
+    from llmfound.quantization import check_bitsandbytes
 
     v = check_bitsandbytes()
     return f"bitsandbytes {v}", {"version": v}
@@ -156,8 +156,8 @@ def check_synthetic_footprints(device: str):
     """Synthetic-weight Llama: tiny on CPU, 1.1B (TinyLlama shape) on CUDA; bf16 / 8-bit / nf4-dq, each
     within :data:`~llmfound.quantization.FOOTPRINT_TOLERANCE` (2%) of its analytic footprint
     (:func:`llmfound.synthetic.synthetic_footprints`)."""
-    from .quantization import FOOTPRINT_TOLERANCE
-    from .synthetic import synthetic_footprints
+    from llmfound.quantization import FOOTPRINT_TOLERANCE
+    from llmfound.synthetic import synthetic_footprints
 
     dev = _device(device)
     size = "1.1b" if dev == "cuda" else "tiny"
@@ -176,8 +176,8 @@ def check_synthetic_footprints(device: str):
 
 def check_streaming(device: str):
     """Streamed greedy generation equals plain generate: the real SmolLM2 when cached, else a synthetic model."""
-    from . import assets, chat, quantization as Q, streaming
-    from .synthetic import synthetic_stream
+    from llmfound import assets, chat, quantization as Q, streaming
+    from llmfound.synthetic import synthetic_stream
 
     dev = _device(device)
     if assets.is_complete("smollm2-135m-instruct"):
@@ -202,8 +202,8 @@ def check_quality_slice(device: str):
     """On CUDA: SmolLM2 in nf4-dq against bf16 on the first 512 corpus tokens, on the GPU: ΔPPL inside its
     recorded bound (:data:`llmfound.quality.DELTA_PPL_BOUNDS`). Skips without CUDA (``llmfound quality`` gives
     the CPU figures) or when the model or corpus is not cached."""
-    from . import assets
-    from .quality import CORPUS_ASSET, DELTA_PPL_BOUNDS, quality
+    from llmfound import assets
+    from llmfound.quality import CORPUS_ASSET, DELTA_PPL_BOUNDS, quality
 
     if _device(device) != "cuda":
         raise Skip("no CUDA device; the CPU figures: `llmfound quality`")
@@ -223,8 +223,8 @@ def check_tokenizers(device: str):
     """Every cached family tokenizer loads and round-trips 'Hello world' exactly, case included, except for
     what the family declares it does to text (``Family.normalization``: bert uncased lowercases, so it gives
     'hello world'). Skips when none is cached."""
-    from . import families
-    from .tokenization import round_trip
+    from llmfound import families
+    from llmfound.tokenization import round_trip
 
     done, missing, bad = [], [], []
     for fam in families.FAMILIES:
@@ -248,7 +248,7 @@ def check_tokenizers(device: str):
 
 def check_templates(device: str):
     """Every cached family with a template renders a single user turn. Skips when none is cached."""
-    from . import chat, families
+    from llmfound import chat, families
 
     done, missing, bad = [], [], []
     msgs = [{"role": "user", "content": "Hi"}]
@@ -297,7 +297,7 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
     "ledger": [...], "exit_code": int}``. A check that raises :class:`Skip` is "skip"; any other exception
     is "fail" with its one-line message. ``on_result`` is called after each check (for live output).
     ``ledger=False`` leaves the ledger list empty (its probes load tokenizers: seconds)."""
-    from .ledger import ledger_states
+    from llmfound.ledger import ledger_states
 
     acc = accelerator()
     device = "cuda" if acc else "cpu"
@@ -331,7 +331,7 @@ def plot(report: dict, path: str) -> None:
 
     Raises :class:`~llmfound.errors.LlmfoundError` when no footprint check passed (nothing to draw) or
     matplotlib is missing."""
-    from .errors import LlmfoundError
+    from llmfound.errors import LlmfoundError
 
     check_plot_path(path)
     rows = [c for c in report["capabilities"] if c["name"].startswith("synthetic") and c["status"] == "pass"]

@@ -40,7 +40,7 @@ def versions() -> dict:
 
 def _package_version() -> str:
     """llmfound's ``__version__`` when it is imported from a checkout rather than installed."""
-    from . import __version__
+    from llmfound import __version__
 
     return __version__
 

@@ -198,7 +198,7 @@ class SnapshotError(LlmfoundError):
 
 class NotDataError(LlmfoundError):
     """An expression in a maker's source file (Meta's ``tokenizer.py``) outside the subset llmfound reads as data
-    (:mod:`llmfound.meta_reference`); caught there and reported as an :class:`AssetError` when a needed value
+    (:mod:`llmfound.meta.reference`); caught there and reported as an :class:`AssetError` when a needed value
     cannot be read."""
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import first_line, get_by_name
+from llmfound.errors import first_line, get_by_name
 
 __all__ = ["Family", "FAMILIES", "family_names", "get_family", "families_using", "tokenizer_dir", "load_tokenizer"]
 
@@ -32,7 +32,7 @@ class Family:
       tokenizer (``ggml-vocab-<golden>.gguf.inp/.out``), or None.
     - ``deviations``: how the packaged file differs from the family's published behaviour, in words.
     - ``conversation_format``: ``"meta:<version>"`` when Meta's own ``ChatFormat`` (llama-models 0.3.0,
-      ``<version>/chat_format.py``) encodes this family's conversations as ids (:mod:`llmfound.meta_chat`); for
+      ``<version>/chat_format.py``) encodes this family's conversations as ids (:mod:`llmfound.meta.chat_format`); for
       ``llama4``, which ships no Jinja template, it is the only chat format; None otherwise.
     - ``instruct``: for a base (pretrained-only) model, the family of its instruct sibling, the one to chat with
       (for a base model that ships no chat template, as Meta-Llama-3-8B; some base models ship one:
@@ -56,7 +56,7 @@ class Family:
       ``"object"`` (it writes them with ``tojson`` or iterates them as a mapping, so a JSON string would be
       double-encoded), ``"string"`` (it pastes a JSON string into the text), ``"any"`` (it handles both), or None
       (it ignores ``tool_calls``: a message carrying them is refused, as the call would vanish). See
-      :mod:`llmfound.tool_calls`.
+      :mod:`llmfound.chat.tool_calls`.
     - ``tool_result_content``: what the template does with a tool result's content: ``"text"`` (writes it as text)
       or ``"json"`` (pastes it unquoted into a JSON object, so it must be JSON text).
     - ``trims_content``: the roles whose content the template trims (Jinja ``| trim``: Llama 3 / 3.1 system,
@@ -126,7 +126,7 @@ class Family:
 
     def is_cached(self) -> bool:
         """True when every source is complete in the llmfound cache (cheap: reads markers, hashes nothing)."""
-        from .assets import is_complete
+        from llmfound.assets.cache import is_complete
 
         return all(is_complete(s) for s in self.sources)
 
@@ -143,7 +143,7 @@ FAMILIES: tuple[Family, ...] = (
            normalization="metaspace",
            golden="llama-spm",
            notes="converted from llama.cpp's ggml-vocab-llama-spm.gguf and made sentencepiece-faithful "
-                 "(llmfound.convert.make_sentencepiece_faithful); no Llama 2 chat template ships in any "
+                 "(llmfound.assets.recipes.make_sentencepiece_faithful); no Llama 2 chat template ships in any "
                  "package found"),
     Family("llama3", "Meta Llama 3 Instruct", "lenml-llama3", golden="llama-bpe",
            bos=("<|begin_of_text|>", 128000), eos=("<|end_of_text|>", 128001), end_of_turn_id=128009,
@@ -200,7 +200,7 @@ FAMILIES: tuple[Family, ...] = (
            notes="tokenizer from Meta's llama4/tokenizer.model (PyPI llama-models 0.3.0) through transformers' "
                  "TikTokenConverter with Meta's split pattern and 2,048 special tokens; no Jinja chat template "
                  "ships in any registry package found, so its conversation format is Meta's ChatFormat (ids; "
-                 "llmfound.meta_chat). Stop tokens: Meta's Tokenizer.stop_tokens (eos, <|eom|>, <|eot|>)"),
+                 "llmfound.meta.chat_format). Stop tokens: Meta's Tokenizer.stop_tokens (eos, <|eom|>, <|eot|>)"),
     Family("mistral-v1", "Mistral 7B v0.1 (sentencepiece v1)", "mistral-v1-tokenizer", template=None,
            bos=("<s>", 1), eos=("</s>", 2), unk=("<unk>", 0), adds_bos=True, vocab_len=32000, vocab_size=32000,
            normalization="metaspace",
@@ -301,7 +301,7 @@ def get_family(name: str) -> Family:
 def families_using(entry: str) -> list[str]:
     """Families whose tokenizer or template is read from the asset/conversion ``entry`` (directly or via a
     conversion built from it)."""
-    from .manifest import CONVERSIONS
+    from llmfound.assets.manifest import CONVERSIONS
 
     derived = {c.name for c in CONVERSIONS if entry in c.inputs}
     return [f.name for f in FAMILIES if {entry, *derived} & set(f.sources)]
@@ -309,7 +309,7 @@ def families_using(entry: str) -> list[str]:
 
 def tokenizer_dir(family: str | Family) -> Path:
     """Folder holding the family's tokenizer files, fetched/converted first if needed (offline: cache only)."""
-    from .assets import ensure
+    from llmfound.assets import ensure
 
     fam = family if isinstance(family, Family) else get_family(family)
     return ensure(fam.tokenizer) / fam.subdir if fam.subdir else ensure(fam.tokenizer)
@@ -336,8 +336,9 @@ def load_tokenizer(family: str, *, cached: bool = True):
         return _CACHE[family]
     from transformers import AutoTokenizer
 
-    from .assets import entry_names, resolve
-    from .errors import AssetError
+    from llmfound.assets.cache import entry_names
+    from llmfound.assets import resolve
+    from llmfound.errors import AssetError
 
     if family in family_names():
         fam = get_family(family)

@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .environment import isolated_python
-from .errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
-from .outputs import md_cell
+from llmfound.environment import isolated_python
+from llmfound.errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
+from llmfound.outputs import md_cell
 
 __all__ = ["Candidate", "Outcome", "STATES", "parse_candidate", "parse_across", "available_versions",
            "check_candidates", "unique", "check_request", "run_candidate", "gate", "exit_code", "ledger_changes",
-           "md_cell", "to_markdown"]
+           "to_markdown"]
 
 STATES = ("pass", "drift", "install-failed", "broken")
 """Every state a candidate can end in, in the report's order of severity (last is worst for display only)."""
@@ -81,7 +81,7 @@ def parse_candidate(text: str) -> Candidate:
     """One command-line candidate: space-separated requirements, each ``name==version`` or a path to a ``.whl``
     file. Raises :class:`GateError` for an empty text, a requirement that is not ``name==version`` (ranges are
     not candidates: name the release), a wheel path that does not exist, or one package named twice."""
-    from .side_envs import dist_name as _name
+    from llmfound.side_envs import dist_name as _name
 
     reqs = tuple(text.split())
     if not reqs:
@@ -209,8 +209,8 @@ def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str
     missing, damaged or newer-schema baseline, a section it does not hold, an unknown section, a ``--markdown``
     path that is the baseline itself; :class:`~llmfound.errors.AssetMissingError` (exit 3) when the asset cache
     lacks entries (the checks in side environments read only the cache, offline)."""
-    from . import assets, snapshot
-    from .errors import AssetMissingError
+    from llmfound import assets, snapshot
+    from llmfound.errors import AssetMissingError
 
     base = snapshot.load(baseline)
     if sections is not None:
@@ -253,7 +253,7 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
     reachable or uv is missing."""
     import json
 
-    from . import side_envs
+    from llmfound import side_envs
 
     t0 = time.perf_counter()
     try:
@@ -296,7 +296,7 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
     "overlay", "created", "outcomes": [Outcome as dict], "exit_code"}``. The baseline is read first
     (:func:`check_request`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit
     2) unless ``base``, what :func:`check_request` returned for it, is given (the CLI checks first)."""
-    from . import side_envs
+    from llmfound import side_envs
 
     base = check_request(baseline, sections) if base is None else base
     config = side_envs.pip_config()

@@ -56,13 +56,13 @@ class Entry:
 def _tok(source: str):
     """A family's tokenizer or a conversion's (``load_tokenizer``, cached per process), or the raw files of a
     cache sub-folder (``entry/subdir``) exactly as transformers loads them, without the family's fixes."""
-    from .families import load_tokenizer
+    from llmfound.families import load_tokenizer
 
     if "/" not in source:
         return load_tokenizer(source)
     from transformers import AutoTokenizer
 
-    from .assets import ensure
+    from llmfound.assets import ensure
 
     name, sub = source.split("/", 1)
     return AutoTokenizer.from_pretrained(str(ensure(name) / sub))
@@ -88,7 +88,7 @@ def _round_trip(source: str, text: str, **decode_kwargs) -> Observation:
 
 def _golden(vocab: str, text: str) -> Observation:
     """The GGUF conversion of ``vocab`` must give llama.cpp's golden ids for ``text``."""
-    from .tokenization import golden_vectors
+    from llmfound.tokenization import golden_vectors
 
     case = next(c for c in golden_vectors(vocab) if c.text == text)
     source = f"gguf-tokenizer-{vocab}"
@@ -100,8 +100,9 @@ def _spm_model_tokenizer():
     """transformers' LlamaTokenizer built from a sentencepiece .model (Mistral v1's), legacy=True."""
     import json
 
-    from .assets import SPM_CONFIG, ensure
-    from .convert import spm_model_tokenizer
+    from llmfound.assets.manifest import SPM_CONFIG
+    from llmfound.assets import ensure
+    from llmfound.assets.recipes import spm_model_tokenizer
 
     return spm_model_tokenizer(ensure("mistral-common-data") / "tokenizer.model.v1",
                                dict(json.loads(SPM_CONFIG), legacy=True))
@@ -141,7 +142,7 @@ def _phi3_adds_bos() -> Observation:
 
 
 def _smollm2_byte_gap() -> Observation:
-    from .tokenization import missing_byte_tokens
+    from llmfound.tokenization import missing_byte_tokens
 
     missing = sorted(missing_byte_tokens(_tok("smollm2")))
     return Observation("smollm2 vocabulary", "every byte 0x00-0xff", "a token for each of the 256 bytes",
@@ -157,7 +158,7 @@ def _deepseek_ignores_add_bos() -> Observation:
 
 
 def _lenml_llama3_template() -> Observation:
-    from .chat import render
+    from llmfound.chat.rendering import render
 
     text = render("llama3", [{"role": "user", "content": "Hi"}], add_generation_prompt=False)
     header = "<|start_header_id|>assistant<|end_header_id|>"
@@ -170,8 +171,8 @@ def _nemo_tool_result_unquoted() -> Observation:
     tool-call conversation, against the tool-result JSON mistral-common writes for it."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from .chat import template_source
-    from .conformance import CASES
+    from llmfound.chat import template_source
+    from llmfound.chat.conformance import CASES
 
     messages, kw = CASES["tool-call"]
     rendered, _ = render_jinja_template([messages], chat_template=template_source("mistral-tekken"), bos_token="<s>",
@@ -188,7 +189,7 @@ def _nemo_assistant_trailing_space() -> Observation:
     against the text of mistral-common's ids for the same conversation."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from .chat import template_source
+    from llmfound.chat import template_source
 
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Paris.   "},
                 {"role": "user", "content": "Ok"}]
@@ -276,14 +277,14 @@ LEDGER: tuple[Entry, ...] = (
 def get_entry(entry_id: str) -> Entry:
     """The entry called ``entry_id``; :class:`~llmfound.errors.UnknownNameError` (a ``KeyError``) listing the
     known ids otherwise."""
-    from .errors import get_by_name
+    from llmfound.errors import get_by_name
 
     return get_by_name(LEDGER, entry_id, "ledger entry", names=lambda e: (e.id,))
 
 
 def ledger_states() -> list[dict]:
     """Every entry with its state now: "still broken", "fixed: retire it", or "cannot check: <why>"."""
-    from .assets import is_complete
+    from llmfound.assets.cache import is_complete
 
     out = []
     for e in LEDGER:

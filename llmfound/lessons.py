@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from .ledger import get_entry
+from llmfound.ledger import get_entry
 
 __all__ = ["Lesson", "lesson", "ledger_xfail", "ledger_id", "assert_fixed"]
 
@@ -165,7 +165,7 @@ class _Collector:
 
     def ledger_lines(self) -> list[str]:
         """The ledger as one table: id, specs that assert it, state from their outcomes, behaviour (cut)."""
-        from .ledger import LEDGER
+        from llmfound.ledger import LEDGER
 
         rows = []
         for e in LEDGER:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LlmfoundError
+from llmfound.errors import LlmfoundError
 
 __all__ = ["atomic_write", "check_output_path", "check_plot_path", "md_cell", "error_number"]
 

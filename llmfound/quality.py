@@ -19,7 +19,7 @@ the same bytes on SmolLM2.
 
 The corpus is the Lee et al. (2005) news corpus (``lee_background.cor``, 300 Australian news articles of natural
 English prose), shipped inside the gensim 4.4.0 wheel on PyPI (LGPL-2.1-only; asset ``lee-corpus``, sha256
-pinned in :mod:`llmfound.manifest`). Nothing in llmfound is tuned on it.
+pinned in :mod:`llmfound.assets.manifest`). Nothing in llmfound is tuned on it.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .errors import LlmfoundError
-from .outputs import check_plot_path  # noqa: F401 (public here: the CLI checks --plot before scoring)
+from llmfound.errors import LlmfoundError
+from llmfound.outputs import check_plot_path
 
 __all__ = ["CORPUS_ASSET", "CORPUS_FILE", "HELD_OUT_FILE", "CONTEXT", "STRIDE", "PRESETS", "DELTA_PPL_BOUNDS",
-           "corpus_text",
-           "windows", "TokenScores", "score", "PresetQuality", "QualityReport", "summarize", "quality",
-           "check_settings", "check_plot_path", "plot"]
+           "corpus_text", "windows", "TokenScores", "score", "PresetQuality", "QualityReport", "summarize", "quality",
+           "check_settings", "plot"]
 
 CORPUS_ASSET = "lee-corpus"
 CORPUS_FILE = "lee_background.cor"
@@ -58,7 +57,7 @@ a second quantization stacked on Q4_1, not the cost of quantizing the original r
 def corpus_text(file: str = CORPUS_FILE) -> str:
     """The corpus file's text (fetched into the cache on first use). Raises :class:`AssetMissingError` offline
     when it is not cached, :class:`LlmfoundError` when the file is not UTF-8 (``lee.cor`` is not)."""
-    from .assets import ensure
+    from llmfound.assets import ensure
 
     data = (ensure(CORPUS_ASSET) / file).read_bytes()
     try:
@@ -175,7 +174,7 @@ class QualityReport:
 
     def row(self, preset: str) -> PresetQuality:
         """The row of ``preset`` (a canonical preset name). Raises :class:`UnknownNameError`."""
-        from .errors import get_by_name
+        from llmfound.errors import get_by_name
 
         return get_by_name(self.rows, preset, "preset in this report", names=lambda r: (r.preset,))
 
@@ -197,8 +196,9 @@ def summarize(preset: str, s: TokenScores, ref_ppl: float | None = None) -> dict
 
 
 def _decode_speed(model, tokenizer, tokens: int) -> float:
-    from .chat import chat_inputs, conversation
-    from .streaming import stream_generate
+    from llmfound.chat.ids import chat_inputs
+    from llmfound.chat.messages import conversation
+    from llmfound.streaming import stream_generate
 
     dev = next(model.parameters()).device
     inputs = {k: v.to(dev) for k, v in chat_inputs(tokenizer, conversation("What is the capital of France?")).items()}
@@ -234,7 +234,7 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
     :func:`check_settings` refuses, a ``context`` above the model's positions or ``tokens`` above the corpus,
     :class:`AssetMissingError` when the model or corpus is not cached offline.
     Memory: every preset is held at once (SmolLM2-135M: about 0.8 GB for the five defaults)."""
-    from . import quantization as Q
+    from llmfound import quantization as Q
 
     wanted = ["bf16"] + [p for p in dict.fromkeys(Q.preset_name(p) for p in presets) if p != "bf16"]
     check_settings(tokens, context, stride, decode_tokens)
@@ -280,7 +280,7 @@ def plot(report: QualityReport, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise LlmfoundError("--plot needs matplotlib: pip install matplotlib") from None
-    from .outputs import atomic_write
+    from llmfound.outputs import atomic_write
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, r in enumerate(report.rows):  # labels alternate above / below: presets of equal size sit side by side

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BrokenEnvironmentError, UnknownNameError
+from llmfound.errors import BrokenEnvironmentError, UnknownNameError
 
 __all__ = ["QUANT_CHOICES", "PRESETS", "BLOCKSIZE_4BIT", "BLOCKSIZE_DQ", "CODE_4BIT_ENTRIES", "CODE_DQ_ENTRIES",
     "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_tokenizer", "load_model",
@@ -120,8 +120,9 @@ def load_tokenizer(ref: str = "smollm2-135m-instruct"):
 
     from transformers import AutoConfig, AutoTokenizer
 
-    from .assets import check_model_folder, resolve
-    from .errors import AssetError, LlmfoundError, first_line
+    from llmfound.assets.cache import check_model_folder
+    from llmfound.assets import resolve
+    from llmfound.errors import AssetError, LlmfoundError, first_line
 
     if not isinstance(ref, str) or not ref.strip():
         raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
@@ -171,13 +172,13 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .assets import resolve
+    from llmfound.assets import resolve
 
     from pathlib import Path
 
     from safetensors import SafetensorError  # a damaged weights file: not an OSError
 
-    from .errors import AssetError, LlmfoundError, first_line
+    from llmfound.errors import AssetError, LlmfoundError, first_line
 
     if not isinstance(ref, str) or not ref.strip():
         raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
@@ -187,7 +188,7 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
     resolved = resolve(ref)
     path = str(resolved)
     if isinstance(resolved, Path) and tokenizer:
-        from .assets import check_model_folder
+        from llmfound.assets.cache import check_model_folder
 
         check_model_folder(resolved)  # names what is missing: config.json, safetensors weights, tokenizer
     qc = bnb_config(p, compute_dtype)
@@ -217,7 +218,7 @@ def check_trained(ref: str, loading_info: dict, what: str) -> None:
     SmolLM2 folder with tensors removed still talks) and scores (a bare encoder's random LM head gave perplexity
     57,917), wrongly. Raises :class:`UntrainedWeightsError` naming up to four of them and ``what`` was asked for.
     One rule for every path that loads a model: generate, quality, demo, pipelines."""
-    from .errors import UntrainedWeightsError
+    from llmfound.errors import UntrainedWeightsError
 
     untrained = sorted(set(loading_info.get("missing_keys") or ()) | {
         k[0] if isinstance(k, tuple) else k for k in loading_info.get("mismatched_keys") or ()})

@@ -40,9 +40,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .environment import isolated_python
-from .errors import CandidateInstallError, LlmfoundError, SideEnvironmentError
-from .outputs import atomic_write
+from llmfound.environment import isolated_python
+from llmfound.errors import CandidateInstallError, LlmfoundError, SideEnvironmentError
+from llmfound.outputs import atomic_write
 
 __all__ = ["SideEnv", "uv_binary", "pip_config", "uv_index_args", "pinned_requirements", "compose",
            "env_key", "dist_name", "ensure", "companion_relaxations", "run_in", "is_wheel_path", "MARKER"]
@@ -205,7 +205,7 @@ def env_key(requirements: list[str], overlay: bool = False, index_args: list[str
 
 
 def _envs_root() -> Path:
-    from .assets import home
+    from llmfound.assets.cache import home
 
     return home() / "gate" / "envs"
 
@@ -411,7 +411,7 @@ def run_in(env: SideEnv, args: list[str], timeout: float | None = None) -> subpr
     line = f"import sys; sys.path.insert(0, {str(src)!r})\n"  # first, before any installed llmfound
     if not pth.is_file() or pth.read_text() != line:
         pth.write_text(line)
-    from .assets import home
+    from llmfound.assets.cache import home
 
     e = dict(os.environ, LLMFOUND_OFFLINE="1", LLMFOUND_HOME=str(Path(home()).resolve()))
     e.pop("VIRTUAL_ENV", None)

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LlmfoundError, SnapshotError  # noqa: F401 (SnapshotError: raised here)
-from .snapshot_format import MAX_BYTES, MAX_DEPTH, describe, parse, problem, sane_number, unmeasured
+from llmfound.errors import LlmfoundError, SnapshotError
+from llmfound.snapshot_format import MAX_BYTES, MAX_DEPTH, describe, parse, problem, sane_number, unmeasured
 
 __all__ = ["SCHEMA", "ERROR", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
-    "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
-    "QUALITY_TOKENS", "QUALITY_PRESETS", "TOLERANCES", "within_tolerance", "SECTIONS", "FAST",
-    "check_sections", "check_writable", "record", "save", "load", "diff", "compare", "SnapshotError"]
+           "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
+           "QUALITY_TOKENS", "QUALITY_PRESETS", "TOLERANCES", "within_tolerance", "SECTIONS", "FAST", "check_sections",
+           "check_writable", "record", "save", "load", "diff", "compare"]
 
 SCHEMA = 1
 BASELINE = Path(__file__).parent / "data" / "baseline.json"
@@ -68,7 +68,7 @@ class Drift:
 
 
 def _cached_families(need_template: bool = False) -> list:
-    from . import families
+    from llmfound import families
 
     return [f for f in families.FAMILIES if f.is_cached()
             and (f.template or not need_template)]
@@ -82,7 +82,7 @@ compared (a single failing load used to abort the whole snapshot)."""
 
 def _per_subject(names, compute) -> dict:
     """``{name: compute(name)}``, with ``{ERROR: "<Class>: message"}`` for a name whose computation raised."""
-    from .errors import first_line
+    from llmfound.errors import first_line
 
     out = {}
     for name in names:
@@ -95,8 +95,8 @@ def _per_subject(names, compute) -> dict:
 
 def section_ids() -> dict:
     """Per family: ids (no special tokens) of :data:`CORPUS` and of its golden inputs, keyed by text."""
-    from .families import load_tokenizer
-    from .tokenization import golden_vectors
+    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import golden_vectors
 
     def ids(fam) -> dict:
         tok = load_tokenizer(fam.name)
@@ -111,7 +111,7 @@ def section_ids() -> dict:
 
 def section_special_tokens() -> dict:
     """Per family: bos/eos/pad/unk strings and ids, len(tokenizer), ids of 'Hello world' with specials."""
-    from .families import load_tokenizer
+    from llmfound.families import load_tokenizer
 
     def specials(name: str) -> dict:
         tok = load_tokenizer(name)
@@ -128,7 +128,7 @@ def section_special_tokens() -> dict:
 
 def section_templates() -> dict:
     """Per family with a template: each conformance case -> ["ok", text] or ["raises", "<Class>: message"]."""
-    from .conformance import conformance_table
+    from llmfound.chat.conformance import conformance_table
 
     def cases(name: str) -> dict:
         return {case: list(v) for case, v in conformance_table([name])[name].items()}
@@ -138,10 +138,10 @@ def section_templates() -> dict:
 
 def section_wild_templates() -> dict:
     """Per chat template the cached llama-cpp-vocabs asset ships (by file name): each case of
-    :data:`llmfound.wild_templates.WILD_CASES` -> ["ok", text] or ["raises", "<Class>: message"] (none when the
+    :data:`llmfound.chat.wild.WILD_CASES` -> ["ok", text] or ["raises", "<Class>: message"] (none when the
     asset is not cached)."""
-    from . import wild_templates as W
-    from .assets import is_complete
+    from llmfound.chat import wild as W
+    from llmfound.assets.cache import is_complete
 
     if not is_complete(W.ASSET):
         return {}
@@ -150,7 +150,7 @@ def section_wild_templates() -> dict:
 
 def section_model() -> dict:
     """SmolLM2-135M-Instruct: footprint bytes per preset (at load), and greedy bf16 answers (token ids and text)."""
-    from . import assets, chat, quantization as Q, streaming
+    from llmfound import assets, chat, quantization as Q, streaming
 
     if not assets.is_complete("smollm2-135m-instruct"):
         return {}
@@ -171,8 +171,8 @@ def section_model() -> dict:
 def section_pipelines() -> dict:
     """Outputs of the real-model pipelines: feature-extraction cosines of fixed pairs (4 decimals) and the
     text-generation answer; each only when its model is cached."""
-    from . import assets
-    from .pipelines import pipeline
+    from llmfound import assets
+    from llmfound.pipelines.factory import pipeline
 
     out: dict = {}
     if assets.is_complete("all-minilm-l6-v2"):
@@ -210,8 +210,8 @@ def section_quality() -> dict:
     """SmolLM2-135M-Instruct's accuracy per preset against bf16 on the first :data:`QUALITY_TOKENS` tokens of the
     corpus (:func:`llmfound.quality.quality`): ppl, delta_ppl_pct, kld_mean, kld_p99, top1_pct, rounded.
     Empty when the model or the corpus is not cached."""
-    from . import assets
-    from .quality import CORPUS_ASSET, quality
+    from llmfound import assets
+    from llmfound.quality import CORPUS_ASSET, quality
 
     if not (assets.is_complete("smollm2-135m-instruct") and assets.is_complete(CORPUS_ASSET)):
         return {}
@@ -264,14 +264,14 @@ def check_sections(names: tuple[str, ...]) -> None:
 def check_writable(path: str | Path) -> Path:
     """Raise a one-line error unless ``path`` can be written (see :func:`llmfound.outputs.check_output_path`).
     Called before the (slow) recording starts."""
-    from .outputs import check_output_path
+    from llmfound.outputs import check_output_path
 
     return check_output_path(path)
 
 
 def record(sections: tuple[str, ...] | None = None) -> dict:
     """Compute the snapshot for the installed versions (all sections, or those named)."""
-    from .environment import versions
+    from llmfound.environment import versions
 
     names = tuple(SECTIONS) if sections is None else tuple(sections)
     check_sections(names)
@@ -282,7 +282,7 @@ def record(sections: tuple[str, ...] | None = None) -> dict:
 
 def save(snap: dict, path: str | Path) -> None:
     """Write ``snap`` as JSON atomically (:func:`llmfound.outputs.atomic_write`)."""
-    from .outputs import atomic_write
+    from llmfound.outputs import atomic_write
 
     data = (json.dumps(snap, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
     atomic_write(Path(path), lambda f: f.write(data))

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import LlmfoundError
+from llmfound.errors import LlmfoundError
 
 __all__ = ["copy_bandwidth", "matmul_throughput", "StepClock", "DecodeTiming", "time_decode", "interleaved",
            "weight_bytes_per_step", "roofline_tokens_per_s", "busy_share", "kv_cache_bytes", "generation_peak",

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import LlmfoundError
+from llmfound.errors import LlmfoundError
 
 __all__ = ["GenerationResult", "eos_ids", "STREAMERS", "stream_generate", "TokenClock", "BUSY_CORE_SHARE",
     "ThreadChoice", "threads_for", "usable_cores", "busy_cores", "choose_threads"]

@@ -9,9 +9,9 @@ MLP 5632, vocab 32000).
 
 from __future__ import annotations
 
-from .errors import UnknownNameError
-from .quantization import expected_footprint, footprint, load_model, peak_cuda_bytes
-from .streaming import stream_generate
+from llmfound.errors import UnknownNameError
+from llmfound.quantization import expected_footprint, footprint, load_model, peak_cuda_bytes
+from llmfound.streaming import stream_generate
 
 __all__ = ["synthetic_llama_config", "synthetic_tokenizer", "save_synthetic_model", "CHATML",
            "save_synthetic_chat_model", "synthetic_footprints", "synthetic_stream"]

@@ -12,10 +12,11 @@ from typing import Optional
 from rich.console import Console
 from rich.table import Table
 
-from .errors import BrokenEnvironmentError, LlmfoundError
-from .units import format_bytes
+from llmfound.errors import BrokenEnvironmentError, LlmfoundError
+from llmfound.units import format_bytes
 
-__all__ = ["out", "err", "PIPE_WIDTH", "TEXT_LIMITS", "input_text", "tidy_help"]
+__all__ = ["out", "err", "PIPE_WIDTH", "TEXT_LIMITS", "size_consoles", "quiet_libraries", "check_hf_endpoint",
+           "wide_table", "narrow_table", "read_utf8", "text_options", "input_text", "tidy_help"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -29,7 +30,7 @@ takes a corpus-sized text (10 MB encodes in seconds); a prompt or a pipeline inp
 context long before 1 MB (SmolLM2: 8,192 tokens, ~30 kB of English)."""
 
 
-def _size_consoles() -> None:
+def size_consoles() -> None:
     """Table width for this run: ``COLUMNS`` when set, else the terminal's, else (not a terminal) PIPE_WIDTH,
     so logs get room instead of rich's 80-column default."""
     cols = os.environ.get("COLUMNS", "")
@@ -38,7 +39,7 @@ def _size_consoles() -> None:
         console.width = int(cols) if cols.isdigit() and int(cols) > 0 else None if tty else PIPE_WIDTH
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Keep the terminal for llmfound's own output (``--verbose`` skips this): no third-party warnings, notices
     or progress bars; errors still show. The libraries' own switches: huggingface_hub's progress bars (which
     transformers' follow) and verbosity, transformers' verbosity and progress bar (``TRANSFORMERS_VERBOSITY``,
@@ -50,7 +51,7 @@ def _quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("TQDM_DISABLE", "1")
-    # a malformed HF_ENDPOINT would raise inside this import: _check_hf_endpoint has refused it already
+    # a malformed HF_ENDPOINT would raise inside this import: check_hf_endpoint has refused it already
     from huggingface_hub.utils import disable_progress_bars, logging as hlog  # ~0.1 s
 
     warnings.filterwarnings("ignore")
@@ -67,7 +68,7 @@ def _quiet_libraries() -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def _check_hf_endpoint() -> None:
+def check_hf_endpoint() -> None:
     """huggingface_hub and transformers parse ``HF_ENDPOINT`` deep inside their imports; a malformed value (a bad
     IPv6 literal, a port out of range) would crash any command there with a traceback. Checked once, up front."""
     import urllib.parse
@@ -127,7 +128,7 @@ def tidy_help(app) -> None:
     tidy(app)
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], names: tuple[str, ...] = ()) -> Table:
+def wide_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], names: tuple[str, ...] = ()) -> Table:
     """The ``--wide`` layout: a rich table whose cells wrap instead of being cut, between words, folding only a
     word wider than its column. ``names``: columns of names a user copies (an asset name into ``assets fetch``, a
     family into ``--family``) that never wrap or fold: each keeps the width of its longest cell, and the other
@@ -144,7 +145,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], na
     return t
 
 
-def _narrow_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], flexible: tuple[str, ...] = (),
+def narrow_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], flexible: tuple[str, ...] = (),
                   whole: tuple[str, ...] = (), column_kw: Optional[dict] = None, gap: int = 2) -> Table:
     """A table that reads at 80 columns (or whatever the console has): light borders; columns not in
     ``flexible`` get their natural width, shrunk (widest slack first) while the row does not fit, but never
@@ -181,7 +182,7 @@ def _narrow_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ..
     return t
 
 
-def _read_utf8(path: Optional[str], *, limit: int, label: str, why_limit: str = "",
+def read_utf8(path: Optional[str], *, limit: int, label: str, why_limit: str = "",
                hint: str = "save it as UTF-8") -> str:
     """The text of the file at ``path`` (stdin's bytes when None), decoded as UTF-8 (strict), at most ``limit``
     bytes. Raises :class:`LlmfoundError` (exit 2) naming ``label`` for a folder, an unreadable file, more than
@@ -206,7 +207,7 @@ def _read_utf8(path: Optional[str], *, limit: int, label: str, why_limit: str = 
         raise LlmfoundError(f"{label} is not UTF-8 text (byte {e.start}); {hint}") from None
 
 
-def _text_options(command: str) -> dict:
+def text_options(command: str) -> dict:
     """help= texts for the TEXT argument and --file of ``command`` (they state its size limit)."""
     limit = format_bytes(TEXT_LIMITS[command])
     return {"text": f"the text; `-` reads it from stdin (one trailing newline dropped); at most {limit}",
@@ -225,12 +226,12 @@ def input_text(text: Optional[str], file: Optional[str], command: str) -> str:
         raise LlmfoundError(f"give the text either as an argument or with --file, not both (got {text[:40]!r} "
                             f"and --file {file})")
     if file is not None:
-        return _read_utf8(file, limit=limit, label=f"--file {file}", why_limit=why)
+        return read_utf8(file, limit=limit, label=f"--file {file}", why_limit=why)
     if text is None:
         raise LlmfoundError(f"no text given: pass it as an argument, `-` to read stdin, or --file PATH "
                             f"(see `llmfound {command} --help`)")
     if text == "-":
-        got = _read_utf8(None, limit=limit, label="stdin (`-`)", why_limit=why)
+        got = read_utf8(None, limit=limit, label="stdin (`-`)", why_limit=why)
         if not got:
             raise LlmfoundError(f"`-` reads the text from stdin, but stdin is empty; pipe the text in "
                                 f"(echo TEXT | llmfound {command} ... -) or pass it as an argument")

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LlmfoundError, TokenizerMismatchError, UnknownNameError  # noqa: F401 (TokenizerMismatchError: raised here)
+from llmfound.errors import TokenizerMismatchError, UnknownNameError
 
 __all__ = ["GOLDEN_SEPARATOR", "require_str", "is_mistral_common", "supports_split_special_tokens",
-    "always_parsed_tokens", "encode", "decode", "piece_texts", "first_difference", "RoundTrip", "NORMALIZATIONS",
-    "normalize", "added_token_spans", "missing_byte_tokens", "round_trip", "compatibility_problems",
-    "check_compatible", "GoldenCase", "golden_paths", "parse_golden", "golden_vectors", "GoldenMismatch",
-    "golden_mismatches", "TokenizerMismatchError"]
+           "always_parsed_tokens", "encode", "decode", "piece_texts", "first_difference", "RoundTrip", "NORMALIZATIONS",
+           "normalize", "added_token_spans", "missing_byte_tokens", "round_trip", "compatibility_problems",
+           "check_compatible", "GoldenCase", "golden_paths", "parse_golden", "golden_vectors", "GoldenMismatch",
+           "golden_mismatches"]
 
 GOLDEN_SEPARATOR = "\n__ggml_vocab_test__\n"
 """The line between two inputs in a llama.cpp ``.gguf.inp`` file (each input is followed by it)."""
@@ -45,7 +45,7 @@ def require_str(text: Any, what: str = "text") -> str:
 
 def _tok(family_or_tokenizer: Any):
     if isinstance(family_or_tokenizer, str):
-        from .families import load_tokenizer
+        from llmfound.families import load_tokenizer
 
         return load_tokenizer(family_or_tokenizer)
     return family_or_tokenizer
@@ -276,7 +276,7 @@ def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tok
     (non-str text), :class:`UnknownNameError`.
     """
     require_str(text)
-    from .families import FAMILIES, get_family
+    from llmfound.families import FAMILIES, get_family
 
     norm = "none"
     if tokenizer is None:
@@ -390,7 +390,8 @@ def golden_paths(vocab: str) -> tuple[Path, Path]:
     """The ``.gguf.inp`` and ``.gguf.out`` files of llama.cpp vocab ``vocab`` (e.g. ``"llama-bpe"``) in the
     cache entry of asset ``llama-cpp-vocabs``. Raises :class:`UnknownNameError` for a vocab llmfound does
     not fetch, :class:`~llmfound.errors.AssetMissingError` when offline and not cached."""
-    from .assets import GOLDEN_VOCABS, ensure
+    from llmfound.assets.manifest import GOLDEN_VOCABS
+    from llmfound.assets import ensure
 
     if vocab not in GOLDEN_VOCABS:
         raise UnknownNameError(f"unknown llama.cpp vocab {vocab!r}; known: {', '.join(GOLDEN_VOCABS)}")

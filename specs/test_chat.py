@@ -31,9 +31,10 @@ import warnings
 
 import pytest
 
-from llmfound import chat, conformance, families, ledger, tool_calls
-from llmfound.chat import (ChatOptionsError, InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
-                           TemplateSecurityError, ChatTemplateSyntaxError)
+from llmfound import chat, families, ledger
+from llmfound.chat import conformance, rendering, tool_calls
+from llmfound.errors import (ChatOptionsError, InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
+    TemplateSecurityError, ChatTemplateSyntaxError)
 from llmfound.cli import main
 from llmfound.errors import LlmfoundError
 from llmfound.lessons import assert_fixed, ledger_xfail
@@ -123,31 +124,34 @@ def test_llama3_1_without_a_date_prints_its_fixed_default_not_today(need):
 # ================================================================================ 2. conformance table
 
 OK = "ok"
-REFUSED = "TemplateRefusedError[jinja2.exceptions.TemplateError]: "
+REFUSED = "TemplateRefusedError[jinja2.exceptions.TemplateError]: the chat template of {} refused this conversation: "
 ALTERNATE = REFUSED + "Conversation roles must alternate user/assistant/user/assistant/..."
 NO_TOOL = ("InvalidMessagesError: message 2 has role 'tool', which the {} template does not handle; "
            "use one of: system, user, assistant")
-DEEPSEEK_TOOL = "TemplateRefusedError[jinja2.exceptions.UndefinedError]: 'dict object' has no attribute 'content'"
+DEEPSEEK_TOOL = ("TemplateRefusedError[jinja2.exceptions.UndefinedError]: the chat template of {} reads a field "
+                 "'content' that a message or tool lacks ('dict object' has no attribute 'content'); add it to every "
+                 "message, e.g. \"content\": \"\" beside tool_calls")
 ALL_OK = dict.fromkeys(conformance.CASES, OK)
 
 EXPECTED: dict[str, dict[str, str]] = {
     "llama3": {**ALL_OK, "tool-call": NO_TOOL.format("llama3")},
     "llama3.1": ALL_OK,
-    "mistral-tekken": {**ALL_OK, "two-users": REFUSED + "After the optional system message, conversation roles "
-                                                        "must alternate user/assistant/user/assistant/..."},
+    "mistral-tekken": {**ALL_OK, "two-users": REFUSED.format("mistral-tekken") + "After the optional system "
+                       "message, conversation roles must alternate user/assistant/user/assistant/..."},
     "qwen2.5": ALL_OK,
     "qwen3": ALL_OK,
     "phi3": {**ALL_OK, "tool-call": NO_TOOL.format("phi3")},
-    "gemma2": {**ALL_OK, "system+user": REFUSED + "System role not supported", "two-users": ALTERNATE,
-               "tool-call": NO_TOOL.format("gemma2")},
-    "gemma3": {**ALL_OK, "two-users": ALTERNATE, "tool-call": NO_TOOL.format("gemma3")},
+    "gemma2": {**ALL_OK, "system+user": REFUSED.format("gemma2") + "System role not supported",
+               "two-users": ALTERNATE.format("gemma2"), "tool-call": NO_TOOL.format("gemma2")},
+    "gemma3": {**ALL_OK, "two-users": ALTERNATE.format("gemma3"), "tool-call": NO_TOOL.format("gemma3")},
     "smollm2": {**ALL_OK, "tool-call": NO_TOOL.format("smollm2")},
     # DeepSeek's templates read message['content'] of the tool-call turn; transformers' tool-call message form
     # has none, so the published templates cannot render it.
-    "deepseek-v3": {**ALL_OK, "tool-call": DEEPSEEK_TOOL},
-    "deepseek-r1": {**ALL_OK, "tool-call": DEEPSEEK_TOOL},
+    "deepseek-v3": {**ALL_OK, "tool-call": DEEPSEEK_TOOL.format("deepseek-v3")},
+    "deepseek-r1": {**ALL_OK, "tool-call": DEEPSEEK_TOOL.format("deepseek-r1")},
 }
-"""Expected outcome of every cell: "ok" or "<llmfound error>[<upstream error>]: <exact upstream message>"."""
+"""Expected outcome of every cell: "ok" or "<llmfound error>[<upstream error>]: <the one line render raises>", the
+template's own words inside it (the same line a caller of ``chat.render`` gets)."""
 
 CELLS = [(f, c) for f in EXPECTED for c in conformance.CASES]
 
@@ -310,7 +314,7 @@ system turn (a hostile tester's input for llama3.1: transformers gives ... 12800
 def _control_ids(tok, ids: list[int]) -> list[int]:
     """The ids of ``ids`` that are control tokens: added tokens other than whitespace (the table-driven ones), or,
     for mistral-common's backend, which has no added-token table, its special ids."""
-    from llmfound.typed_tokens import added_tokens
+    from llmfound.chat.typed_tokens import added_tokens
 
     table = {i for t, i in added_tokens(tok).items() if t.strip()}
     if not table:
@@ -891,6 +895,38 @@ def test_a_template_that_marks_no_assistant_tokens_says_so(family, need):
         chat.chat_ids(family, ASSISTANT_TURNS, add_generation_prompt=False, return_assistant_tokens_mask=True)
 
 
+# One render path: a family's template, a model folder's own and one passed as chat_template= get the checks the
+# templates in the wild got (specs/test_wild_templates.py shows the converse).
+
+LOOP = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+
+
+def test_a_model_folders_own_template_that_loops_is_stopped(need, monkeypatch):
+    """A chat template is code shipped in a model folder: one that never ends is stopped after RENDER_SECONDS, as
+    a template in the wild is, whether it is the tokenizer's own or passed as chat_template=."""
+    need("smollm2")
+    tok = families.load_tokenizer("smollm2", cached=False)
+    tok.chat_template = LOOP
+    monkeypatch.setattr(rendering, "RENDER_SECONDS", 0.5)
+    for call in (lambda: chat.render(tok, USER), lambda: chat.render("smollm2", USER, chat_template=LOOP)):
+        with pytest.raises(TemplateRefusedError, match=r"did not finish in 0\.5 s"):
+            call()
+
+
+def test_a_render_longer_than_the_limit_is_refused_for_a_family_too(need, monkeypatch):
+    need("smollm2")
+    monkeypatch.setattr(rendering, "MAX_TEXT", 50)
+    with pytest.raises(TemplateRefusedError, match=r"beyond the messages' own \(more than 50\)"):
+        chat.render("smollm2", USER)
+
+
+@pytest.mark.parametrize("tools", ["get_weather", [{"type": "function"}, "x"], {"type": "function"}])
+def test_tools_that_are_not_a_list_of_schemas_are_refused_for_a_family_too(tools, need):
+    need("qwen2.5")
+    with pytest.raises(ChatOptionsError, match="tools must be a list of JSON-schema dicts"):
+        chat.render("qwen2.5", USER, tools=tools)
+
+
 def test_extra_keyword_arguments_reach_the_template_and_unknown_ones_are_ignored(need):
     """As in transformers' ``apply_chat_template``: keyword arguments are template variables, and a template
     ignores a variable it never reads - so a misspelt name changes nothing (documented on ``render``)."""
@@ -1059,7 +1095,7 @@ def test_tool_call_arguments_nested_past_python_s_recursion_limit_are_one_line()
     msgs = [{"role": "user", "content": "Weather?"},
             {"role": "assistant", "content": "", "tool_calls": [
                 {"type": "function", "id": "call1", "function": {"name": "get_weather", "arguments": args}}]}]
-    with pytest.raises(chat.InvalidMessagesError, match=r"message 1 .*tool call 0 \(get_weather\) arguments nest "
+    with pytest.raises(InvalidMessagesError, match=r"message 1 .*tool call 0 \(get_weather\) arguments nest "
                                                         r"too deeply"):
         chat.render("qwen2.5", msgs)
 

@@ -385,13 +385,14 @@ def test_a_cache_path_prints_as_written_not_as_rich_markup(capsys, monkeypatch, 
 
 
 def test_templates_and_their_conformance_table_read_at_80_columns(capsys, monkeypatch):
-    import llmfound.conformance
+    import llmfound.chat.conformance
 
     _narrow(capsys, monkeypatch, "templates")
     # the layout only (the real renders take ~20 s and are test_chat.py's): every case ok but one error
-    monkeypatch.setattr(llmfound.conformance, "conformance_table", lambda names: {
+    monkeypatch.setattr(llmfound.chat.conformance, "conformance_table", lambda names: {
         n: {**{c: ("ok", "") if i else ("raises", "TemplateError: System role not supported") for i, c in
-               enumerate(llmfound.conformance.CASES)}, llmfound.conformance.TEXT_IDS: ("agree", "all 7 rendered cases")}
+               enumerate(llmfound.chat.conformance.CASES)},
+            llmfound.chat.conformance.TEXT_IDS: ("agree", "all 7 rendered cases")}
         for n in names})
     out = _narrow(capsys, monkeypatch, "templates", "--table")
     assert "E1: TemplateError: System role not supported" in out and "mistral-tekken E1" in out, out

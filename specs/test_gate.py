@@ -329,7 +329,7 @@ def test_nothing_in_the_callers_directory_runs_in_a_side_environment_or_pip(side
     tester's ``rich.py`` did). The gate starts interpreters in Python's isolated mode (``-I``) from a neutral
     directory. Planted modules named like what ``python -m llmfound`` and ``python -m pip`` import first must
     not run."""
-    from llmfound import registries
+    from llmfound.assets import registries
 
     cwd, marker = tmp_path / "cwd", tmp_path / "planted-module-ran"
     cwd.mkdir()

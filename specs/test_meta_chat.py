@@ -9,7 +9,7 @@ assistant header. Here Meta's own code runs (in a subprocess, from the sha256-ch
 - the ``llama3`` family's Jinja template, for every conformance conversation the raw format covers (text turns);
 - the ``llama3.1`` template, which differs by design: it always writes a system turn headed by its knowledge and
   today dates. The spec puts that header into Meta's system message and then expects equal ids;
-- llmfound's own ChatFormat ids path (``llmfound/meta_chat.py``), the only chat format of ``llama4``.
+- llmfound's own ChatFormat ids path (``llmfound/meta/chat_format.py``), the only chat format of ``llama4``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import chat, conformance
+from llmfound import chat
+from llmfound.chat import conformance
 from llmfound.errors import ChatOptionsError, InvalidMessagesError, NoChatTemplateError
 from llmfound.families import FAMILIES, load_tokenizer
-from llmfound.meta_chat import encode_dialog
+from llmfound.meta.chat_format import encode_dialog
 
 HARNESS = Path(__file__).with_name("meta_chat_format.py")
 RAW_CASES = [c for c, (msgs, kw) in conformance.CASES.items()

@@ -1,8 +1,8 @@
 """Lesson: a tokenizer is checked against its maker's own encoder, on text built to be hard.
 
 Meta ships its Llama 3 and Llama 4 encoders in PyPI's ``llama-models`` 0.3.0: tiktoken BPE files plus the split
-pattern and special tokens in ``tokenizer.py`` (``llmfound/meta_files.py`` reads them as data;
-``llmfound/meta_reference.py`` builds tiktoken's own ``Encoding``; nothing from the wheel runs). Every family whose
+pattern and special tokens in ``tokenizer.py`` (``llmfound/assets/meta_files.py`` reads them as data;
+``llmfound/meta/reference.py`` builds tiktoken's own ``Encoding``; nothing from the wheel runs). Every family whose
 row names Meta's format (``llama3``, ``llama3.1``, ``llama4``) must give Meta's ids on
 named, seeded generators of hard text, in the style of llama.cpp's ``test-tokenizer-random``: whitespace runs,
 contractions, digits, CJK, emoji with zero-width joiners, combining marks, random code points, strings that look
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import meta_reference as M
+from llmfound.meta import reference as M
 from llmfound.errors import AssetError, UnknownNameError
 from llmfound.families import FAMILIES, load_tokenizer
-from llmfound.meta_files import read_tokenizer_py
+from llmfound.assets.meta_files import read_tokenizer_py
 
 TEXTS_PER_GENERATOR = 150
 
@@ -242,11 +242,11 @@ def test_an_unknown_version_is_named(require_assets):
 ])
 def test_a_damaged_tokenizer_model_fails_the_conversion(damage, expected, meta, tmp_path):
     """The recipe that builds ``llama3.1`` / ``llama4`` from Meta's file stops on a damaged file; the cache
-    reports it as one AssetError line naming the repair (``llmfound/assets.py``)."""
+    reports it as one AssetError line naming the repair (``llmfound/assets/cache.py``)."""
     import shutil
 
     from llmfound import assets
-    from llmfound.convert import tiktoken_tokenizer
+    from llmfound.assets.recipes import tiktoken_tokenizer
 
     src = tmp_path / "asset" / "llama3"
     src.mkdir(parents=True)
@@ -270,7 +270,7 @@ def test_tiktoken_s_own_cache_is_never_read(meta, tmp_path, monkeypatch):
     import shutil
 
     from llmfound import assets
-    from llmfound.convert import tiktoken_tokenizer
+    from llmfound.assets.recipes import tiktoken_tokenizer
 
     src = tmp_path / "asset" / "llama3"
     src.mkdir(parents=True)

@@ -33,7 +33,8 @@ import pytest
 import torch
 
 import llmfound
-from llmfound import pipelines as PL
+from llmfound import errors, pipelines as PL
+from llmfound.outputs import check_output_path
 from llmfound.errors import AssetError, AssetMissingError, LlmfoundError, UnknownNameError
 from llmfound.families import get_family, load_tokenizer
 
@@ -379,7 +380,7 @@ def test_embedding_batch_equals_one_by_one(embedder):
 def test_text_classification_past_512_tokens_needs_truncation(contract_pipes):
     pipe = contract_pipes("text-classification")
     long = "word " * 700  # 702 tokens with [CLS] and [SEP]
-    with pytest.raises(PL.InputTooLongError) as e:
+    with pytest.raises(errors.InputTooLongError) as e:
         pipe(long)
     msg = str(e.value)
     assert "702 tokens" in msg and "at most 512" in msg and "truncation=True" in msg, msg
@@ -391,7 +392,7 @@ def test_text_classification_past_512_tokens_needs_truncation(contract_pipes):
 def test_seq2seq_past_its_positions_needs_truncation(contract_pipes, task):
     pipe = contract_pipes(task)
     long = "word " * (BART_POSITIONS * 2)
-    with pytest.raises(PL.InputTooLongError, match=f"at most {BART_POSITIONS}.*truncation=True"):
+    with pytest.raises(errors.InputTooLongError, match=f"at most {BART_POSITIONS}.*truncation=True"):
         pipe(long, max_new_tokens=3)
     assert isinstance(pipe(long, truncation=True, max_new_tokens=3)[0][pipe.key], str)
 
@@ -411,7 +412,7 @@ def test_an_unknown_task_lists_the_known_ones():
 @pytest.mark.parametrize("task", ["sentiment-analysis", "ner", "question-answering", "summarization",
                                   "translation", "text-to-speech"])
 def test_a_task_without_an_offline_model_says_so_in_one_line(task):
-    with pytest.raises(PL.NoOfflineModelError) as e:
+    with pytest.raises(errors.NoOfflineModelError) as e:
         llmfound.pipeline(task)
     msg = str(e.value)
     t = PL.get_task(task)
@@ -446,14 +447,14 @@ def test_a_model_folder_missing_files_names_them(tmp_path, contract_models):
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(PL.ModelFolderError) as e:
+    with pytest.raises(errors.ModelFolderError) as e:
         llmfound.pipeline("sentiment-analysis", model=str(empty))
     msg = str(e.value)
     assert "config.json" in msg and "safetensors" in msg and "tokenizer" in msg, msg
     pickled = tmp_path / "pickled"
     shutil.copytree(contract_models["text-classification"], pickled)
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
-    with pytest.raises(PL.ModelFolderError, match="only pickle weights .*pytorch_model.bin.* never loads"):
+    with pytest.raises(errors.ModelFolderError, match="only pickle weights .*pytorch_model.bin.* never loads"):
         llmfound.pipeline("sentiment-analysis", model=str(pickled))
 
 
@@ -463,7 +464,7 @@ def test_a_model_without_a_trained_head_is_refused_not_randomly_initialized(task
     """all-MiniLM-L6-v2 is a bare encoder: asked to classify, transformers would add a random head and answer
     at random. llmfound refuses and names the missing weights."""
     require_assets(MINILM)
-    with pytest.raises(PL.UntrainedWeightsError) as e:
+    with pytest.raises(errors.UntrainedWeightsError) as e:
         llmfound.pipeline(task, model=MINILM)
     msg = str(e.value)
     assert f"is not a complete {PL.get_task(task).name} model" in msg and head in msg, msg
@@ -550,13 +551,13 @@ def test_a_hub_failure_is_one_line_not_a_traceback(monkeypatch):
     import transformers
 
     import llmfound.assets
-    import llmfound.hub
+    import llmfound.assets.hub
 
     def unreachable(*a, **k):
         raise ConnectionError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck your "
                               "internet connection or see https://huggingface.co/docs/transformers/installation")
 
-    monkeypatch.setattr(llmfound.hub, "hub_offline", lambda: False)
+    monkeypatch.setattr(llmfound.assets.hub, "hub_offline", lambda: False)
     monkeypatch.setattr(llmfound.assets, "resolve", lambda ref: ref)
     monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", unreachable)
     with pytest.raises(AssetError) as e:
@@ -572,11 +573,11 @@ def hub_at(monkeypatch):
     listens (a reachable hub, as far as the probe can tell), ``hub_at(False)`` a closed one. Never a real hub."""
     import socket
 
-    import llmfound.hub
+    import llmfound.assets.hub
 
     for var in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(llmfound.hub, "_hub_probes", {})
+    monkeypatch.setattr(llmfound.assets.hub, "_hub_probes", {})
     servers = []
 
     def _at(listening: bool) -> str:
@@ -595,7 +596,7 @@ def hub_at(monkeypatch):
 
 
 def test_the_hub_probe_tells_a_listening_endpoint_from_a_closed_one(hub_at):
-    import llmfound.hub as A
+    import llmfound.assets.hub as A
 
     hub_at(True)
     assert A.hub_unreachable() is None and A.hub_problem() is None
@@ -606,7 +607,7 @@ def test_the_hub_probe_tells_a_listening_endpoint_from_a_closed_one(hub_at):
 
 
 def test_the_hub_is_probed_once_per_process(hub_at, monkeypatch):
-    import llmfound.hub as A
+    import llmfound.assets.hub as A
 
     hub_at(False)
     first = A.hub_unreachable()
@@ -619,10 +620,10 @@ def test_with_a_reachable_hub_the_seeds_one_liner_takes_transformers_default_mod
     --run-network tier's job); with the hub unreachable the same call is one NoOfflineModelError line."""
     t = PL.get_task("sentiment-analysis")
     hub_at(True)
-    assert PL._model_ref(t, None) == "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    assert PL.factory.model_ref(t, None) == "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
     closed = hub_at(False)
-    with pytest.raises(PL.NoOfflineModelError) as e:
-        PL._model_ref(t, None)
+    with pytest.raises(errors.NoOfflineModelError) as e:
+        PL.factory.model_ref(t, None)
     assert f"the model hub {closed} is unreachable" in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
@@ -650,12 +651,12 @@ def test_an_unreachable_hub_still_serves_a_model_huggingface_hub_cached(hub_at, 
 def test_tts_output_path_is_checked_before_any_model_work(tmp_path):
     """``check_output_path`` needs no model: the CLI calls it for ``--out`` before loading one."""
     with pytest.raises(LlmfoundError, match="its folder .* does not exist; create it first"):
-        PL.check_output_path(tmp_path / "no" / "such" / "x.wav")
+        check_output_path(tmp_path / "no" / "such" / "x.wav")
     with pytest.raises(LlmfoundError, match="is a folder; name a file inside it"):
-        PL.check_output_path(tmp_path)
+        check_output_path(tmp_path)
     with pytest.raises(LlmfoundError, match="is a folder"):
         PL.write_wav(np.zeros(8), 16000, tmp_path)
-    assert PL.check_output_path(tmp_path / "ok.wav") == tmp_path / "ok.wav"
+    assert check_output_path(tmp_path / "ok.wav") == tmp_path / "ok.wav"
     assert list(tmp_path.iterdir()) == [], "checking must create nothing"
 
 
@@ -687,7 +688,7 @@ no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has
 @no_cuda
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", 0, "0"])
 def test_cuda_without_cuda_is_one_clear_error(device):
-    with pytest.raises(PL.NoCudaError) as e:
+    with pytest.raises(errors.NoCudaError) as e:
         llmfound.pipeline("feature-extraction", device=device)
     msg = str(e.value)
     assert "\n" not in msg and "no CUDA device" in msg and "device='cpu'" in msg, msg

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import assets, registries
+from llmfound import assets
+from llmfound.assets import cache, registries
 from llmfound.errors import AssetError
 
 VOCAB = b"hello\nworld\n"
@@ -100,7 +101,7 @@ def local_pip(tmp_path, monkeypatch):
 
 
 def _use(monkeypatch, row: assets.Asset) -> None:
-    monkeypatch.setattr(assets, "ASSETS", assets.ASSETS + (row,))
+    monkeypatch.setattr(cache, "ASSETS", cache.ASSETS + (row,))
 
 
 # -------------------------------------------------------------------------------------------------- sdists

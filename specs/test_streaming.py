@@ -222,7 +222,7 @@ def _pipeline(cli: bool):
         from llmfound import pipelines as PL
         from llmfound.cli import main
 
-        monkeypatch.setattr(PL, "load", lambda task, ref, dtype=None: (model, tok, ref))
+        monkeypatch.setattr(PL.factory, "load", lambda task, ref, dtype=None: (model, tok, ref))
         monkeypatch.setattr(Q, "load_tokenizer", lambda ref: (tok, model.config))
         if cli:
             assert main(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"]) == 0

@@ -541,7 +541,7 @@ def test_the_real_smollm2_model_config_accepts_its_tokenizer_and_rejects_llama3s
 def _llama_tokenizer_from_model_file(legacy: bool):
     """transformers' LlamaTokenizer built from a sentencepiece .model (Mistral v1's, a Llama-style vocab)."""
     from llmfound.assets import SPM_CONFIG, ensure
-    from llmfound.convert import spm_model_tokenizer
+    from llmfound.assets.recipes import spm_model_tokenizer
 
     return spm_model_tokenizer(ensure("mistral-common-data") / "tokenizer.model.v1",
                                dict(json.loads(SPM_CONFIG), legacy=legacy))

@@ -1,7 +1,7 @@
 """Lesson: the chat templates model makers publish, run as transformers runs them, fail in ways a user meets.
 
 The llama.cpp sources in the cache (``llama-cpp-vocabs``) ship the model makers' own templates: Qwen, gpt-oss,
-Gemma, DeepSeek, Kimi, GLM, Granite, Phi, Mistral, Hermes, Command R... (``llmfound/wild_templates.py`` finds them
+Gemma, DeepSeek, Kimi, GLM, Granite, Phi, Mistral, Hermes, Command R... (``llmfound/chat/wild.py`` finds them
 by listing the folder). Each is rendered through transformers' sandboxed Jinja for the conformance conversations
 plus a tool-definition one; a cell is the text or one line saying why not. Most render everything. The rest
 teach what breaks in practice: tool-use templates that iterate ``tools`` and crash on transformers' ``tools=None``,
@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from llmfound import snapshot
-from llmfound import wild_templates as W
+from llmfound.chat import rendering
+from llmfound.chat import wild as W
 from llmfound.errors import TemplateRefusedError
 from llmfound.families import get_family
 
@@ -160,7 +161,7 @@ def test_the_count_comes_from_the_folder_and_a_broken_file_is_one_line(tmp_path,
     (tmp_path / "dir.jinja").mkdir()
     (tmp_path / "link.jinja").symlink_to("/etc/hostname")
     monkeypatch.setattr(W, "_folder", lambda: tmp_path)
-    monkeypatch.setattr(W, "RENDER_SECONDS", 0.5)
+    monkeypatch.setattr(rendering, "RENDER_SECONDS", 0.5)
     W.template_source.cache_clear()
     try:
         code = cli.main(["templates", "--wild"])
@@ -178,9 +179,27 @@ def test_the_count_comes_from_the_folder_and_a_broken_file_is_one_line(tmp_path,
 
 def test_a_render_longer_than_the_limit_is_refused(monkeypatch, require_assets):
     require_assets(*NEEDS)
-    monkeypatch.setattr(W, "MAX_TEXT", 50)
+    monkeypatch.setattr(rendering, "MAX_TEXT", 50)
     outcome, detail = W.conform("Qwen-Qwen2.5-7B-Instruct.jinja", "single-user")
-    assert outcome == "raises" and "characters for this conversation (more than 50)" in detail, detail
+    assert outcome == "raises" and "beyond the messages' own (more than 50)" in detail, detail
+
+
+def test_a_wild_template_gets_the_family_paths_checks(require_assets):
+    """One render path: the checks a family's template had and the wild path lacked hold here too: both prompt
+    options at once are refused, a content part a template would print as a Python list is refused, and a
+    generation prompt after a prefilled answer warns."""
+    from llmfound.errors import ChatOptionsError, InvalidMessagesError
+
+    require_assets(*NEEDS)
+    name = "meta-llama-Llama-3.1-8B-Instruct.jinja"
+    prefill = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "The capital of France is"}]
+    with pytest.raises(ChatOptionsError, match="cannot be used together"):
+        W.render_wild(name, prefill, add_generation_prompt=True, continue_final_message=True)
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}]
+    with pytest.raises(InvalidMessagesError, match="message 0 .*content"):
+        W.render_wild(name, parts, add_generation_prompt=True)
+    with pytest.warns(UserWarning, match="closes it and opens a second assistant turn"):
+        W.render_wild(name, prefill, add_generation_prompt=True)
 
 
 def test_the_pinned_date_never_rewrites_what_the_user_wrote(require_assets):

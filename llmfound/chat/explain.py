@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from .errors import (ChatTemplateError, ChatTemplateSyntaxError, TemplateRefusedError, TemplateSecurityError,
-                     first_line)
+from llmfound.errors import (ChatTemplateError, ChatTemplateSyntaxError, TemplateRefusedError, TemplateSecurityError,
+    first_line)
 
 __all__ = ["explain"]
 

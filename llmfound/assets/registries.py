@@ -33,11 +33,11 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .environment import isolated_python
-from .errors import AssetError, NpmMissingError
+from llmfound.environment import isolated_python
+from llmfound.errors import AssetError, NpmMissingError
 
 if TYPE_CHECKING:  # the manifest row type; assets imports this module, never the other way at run time
-    from .manifest import Asset
+    from llmfound.assets.manifest import Asset
 
 __all__ = ["FETCHERS", "fetch_wheel", "fetch_sdist", "fetch_npm", "pip_sources", "PipSources"]
 

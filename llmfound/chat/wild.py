@@ -6,11 +6,12 @@ found by listing the cache folder, never by a hand-written list, so the count is
 (70 in 0.3.36).
 
 Each template is rendered only through transformers' sandboxed Jinja (:func:`llmfound.chat.render` with
-``chat_template=``), for the conformance conversations (:data:`llmfound.conformance.CASES`) plus ``tool-definition`` (a
+``chat_template=``), for the conformance conversations (:data:`llmfound.chat.conformance.CASES`) plus
+``tool-definition`` (a
 user turn with one tool offered). The special-token strings come from :data:`RENDERER`'s tokenizer (Llama 3:
 ``bos_token`` ``<|begin_of_text|>``); the date is fixed (``date_string`` and a ``strftime_now`` that always
 answers for 26 Jul 2024), so no cell depends on today. A cell is ``("ok", text)`` or ``("raises", "<Class>:
-message")`` in one line (:mod:`llmfound.template_errors` names a template that needs ``tools`` or a variable).
+message")`` in one line (:mod:`llmfound.chat.explain` names a template that needs ``tools`` or a variable).
 
 :func:`traits` reads what a template does from its renders and its syntax tree (jinja2's own ``meta`` API), not
 from its name: see the function. :data:`FAMILY_OF` pairs a wild template with the llmfound family whose own
@@ -23,21 +24,18 @@ import copy
 import functools
 import json
 import re
-import signal
-import threading
 import warnings
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .chat import render
-from .conformance import CASES, FIXED_TEMPLATE_KWARGS
-from .errors import (AssetError, ChatOptionsError, ChatTemplateError, InvalidMessagesError, TemplateRefusedError,
-                     get_by_name)
+from llmfound.chat.conformance import CASES, FIXED_TEMPLATE_KWARGS, outcome_of
+from llmfound.chat.rendering import render, render_conversation, special_tokens_of
+from llmfound.errors import (AssetError, ChatTemplateError, InvalidMessagesError,
+    get_by_name)
 
 __all__ = ["ASSET", "RENDERER", "WILD_CASES", "FAMILY_OF", "KNOWN_DIFFERENCES", "template_names", "template_source",
            "conform", "wild_table", "traits", "family_agreement", "extra_variables", "TRANSFORMERS_VARIABLES",
-           "render_wild", "FIXED_DATE", "SPECIAL_TOKENS", "markdown_page", "RENDER_SECONDS", "MAX_TEXT"]
+           "render_wild", "FIXED_DATE", "markdown_page"]
 
 ASSET = "llama-cpp-vocabs"
 RENDERER = "llama3"
@@ -78,12 +76,8 @@ transformers' ``strftime_now`` printed for today is read back as this day in the
 (``strftime_now`` is a global of transformers' sandbox, and template keyword arguments cannot replace it: they are
 turned into plain data)."""
 
-SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "pad_token")
-"""The tokenizer's special-token strings handed to every render (as ``llmfound.chat`` does for Mistral)."""
-
-
 def _folder() -> Path:
-    from .assets import ensure
+    from llmfound.assets import ensure
 
     return ensure(ASSET) / "templates"
 
@@ -95,12 +89,6 @@ KNOWN_DIFFERENCES = {
         "nemo-template-unquoted-tool-result)",
 }
 """(wild template, case) -> why the family's render differs from the wild template's, where it does by design."""
-
-
-RENDER_SECONDS = 10.0
-"""The longest one render may take (wall clock) before llmfound stops it; the shipped ones take milliseconds."""
-MAX_TEXT = 1_000_000
-"""The most characters a render may produce; the shipped ones write at most a few thousand."""
 
 
 def template_names() -> list[str]:
@@ -123,29 +111,8 @@ def template_source(name: str) -> str:
                          f"{ASSET}") from None
 
 
-@contextmanager
-def _time_limit(seconds: float, name: str):
-    """Stop the block after ``seconds`` with :class:`TemplateRefusedError` (SIGALRM: only in the main thread of
-    a process that can have it; elsewhere the block runs unlimited)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def stop(signum, frame):
-        raise TemplateRefusedError(f"the chat template of {name} did not finish in {seconds:g} s (a loop that does "
-                                   f"not end?); llmfound stopped it")
-
-    old = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def _tokenizer():
-    from .families import load_tokenizer
+    from llmfound.families import load_tokenizer
 
     return load_tokenizer(RENDERER)
 
@@ -162,65 +129,27 @@ def _pin_date(source: str, text: str, given: str) -> str:
 
 
 def render_wild(name: str, messages: list[dict], tokenizer=None, **kw) -> str:
-    """Wild template ``name`` rendered for ``messages`` by transformers' sandboxed ``render_jinja_template``, with
-    the special-token strings of ``tokenizer`` (default: :data:`RENDERER`'s), ``date_string`` fixed and the
-    date pinned (:data:`FIXED_DATE`); ``kw`` reaches the template (``add_generation_prompt``, ``tools``, ...).
-
-    Messages are checked as :func:`llmfound.chat.validate_messages` does; tool calls are passed as given and
-    a call the template dropped raises :class:`InvalidMessagesError`. A failing template raises the one-line
-    :class:`~llmfound.errors.ChatTemplateError` of :func:`llmfound.template_errors.explain`, naming the file."""
-    from transformers.utils.chat_template_utils import render_jinja_template
-
-    from .chat import validate_messages
-    from .template_errors import explain
-    from .tool_calls import check_rendered, normalize
-
-    tok = tokenizer or _tokenizer()
+    """Wild template ``name`` rendered for ``messages`` through llmfound's one render path
+    (:func:`llmfound.chat.render_conversation`: the same checks, bounds and one-line errors as a family's
+    template), with the special-token strings of ``tokenizer`` (default: :data:`RENDERER`'s), ``date_string``
+    fixed and the date pinned (:data:`FIXED_DATE`); ``kw`` are ``add_generation_prompt``,
+    ``continue_final_message``, ``tools`` and template variables. Tool calls are checked and passed as given (no
+    family row says what this template wants). Raises what :func:`llmfound.chat.render_conversation` raises."""
     source = template_source(name)
-    messages = normalize(validate_messages(copy.deepcopy(messages)), who=name)
-    tools = kw.get("tools")
-    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
-        raise ChatOptionsError(f"tools must be a list of JSON-schema dicts (or None), got {type(tools).__name__}")
-    specials = {k: v for k in SPECIAL_TOKENS if isinstance(v := getattr(tok, k, None), str)}
-    kwargs = {**FIXED_TEMPLATE_KWARGS, **specials, **kw}
-
-    def once(**over):
-        return render_jinja_template([messages], chat_template=source, **{**kwargs, **over})[0][0]
-
-    def renders_with_empty_tools() -> bool:
-        try:
-            once(tools=[])
-            return True
-        except Exception:  # noqa: BLE001 - any failure means "not this way"; the first error is reported
-            return False
-
-    try:
-        with _time_limit(RENDER_SECONDS, name):
-            text = once()
-            if len(text) > MAX_TEXT:
-                raise TemplateRefusedError(f"the chat template of {name} wrote {len(text):,} characters for this "
-                                           f"conversation (more than {MAX_TEXT:,}); llmfound does not keep it")
-    except TemplateRefusedError:
-        raise
-    except Exception as e:  # jinja2 errors, and ValueError/TypeError raised while the template runs
-        with _time_limit(RENDER_SECONDS, name):
-            raise explain(e, name, ASSET, None if tools is not None else renders_with_empty_tools) from e
-    check_rendered(messages, text, name)
-    return _pin_date(source, text, json.dumps([messages, kw], ensure_ascii=False, default=str))
+    options = {k: kw.pop(k) for k in ("add_generation_prompt", "continue_final_message", "tools") if k in kw}
+    r = render_conversation(source, copy.deepcopy(messages), who=name, origin=ASSET,
+                            specials=special_tokens_of(tokenizer or _tokenizer()),
+                            add_generation_prompt=options.get("add_generation_prompt", False),
+                            continue_final_message=options.get("continue_final_message", False),
+                            tools=options.get("tools"), template_kwargs={**FIXED_TEMPLATE_KWARGS, **kw})
+    return _pin_date(source, r.text, json.dumps([messages, {**options, **kw}], ensure_ascii=False, default=str))
 
 
 def conform(name: str, case: str) -> tuple[str, str]:
-    """Render :data:`WILD_CASES` ``case`` with wild template ``name``: ``("ok", text)`` or ``("raises",
-    "<Class>: message")``, ``<Class>`` being llmfound's error class with the upstream one in brackets."""
+    """Render :data:`WILD_CASES` ``case`` with wild template ``name``: :func:`llmfound.chat.conformance.outcome_of`
+    the render, as a family's cell is made."""
     messages, kw = WILD_CASES[get_by_name(list(WILD_CASES), case, "conversation", names=lambda c: (c,))]
-    try:
-        return "ok", render_wild(name, messages, **{"add_generation_prompt": True, **kw})
-    except AssetError as e:
-        return "raises", f"{type(e).__name__}: {e}"
-    except ChatTemplateError as e:
-        return "raises", f"{e.label}: {e}"
-    except InvalidMessagesError as e:
-        return "raises", f"{type(e).__name__}: {e}"
+    return outcome_of(lambda: render_wild(name, messages, **{"add_generation_prompt": True, **kw}))
 
 
 def wild_table(names: list[str] | None = None) -> dict[str, dict[str, tuple[str, str]]]:
@@ -310,7 +239,7 @@ def family_agreement(name: str, case: str) -> str | None:
     """None when wild template ``name`` renders conformance ``case`` exactly as its family's own template
     (:data:`FAMILY_OF`), both with the family's tokenizer; else one line: both outcomes, or where the texts first
     differ. Raises ``KeyError`` for a template with no family."""
-    from .families import load_tokenizer
+    from llmfound.families import load_tokenizer
 
     family = FAMILY_OF[name]
     messages, kw = CASES[case]
@@ -339,7 +268,7 @@ def markdown_page(table: dict | None = None, all_traits: dict | None = None) -> 
     """The generated page ``docs/wild-templates.md``: the conformance table (ok / E<n>, each error once below) and
     the traits table, for every shipped template; ``table`` / ``all_traits`` default to computing them. The page
     names the command that writes it (``llmfound templates --wild --markdown docs/wild-templates.md``)."""
-    from .outputs import error_number, md_cell
+    from llmfound.outputs import error_number, md_cell
 
     table = table if table is not None else wild_table()
     all_traits = all_traits if all_traits is not None else {n: traits(n) for n in table}
@@ -354,7 +283,7 @@ def markdown_page(table: dict | None = None, all_traits: dict | None = None) -> 
         f"Every chat template the cached `{ASSET}` asset ships ({len(table)} `.jinja` files from llama.cpp's "
         "`models/templates`, in the PyPI sdist `llama-cpp-python==0.3.36`), rendered through transformers' "
         f"sandboxed Jinja with {RENDERER}'s special-token strings and the date pinned to "
-        f"{FIXED_DATE:%d %b %Y}. Code: `llmfound/wild_templates.py`; how to read it: "
+        f"{FIXED_DATE:%d %b %Y}. Code: `llmfound/chat/wild.py`; how to read it: "
         "[chat templates](chat-templates.md#templates-in-the-wild).",
         "",
         "## Conformance: ok, or the error (E<n>, listed below the table)",

@@ -7,7 +7,7 @@ tokens in id order, are read here with :mod:`ast`, evaluating only literals, lis
 ``range`` / ``len``, f-strings and list comprehensions (and the file's own one-line helper functions made of
 those). Anything else where those values are built raises :class:`~llmfound.errors.AssetError`, so a changed
 file is reported, never run. Used by the conversion recipe that builds the ``llama3.1`` and ``llama4``
-tokenizers (:mod:`llmfound.convert`) and by the oracle (:mod:`llmfound.meta_reference`).
+tokenizers (:mod:`llmfound.assets.recipes`) and by the oracle (:mod:`llmfound.meta.reference`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import ast
 import os
 from contextlib import contextmanager
 
-from .errors import AssetError, NotDataError
+from llmfound.errors import AssetError, NotDataError
 
 __all__ = ["read_tokenizer_py", "no_tiktoken_cache", "MAX_ITEMS", "MAX_STEPS", "REPAIR"]
 

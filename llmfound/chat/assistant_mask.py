@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ChatOptionsError
+from llmfound.errors import ChatOptionsError
 
 __all__ = ["GENERATION_TAG", "check_marks_assistant_tokens", "assistant_mask"]
 

@@ -1,8 +1,8 @@
-"""Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.convert`).
+"""Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.recipes`).
 
 A recipe receives its input asset's cache folder as ``asset`` (a Path, fetched and sha256-checked by the
 caller; the manifest names it) and never fetches anything itself, so of llmfound it imports only
-:mod:`llmfound.meta_files` (reading Meta's ``tokenizer.py`` as data).
+:mod:`llmfound.assets.meta_files` (reading Meta's ``tokenizer.py`` as data).
 
 Each recipe writes into an empty folder ``out``; publishing it atomically is the caller's job. Facts used
 (measured with transformers 5.23, written in ``docs/sources.md``, "Facts the conversions and defaults rely on"):
@@ -150,11 +150,11 @@ def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, base_to
 
     The ranks become a byte-level BPE through transformers' own ``TikTokenConverter`` (which reads the file
     with tiktoken), split by the pattern and followed by the special tokens, in id order, that
-    ``<folder>/tokenizer.py`` builds (read as data by :func:`llmfound.meta_files.read_tokenizer_py`, never
+    ``<folder>/tokenizer.py`` builds (read as data by :func:`llmfound.assets.meta_files.read_tokenizer_py`, never
     run). The post-processor prepends ``bos`` on encode, the form transformers' Llama 4 conversion script
     (``Llama4Converter.update_post_processor``) and the published Llama 3.1 ``tokenizer.json`` use; ``config``
     is the ``tokenizer_config.json`` text (special tokens by name). tiktoken reads the file without its own
-    cache (:func:`llmfound.meta_files.no_tiktoken_cache`). Writes ``tokenizer.json`` and
+    cache (:func:`llmfound.assets.meta_files.no_tiktoken_cache`). Writes ``tokenizer.json`` and
     ``tokenizer_config.json``. Raises ``ValueError`` when the file does not hold ``base_tokens`` BPE tokens
     ranked 0..n-1 (a damaged file: Meta's Llama 3 file has 128,000, Llama 4's 200,000, counted 2026-12-01) or
     ``bos`` is not a special token."""
@@ -163,7 +163,7 @@ def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, base_to
     from tokenizers import processors
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
-    from .meta_files import no_tiktoken_cache, read_tokenizer_py
+    from llmfound.assets.meta_files import no_tiktoken_cache, read_tokenizer_py
 
     src = asset / folder
     pattern, specials = read_tokenizer_py((src / "tokenizer.py").read_text(encoding="utf-8"),

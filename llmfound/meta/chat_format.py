@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ChatOptionsError, InvalidMessagesError
+from llmfound.errors import ChatOptionsError, InvalidMessagesError
 
 __all__ = ["ChatFormat", "FORMATS", "ROLES", "check_roles", "encode_dialog", "text_and_ids"]
 
@@ -109,7 +109,7 @@ def encode_dialog(tokenizer, version: str, messages: list[dict], *, add_generati
     :class:`ChatOptionsError` for ``continue_final_message`` (ChatFormat closes every message);
     :class:`~llmfound.errors.UnknownNameError` for another ``version``; ``ValueError`` for a tokenizer that lacks
     the format's special tokens."""
-    from .errors import get_by_name
+    from llmfound.errors import get_by_name
 
     fmt = get_by_name(list(FORMATS.values()), version, "ChatFormat version", names=lambda f: (f.version,))
     if continue_final_message:
@@ -148,7 +148,7 @@ def text_and_ids(family, messages: list[dict], add_generation_prompt: bool = Tru
     :func:`encode_dialog` raises, and :class:`ChatOptionsError` for ``tools`` (ChatFormat writes tool
     definitions in its own system prompts, which llmfound does not reproduce) or any ``template_kwargs`` (there
     is no template to read them)."""
-    from .families import load_tokenizer
+    from llmfound.families import load_tokenizer
 
     if tools is not None:
         raise ChatOptionsError(f"{family.name}: Meta's ChatFormat writes tool definitions in its own system "

@@ -27,7 +27,7 @@ import secrets
 import weakref
 from typing import Any, Callable
 
-from .errors import InvalidMessagesError
+from llmfound.errors import InvalidMessagesError
 
 __all__ = ["added_tokens", "message_strings", "control_tokens", "typed_tokens", "encode_keeping_typed_tokens_as_text"]
 

@@ -5,10 +5,14 @@ upgrade shows up as a named cell (``llmfound templates --table``, the snapshot's
 
 from __future__ import annotations
 
-from .chat import render, text_ids_difference
-from .errors import ChatTemplateError, InvalidMessagesError
+from typing import Callable
 
-__all__ = ["CASES", "FIXED_TEMPLATE_KWARGS", "TEXT_IDS", "case_arguments", "conform", "agreement", "conformance_table"]
+from llmfound.chat.ids import text_ids_difference
+from llmfound.chat.rendering import render
+from llmfound.errors import AssetError, ChatTemplateError, InvalidMessagesError
+
+__all__ = ["CASES", "FIXED_TEMPLATE_KWARGS", "TEXT_IDS", "case_arguments", "outcome_of", "conform", "agreement",
+           "conformance_table"]
 
 _Q = "What is the capital of France?"
 _WEATHER_TOOL = {"type": "function", "function": {
@@ -56,18 +60,27 @@ def case_arguments(case: str) -> tuple[list[dict], dict]:
     return copy.deepcopy(messages), {"add_generation_prompt": True, **kw, **FIXED_TEMPLATE_KWARGS}
 
 
-def conform(family, case: str) -> tuple[str, str]:
-    """Render conformance case ``case`` for ``family``: ``("ok", text)`` or ``("raises", "<Class>: <message>")``.
+def outcome_of(render: Callable[[], str]) -> tuple[str, str]:
+    """What one conformance cell records for a render: ``("ok", text)`` or ``("raises", "<Class>: <message>")``.
+    Every conformance table (the families', the templates in the wild) fills its cells through here.
 
     For a raise, ``<Class>`` is llmfound's error class, followed by the upstream class in brackets when the
-    template or transformers raised (e.g. ``TemplateRefusedError[jinja2.exceptions.TemplateError]``)."""
-    messages, kw = case_arguments(case)
+    template or transformers raised (e.g. ``TemplateRefusedError[jinja2.exceptions.TemplateError]``), and the
+    message is the one line a caller of :func:`llmfound.chat.render` gets: the template's own words where it
+    raised, with the cause and what to do where llmfound can tell them (a template that needs a tool list or a
+    variable, a bound llmfound enforced, a check it made first)."""
     try:
-        return "ok", render(family, messages, **kw)
+        return "ok", render()
     except ChatTemplateError as e:
-        return "raises", f"{e.label}: {e.upstream_message if e.upstream is not None else e}"
-    except InvalidMessagesError as e:
+        return "raises", f"{e.label}: {e}"
+    except (InvalidMessagesError, AssetError) as e:
         return "raises", f"{type(e).__name__}: {e}"
+
+
+def conform(family, case: str) -> tuple[str, str]:
+    """Render conformance case ``case`` for ``family``: :func:`outcome_of` the render."""
+    messages, kw = case_arguments(case)
+    return outcome_of(lambda: render(family, messages, **kw))
 
 
 def agreement(family, case: str) -> str | None:
@@ -81,7 +94,7 @@ def conformance_table(family_names: list[str] | None = None) -> dict[str, dict[s
     """``{family: {case: conform(family, case), ..., TEXT_IDS: (verdict, detail)}}`` for every family with a
     template (or those named). The :data:`TEXT_IDS` cell is ``("agree", "all <n> rendered cases")`` or
     ``("differs", "<k> of <n> rendered cases; first <case>: <where>")``."""
-    from .families import FAMILIES
+    from llmfound.families import FAMILIES
 
     table = {}
     for n in family_names or [f.name for f in FAMILIES if f.template]:

@@ -9,13 +9,14 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from .errors import InputTooLongError, LlmfoundError
-from .units import plural
-from .context import max_positions
-from .tasks import _is_text_list, _text_batch, _too_long, _wrong_input, get_task
+from llmfound.errors import InputTooLongError, LlmfoundError
+from llmfound.units import plural
+from llmfound.context import max_positions
+from llmfound.pipelines.tasks import is_text_list, text_batch, too_long, wrong_input, get_task
 
 __all__ = ["QA_SPECIAL_TOKENS", "QA_MIN_CONTEXT_TOKENS", "QA_CANDIDATES_PER_ANSWER", "FALLBACK_POSITIONS",
-    "LlmfoundPipeline", "QuestionAnsweringPipeline", "Seq2SeqPipeline", "SentenceEmbeddingPipeline"]
+    "LlmfoundPipeline", "QuestionAnsweringPipeline", "Seq2SeqPipeline", "SentenceEmbeddingPipeline", "check_options",
+    "check_pooling"]
 
 # Question answering's windowing. The defaults of ``_answer`` (max_seq_len 384, doc_stride 128, max_question_len 64,
 # max_answer_len 15, top_k 1) are transformers v4's QuestionAnsweringPipeline defaults, kept so answers match v4.
@@ -31,14 +32,15 @@ FALLBACK_POSITIONS = 512
 
 
 
-def _check_options(task: str, given: dict, known: tuple[str, ...]) -> None:
+def check_options(task: str, given: dict, known: tuple[str, ...]) -> None:
     """Raise :class:`LlmfoundError` naming keyword options a llmfound pipeline does not take."""
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise LlmfoundError(f"{task} does not take option(s) {', '.join(unknown)}; it takes {', '.join(known)}")
 
 
-def _check_pooling(pooling: Any) -> None:
+def check_pooling(pooling: Any) -> None:
+    """Raise :class:`LlmfoundError` for a ``pooling`` the sentence-embedding pipeline does not take."""
     if pooling is None:
         raise LlmfoundError("pooling=None is chosen when the pipeline is built: "
                             "llmfound.pipeline('feature-extraction', pooling=None) returns transformers' per-token "
@@ -97,12 +99,12 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
     options = ("top_k", "max_answer_len", "max_seq_len", "doc_stride", "max_question_len")
 
     def __init__(self, model, tokenizer, device: str = "cpu", **defaults: Any):
-        _check_options(self.task, defaults, self.options)
+        check_options(self.task, defaults, self.options)
         super().__init__(model, tokenizer, device, **defaults)
 
     def __call__(self, *args: Any, question: Any = None, context: Any = None, **kw: Any):
         kw = self._kw(kw)
-        _check_options(self.task, kw, self.options)
+        check_options(self.task, kw, self.options)
         for name in ("top_k", "max_answer_len"):
             v = kw.get(name, 1)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -121,25 +123,25 @@ class QuestionAnsweringPipeline(LlmfoundPipeline):
                 elif isinstance(x, (list, tuple)) and x and all(isinstance(d, dict) for d in x):
                     pairs, single = list(x), False
                 else:
-                    raise _wrong_input(self.task, x, get_task(self.task).inputs)
+                    raise wrong_input(self.task, x, get_task(self.task).inputs)
                 examples = []
                 for d in pairs:
                     if not (isinstance(d.get("question"), str) and isinstance(d.get("context"), str)):
-                        raise _wrong_input(self.task, d, "dicts with string 'question' and 'context'")
+                        raise wrong_input(self.task, d, "dicts with string 'question' and 'context'")
                     examples.append((d["question"], d["context"]))
                 res = [self._answer(q, c, **kw) for q, c in examples]
                 return res[0] if single else res
         if isinstance(question, str) and isinstance(context, str):
             return self._answer(question, context, **kw)
-        if _is_text_list(question) and (isinstance(context, str) or _is_text_list(context)):
+        if is_text_list(question) and (isinstance(context, str) or is_text_list(context)):
             ctxs = [context] * len(question) if isinstance(context, str) else list(context)
             if len(ctxs) != len(question):
                 nq, nc = len(question), len(ctxs)
                 raise LlmfoundError(f"question-answering got {nq} question{'s' * (nq != 1)} but {nc} "
                                     f"context{'s' * (nc != 1)}; pass one context, or one per question")
             return [self._answer(q, c, **kw) for q, c in zip(question, ctxs)]
-        bad = question if not (isinstance(question, str) or _is_text_list(question)) else context
-        raise _wrong_input(self.task, bad, get_task(self.task).inputs)
+        bad = question if not (isinstance(question, str) or is_text_list(question)) else context
+        raise wrong_input(self.task, bad, get_task(self.task).inputs)
 
     def _answer(self, question: str, context: str, *, top_k: int = 1, max_answer_len: int = 15,
                 max_seq_len: int | None = None, doc_stride: int = 128, max_question_len: int = 64):
@@ -228,7 +230,7 @@ class Seq2SeqPipeline(LlmfoundPipeline):
     def __call__(self, inputs: Any, **kw: Any):
         import torch
 
-        texts, single = _text_batch(self.task, inputs)
+        texts, single = text_batch(self.task, inputs)
         kw = self._kw(kw)
         truncation = bool(kw.pop("truncation", False))
         kw.pop("clean_up_tokenization_spaces", None)
@@ -256,7 +258,7 @@ class Seq2SeqPipeline(LlmfoundPipeline):
             enc = self.tokenizer(self.prefix + text, **tk)
             length = enc["input_ids"].shape[-1]
             if limit and length > limit:
-                raise _too_long(length, limit, self.model)
+                raise too_long(length, limit, self.model)
             with torch.inference_mode():
                 out = self.model.generate(**self._forward_inputs(enc), **kw)
             texts_out = self.tokenizer.batch_decode(out, skip_special_tokens=True)
@@ -283,9 +285,9 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
     options = ("pooling", "normalize", "batch_size", "return_tensors")
 
     def __init__(self, model, tokenizer, device: str = "cpu", *, folder: Path | None = None, **defaults: Any):
-        _check_options(self.task, defaults, self.options)
+        check_options(self.task, defaults, self.options)
         if "pooling" in defaults:
-            _check_pooling(defaults["pooling"])
+            check_pooling(defaults["pooling"])
         super().__init__(model, tokenizer, device, **defaults)
         self.max_length = max_positions(model, tokenizer)
         if folder is not None and (folder / "sentence_bert_config.json").exists():
@@ -300,13 +302,13 @@ class SentenceEmbeddingPipeline(LlmfoundPipeline):
 
         opts = {"pooling": "mean", "normalize": True, "batch_size": 32, "return_tensors": False}
         kw = self._kw(kw)
-        _check_options(self.task, kw, self.options)
+        check_options(self.task, kw, self.options)
         opts.update(kw)
         pooling, normalize, batch_size = opts["pooling"], opts["normalize"], int(opts["batch_size"])
         return_tensors = opts["return_tensors"]
 
-        texts, single = _text_batch(self.task, inputs)
-        _check_pooling(pooling)
+        texts, single = text_batch(self.task, inputs)
+        check_pooling(pooling)
         chunks = []
         for i in range(0, len(texts), max(1, batch_size)):
             enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=self.max_length is not None,

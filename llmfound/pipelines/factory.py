@@ -54,26 +54,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .assets import ModelFolderError, check_model_folder  # noqa: F401 (re-exported)
-from .outputs import atomic_write, check_output_path  # noqa: F401 (re-exported)
-from .errors import AssetError, LlmfoundError, first_line
-from .quantization import check_trained
-from .errors import InputTooLongError, NoCudaError, NoOfflineModelError, UntrainedWeightsError  # noqa: F401
-from .manual_pipelines import (  # noqa: F401 (llmfound's own pipelines, part of this module's API)
-    LlmfoundPipeline, QuestionAnsweringPipeline, Seq2SeqPipeline, SentenceEmbeddingPipeline, _check_options,
-    _check_pooling,
-)
-from .tasks import (  # noqa: F401 (the task table and input checks, part of this module's API)
-    _TRANSLATION_RE, NOT_TRANSFORMERS_TASKS, SEED_TASKS, TASKS, Task, _is_chat, _is_text_list, _text_batch, _too_long,
-    _wrong_input, get_task, task_names,
-)
-from .context import max_positions  # noqa: F401 (part of this module's API)
+from llmfound.assets.cache import check_model_folder
+from llmfound.outputs import atomic_write, check_output_path
+from llmfound.errors import AssetError, LlmfoundError, first_line
+from llmfound.quantization import check_trained
+from llmfound.errors import NoCudaError, NoOfflineModelError
+from llmfound.pipelines.manual import (QuestionAnsweringPipeline, Seq2SeqPipeline,
+    SentenceEmbeddingPipeline, check_options, check_pooling)
+from llmfound.pipelines.tasks import (TRANSLATION_RE, Task, get_task)
 
-__all__ = ["log", "resolve_device", "load", "write_wav", "pipeline", "ModelFolderError", "check_model_folder",
-    "atomic_write", "check_output_path", "InputTooLongError", "NoCudaError", "NoOfflineModelError",
-    "UntrainedWeightsError", "LlmfoundPipeline", "QuestionAnsweringPipeline", "Seq2SeqPipeline",
-    "SentenceEmbeddingPipeline", "NOT_TRANSFORMERS_TASKS", "SEED_TASKS", "TASKS", "Task", "get_task",
-    "max_positions", "task_names"]
+__all__ = ["log", "resolve_device", "model_ref", "load", "write_wav", "pipeline"]
 
 log = logging.getLogger("llmfound")
 
@@ -126,17 +116,17 @@ def resolve_device(device: Any) -> tuple[str, str | None]:
 
 # ------------------------------------------------------------------------------------------------ models
 
-def _model_ref(task: Task, model: Any) -> str:
+def model_ref(task: Task, model: Any) -> str:
     """The reference to load for ``task``: ``model`` when given, else the offline default, else the hub
     default. Raises :class:`NoOfflineModelError` at once when the hub default is needed but the hub cannot be
-    used (offline mode, or unreachable: :func:`llmfound.hub.hub_problem`, a probe of ~2 s at most) and
+    used (offline mode, or unreachable: :func:`llmfound.assets.hub.hub_problem`, a probe of ~2 s at most) and
     huggingface_hub's local cache lacks that model."""
     if model is not None:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(f"model must be an asset name, a local folder or a hub id (str), got "
                             f"{type(model).__name__}")
         return str(model)
-    from .hub import hub_cached, hub_problem
+    from llmfound.assets.hub import hub_cached, hub_problem
 
     if task.offline_model:
         return task.offline_model
@@ -159,7 +149,7 @@ def load(task: Task, ref: str, *, dtype: Any = None):
     layer's errors for asset names."""
     import transformers
 
-    from .assets import resolve
+    from llmfound.assets import resolve
 
     where = resolve(ref)  # a hub id offline or unreachable raises AssetMissingError here, before any retry
     if isinstance(where, Path):
@@ -191,8 +181,8 @@ def load(task: Task, ref: str, *, dtype: Any = None):
 
 
 def _guarded_class(task: str):
-    """The guarded subclass for ``task`` (:mod:`llmfound.guarded_pipelines`, imported on first use: it is slow)."""
-    from .guarded_pipelines import GUARDED
+    """The guarded subclass for ``task`` (:mod:`llmfound.pipelines.guarded`, imported on first use: it is slow)."""
+    from llmfound.pipelines.guarded import GUARDED
 
     return GUARDED[task]
 
@@ -266,16 +256,16 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
     checked before loading).
     """
     t = get_task(task)
-    ref = _model_ref(t, model)  # before resolve_device: a task without a model fails without importing torch
+    ref = model_ref(t, model)  # before resolve_device: a task without a model fails without importing torch
     dev, note = resolve_device(device)
     dtype = kw.pop("dtype", None)
     if t.name == "question-answering":  # refuse unknown options before loading anything
-        _check_options(t.name, kw, QuestionAnsweringPipeline.options)
+        check_options(t.name, kw, QuestionAnsweringPipeline.options)
     per_token = t.name == "feature-extraction" and "pooling" in kw and kw["pooling"] is None
     if t.name == "feature-extraction" and not per_token:
-        _check_options(t.name, kw, SentenceEmbeddingPipeline.options)
+        check_options(t.name, kw, SentenceEmbeddingPipeline.options)
         if "pooling" in kw:
-            _check_pooling(kw["pooling"])
+            check_pooling(kw["pooling"])
     if per_token:
         kw.pop("pooling")
         import transformers
@@ -299,7 +289,7 @@ def pipeline(task: str, model: Any = None, device: Any = None, **kw: Any):
             pipe = SentenceEmbeddingPipeline(mdl, tok, dev, folder=where if isinstance(where, Path) else None,
                                              **kw)
         else:
-            name = task if _TRANSLATION_RE.match(task) else t.name
+            name = task if TRANSLATION_RE.match(task) else t.name
             pipe = Seq2SeqPipeline(mdl, tok, dev, task=name, **kw)
     pipe.llmfound_device_note = note
     if note:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from .errors import InvalidMessagesError, first_line
+from llmfound.errors import InvalidMessagesError, first_line
 
 __all__ = ["check_parts", "check_parts_rendered", "first_non_utf8"]
 

