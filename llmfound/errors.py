@@ -1,5 +1,34 @@
 """Every error class llmfound raises, and the table of the CLI's exit statuses.
 
+The classes, as a tree (the exit status a class gives is its own or its nearest ancestor's, set on three
+classes only; ``specs/test_architecture.py`` checks this drawing against the code)::
+
+    LlmfoundError                  exit 2: bad input the user can fix
+    ├── UnknownNameError           (also a KeyError)
+    ├── InputTooLongError
+    ├── UntrainedWeightsError
+    ├── TokenizerMismatchError
+    ├── InvalidMessagesError
+    ├── ChatOptionsError
+    ├── ChatTemplateError
+    │   ├── NoChatTemplateError
+    │   ├── TemplateRefusedError
+    │   ├── ChatTemplateSyntaxError
+    │   └── TemplateSecurityError
+    ├── SnapshotError
+    ├── NotDataError
+    ├── GateError
+    ├── UnavailableError           exit 3: what llmfound needs from outside cannot be had
+    │   ├── AssetError
+    │   │   ├── AssetMissingError
+    │   │   ├── NpmMissingError
+    │   │   └── ModelFolderError
+    │   ├── NoOfflineModelError
+    │   ├── SideEnvironmentError
+    │   └── CandidateInstallError
+    └── BrokenEnvironmentError     exit 4: a package or device here is missing or broken
+        └── NoCudaError
+
 All derive from :class:`LlmfoundError`: bad input or a broken environment the user can act on. Every message
 is one line that says what was wrong and what to do. The CLI prints it as ``error: <message>`` on stderr and
 exits with the class's :attr:`LlmfoundError.exit_code` (see :data:`EXIT_CODES`). Every class name ends in
@@ -15,7 +44,7 @@ __all__ = [
     "BrokenEnvironmentError", "NoCudaError", "NoOfflineModelError", "UntrainedWeightsError", "InputTooLongError",
     "TokenizerMismatchError", "InvalidMessagesError", "ChatTemplateError", "NoChatTemplateError",
     "TemplateRefusedError", "ChatTemplateSyntaxError", "TemplateSecurityError", "ChatOptionsError", "SnapshotError",
-    "GateError", "SideEnvironmentError", "CandidateInstallError", "NotDataError",
+    "GateError", "SideEnvironmentError", "CandidateInstallError", "NotDataError", "UnavailableError",
 ]
 
 CAPABILITY_EXIT_CODES: dict[str, int] = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13,
@@ -29,9 +58,10 @@ EXIT_CODES: dict[int, str] = {
     2: "bad input: an unknown name, an empty prompt, a prompt over the model's positions, a malformed file "
        "(LlmfoundError, UnknownNameError, InputTooLongError, SnapshotError, TokenizerMismatchError, ...); a usage "
        "mistake (click's usage message)",
-    3: "an asset problem: registry unreachable, sha256 mismatch, npm missing, offline and not cached "
-       "(AssetError, NoOfflineModelError); gate: no package index reachable, uv missing (SideEnvironmentError), "
-       "or a candidate whose install failed and none drifted",
+    3: "something needed from outside cannot be had (UnavailableError): an asset (registry unreachable, sha256 "
+       "mismatch, npm missing, offline and not cached: AssetError), a model offline (NoOfflineModelError); gate: no "
+       "package index reachable, uv missing (SideEnvironmentError), or a candidate whose install failed and none "
+       "drifted",
     4: "an environment problem: bitsandbytes missing or broken, CUDA asked for where there is none "
        "(BrokenEnvironmentError)",
     **{code: f"doctor: the first failing capability class is {klass!r}" for klass, code in
@@ -66,10 +96,15 @@ class UnknownNameError(LlmfoundError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class AssetError(LlmfoundError):
-    """An asset could not be fetched, verified or converted (registry unreachable, sha256 mismatch, npm missing)."""
+class UnavailableError(LlmfoundError):
+    """Something llmfound needs from outside this process cannot be had: an asset, a model, a package index, a
+    candidate release's install; exit code 3."""
 
     exit_code = 3
+
+
+class AssetError(UnavailableError):
+    """An asset could not be fetched, verified or converted (registry unreachable, sha256 mismatch, npm missing)."""
 
 
 class AssetMissingError(AssetError):
@@ -99,11 +134,9 @@ class BrokenEnvironmentError(LlmfoundError):
 # ---------------------------------------------------------------------------------------------- pipelines
 
 
-class NoOfflineModelError(LlmfoundError):
+class NoOfflineModelError(UnavailableError):
     """``model=None`` for a task that has no offline model, while the hub cannot be used (offline mode, or
     unreachable); exit code 3."""
-
-    exit_code = 3
 
 
 class NoCudaError(BrokenEnvironmentError):
@@ -210,20 +243,16 @@ class GateError(LlmfoundError):
     version that does not exist, an ``--across`` range with no release in it (exit code 2)."""
 
 
-class SideEnvironmentError(LlmfoundError):
+class SideEnvironmentError(UnavailableError):
     """The upgrade gate's machinery cannot work here: uv missing, no package index reachable, a side environment
     that cannot be created (exit code 3). A candidate whose install fails is not this: it is that candidate's
     state, ``install-failed``, in the report."""
 
-    exit_code = 3
 
-
-class CandidateInstallError(LlmfoundError):
+class CandidateInstallError(UnavailableError):
     """One candidate's requirement set could not be resolved or installed in its side environment; the message
     is uv's reason in one line. The gate reports it as that candidate's state, ``install-failed`` (never as
     drift), and goes on with the next candidate (exit code 3 when no candidate drifted)."""
-
-    exit_code = 3
 
 
 # ------------------------------------------------------------------------------------------- name lookups

@@ -254,6 +254,32 @@ def test_every_error_class_lives_in_errors_and_ends_in_error():
     assert all(issubclass(c, errors.LlmfoundError) for m, _, c in _exception_classes() if m == "llmfound.errors")
 
 
+def test_errors_py_draws_its_class_tree_as_the_code_has_it_and_exit_codes_follow_it():
+    """llmfound/errors.py opens with its classes as a tree (as httpx's ``_exceptions.py`` does); the drawing is the
+    code's hierarchy, and an exit status is set on a class only where the tree's drawing says so (three bases):
+    every other class inherits its nearest ancestor's."""
+    from llmfound import errors
+
+    doc = errors.__doc__
+    drawn = re.findall(r"^    ((?:[│ ]   |[├└]── )*)(\w+Error)", doc, re.M)
+    parents: dict[str, str] = {}
+    stack: list[str] = []
+    for prefix, name in drawn:
+        depth = len(prefix) // 4
+        stack[depth:] = [name]
+        if depth:
+            parents[name] = stack[depth - 1]
+    classes = {n: c for m, n, c in _exception_classes() if m == "llmfound.errors"}
+    assert set(classes) == {n for _, n in drawn}, (f"errors.py's drawing names {sorted(n for _, n in drawn)}, the "
+                                                   f"module defines {sorted(classes)}")
+    for name, cls in classes.items():
+        bases = [b.__name__ for b in cls.__bases__ if b.__name__ in classes]
+        assert bases == ([parents[name]] if name in parents else []), (name, bases, parents.get(name))
+    own = sorted(n for n, c in classes.items() if "exit_code" in vars(c))
+    drawn_with = sorted(n for n in re.findall(r"(\w+Error) +exit \d", doc))
+    assert own == drawn_with, f"exit_code set on {own}; the drawing marks {drawn_with}"
+
+
 def test_the_exit_code_table_covers_every_error_class_s_exit_code():
     from llmfound import errors
 
