@@ -136,12 +136,14 @@ def templates_cmd(
         return _wild_templates(as_json, traits, markdown, table or wide)
 
     fams = [f for f in FAMILIES if f.template]
-    traits = {f.name: {"template": f.template, "system_role": f.system_role,
-                       "strict_alternation": f.strict_alternation, "generation_marker": f.generation_marker,
-                       "end_of_turn": f.end_of_turn, "template_bos": f.template_bos,
-                       "generation_eos_ids": list(f.generation_eos_ids), "tool_call_arguments": f.tool_call_arguments,
-                       "tool_result_content": f.tool_result_content,
-                       "template_deviations": f.template_deviations} for f in fams}
+    traits = {f.name: {"template": f.template, "system_role": f.traits.system_role,
+                       "strict_alternation": f.traits.strict_alternation,
+                       "generation_marker": f.traits.generation_marker,
+                       "end_of_turn": f.traits.end_of_turn, "template_bos": f.traits.writes_bos,
+                       "generation_eos_ids": list(f.traits.generation_eos_ids),
+                       "tool_call_arguments": f.traits.tool_call_arguments,
+                       "tool_result_content": f.traits.tool_result_content,
+                       "template_deviations": f.traits.deviations} for f in fams}
     cells = {}
     if table:
         with err.status("rendering the conformance table..."):
@@ -158,9 +160,10 @@ def templates_cmd(
     if not table:
         title = "families with a chat template (`--table` for the conformance table)"
         columns = ("family", "system", "alternation", "end of turn", "eos ids", "BOS", "template", "gen. marker")
-        rows = [(f.name, f.system_role, "strict" if f.strict_alternation else "free", escape(f.end_of_turn or "-"),
-                 ", ".join(map(str, f.generation_eos_ids)), "yes" if f.template_bos else "no", f.template,
-                 escape(repr(f.generation_marker))) for f in fams]
+        rows = [(f.name, f.traits.system_role, "strict" if f.traits.strict_alternation else "free",
+                 escape(f.traits.end_of_turn or "-"),
+                 ", ".join(map(str, f.traits.generation_eos_ids)), "yes" if f.traits.writes_bos else "no", f.template,
+                 escape(repr(f.traits.generation_marker))) for f in fams]
         if wide:
             t = wide_table(title, columns, rows, names=("family",))
         else:
@@ -324,34 +327,37 @@ def families_cmd(
     from llmfound.families import FAMILIES
 
     cols = ("bos", "eos", "pad", "unk", "cls", "sep")
-    rows = [{"name": f.name, "title": f.title, **{c: list(getattr(f, c)) if getattr(f, c) else None for c in cols},
-             "end_of_turn": f.end_of_turn, "end_of_turn_id": f.end_of_turn_id, "adds_bos": f.adds_bos,
-             "adds_eos": f.adds_eos, "vocab_len": f.vocab_len, "vocab_size": f.vocab_size,
-             "normalization": f.normalization, "typed_specials": f.typed_specials,
-             "matrix_deviations": dict(f.matrix_deviations), "packaged_cells": dict(f.packaged_cells)}
+    rows = [{"name": f.name, "title": f.title,
+             **{c: list(getattr(f.tokens, c)) if getattr(f.tokens, c) else None for c in cols},
+             "end_of_turn": f.traits.end_of_turn, "end_of_turn_id": f.tokens.end_of_turn_id,
+             "adds_bos": f.tokens.adds_bos,
+             "adds_eos": f.tokens.adds_eos, "vocab_len": f.tokens.vocab_len, "vocab_size": f.tokens.vocab_size,
+             "normalization": f.tokens.normalization, "typed_specials": f.tokens.typed_specials,
+             "matrix_deviations": dict(f.tokens.deviations), "packaged_cells": dict(f.tokens.packaged)}
             for f in FAMILIES]
     if as_json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return
 
     def cell(v, f, column):
-        mark = " [cyan](p)[/cyan]" if column in dict(f.packaged_cells) else ""
+        mark = " [cyan](p)[/cyan]" if column in dict(f.tokens.packaged) else ""
         return "-" if v is None else escape(f"{v[0]} {v[1]}") + mark
 
     header = "special tokens per family: token and id"
     table = []
     for f in FAMILIES:
-        adds = "+".join(x for x, on in (("BOS", f.adds_bos), ("EOS", f.adds_eos)) if on) or "nothing"
-        if f.cls:
-            adds = f"{f.cls[0]}...{f.sep[0]}"
-        if f.matrix_deviations:
+        adds = "+".join(x for x, on in (("BOS", f.tokens.adds_bos), ("EOS", f.tokens.adds_eos)) if on) or "nothing"
+        if f.tokens.cls:
+            adds = f"{f.tokens.cls[0]}...{f.tokens.sep[0]}"
+        if f.tokens.deviations:
             adds += " [yellow](*)[/yellow]"
-        eot = "-" if f.end_of_turn is None else escape(f"{f.end_of_turn} {f.end_of_turn_id}")
-        if not wide and f.eos and tuple(f.eos) == (f.end_of_turn, f.end_of_turn_id):
+        eot = "-" if f.traits.end_of_turn is None else escape(f"{f.traits.end_of_turn} {f.tokens.end_of_turn_id}")
+        if not wide and f.tokens.eos and tuple(f.tokens.eos) == (f.traits.end_of_turn, f.tokens.end_of_turn_id):
             eot = "= eos"
-        table.append((f.name, cell(f.bos, f, "bos"), cell(f.eos, f, "eos"), eot, cell(f.pad, f, "pad"),
-                      cell(f.unk, f, "unk"), adds, f"{f.vocab_len} / {f.vocab_size}", f.normalization,
-                      f.typed_specials))
+        t = f.tokens
+        table.append((f.name, cell(t.bos, f, "bos"), cell(t.eos, f, "eos"), eot, cell(t.pad, f, "pad"),
+                      cell(t.unk, f, "unk"), adds, f"{t.vocab_len} / {t.vocab_size}", t.normalization,
+                      t.typed_specials))
     columns = FAMILY_COLUMNS + ("pad", "unk", "encode adds", "len / vocab_size", "normalizes", "typed special")
     if wide:
         t = wide_table(header, columns, table, names=("family",))
@@ -363,10 +369,10 @@ def families_cmd(
             + ("" if wide else "; = eos: the end-of-turn token is the eos token"))
     out.print(note, soft_wrap=False)
     for f in FAMILIES:
-        for c, why in f.matrix_deviations:
+        for c, why in f.tokens.deviations:
             if wide:  # (*) marks the "encode adds" column
                 out.print(f"[yellow](*)[/yellow] {f.name} {c}: {escape(why)}", soft_wrap=False)
-        for c, why in f.packaged_cells:
+        for c, why in f.tokens.packaged:
             if c in columns:
                 out.print(f"[cyan](p)[/cyan] {f.name} {c}: {escape(why)}", soft_wrap=False)
     if not wide:

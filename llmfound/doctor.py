@@ -221,7 +221,7 @@ def check_quality_slice(device: str):
 
 def check_tokenizers(device: str):
     """Every cached family tokenizer loads and round-trips 'Hello world' exactly, case included, except for
-    what the family declares it does to text (``Family.normalization``: bert uncased lowercases, so it gives
+    what the family declares it does to text (``Family.tokens.normalization``: bert uncased lowercases, so it gives
     'hello world'). Skips when none is cached."""
     from llmfound import families
     from llmfound.tokenization import round_trip

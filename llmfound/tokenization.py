@@ -2,7 +2,7 @@
 
 - :func:`round_trip` encodes one text with a family's tokenizer and decodes it again; the
   :class:`RoundTrip` report holds the ids, the pieces, the decoded text and where it first differs.
-- :func:`normalize` is what a family declares it does to text by design (``families.Family.normalization``):
+- :func:`normalize` is what a family declares it does to text by design (``families.Family.tokens.normalization``):
   ``"none"``, ``"nfc"`` (Qwen), ``"metaspace"`` (sentencepiece) or ``"bert-uncased"`` (lowercase, strip
   accents, collapse whitespace); the normalizer's part skips the special tokens the tokenizer parsed
   (:func:`added_token_spans`), as the tokenizer itself does.
@@ -152,7 +152,7 @@ class RoundTrip:
 
 
 NORMALIZATIONS = ("none", "nfc", "metaspace", "bert-uncased")
-"""The kinds :func:`normalize` knows (``families.Family.normalization`` takes one of them)."""
+"""The kinds :func:`normalize` knows (``families.Family.tokens.normalization`` takes one of them)."""
 
 
 def normalize(kind: str, text: str, *, keep: list[tuple[int, int]] | tuple = ()) -> str:
@@ -269,7 +269,7 @@ def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tok
                inert_specials: bool = False) -> RoundTrip:
     """Encode ``text`` with the family's tokenizer (``tokenizer`` overrides it), decode, compare.
 
-    The comparison is against ``normalize(family.normalization, text, keep=spans)`` for a family in the table
+    The comparison is against ``normalize(family.tokens.normalization, text, keep=spans)`` for a family in the table
     (``spans``: the special tokens typed in ``text`` that the tokenizer parsed, :func:`added_token_spans`), else
     ``text`` itself. With ``add_special_tokens=True`` the tokens that adds (BOS, ``[CLS]``...: the ids around
     ``encode(text)``) are left out of the decode for the comparison; typed ones stay. Raises ``TypeError``
@@ -280,10 +280,10 @@ def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tok
 
     norm = "none"
     if tokenizer is None:
-        norm = get_family(family).normalization
+        norm = get_family(family).tokens.normalization
         tokenizer = _tok(family)
     elif family in {f.name for f in FAMILIES}:
-        norm = get_family(family).normalization
+        norm = get_family(family).tokens.normalization
     ids = encode(tokenizer, text, add_special_tokens=add_special_tokens, inert_specials=inert_specials)
     pieces = [str(p) for p in tokenizer.convert_ids_to_tokens(ids)]
     body = ids

@@ -179,10 +179,11 @@ def _check_rendered(family: str, case: str, text: str) -> None:
     if kw.get("continue_final_message"):
         assert text.endswith("The capital of France is"), f"{where}: the final message must stay open"
     else:
-        assert text.endswith(fam.generation_marker), f"{where}: expected to end with {fam.generation_marker!r}"
+        marker = fam.traits.generation_marker
+        assert text.endswith(marker), f"{where}: expected to end with {marker!r}"
     bos = families.load_tokenizer(family).bos_token
     starts_with_bos = bool(bos) and text.startswith(bos)  # Qwen has no BOS token at all
-    assert starts_with_bos == fam.template_bos, f"{where}: template_bos={fam.template_bos}, BOS {bos!r}"
+    assert starts_with_bos == fam.traits.writes_bos, f"{where}: traits.writes_bos={fam.traits.writes_bos}, BOS {bos!r}"
 
 
 @pytest.mark.parametrize("family, case", CELLS, ids=[f"{f}-{c}" for f, c in CELLS])
@@ -207,13 +208,13 @@ def test_the_system_role_trait_matches_what_the_template_does(family, need):
     need(family)
     fam = families.get_family(family)
     outcome, text = conformance.conform(family, "system+user")
-    if fam.system_role == "rejected":
+    if fam.traits.system_role == "rejected":
         assert outcome == "raises", f"{family}: system role should be rejected, rendered {text!r}"
         return
     assert outcome == "ok", f"{family}: {text}"
     user_turn_start = text.find(SYSTEM)
     folded = text[user_turn_start:].startswith(f"{SYSTEM}\n\n{QUESTION}")
-    assert folded == fam.system_role.startswith("folded"), f"{family} ({fam.system_role}): {text!r}"
+    assert folded == fam.traits.system_role.startswith("folded"), f"{family} ({fam.traits.system_role}): {text!r}"
 
 
 @pytest.mark.parametrize("family", TEMPLATED)
@@ -221,7 +222,7 @@ def test_strict_alternation_trait_matches_two_user_turns_in_a_row(family, need):
     need(family)
     fam = families.get_family(family)
     outcome, detail = conformance.conform(family, "two-users")
-    assert (outcome == "raises") == fam.strict_alternation, f"{family}: {outcome} {detail}"
+    assert (outcome == "raises") == fam.traits.strict_alternation, f"{family}: {outcome} {detail}"
 
 
 # ========================================================================= 3. add_generation_prompt
@@ -233,7 +234,7 @@ LLAMA3_LEDGER = ledger_xfail("lenml-llama3-template-always-prompts")
                                     for f in TEMPLATED])
 def test_add_generation_prompt_appends_the_assistant_header_and_only_then(family, need):
     need(family)
-    marker = families.get_family(family).generation_marker
+    marker = families.get_family(family).traits.generation_marker
     with_ = chat.render(family, USER, add_generation_prompt=True)
     without = chat.render(family, USER, add_generation_prompt=False)
     assert with_.endswith(marker), f"{family}: with the flag, expected to end with {marker!r}: {with_!r}"
@@ -408,7 +409,7 @@ def _probe(role: str) -> list[dict]:
 
 
 ROLE_CELLS = [(f.name, r) for f in families.FAMILIES if f.template for r in ("system", "user", "assistant", "tool")
-              if r in f.template_roles and not (r == "system" and f.system_role == "rejected")
+              if r in f.traits.roles and not (r == "system" and f.traits.system_role == "rejected")
               and not (r == "tool" and EXPECTED[f.name]["tool-call"] != OK)]
 """Every (family, role) whose probe the template renders: not Gemma 2's rejected system role, not a tool result
 where the family's template refuses the conformance table's tool-call conversation."""
@@ -428,7 +429,7 @@ def test_content_whitespace_reaches_the_template_as_given(family, role, need, le
     kw = conformance.CASES["tool-call"][1] if role == "tool" else {}
     messages = _probe(role)
     text = chat.render(family, messages, **conformance.FIXED_TEMPLATE_KWARGS, **kw)
-    trims = role in families.get_family(family).trims_content
+    trims = role in families.get_family(family).traits.trims_content
     if trims:
         assert PADDED not in text and "I am an assistant" in text, (
             f"{family}, a {role} message {PADDED!r}: the template trims it, expected 'I am an assistant' without "
@@ -485,10 +486,10 @@ def test_the_token_closing_an_assistant_turn_is_a_generation_eos(family, need):
     tok = need(family)
     fam = families.get_family(family)
     text = chat.render(family, conformance.CASES["three-turns"][0])
-    assert f"Paris.{fam.end_of_turn}" in text, f"{family}: expected 'Paris.' closed by {fam.end_of_turn!r}: {text!r}"
-    eot = tok.eos_token_id if fam.end_of_turn == tok.eos_token else tok.convert_tokens_to_ids(fam.end_of_turn)
-    assert eot in fam.generation_eos_ids, (
-        f"{family}: end of turn {fam.end_of_turn!r} is id {eot}, not among generation eos {fam.generation_eos_ids}")
+    end, stops = fam.traits.end_of_turn, fam.traits.generation_eos_ids
+    assert f"Paris.{end}" in text, f"{family}: expected 'Paris.' closed by {end!r}: {text!r}"
+    eot = tok.eos_token_id if end == tok.eos_token else tok.convert_tokens_to_ids(end)
+    assert eot in stops, f"{family}: end of turn {end!r} is id {eot}, not among generation eos {stops}"
 
 
 def test_smollm2_generation_config_stops_at_its_end_of_turn(require_assets):
@@ -498,7 +499,7 @@ def test_smollm2_generation_config_stops_at_its_end_of_turn(require_assets):
     cfg = json.loads((ensure("smollm2-135m-instruct") / "generation_config.json").read_text())
     eos = cfg["eos_token_id"]
     eos = tuple(eos) if isinstance(eos, list) else (eos,)
-    assert eos == families.get_family("smollm2").generation_eos_ids, eos
+    assert eos == families.get_family("smollm2").traits.generation_eos_ids, eos
 
 
 def test_llama3_tokenizer_eos_is_not_the_end_of_turn(need):
@@ -548,8 +549,8 @@ def test_the_ids_decode_to_the_rendered_text(family, case, need, lesson):
     need(family)
     where = conformance.agreement(family, case)
     assert where is None, (f"{family} x {case} {conformance.CASES[case][0]!r}: expected the ids to decode to the "
-                           f"rendered text (after {families.get_family(family).normalization!r} normalization), got a "
-                           f"difference {where}")
+                           f"rendered text (after {families.get_family(family).tokens.normalization!r} "
+                           f"normalization), got a difference {where}")
     lesson.count("conformance cells whose ids decode to their text", f"{family}:{case}")
 
 
@@ -588,7 +589,7 @@ def test_the_ids_decode_to_the_text_for_the_tool_call_forms_clients_send(family,
 @ledger_xfail("nemo-template-unquoted-tool-result")
 def test_ledger_the_published_nemo_template_writes_a_tool_result_as_mistral_common_does(require_assets):
     """Left alone, Mistral Nemo's template pastes '22 C, sunny' unquoted into ``{"content": ...}``; llmfound
-    hands it JSON text instead (``Family.tool_result_content="json"``), so the spec above passes."""
+    hands it JSON text instead (``Family.traits.tool_result_content="json"``), so the spec above passes."""
     assert_fixed("nemo-template-unquoted-tool-result", require_assets)
 
 
@@ -596,7 +597,8 @@ def test_ledger_the_published_nemo_template_writes_a_tool_result_as_mistral_comm
 
 OBJECT = '{"city": "Paris"}'
 RENDERS_THE_OBJECT = {"object": {"object"}, "string": {"string"}, "any": {"object", "string"}, None: set()}
-"""Per ``Family.tool_call_arguments``: the forms of ``arguments`` the bare template renders as the JSON object."""
+"""Per ``Family.traits.tool_call_arguments``: the forms of ``arguments`` the bare template renders as the JSON
+object."""
 
 
 def raw_render(family: str, messages: list[dict], **kw) -> str:
@@ -626,14 +628,14 @@ def test_the_tool_call_arguments_trait_matches_what_the_template_does(family, ne
             continue
         seen[form] = ("renders the object" if OBJECT in text else "double-encodes" if '\\"city\\"' in text
                       else "drops the call" if "get_weather" not in text else f"renders {text!r}")
-    trait = families.get_family(family).tool_call_arguments
+    trait = families.get_family(family).traits.tool_call_arguments
     renders = {form for form, what in seen.items() if what == "renders the object"}
     assert renders == RENDERS_THE_OBJECT[trait], (f"{family}: tool_call_arguments={trait!r} expects the bare template "
                                                   f"to render {sorted(RENDERS_THE_OBJECT[trait])} as the JSON "
                                                   f"object, got {seen}")
 
 
-CALL_FAMILIES = [f.name for f in families.FAMILIES if f.template and f.tool_call_arguments]
+CALL_FAMILIES = [f.name for f in families.FAMILIES if f.template and f.traits.tool_call_arguments]
 
 
 @pytest.mark.parametrize("family", CALL_FAMILIES)
@@ -664,7 +666,7 @@ def test_a_tool_call_the_template_would_drop_is_refused(family, need):
     turn render empty. DeepSeek V3's renders calls only for ``content: None``, which transformers removes from a
     message before rendering. Either way llmfound refuses instead of sending a prompt without the call."""
     need(family)
-    trait = families.get_family(family).tool_call_arguments
+    trait = families.get_family(family).traits.tool_call_arguments
     arguments = OBJECT if trait == "string" else json.loads(OBJECT)
     messages = tool_conversation(arguments, content="")[:2]
     try:

@@ -349,7 +349,7 @@ def test_families_reads_at_80_columns_and_never_cuts_a_token_or_a_name(capsys, m
     starts = {ln.split(" ")[0] for ln in out.splitlines()}
     for f in FAMILIES:
         assert f.name in starts, f"expected a row starting with {f.name!r}, got rows starting {sorted(starts)}"
-        for tok in (f.bos, f.eos):
+        for tok in (f.tokens.bos, f.tokens.eos):
             if tok:
                 assert tok[0] in out, f"{f.name}: expected {tok[0]!r} whole in the table, got:\n{out}"
     assert "--wide adds: pad, unk, encode adds" in out and "typed special" not in out.split("--wide")[0], out

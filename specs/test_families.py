@@ -63,7 +63,7 @@ def test_an_empty_family_name_is_unknown(bad):
         families.load_tokenizer(bad)
 
 
-PACKAGED = [(f.name, column) for f in families.FAMILIES for column, _ in f.packaged_cells]
+PACKAGED = [(f.name, column) for f in families.FAMILIES for column, _ in f.tokens.packaged]
 
 
 @pytest.mark.parametrize("family, column", PACKAGED, ids=[f"{f}-{c}" for f, c in PACKAGED])
@@ -79,7 +79,8 @@ def test_a_cell_marked_as_the_packaged_files_value_is_what_that_file_says(family
     config = json.loads((assets.entry_dir(row.tokenizer) / row.subdir / "tokenizer_config.json").read_text())
     token = config.get(f"{column}_token")
     token = token.get("content") if isinstance(token, dict) else token
-    assert token == getattr(row, column)[0], (f"{family} {column}: the row says {getattr(row, column)[0]!r} is the "
-                                              f"packaged file's value; its tokenizer_config.json says {token!r}")
-    why = dict(row.packaged_cells)[column]
+    said = getattr(row.tokens, column)[0]
+    assert token == said, (f"{family} {column}: the row says {said!r} is the packaged file's value; its "
+                           f"tokenizer_config.json says {token!r}")
+    why = dict(row.tokens.packaged)[column]
     assert "packaged file" in why and any(ch.isdigit() for ch in why), f"{family} {column}: name the source: {why!r}"

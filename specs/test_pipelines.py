@@ -203,7 +203,7 @@ def test_contract_classification_labels_come_from_id2label_and_scores_sum_to_one
 def test_contract_ner_spans_index_into_the_input_text(contract_pipes, text, aggregation):
     """``text[start:end] == word`` after the tokenizer's declared normalization: this BERT is uncased (the
     family table says ``bert-uncased``), so the word is the lowercased slice; a sub-word keeps its ``##``."""
-    assert get_family("bert").normalization == "bert-uncased"
+    assert get_family("bert").tokens.normalization == "bert-uncased"
     ents = contract_pipes("ner")(text, aggregation_strategy=aggregation)
     assert ents, f"{text!r}: random weights still label some tokens"
     labels = {v.split("-")[-1] for v in NER_LABELS.values()} | set(NER_LABELS.values())

@@ -115,13 +115,13 @@ def test_hitting_max_new_tokens_is_reported_as_such(smol):
 # below it.
 
 ROWS = {f.name: f for f in families.FAMILIES}
-GENERATIVE = [f.name for f in families.FAMILIES if f.eos]
+GENERATIVE = [f.name for f in families.FAMILIES if f.tokens.eos]
 PROMPT, ANSWER = "What is the capital of France?", "The capital of France is Paris."
 
 
 def _stop_ids(row) -> tuple[int, ...]:
     """The ids generation stops at: the published generation_config's eos ids, else the eos."""
-    return row.generation_eos_ids or (row.eos[1],)
+    return row.traits.generation_eos_ids or (row.tokens.eos[1],)
 
 
 def _special_strings(row, tok) -> set[str]:
@@ -130,8 +130,9 @@ def _special_strings(row, tok) -> set[str]:
     declared = getattr(tok, "added_tokens_decoder", None)
     declared = ({t.content for t in declared.values() if t.special} if isinstance(declared, dict)
                 else set(tok.all_special_tokens))
-    cells = {c[0] for c in (row.bos, row.eos, row.pad, row.unk, row.cls, row.sep) if c}
-    return cells | declared | ({row.end_of_turn} if row.end_of_turn else set())
+    t = row.tokens
+    cells = {c[0] for c in (t.bos, t.eos, t.pad, t.unk, t.cls, t.sep) if c}
+    return cells | declared | ({row.traits.end_of_turn} if row.traits.end_of_turn else set())
 
 
 def _script(row, tok, stop: int) -> tuple[list[int], str]:
@@ -139,7 +140,8 @@ def _script(row, tok, stop: int) -> tuple[list[int], str]:
     row that does not stop generation (bos, pad, unk, an eos or end of turn that is not a stop id) spliced into its
     middle, then the stop token ``stop``."""
     words = T.encode(tok, ANSWER)
-    cells = [c[1] for c in (row.bos, row.eos, row.pad, row.unk) if c] + [row.end_of_turn_id]
+    t = row.tokens
+    cells = [c[1] for c in (t.bos, t.eos, t.pad, t.unk) if c] + [t.end_of_turn_id]
     inner = [i for i in dict.fromkeys(cells) if i is not None and i not in _stop_ids(row)]
     return words[:len(words) // 2] + inner + words[len(words) // 2:] + [stop], T.decode(tok, words)
 
@@ -300,8 +302,8 @@ def test_the_real_smollm2_shows_no_special_token_on_any_output_path(path, smol, 
     shown, reason, stop_id = run(model, tok, capsys, monkeypatch)
     _check_shown("smollm2 (real model)", path, row, tok, shown, None)
     if reports_stop:
-        assert (reason, stop_id in (None, row.end_of_turn_id)) == ("eos", True), (
-            f"smollm2: {path}: expected stop reason 'eos' ({row.end_of_turn!r}), got {reason!r} (id {stop_id})")
+        assert (reason, stop_id in (None, row.tokens.end_of_turn_id)) == ("eos", True), (
+            f"smollm2: {path}: expected stop reason 'eos' ({row.traits.end_of_turn!r}), got {reason!r} (id {stop_id})")
 
 
 @pytest.mark.slow
@@ -423,7 +425,8 @@ def test_unknown_streamer_lists_the_choices(smol):
 # transformers' real generate loop runs, on a CONTRACT model (random weights) whose logits a processor scripts, so
 # each step's token is known; and on the real SmolLM2 for sampling.
 
-MULTI_STOP = [(f.name, i) for f in families.FAMILIES if len(f.generation_eos_ids) > 1 for i in f.generation_eos_ids]
+MULTI_STOP = [(f.name, i) for f in families.FAMILIES if len(f.traits.generation_eos_ids) > 1
+              for i in f.traits.generation_eos_ids]
 
 
 class _Script:
@@ -453,15 +456,16 @@ def test_generation_stops_on_every_stop_id_not_only_the_first(family, stop, requ
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=8, intermediate_size=8, num_hidden_layers=1,
                       num_attention_heads=1, num_key_value_heads=1)
     model = LlamaForCausalLM(cfg).eval()  # a contract model: its weights never decide a token here
-    model.generation_config.eos_token_id = list(row.generation_eos_ids)
+    model.generation_config.eos_token_id = list(row.traits.generation_eos_ids)
     words = T.encode(tok, " Paris is big")[:3]
     script = words[:2] + [stop] + words[2:] * 8
     prompt = {"input_ids": torch.tensor([T.encode(tok, PROMPT)])}
-    res = streaming.stream_generate(model, tok, prompt, max_new_tokens=10, pad_token_id=row.generation_eos_ids[0],
+    stops = row.traits.generation_eos_ids
+    res = streaming.stream_generate(model, tok, prompt, max_new_tokens=10, pad_token_id=stops[0],
                                     logits_processor=LogitsProcessorList([_Script(prompt["input_ids"].shape[-1],
                                                                                   script)]))
     assert (res.token_ids, res.stop_reason) == (script[:3], "eos"), (
-        f"{family}: stop ids {list(row.generation_eos_ids)}, scripted {script[:3]} then more: expected generation "
+        f"{family}: stop ids {list(stops)}, scripted {script[:3]} then more: expected generation "
         f"to end at {stop}, got {res.token_ids} (stop: {res.stop_reason})")
     lesson.count("(family, stop id) pairs that end generation", f"{family}:{stop}")
 

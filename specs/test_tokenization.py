@@ -72,10 +72,11 @@ CJK = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
 EMOJI = st.sampled_from(["🙂", "👍🏽", "👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈", "❤\ufe0f", "🇫🇷", "🧑🏿\u200d💻"])
 COMBINING = st.sampled_from(["e\u0301", "a\u0308", "n\u0303", "o\u0302\u0323", "\u0301", "Å", "ﬁ", "①", "Ｋ"])
 RTL = st.sampled_from(["שלום", "مرحبا بالعالم", "\u200fabc", "\u202ehello", "עברית 123"])
-SPECIAL_LOOKING = st.sampled_from(sorted({tok for f in families.FAMILIES for col in (f.bos, f.eos, f.pad, f.unk,
-                                                                                  f.cls, f.sep) if col
+SPECIAL_LOOKING = st.sampled_from(sorted({tok for f in families.FAMILIES
+                                          for col in (f.tokens.bos, f.tokens.eos, f.tokens.pad, f.tokens.unk,
+                                                      f.tokens.cls, f.tokens.sep) if col
                                           for tok in [col[0]]}
-                                         | {f.end_of_turn for f in families.FAMILIES if f.end_of_turn}
+                                         | {f.traits.end_of_turn for f in families.FAMILIES if f.traits.end_of_turn}
                                          | {"[INST]", "[/INST]", "<|im_start|>", "<|fake|>", "<s", "</s"}))
 ANY_CHARS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=4)
 
@@ -102,7 +103,7 @@ def _left_out(family: str) -> tuple[frozenset[int], tuple[str, ...]]:
 
 # The ``lesson`` recorder is function-scoped and shared by a test's examples on purpose (it only appends facts),
 # so hypothesis's check against function-scoped fixtures is lifted here; the profile's other settings hold.
-@pytest.mark.parametrize("family", [f for f in FAMILY_NAMES if ROWS[f].normalization != "bert-uncased"])
+@pytest.mark.parametrize("family", [f for f in FAMILY_NAMES if ROWS[f].tokens.normalization != "bert-uncased"])
 @settings(suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture])
 @given(text=HARD_TEXT)
 @example(text="a</s>b")  # legacy sentencepiece: a typed special token (here made inert) before a letter
@@ -126,7 +127,7 @@ def test_decode_inverts_encode_for_any_text(family, text, tok_of, lesson):
 @example(text=" x")
 @example(text="   x")
 def test_bert_round_trip_equals_its_declared_normalization(text, tok_of):
-    assert ROWS["bert"].normalization == "bert-uncased"
+    assert ROWS["bert"].tokens.normalization == "bert-uncased"
     rt = T.round_trip("bert", text, tokenizer=tok_of("bert"))
     assert rt.equal, rt.explain()
     assert rt.decoded == T.normalize("bert-uncased", text)
@@ -151,7 +152,8 @@ def _typed_tokens(family: str, column: str, tok) -> list[str]:
     row = ROWS[family]
     if column == "added":
         return sorted(t.content for t in tok.added_tokens_decoder.values() if t.special)
-    cell = row.end_of_turn if column == "end_of_turn" else getattr(row, column) and getattr(row, column)[0]
+    cell = (row.traits.end_of_turn if column == "end_of_turn" else getattr(row.tokens, column)
+            and getattr(row.tokens, column)[0])
     return [cell] if cell else []
 
 
@@ -159,8 +161,9 @@ def _typed_params():
     from llmfound.ledger import LEGACY_SPM
 
     for f in families.FAMILIES:
-        for column in TYPED_COLUMNS if f.normalization != "none" else ():
-            if column != "added" and not (f.end_of_turn if column == "end_of_turn" else getattr(f, column)):
+        for column in TYPED_COLUMNS if f.tokens.normalization != "none" else ():
+            cell = f.traits.end_of_turn if column == "end_of_turn" else getattr(f.tokens, column, None)
+            if column != "added" and not cell:
                 continue
             for where in ("between words", "at the end"):
                 legacy = where == "between words" and f.name in LEGACY_SPM  # 'a </s> b' decodes 'a </s>  b'
@@ -175,7 +178,7 @@ def test_a_typed_special_token_is_not_normalized_with_the_text_around_it(family,
     tokenizer gives exactly that, and ``llmfound tokenize`` says the round trip is equal."""
     from llmfound.cli import main
 
-    kind, tok = ROWS[family].normalization, tok_of(family)
+    kind, tok = ROWS[family].tokens.normalization, tok_of(family)
     left, right = CHANGED_BY[kind]
     assert T.normalize(kind, left) != left and T.normalize(kind, right) != right, f"{kind}: pick text it changes"
     tokens = _typed_tokens(family, column, tok)
@@ -194,18 +197,19 @@ def test_a_typed_special_token_is_not_normalized_with_the_text_around_it(family,
         f"{family}: `llmfound tokenize --family {family} {text!r}`: expected 'round trip: equal ...', got {line!r}")
 
 
-@pytest.mark.parametrize("family", [f.name for f in families.FAMILIES if f.adds_bos or f.adds_eos or f.cls])
+@pytest.mark.parametrize("family", [f.name for f in families.FAMILIES
+                                    if f.tokens.adds_bos or f.tokens.adds_eos or f.tokens.cls])
 def test_a_typed_special_token_stays_when_encode_adds_the_same_token(family, tok_of, capsys):
     """``add_special_tokens=True`` (``tokenize --specials``) wraps the ids in BOS (or [CLS] ... [SEP]); the report
     leaves those out of the comparison by position, not by id, so the same token typed in the text stays."""
     from llmfound.cli import main
 
     row, tok = ROWS[family], tok_of(family)
-    left = CHANGED_BY.get(row.normalization, ("Hello",))[0]
-    wrappers = [c[0] for c, on in ((row.bos, row.adds_bos), (row.eos, row.adds_eos), (row.cls, True),
-                                   (row.sep, True)) if c and on]
+    left = CHANGED_BY.get(row.tokens.normalization, ("Hello",))[0]
+    t = row.tokens
+    wrappers = [c[0] for c, on in ((t.bos, t.adds_bos), (t.eos, t.adds_eos), (t.cls, True), (t.sep, True)) if c and on]
     for token in wrappers:
-        text, want = f"{left} {token}", f"{T.normalize(row.normalization, left)} {token}"
+        text, want = f"{left} {token}", f"{T.normalize(row.tokens.normalization, left)} {token}"
         rt = T.round_trip(family, text, tokenizer=tok, add_special_tokens=True)
         assert rt.equal and rt.decoded == want, (f"{family}: input {text!r} with special tokens added: expected "
                                                  f"{want!r}, got {rt.decoded!r} (ids {rt.ids})")
@@ -325,12 +329,12 @@ MATRIX_LEDGER = {("phi3", "adds_bos"): "phi3-gguf-adds-bos"}
 
 
 @pytest.mark.parametrize("family", [pytest.param(f.name, marks=[ledger_xfail(MATRIX_LEDGER[(f.name, "adds_bos")])]
-                                                 if "adds_bos" in dict(f.matrix_deviations) else [])
+                                                 if "adds_bos" in dict(f.tokens.deviations) else [])
                                     for f in families.FAMILIES])
 def test_encode_with_special_tokens_wraps_the_ids_as_the_family_declares(family, tok_of):
     row, tok = ROWS[family], tok_of(family)
-    prefix = ([row.bos[1]] if row.adds_bos else []) + ([row.cls[1]] if row.cls else [])
-    suffix = ([row.sep[1]] if row.sep else []) + ([row.eos[1]] if row.adds_eos else [])
+    prefix = ([row.tokens.bos[1]] if row.tokens.adds_bos else []) + ([row.tokens.cls[1]] if row.tokens.cls else [])
+    suffix = ([row.tokens.sep[1]] if row.tokens.sep else []) + ([row.tokens.eos[1]] if row.tokens.adds_eos else [])
     for text in SAMPLES[:4]:
         plain = T.encode(tok, text)
         got = T.encode(tok, text, add_special_tokens=True)
@@ -398,33 +402,33 @@ def _cell(family: str, column: str, tok) -> tuple[object, object]:
     if column in ("bos", "eos", "pad", "unk", "cls", "sep"):
         s = getattr(tok, f"{column}_token", None)
         i = getattr(tok, f"{column}_token_id", None)
-        return getattr(row, column), (None if s is None and i is None else (str(s), i))
+        return getattr(row.tokens, column), (None if s is None and i is None else (str(s), i))
     if column == "end_of_turn":
-        got = None if row.end_of_turn is None else tok.convert_tokens_to_ids(row.end_of_turn)
-        return row.end_of_turn_id, got
+        got = None if row.traits.end_of_turn is None else tok.convert_tokens_to_ids(row.traits.end_of_turn)
+        return row.tokens.end_of_turn_id, got
     if column in ("adds_bos", "adds_eos"):
-        special = (row.bos if column == "adds_bos" else row.eos)
+        special = (row.tokens.bos if column == "adds_bos" else row.tokens.eos)
         with_sp, plain = T.encode(tok, "Hello world", add_special_tokens=True), T.encode(tok, "Hello world")
         pos = 0 if column == "adds_bos" else -1
         got = special is not None and with_sp[pos] == special[1] and plain[pos] != special[1]
-        return getattr(row, column), got
+        return getattr(row.tokens, column), got
     if column == "vocab_len":
-        return row.vocab_len, len(tok)
+        return row.tokens.vocab_len, len(tok)
     if column == "vocab_size":
-        return row.vocab_size, tok.vocab_size
+        return row.tokens.vocab_size, tok.vocab_size
     if column == "normalization":
         text = "Cafe\u0301 ÀB  x"
-        return T.normalize(row.normalization, text), T.decode(tok, T.encode(tok, text))
+        return T.normalize(row.tokens.normalization, text), T.decode(tok, T.encode(tok, text))
     if column == "typed_specials":
-        special = row.end_of_turn or (row.eos or row.sep)[0]
+        special = row.traits.end_of_turn or (row.tokens.eos or row.tokens.sep)[0]
         sid = tok.convert_tokens_to_ids(special)
-        return row.typed_specials, "parsed" if sid in T.encode(tok, f"a{special}b") else "text"
+        return row.tokens.typed_specials, "parsed" if sid in T.encode(tok, f"a{special}b") else "text"
     raise AssertionError(column)
 
 
 def _matrix_params():
     for f in FAMILY_NAMES:
-        why = dict(ROWS[f].matrix_deviations)
+        why = dict(ROWS[f].tokens.deviations)
         for c in COLUMNS:
             marks = [ledger_xfail(MATRIX_LEDGER[(f, c)])] if c in why else []
             yield pytest.param(f, c, id=f"{f}-{c}", marks=marks)
@@ -460,12 +464,12 @@ def test_the_normalizer_part_skips_kept_spans_and_the_decoder_part_does_not():
 def test_a_typed_special_token_can_be_made_inert(family, tok_of):
     """split_special_tokens=True (where the tokenizer supports it) turns a typed special token into text."""
     row, tok = ROWS[family], tok_of(family)
-    special = row.end_of_turn or (row.eos or row.sep)[0]
+    special = row.traits.end_of_turn or (row.tokens.eos or row.tokens.sep)[0]
     sid = tok.convert_tokens_to_ids(special)
     text = f"a{special}b"
     ids = T.encode(tok, text, inert_specials=True)
     assert sid not in ids, f"{family}: {special!r} still parsed with split_special_tokens=True: {ids}"
-    if row.normalization == "none":
+    if row.tokens.normalization == "none":
         assert T.decode(tok, ids) == text, f"{family}: inert {text!r} decodes to {T.decode(tok, ids)!r}"
 
 
@@ -482,7 +486,7 @@ def test_every_byte_a_utf8_text_can_hold_has_a_token(family, tok_of):
     """Byte-level BPE promises that any text encodes; that needs a token for each of the 256 bytes."""
     tok = tok_of(family)
     assert T.missing_byte_tokens(tok) == set(), f"{family}: no token for bytes {sorted(T.missing_byte_tokens(tok))}"
-    texts = ["a\x04b"] + (["x\U00040000y"] if ROWS[family].normalization != "bert-uncased" else [])
+    texts = ["a\x04b"] + (["x\U00040000y"] if ROWS[family].tokens.normalization != "bert-uncased" else [])
     for text in texts:  # a control character; a code point whose UTF-8 starts with 0xf1 (BERT: [UNK] by design)
         rt = T.round_trip(family, text, tokenizer=tok)
         assert rt.equal, rt.explain()
@@ -509,8 +513,8 @@ def test_ids_from_one_family_mean_other_text_under_another(made_by, read_by, tok
 def _model_config(family: str) -> dict:
     """What a model of ``family`` declares, written from the table (vocab rows and special ids)."""
     row = ROWS[family]
-    return {"vocab_size": row.vocab_len, "bos_token_id": row.bos and row.bos[1],
-            "eos_token_id": row.eos and row.eos[1], "pad_token_id": row.pad and row.pad[1]}
+    return {"vocab_size": row.tokens.vocab_len, "bos_token_id": row.tokens.bos and row.tokens.bos[1],
+            "eos_token_id": row.tokens.eos and row.tokens.eos[1], "pad_token_id": row.tokens.pad and row.tokens.pad[1]}
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)

@@ -84,8 +84,8 @@ FAMILY_TRAITS = {"native": "native", "folded-first-user": "folded", "folded-last
 def test_a_family_s_wild_template_has_the_traits_its_row_declares(template, require_assets):
     require_assets(*NEEDS)
     fam, got = get_family(W.FAMILY_OF[template]), W.traits(template)
-    expected = {"system_role": FAMILY_TRAITS[fam.system_role], "generation_marker": fam.generation_marker,
-                "writes_bos": fam.template_bos}
+    expected = {"system_role": FAMILY_TRAITS[fam.traits.system_role], "generation_marker": fam.traits.generation_marker,
+                "writes_bos": fam.traits.writes_bos}
     actual = {k: got[k] for k in expected}
     assert actual == expected, f"{template} (family {fam.name}): expected {expected}, got {actual}"
 

@@ -71,7 +71,7 @@ def text_and_ids(family, messages, add_generation_prompt, continue_final_message
         from llmfound.meta.chat_format import check_roles, text_and_ids  # Llama 4: Meta's ChatFormat, ids first
 
         check_roles(messages)
-        validate_messages(messages, fam.template_roles, fam.name)
+        validate_messages(messages, fam.traits.roles, fam.name)
         return (*text_and_ids(fam, messages, add_generation_prompt, continue_final_message, tools, template_kwargs),
                 None)
     r, tok = family_rendering(family, messages, add_generation_prompt, continue_final_message, tools,
@@ -92,7 +92,7 @@ def text_ids_difference(family, messages: list[dict], *, add_generation_prompt: 
                         **template_kwargs) -> str | None:
     """None when the ids path spells the text path: ``decode(chat_ids(...))`` (special tokens kept, so the BOS
     the template wrote shows) equals ``render(...)`` after the family's declared normalization
-    (``Family.normalization``: NFC for Qwen, a typed U+2581 read back as a space for sentencepiece); else one
+    (``Family.tokens.normalization``: NFC for Qwen, a typed U+2581 read back as a space for sentencepiece); else one
     line saying where they first differ (character index, then both texts around it). Raises what
     :func:`render` raises."""
     from llmfound.tokenization import normalize
@@ -100,7 +100,7 @@ def text_ids_difference(family, messages: list[dict], *, add_generation_prompt: 
     fam = family_row(family)
     text, ids, tok, _ = text_and_ids(family, messages, add_generation_prompt, continue_final_message, tools,
                                       template_kwargs)
-    want = normalize(fam.normalization, text) if fam is not None else text
+    want = normalize(fam.tokens.normalization, text) if fam is not None else text
     got = tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
     if got == want:
         return None

@@ -30,7 +30,7 @@ def conversation(prompt: str, system: str | None = None) -> list[dict[str, str]]
 def validate_messages(messages: Any, roles: tuple[str, ...] = ROLES, who: str = "") -> list[dict]:
     """Check the shape of a conversation before rendering; returns it unchanged.
 
-    ``roles`` is the set the family's template handles (``Family.template_roles``); ``who`` names the family
+    ``roles`` is the set the family's template handles (``Family.traits.roles``); ``who`` names the family
     in messages. Raises :class:`InvalidMessagesError` (a :class:`LlmfoundError`) naming the index of the first
     bad message: not a list, empty, a message that is not a dict, a missing/unknown role, missing content,
     content that is neither a string nor a list of ``{"type": ...}`` parts, ``content: None`` (templates render

@@ -33,7 +33,7 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
 
     ``family`` is a family name (``"llama3"``), a :class:`~llmfound.families.Family` row, or a loaded
     tokenizer (its own ``chat_template`` is used). ``add_generation_prompt`` appends the assistant header
-    (``Family.generation_marker``); ``continue_final_message`` leaves a final assistant message open so the
+    (``Family.traits.generation_marker``); ``continue_final_message`` leaves a final assistant message open so the
     model continues it; ``tools`` is a list of JSON schemas for templates that support tools;
     ``chat_template`` overrides the template text; any other keyword argument reaches the template as a
     variable (e.g. ``date_string="26 Jul 2024"`` for Llama 3.1, ``enable_thinking=False`` for Qwen3). Unknown
@@ -43,7 +43,7 @@ def render(family, messages: list[dict], *, add_generation_prompt: bool = True,
     ``add_generation_prompt=True`` is closed and followed by a new assistant turn: a ``UserWarning`` says to pass
     ``continue_final_message=True`` (with ``add_generation_prompt=False``) to continue it instead.
 
-    Tool calls reach the template in the form it expects (``Family.tool_call_arguments``: a JSON-string
+    Tool calls reach the template in the form it expects (``Family.traits.tool_call_arguments``: a JSON-string
     ``arguments`` is parsed for templates that ``tojson`` it, never double-encoded; see
     :mod:`llmfound.chat.tool_calls`);
     the caller's messages are not changed.
@@ -170,8 +170,9 @@ def render_conversation(template: str, messages: list[dict], *, who: str, origin
     if family is not None:
         from llmfound.families import FAMILIES
 
-        messages = normalize_tool_calls(messages, family.tool_call_arguments, family.tool_result_content, who=who,
-                                        renders_calls=[f.name for f in FAMILIES if f.tool_call_arguments])
+        traits = family.traits
+        messages = normalize_tool_calls(messages, traits.tool_call_arguments, traits.tool_result_content, who=who,
+                                        renders_calls=[f.name for f in FAMILIES if f.traits.tool_call_arguments])
     else:  # a template without a family row: its expected forms are unknown, so arguments are only checked
         messages = normalize_tool_calls(messages, who=who)
     if closes_final_message(messages, add_generation_prompt, continue_final_message):
@@ -213,7 +214,7 @@ def family_rendering(family, messages, add_generation_prompt, continue_final_mes
     else:
         origin = "chat_template argument"
     r = render_conversation(chat_template, messages, who=who, origin=origin, specials=special_tokens_of(tok),
-                            roles=fam.template_roles if fam is not None else ROLES, family=fam,
+                            roles=fam.traits.roles if fam is not None else ROLES, family=fam,
                             add_generation_prompt=add_generation_prompt,
                             continue_final_message=continue_final_message, tools=tools,
                             template_kwargs=template_kwargs, stacklevel=stacklevel)

@@ -4,9 +4,10 @@ Clients send a call's ``function.arguments`` as an object (transformers' documen
 (what OpenAI's API returns). Templates differ, and a wrong form renders without any error: Llama 3.1, Qwen2.5 and
 Mistral Nemo write the arguments with ``tojson`` (a string comes out double-encoded,
 ``"arguments": "{\\"city\\": \\"Paris\\"}"``), DeepSeek's templates paste a string (an object fails: "can only
-concatenate str"), Qwen3's take either. ``Family.tool_call_arguments`` records the form (read from each template);
+concatenate str"), Qwen3's take either. ``Family.traits.tool_call_arguments`` records the form (read from each
+template);
 :func:`normalize` hands the template that form and refuses arguments that are not a JSON object. Mistral Nemo's
-template also pastes a tool result's content unquoted into JSON (``Family.tool_result_content="json"``):
+template also pastes a tool result's content unquoted into JSON (``Family.traits.tool_result_content="json"``):
 :func:`normalize` gives it JSON text, as mistral-common, the reference encoder, does.
 """
 
@@ -20,7 +21,7 @@ from llmfound.errors import InvalidMessagesError
 __all__ = ["ARGUMENT_FORMS", "MAX_NESTING", "normalize", "check_rendered"]
 
 ARGUMENT_FORMS = ("object", "string", "any")
-"""The values of ``Family.tool_call_arguments`` besides None (the template ignores tool calls)."""
+"""The values of ``Family.traits.tool_call_arguments`` besides None (the template ignores tool calls)."""
 
 MAX_NESTING = 100
 """Most levels of JSON lists and maps in a tool call's arguments or in a tool result read as JSON. Real ones nest
