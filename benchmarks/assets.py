@@ -26,7 +26,7 @@ from llmfound import assets, families  # noqa: E402
 
 LOAD = """
 import time, sys
-from llmfound.families import load_tokenizer
+from llmfound.tokenization import load_tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast  # import cost excluded from the figure
 t1 = time.perf_counter()
 load_tokenizer(sys.argv[1])

@@ -49,9 +49,9 @@ while len(CORPUS.encode()) < 100_000:
 
 
 def bench_family(name: str, examples: int) -> dict:
-    families.load_tokenizer(name, cached=False)  # untimed: warms the OS cache and imports
+    T.load_tokenizer(name, cached=False)  # untimed: warms the OS cache and imports
     t = time.perf_counter()
-    tok = families.load_tokenizer(name, cached=False)
+    tok = T.load_tokenizer(name, cached=False)
     load_s = time.perf_counter() - t
 
     nbytes = len(CORPUS.encode())

@@ -34,7 +34,7 @@ from llmfound import assets  # noqa: E402
 from llmfound.meta import reference as meta_reference  # noqa: E402
 from llmfound.chat import wild as W  # noqa: E402
 from llmfound.assets.recipes import tiktoken_tokenizer  # noqa: E402
-from llmfound.families import load_tokenizer  # noqa: E402
+from llmfound import load_tokenizer  # noqa: E402
 from llmfound.assets.manifest import CONVERSIONS  # noqa: E402
 
 

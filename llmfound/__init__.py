@@ -6,7 +6,8 @@ one-liner per task, :mod:`llmfound.pipelines`).
 """
 
 from llmfound.errors import LlmfoundError
-from llmfound.families import FAMILIES, get_family, load_tokenizer
+from llmfound.families import FAMILIES, get_family
+from llmfound.tokenization import load_tokenizer
 from llmfound.pipelines.factory import pipeline
 
 __all__ = ["FAMILIES", "LlmfoundError", "get_family", "load_tokenizer", "pipeline"]

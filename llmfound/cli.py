@@ -20,8 +20,8 @@ from rich.table import Table
 from llmfound import assets as A
 from llmfound.errors import LlmfoundError, NpmMissingError
 from llmfound.families import families_using
-from llmfound.terminal import (check_hf_endpoint, narrow_table, quiet_libraries, size_consoles, wide_table,
-    err, out, tidy_help)
+from llmfound.terminal import (check_hf_endpoint, narrow_table, quiet_libraries, size_consoles, wide_table, err, out,
+    tidy_help)
 from llmfound.cli_gate import gate_app, snapshot_app
 from llmfound.cli_generate import run_app
 from llmfound.cli_text import text_app

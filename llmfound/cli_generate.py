@@ -111,7 +111,7 @@ def generate_cmd(
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     threads_note = set_threads(threads)
-    tok, config = Q.load_tokenizer(model)  # the prompt is counted against the positions before the weights load
+    tok, config = Q.load_tokenizer_and_config(model)  # the prompt is counted against the positions before the load
 
     def ids(content: str) -> list[int]:
         with warnings.catch_warnings():  # warn_closing_prefill's line replaces render's UserWarning
@@ -303,7 +303,7 @@ def _fit_generation_prompt(ref: str, text: str, raw: bool, max_new_tokens: int, 
     alone. Raises :class:`~llmfound.errors.InputTooLongError` for a prompt over the model's positions."""
     from llmfound import context, quantization as Q
 
-    tok, config = Q.load_tokenizer(ref)
+    tok, config = Q.load_tokenizer_and_config(ref)
     chat = not raw and bool(getattr(tok, "chat_template", None))
 
     def count(s: str) -> int:

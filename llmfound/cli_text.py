@@ -87,7 +87,7 @@ def template_cmd(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=SAME_WARNING, category=UserWarning)
         if not fam.template and fam.conversation_format:  # Llama 4: no Jinja template; the ids' text is shown
-            from llmfound.families import load_tokenizer
+            from llmfound.tokenization import load_tokenizer
 
             token_ids = chat.chat_ids(fam, msgs, **kw)
             text = load_tokenizer(fam.name).decode(token_ids, skip_special_tokens=False,

@@ -49,7 +49,7 @@ def check_prompt(prompt: str, max_new_tokens: int) -> None:
     config alone (:func:`llmfound.context.check_fits`)."""
     from llmfound import chat, context, quantization as Q
 
-    tok, config = Q.load_tokenizer(MODEL)
+    tok, config = Q.load_tokenizer_and_config(MODEL)
     n = len(chat.chat_ids(tok, chat.conversation(prompt)))
     context.check_fits(n, max_new_tokens, context.max_positions(config, tok), model=MODEL,
                        options=context.Options("--max-new-tokens", None, "--prompt"))

@@ -224,14 +224,14 @@ def check_tokenizers(device: str):
     what the family declares it does to text (``Family.tokens.normalization``: bert uncased lowercases, so it gives
     'hello world'). Skips when none is cached."""
     from llmfound import families
-    from llmfound.tokenization import round_trip
+    from llmfound.tokenization import load_tokenizer, round_trip
 
     done, missing, bad = [], [], []
     for fam in families.FAMILIES:
         if not fam.is_cached():
             missing.append(fam.name)
             continue
-        rt = round_trip(fam.name, "Hello world", tokenizer=families.load_tokenizer(fam.name))
+        rt = round_trip(fam.name, "Hello world", tokenizer=load_tokenizer(fam.name))
         if rt.equal:
             done.append(fam.name)
         else:

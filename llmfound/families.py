@@ -11,13 +11,11 @@ differently from what the family publishes, ``deviations`` says so rather than q
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from llmfound.errors import first_line, get_by_name
+from llmfound.errors import get_by_name
 
-__all__ = ["SpecialTokens", "TemplateTraits", "Family", "FAMILIES", "family_names", "get_family", "families_using",
-           "tokenizer_dir", "load_tokenizer"]
+__all__ = ["SpecialTokens", "TemplateTraits", "Family", "FAMILIES", "family_names", "get_family", "families_using"]
 
 
 @dataclass(frozen=True)
@@ -612,57 +610,3 @@ def families_using(entry: str) -> list[str]:
 
     derived = {c.name for c in CONVERSIONS if entry in c.inputs}
     return [f.name for f in FAMILIES if {entry, *derived} & set(f.sources)]
-
-
-def tokenizer_dir(family: str | Family) -> Path:
-    """Folder holding the family's tokenizer files, fetched/converted first if needed (offline: cache only)."""
-    from llmfound.assets import ensure
-
-    fam = family if isinstance(family, Family) else get_family(family)
-    return ensure(fam.tokenizer) / fam.subdir if fam.subdir else ensure(fam.tokenizer)
-
-
-_CACHE: dict[str, Any] = {}
-
-
-def load_tokenizer(family: str, *, cached: bool = True):
-    """A transformers tokenizer for ``family`` (a name from :data:`FAMILIES`), loaded offline from the cache.
-
-    ``family`` may also be a local folder or, for users with hub access, a hub id: anything that is not a
-    family name is passed to :func:`llmfound.assets.resolve` and then ``AutoTokenizer.from_pretrained``.
-    With ``cached=True`` (default) the same object is returned for repeated calls in one process; do not
-    mutate it, or pass ``cached=False``. Never uses ``trust_remote_code``.
-
-    Raises ``TypeError`` (not a str), :class:`UnknownNameError` (unknown family and not a folder),
-    :class:`AssetMissingError` (offline and not fetched), :class:`AssetError` (the files do not load, e.g. a
-    damaged cache entry: the message names the repair command).
-    """
-    if not isinstance(family, str):
-        raise TypeError(f"family must be a str (a family name, a folder or a hub id), got {type(family).__name__}")
-    if cached and family in _CACHE:
-        return _CACHE[family]
-    from transformers import AutoTokenizer
-
-    from llmfound.assets.cache import entry_names
-    from llmfound.assets import resolve
-    from llmfound.errors import AssetError
-
-    if family in family_names():
-        fam = get_family(family)
-        target, kwargs = tokenizer_dir(fam), dict(fam.load_kwargs)
-        what = f"the {family} tokenizer from {target}"
-        fix = (f"`llmfound assets verify {fam.tokenizer}` checks the cache entry and "  # likely a damaged entry
-               f"`llmfound assets fetch {fam.tokenizer}` repairs it")
-    else:
-        if not family.strip() or (family not in entry_names() and "/" not in family and not Path(family).exists()):
-            get_family(family)  # raises the "unknown family" error listing the known ones
-        target, kwargs = resolve(family), {}  # a cache entry, a local folder, or a hub id (refused offline)
-        what = f"a tokenizer from {family!r}"
-        fix = "name a family, a folder with tokenizer files, or a hub id (needs hub access)"
-    try:
-        tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False, **kwargs)
-    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line naming what and how to fix it
-        raise AssetError(f"could not load {what} ({type(e).__name__}: {first_line(e, 200)}); {fix}") from None
-    if cached:
-        _CACHE[family] = tok
-    return tok

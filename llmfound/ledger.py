@@ -56,7 +56,7 @@ class Entry:
 def _tok(source: str):
     """A family's tokenizer or a conversion's (``load_tokenizer``, cached per process), or the raw files of a
     cache sub-folder (``entry/subdir``) exactly as transformers loads them, without the family's fixes."""
-    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import load_tokenizer
 
     if "/" not in source:
         return load_tokenizer(source)

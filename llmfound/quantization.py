@@ -34,7 +34,7 @@ from typing import Any
 from llmfound.errors import BrokenEnvironmentError, UnknownNameError
 
 __all__ = ["QUANT_CHOICES", "PRESETS", "BLOCKSIZE_4BIT", "BLOCKSIZE_DQ", "CODE_4BIT_ENTRIES", "CODE_DQ_ENTRIES",
-    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_tokenizer", "load_model",
+    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_tokenizer_and_config", "load_model",
     "check_trained", "release_freed_memory", "Footprint", "footprint",
     "expected_footprint", "peak_rss_bytes", "rss_bytes", "linear_layers", "peak_cuda_bytes"]
 
@@ -109,7 +109,7 @@ def check_bitsandbytes() -> str:
     return bnb.__version__
 
 
-def load_tokenizer(ref: str = "smollm2-135m-instruct"):
+def load_tokenizer_and_config(ref: str = "smollm2-135m-instruct"):
     """``(tokenizer, config)`` of a causal LM, without its weights (a fraction of a second): what a command needs
     to count a prompt's tokens against the model's positions before loading the model.
 

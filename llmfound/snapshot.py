@@ -95,7 +95,7 @@ def _per_subject(names, compute) -> dict:
 
 def section_ids() -> dict:
     """Per family: ids (no special tokens) of :data:`CORPUS` and of its golden inputs, keyed by text."""
-    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import load_tokenizer
     from llmfound.tokenization import golden_vectors
 
     def ids(fam) -> dict:
@@ -111,7 +111,7 @@ def section_ids() -> dict:
 
 def section_special_tokens() -> dict:
     """Per family: bos/eos/pad/unk strings and ids, len(tokenizer), ids of 'Hello world' with specials."""
-    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import load_tokenizer
 
     def specials(name: str) -> dict:
         tok = load_tokenizer(name)

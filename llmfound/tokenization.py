@@ -25,7 +25,8 @@ from typing import Any
 
 from llmfound.errors import TokenizerMismatchError, UnknownNameError
 
-__all__ = ["GOLDEN_SEPARATOR", "require_str", "is_mistral_common", "supports_split_special_tokens",
+__all__ = ["tokenizer_dir", "load_tokenizer", "GOLDEN_SEPARATOR", "require_str", "is_mistral_common",
+           "supports_split_special_tokens",
            "always_parsed_tokens", "encode", "decode", "piece_texts", "first_difference", "RoundTrip", "NORMALIZATIONS",
            "normalize", "added_token_spans", "missing_byte_tokens", "round_trip", "compatibility_problems",
            "check_compatible", "GoldenCase", "golden_paths", "parse_golden", "golden_vectors", "GoldenMismatch",
@@ -45,7 +46,7 @@ def require_str(text: Any, what: str = "text") -> str:
 
 def _tok(family_or_tokenizer: Any):
     if isinstance(family_or_tokenizer, str):
-        from llmfound.families import load_tokenizer
+        from llmfound.tokenization import load_tokenizer
 
         return load_tokenizer(family_or_tokenizer)
     return family_or_tokenizer
@@ -445,3 +446,63 @@ def golden_mismatches(tokenizer: Any, cases: list[GoldenCase], who: str = "") ->
         if tuple(got) != c.ids:
             bad.append(GoldenMismatch(who or str(tokenizer), c, got, first_difference(list(c.ids), got)))
     return bad
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def tokenizer_dir(family) -> Path:
+    """Folder holding the family's tokenizer files (``family``: a name or a :class:`~llmfound.families.Family`),
+    fetched/converted first if needed (offline: cache only)."""
+    from llmfound.assets import ensure
+    from llmfound.families import Family, get_family
+
+    fam = family if isinstance(family, Family) else get_family(family)
+    return ensure(fam.tokenizer) / fam.subdir if fam.subdir else ensure(fam.tokenizer)
+
+
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def load_tokenizer(family: str, *, cached: bool = True):
+    """A transformers tokenizer for ``family`` (a name from :data:`FAMILIES`), loaded offline from the cache.
+
+    ``family`` may also be a local folder or, for users with hub access, a hub id: anything that is not a
+    family name is passed to :func:`llmfound.assets.resolve` and then ``AutoTokenizer.from_pretrained``.
+    With ``cached=True`` (default) the same object is returned for repeated calls in one process; do not
+    mutate it, or pass ``cached=False``. Never uses ``trust_remote_code``.
+
+    Raises ``TypeError`` (not a str), :class:`UnknownNameError` (unknown family and not a folder),
+    :class:`AssetMissingError` (offline and not fetched), :class:`AssetError` (the files do not load, e.g. a
+    damaged cache entry: the message names the repair command).
+    """
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a str (a family name, a folder or a hub id), got {type(family).__name__}")
+    if cached and family in _TOKENIZERS:
+        return _TOKENIZERS[family]
+    from transformers import AutoTokenizer
+
+    from llmfound.assets.cache import entry_names
+    from llmfound.assets import resolve
+    from llmfound.errors import AssetError, first_line
+    from llmfound.families import family_names, get_family
+
+    if family in family_names():
+        fam = get_family(family)
+        target, kwargs = tokenizer_dir(fam), dict(fam.load_kwargs)
+        what = f"the {family} tokenizer from {target}"
+        fix = (f"`llmfound assets verify {fam.tokenizer}` checks the cache entry and "  # likely a damaged entry
+               f"`llmfound assets fetch {fam.tokenizer}` repairs it")
+    else:
+        if not family.strip() or (family not in entry_names() and "/" not in family and not Path(family).exists()):
+            get_family(family)  # raises the "unknown family" error listing the known ones
+        target, kwargs = resolve(family), {}  # a cache entry, a local folder, or a hub id (refused offline)
+        what = f"a tokenizer from {family!r}"
+        fix = "name a family, a folder with tokenizer files, or a hub id (needs hub access)"
+    try:
+        tok = AutoTokenizer.from_pretrained(str(target), trust_remote_code=False, **kwargs)
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line naming what and how to fix it
+        raise AssetError(f"could not load {what} ({type(e).__name__}: {first_line(e, 200)}); {fix}") from None
+    if cached:
+        _TOKENIZERS[family] = tok
+    return tok

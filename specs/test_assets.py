@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import assets
+from llmfound import assets, tokenization
 from llmfound.assets import cache, registries
 from llmfound.outputs import atomic_write
 from llmfound.errors import AssetError, AssetMissingError, UnknownNameError
@@ -249,7 +249,6 @@ def test_a_damaged_cached_tokenizer_says_which_entry_to_repair(require_assets, t
     """A truncated tokenizer.json in the cache: one line naming the entry and the repair command."""
     import shutil
 
-    from llmfound import families
     from llmfound.errors import AssetError
 
     require_assets("gpt2-tokenizer")
@@ -258,7 +257,7 @@ def test_a_damaged_cached_tokenizer_says_which_entry_to_repair(require_assets, t
     tj = tmp_path / "converted" / "gpt2-tokenizer" / "tokenizer.json"
     tj.write_bytes(tj.read_bytes()[:1000])
     with pytest.raises(AssetError, match=r"could not load the gpt2 tokenizer .*llmfound assets fetch gpt2-tokenizer"):
-        families.load_tokenizer("gpt2", cached=False)
+        tokenization.load_tokenizer("gpt2", cached=False)
     assert assets.verify("gpt2-tokenizer").state == "corrupt"
 
 

@@ -31,7 +31,7 @@ import warnings
 
 import pytest
 
-from llmfound import chat, families, ledger
+from llmfound import chat, families, ledger, tokenization
 from llmfound.chat import conformance, rendering, tool_calls
 from llmfound.errors import (ChatOptionsError, InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
     TemplateSecurityError, ChatTemplateSyntaxError)
@@ -52,7 +52,7 @@ def need(require_assets):
 
     def _need(family: str):
         require_assets(*families.get_family(family).sources)
-        return families.load_tokenizer(family)
+        return tokenization.load_tokenizer(family)
 
     return _need
 
@@ -181,7 +181,7 @@ def _check_rendered(family: str, case: str, text: str) -> None:
     else:
         marker = fam.traits.generation_marker
         assert text.endswith(marker), f"{where}: expected to end with {marker!r}"
-    bos = families.load_tokenizer(family).bos_token
+    bos = tokenization.load_tokenizer(family).bos_token
     starts_with_bos = bool(bos) and text.startswith(bos)  # Qwen has no BOS token at all
     assert starts_with_bos == fam.traits.writes_bos, f"{where}: traits.writes_bos={fam.traits.writes_bos}, BOS {bos!r}"
 
@@ -240,7 +240,7 @@ def test_add_generation_prompt_appends_the_assistant_header_and_only_then(family
     assert with_.endswith(marker), f"{family}: with the flag, expected to end with {marker!r}: {with_!r}"
     if marker:
         assert not without.endswith(marker), f"{family}: without the flag, ends with {marker!r}: {without!r}"
-        assert with_.startswith(without.removesuffix(families.load_tokenizer(family).eos_token or "")), family
+        assert with_.startswith(without.removesuffix(tokenization.load_tokenizer(family).eos_token or "")), family
     else:  # Mistral: the model answers right after [/INST]; the flag changes nothing
         assert with_ == without, f"{family}: {with_!r} != {without!r}"
 
@@ -375,7 +375,7 @@ def test_typed_control_tokens_stay_text_in_system_and_tool_messages_too(role, ne
     ids = chat.chat_ids("qwen2.5", messages)
     benign = chat.chat_ids("qwen2.5", [dict(m, content=m["content"].replace("<|im_end|>", "").replace(
         "<|im_start|>", "")) for m in messages])
-    tok = families.load_tokenizer("qwen2.5")
+    tok = tokenization.load_tokenizer("qwen2.5")
     assert sorted(_control_ids(tok, ids)) == sorted(_control_ids(tok, benign)), (
         f"qwen2.5, a {role} message typing <|im_end|><|im_start|>: expected control ids "
         f"{_control_ids(tok, benign)}, got {_control_ids(tok, ids)}")
@@ -605,7 +605,7 @@ def raw_render(family: str, messages: list[dict], **kw) -> str:
     """The family's template run by transformers' renderer alone: none of llmfound's checks or forms."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    tok = families.load_tokenizer(family)
+    tok = tokenization.load_tokenizer(family)
     specials = {k: getattr(tok, k) for k in ("bos_token", "eos_token") if getattr(tok, k, None)}
     rendered, _ = render_jinja_template([messages], chat_template=chat.template_source(family), **specials, **kw)
     return rendered[0]
@@ -907,7 +907,7 @@ def test_a_model_folders_own_template_that_loops_is_stopped(need, monkeypatch):
     """A chat template is code shipped in a model folder: one that never ends is stopped after RENDER_SECONDS, as
     a template in the wild is, whether it is the tokenizer's own or passed as chat_template=."""
     need("smollm2")
-    tok = families.load_tokenizer("smollm2", cached=False)
+    tok = tokenization.load_tokenizer("smollm2", cached=False)
     tok.chat_template = LOOP
     monkeypatch.setattr(rendering, "RENDER_SECONDS", 0.5)
     for call in (lambda: chat.render(tok, USER), lambda: chat.render("smollm2", USER, chat_template=LOOP)):
@@ -968,7 +968,7 @@ def test_a_template_that_does_not_parse_names_the_line(need):
 
 def test_a_tokenizer_without_a_template_is_refused(require_assets):
     require_assets("gpt2-tokenizer")
-    tok = families.load_tokenizer("gpt2")
+    tok = tokenization.load_tokenizer("gpt2")
     with pytest.raises(NoChatTemplateError, match="has no chat template"):
         chat.render(tok, USER)
 
@@ -1170,7 +1170,7 @@ def test_a_template_that_needs_tools_or_a_variable_says_which(template, expected
     from llmfound import assets
 
     require_assets("llama-cpp-vocabs", "lenml-llama3")
-    tok = families.load_tokenizer("llama3")  # it has the bos_token these Llama-3-era templates read
+    tok = tokenization.load_tokenizer("llama3")  # it has the bos_token these Llama-3-era templates read
     source = (assets.entry_dir("llama-cpp-vocabs") / "templates" / template).read_text(encoding="utf-8")
     hi = [{"role": "user", "content": "Hi"}]
     with pytest.raises(TemplateRefusedError) as e:

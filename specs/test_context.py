@@ -59,7 +59,7 @@ def no_weights(monkeypatch):
 
 def test_max_positions_reads_the_config_and_ignores_an_unset_tokenizer_limit(require_assets):
     require_assets(MODEL)
-    tok, config = Q.load_tokenizer(MODEL)
+    tok, config = Q.load_tokenizer_and_config(MODEL)
     assert tok.model_max_length > 10**12, "SmolLM2's tokenizer leaves model_max_length unset"
     assert context.max_positions(config, tok) == 8192, context.max_positions(config, tok)
 

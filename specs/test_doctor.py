@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from llmfound import doctor
+from llmfound import doctor, tokenization
 from llmfound.cli import main
 
 FAST = tuple(c for c in doctor.CAPABILITIES if c.klass == "bitsandbytes")
@@ -103,8 +103,8 @@ def test_the_tokenizer_check_compares_case_except_where_the_family_declares_lowe
     detail, data = doctor.check_tokenizers("cpu")
     assert data["ok"] == ["gpt2", "bert"], f"gpt2 and bert as loaded: expected both to pass, got {detail!r}"
 
-    real = families.load_tokenizer
-    monkeypatch.setattr(families, "load_tokenizer", lambda name, **kw: (_LosesCase(real(name, **kw))
+    real = tokenization.load_tokenizer
+    monkeypatch.setattr(tokenization, "load_tokenizer", lambda name, **kw: (_LosesCase(real(name, **kw))
                                                                         if name == "gpt2" else real(name, **kw)))
     try:
         got = f"passed: {doctor.check_tokenizers('cpu')[0]}"

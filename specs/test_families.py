@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmfound import families
+from llmfound import families, tokenization
 from llmfound.errors import UnknownNameError
 
 FAMILY_NAMES = families.family_names()
@@ -17,7 +17,7 @@ FAMILY_NAMES = families.family_names()
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_family_tokenizer_loads_offline_and_round_trips_hello_world(family, require_assets, lesson):
     require_assets(*families.get_family(family).sources)
-    tok = families.load_tokenizer(family)
+    tok = tokenization.load_tokenizer(family)
     ids = tok.encode("Hello world", add_special_tokens=False)
     got = tok.decode(ids)
     expected = "hello world" if family == "bert" else "Hello world"  # bert: uncased by design
@@ -48,19 +48,19 @@ def test_families_using_an_asset_follows_conversions():
 
 def test_unknown_family_lists_the_known_ones():
     with pytest.raises(UnknownNameError, match=r"unknown family 'llama9'; known families: llama2, llama3, "):
-        families.load_tokenizer("llama9")
+        tokenization.load_tokenizer("llama9")
 
 
 @pytest.mark.parametrize("bad", [None, 123, b"llama3"])
 def test_a_family_that_is_not_a_string_is_a_type_error_naming_the_type(bad):
     with pytest.raises(TypeError, match=f"family must be a str .*got {type(bad).__name__}"):
-        families.load_tokenizer(bad)
+        tokenization.load_tokenizer(bad)
 
 
 @pytest.mark.parametrize("bad", ["", "   "])
 def test_an_empty_family_name_is_unknown(bad):
     with pytest.raises(UnknownNameError, match="unknown family"):
-        families.load_tokenizer(bad)
+        tokenization.load_tokenizer(bad)
 
 
 PACKAGED = [(f.name, column) for f in families.FAMILIES for column, _ in f.tokens.packaged]

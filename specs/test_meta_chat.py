@@ -25,7 +25,8 @@ import pytest
 from llmfound import chat
 from llmfound.chat import conformance
 from llmfound.errors import ChatOptionsError, InvalidMessagesError, NoChatTemplateError
-from llmfound.families import FAMILIES, load_tokenizer
+from llmfound.families import FAMILIES
+from llmfound import load_tokenizer
 from llmfound.meta.chat_format import encode_dialog
 
 HARNESS = Path(__file__).with_name("meta_chat_format.py")

@@ -18,7 +18,8 @@ import pytest
 
 from llmfound.meta import reference as M
 from llmfound.errors import AssetError, UnknownNameError
-from llmfound.families import FAMILIES, load_tokenizer
+from llmfound.families import FAMILIES
+from llmfound import load_tokenizer
 from llmfound.assets.meta_files import read_tokenizer_py
 
 TEXTS_PER_GENERATOR = 150

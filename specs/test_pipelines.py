@@ -36,7 +36,8 @@ import llmfound
 from llmfound import errors, pipelines as PL
 from llmfound.outputs import check_output_path
 from llmfound.errors import AssetError, AssetMissingError, LlmfoundError, UnknownNameError
-from llmfound.families import get_family, load_tokenizer
+from llmfound.families import get_family
+from llmfound import load_tokenizer
 
 SMOL = "smollm2-135m-instruct"
 MINILM = "all-minilm-l6-v2"

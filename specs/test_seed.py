@@ -23,7 +23,7 @@ import re
 import pytest
 import torch
 
-from llmfound import families, quantization as Q, synthetic as S
+from llmfound import families, quantization as Q, synthetic as S, tokenization
 
 MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of France?"}]
@@ -71,7 +71,7 @@ def test_1_the_notes_task_names_that_transformers_does_not_use(name, says):
 def llama3_base(require_assets):
     """Stand-in for ``AutoTokenizer.from_pretrained("meta-llama/Meta-Llama-3-8B")`` (see the family row's notes)."""
     require_assets(*families.get_family("llama3-base").sources)
-    return families.load_tokenizer("llama3-base")
+    return tokenization.load_tokenizer("llama3-base")
 
 
 def test_2_encode_adds_the_bos_token_and_decode_shows_it(llama3_base):
@@ -98,7 +98,7 @@ def test_3_a_base_tokenizer_has_no_chat_template(llama3_base, require_assets):
         llama3_base.apply_chat_template(MESSAGES, tokenize=False)
     # fixed: the instruct tokenizer (Meta-Llama-3-8B-Instruct), with the generation prompt so the model answers
     require_assets(*families.get_family("llama3").sources)
-    text = families.load_tokenizer("llama3").apply_chat_template(MESSAGES, tokenize=False,
+    text = tokenization.load_tokenizer("llama3").apply_chat_template(MESSAGES, tokenize=False,
                                                                  add_generation_prompt=True)
     assert text.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful")
     assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n"), text[-80:]

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from llmfound import assets, snapshot, snapshot_format
+from llmfound import assets, snapshot, snapshot_format, tokenization
 from llmfound.cli import main
 from llmfound.errors import LlmfoundError, SnapshotError
 
@@ -151,16 +151,15 @@ def test_a_family_that_fails_to_load_is_one_drift_and_the_others_are_still_compa
     """transformers 5.0-5.14 cannot load the Tekken tokenizer (docs/changelog.md); that release must still show
     what every other family does, and the Tekken failure as one row."""
     require_assets(*assets.entry_names())
-    from llmfound import families
 
-    real = families.load_tokenizer
+    real = tokenization.load_tokenizer
 
     def broken_tekken(name, *a, **k):
         if name == "mistral-tekken":
             raise ValueError("planted: cannot load")
         return real(name, *a, **k)
 
-    monkeypatch.setattr(families, "load_tokenizer", broken_tekken)
+    monkeypatch.setattr(tokenization, "load_tokenizer", broken_tekken)
     new = snapshot.record(("special_tokens",))
     drifts = snapshot.diff({"sections": {"special_tokens": baseline["sections"]["special_tokens"]}}, new)
     got = [(d.subject, d.behaviour, d.old, d.new) for d in drifts]

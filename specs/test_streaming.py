@@ -175,8 +175,8 @@ def _family_tokenizer(family: str):
     """The family's tokenizer holding its chat template, as a model folder's does (a template that ships as a
     separate file is set on a fresh copy, never on the shared one)."""
     if chat.template_path(family) is None:
-        return families.load_tokenizer(family)
-    tok = families.load_tokenizer(family, cached=False)
+        return T.load_tokenizer(family)
+    tok = T.load_tokenizer(family, cached=False)
     tok.chat_template = chat.template_source(family)
     return tok
 
@@ -207,7 +207,7 @@ def _cli_generate(*flags: str):
     def run(model, tok, capsys, monkeypatch):
         from llmfound.cli import main
 
-        monkeypatch.setattr(Q, "load_tokenizer", lambda ref: (tok, model.config))
+        monkeypatch.setattr(Q, "load_tokenizer_and_config", lambda ref: (tok, model.config))
         monkeypatch.setattr(Q, "load_model", lambda *a, **kw: (model, tok))
         threads = torch.get_num_threads()
         try:
@@ -225,7 +225,7 @@ def _pipeline(cli: bool):
         from llmfound.cli import main
 
         monkeypatch.setattr(PL.factory, "load", lambda task, ref, dtype=None: (model, tok, ref))
-        monkeypatch.setattr(Q, "load_tokenizer", lambda ref: (tok, model.config))
+        monkeypatch.setattr(Q, "load_tokenizer_and_config", lambda ref: (tok, model.config))
         if cli:
             assert main(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"]) == 0
             return capsys.readouterr().out.removesuffix("\n"), None, None
@@ -318,7 +318,7 @@ def test_the_real_demo_streams_its_answer_without_special_tokens(require_assets,
     cap = capsys.readouterr()
     answer = cap.out.split("4. Streaming the 4-bit model's answer", 1)[1].split("5. The notes' streaming code")[0]
     answer = answer.split("\n", 1)[1]  # after the heading's line
-    _check_shown("smollm2 (real model)", "llmfound demo", ROWS["smollm2"], families.load_tokenizer("smollm2"),
+    _check_shown("smollm2 (real model)", "llmfound demo", ROWS["smollm2"], T.load_tokenizer("smollm2"),
                  answer, None)
     assert _reported_stop(cap.err) == "eos", f"smollm2: llmfound demo: expected 'stop: eos' on stderr, got {cap.err!r}"
 
@@ -451,7 +451,7 @@ def test_generation_stops_on_every_stop_id_not_only_the_first(family, stop, requ
 
     row = ROWS[family]
     require_assets(*row.sources)
-    tok = families.load_tokenizer(family)
+    tok = T.load_tokenizer(family)
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=8, intermediate_size=8, num_hidden_layers=1,
                       num_attention_heads=1, num_key_value_heads=1)

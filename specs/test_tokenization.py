@@ -55,7 +55,7 @@ def tok_of(require_assets):
 
     def _load(name: str):
         require_assets(*(ROWS[name].sources if name in ROWS else (name,)))
-        return families.load_tokenizer(name)
+        return T.load_tokenizer(name)
 
     return _load
 
@@ -97,7 +97,7 @@ def _left_out(family: str) -> tuple[frozenset[int], tuple[str, ...]]:
     """What the round-trip property leaves out for ``family``: bytes its vocabulary has no token for (smollm2:
     ledger 'smollm2-vocab-lacks-byte-tokens', asserted in section 4) and added tokens that cannot be made inert
     (phi3's '</s>': ledger 'phi3-eos-not-special', section 6; Gemma's are parsed by design). Computed once."""
-    tok = families.load_tokenizer(family)
+    tok = T.load_tokenizer(family)
     return frozenset(T.missing_byte_tokens(tok)), tuple(T.always_parsed_tokens(tok))
 
 

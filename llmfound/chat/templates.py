@@ -70,7 +70,7 @@ def template_and_origin(family, tokenizer=None) -> tuple[str, str]:
     if path is not None:
         return _read_template(path), str(path)
     if tokenizer is None:
-        from llmfound.families import load_tokenizer
+        from llmfound.tokenization import load_tokenizer
 
         tokenizer = load_tokenizer(fam.name) if fam is not None else family
     t = getattr(tokenizer, "chat_template", None)
@@ -88,7 +88,7 @@ def resolve(ref):
     ``chat_template`` is then used)."""
     fam = family_row(ref)
     if fam is not None:
-        from llmfound.families import load_tokenizer
+        from llmfound.tokenization import load_tokenizer
 
         return fam, load_tokenizer(fam.name), fam.name
     return None, ref, type(ref).__name__

@@ -30,8 +30,7 @@ from pathlib import Path
 
 from llmfound.chat.conformance import CASES, FIXED_TEMPLATE_KWARGS, outcome_of
 from llmfound.chat.rendering import render, render_conversation, special_tokens_of
-from llmfound.errors import (AssetError, ChatTemplateError, InvalidMessagesError,
-    get_by_name)
+from llmfound.errors import AssetError, ChatTemplateError, InvalidMessagesError, get_by_name
 
 __all__ = ["ASSET", "RENDERER", "WILD_CASES", "FAMILY_OF", "KNOWN_DIFFERENCES", "template_names", "template_source",
            "conform", "wild_table", "traits", "family_agreement", "extra_variables", "TRANSFORMERS_VARIABLES",
@@ -112,7 +111,7 @@ def template_source(name: str) -> str:
 
 
 def _tokenizer():
-    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import load_tokenizer
 
     return load_tokenizer(RENDERER)
 
@@ -239,7 +238,7 @@ def family_agreement(name: str, case: str) -> str | None:
     """None when wild template ``name`` renders conformance ``case`` exactly as its family's own template
     (:data:`FAMILY_OF`), both with the family's tokenizer; else one line: both outcomes, or where the texts first
     differ. Raises ``KeyError`` for a template with no family."""
-    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import load_tokenizer
 
     family = FAMILY_OF[name]
     messages, kw = CASES[case]

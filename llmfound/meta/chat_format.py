@@ -148,7 +148,7 @@ def text_and_ids(family, messages: list[dict], add_generation_prompt: bool = Tru
     :func:`encode_dialog` raises, and :class:`ChatOptionsError` for ``tools`` (ChatFormat writes tool
     definitions in its own system prompts, which llmfound does not reproduce) or any ``template_kwargs`` (there
     is no template to read them)."""
-    from llmfound.families import load_tokenizer
+    from llmfound.tokenization import load_tokenizer
 
     if tools is not None:
         raise ChatOptionsError(f"{family.name}: Meta's ChatFormat writes tool definitions in its own system "

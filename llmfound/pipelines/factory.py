@@ -59,9 +59,9 @@ from llmfound.outputs import atomic_write, check_output_path
 from llmfound.errors import AssetError, LlmfoundError, first_line
 from llmfound.quantization import check_trained
 from llmfound.errors import NoCudaError, NoOfflineModelError
-from llmfound.pipelines.manual import (QuestionAnsweringPipeline, Seq2SeqPipeline,
-    SentenceEmbeddingPipeline, check_options, check_pooling)
-from llmfound.pipelines.tasks import (TRANSLATION_RE, Task, get_task)
+from llmfound.pipelines.manual import (QuestionAnsweringPipeline, Seq2SeqPipeline, SentenceEmbeddingPipeline,
+    check_options, check_pooling)
+from llmfound.pipelines.tasks import TRANSLATION_RE, Task, get_task
 
 __all__ = ["log", "resolve_device", "model_ref", "load", "write_wav", "pipeline"]
 
