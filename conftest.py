@@ -97,6 +97,7 @@ def smollm2(require_assets):
     once per test process and shared by the quantization and quality lessons (each load takes 0.3-10 s on 2 cores).
     Skips (fails under CI) when the model is not cached."""
     from llmfound import quantization as Q
+    from llmfound import models
 
     loaded: dict = {}
 
@@ -104,7 +105,7 @@ def smollm2(require_assets):
         require_assets("smollm2-135m-instruct")
         p = Q.preset_name(preset)
         if p not in loaded:
-            loaded[p] = Q.load_model("smollm2-135m-instruct", p)
+            loaded[p] = models.load_model("smollm2-135m-instruct", p)
         return loaded[p]
 
     return _load

@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmfound.quantization import expected_footprint, footprint, load_model  # noqa: E402
+from llmfound.quantization import expected_footprint, footprint  # noqa: E402
+from llmfound.models import load_model
 from llmfound.speed import (busy_share, copy_bandwidth, generation_peak, interleaved, matmul_throughput,
     roofline_tokens_per_s, spread, time_decode, weight_bytes_per_step)
 from llmfound.synthetic import save_synthetic_model, synthetic_llama_config  # noqa: E402

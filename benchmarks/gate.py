@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llmfound import gate as G, side_envs as S, snapshot  # noqa: E402
+from llmfound.upgrade import gate as G, side_envs as S, snapshot  # noqa: E402
 
 PER_CANDIDATE_S = 90.0
 """Issue 14's target: one candidate, warm uv cache, environment + checks, on 2 cores."""

@@ -37,13 +37,14 @@ def bench_transformers(preset: str, tokens: int, extra: dict) -> dict:
     import torch
 
     from llmfound import chat, quantization as Q, streaming
+    from llmfound import models
 
     t0 = time.perf_counter()
     if preset == "fp32":
-        model, tok = Q.load_model("smollm2-135m-instruct", "bf16")
+        model, tok = models.load_model("smollm2-135m-instruct", "bf16")
         model = model.float()
     else:
-        model, tok = Q.load_model("smollm2-135m-instruct", preset)
+        model, tok = models.load_model("smollm2-135m-instruct", preset)
     load_s = time.perf_counter() - t0
     inputs = chat.chat_inputs(tok, chat.conversation(PROMPT))
     kw = dict(min_new_tokens=tokens, **extra)
@@ -117,13 +118,14 @@ def compare_threads(preset: str, tokens: int, repeat: int) -> None:
     """generate's default thread choice vs 1 vs 2 threads, same model, same process, interleaved rounds."""
     import torch
 
-    from llmfound import chat, quantization as Q, streaming
+    from llmfound import chat, streaming
+    from llmfound import models
 
     from transformers.utils import logging as tlog
 
     tlog.disable_progress_bar()
     torch_default = torch.get_num_threads()
-    model, tok = Q.load_model("smollm2-135m-instruct", preset)
+    model, tok = models.load_model("smollm2-135m-instruct", preset)
     inputs = chat.chat_inputs(tok, chat.conversation(PROMPT))
     settings = ["default", 1, 2]
     runs: dict = {s: [] for s in settings}

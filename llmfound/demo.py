@@ -47,9 +47,10 @@ def check_prompt(prompt: str, max_new_tokens: int) -> None:
     """Refuse a ``--prompt`` whose tokens (one user turn through SmolLM2's chat template) plus ``max_new_tokens``
     exceed the model's positions: :class:`~llmfound.errors.InputTooLongError` (exit 2), from the tokenizer and
     config alone (:func:`llmfound.context.check_fits`)."""
-    from llmfound import chat, context, quantization as Q
+    from llmfound import chat, context
+    from llmfound import models
 
-    tok, config = Q.load_tokenizer_and_config(MODEL)
+    tok, config = models.load_tokenizer_and_config(MODEL)
     n = len(chat.chat_ids(tok, chat.conversation(prompt)))
     context.check_fits(n, max_new_tokens, context.max_positions(config, tok), model=MODEL,
                        options=context.Options("--max-new-tokens", None, "--prompt"))
@@ -60,6 +61,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
 
     Takes about a minute on 2 CPU cores once the cache is warm (most of it quantizing on load)."""
     from llmfound import chat, quantization as Q
+    from llmfound import models
     from llmfound.assets import ensure
 
     from llmfound.assets.cache import is_complete
@@ -73,7 +75,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
 
     # 1. tokens ---------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    model_bf16, tok = Q.load_model(MODEL, "bf16")
+    model_bf16, tok = models.load_model(MODEL, "bf16")
     load_bf16 = time.perf_counter() - t0
     ids = tok.encode(SENTENCE, add_special_tokens=False)
     t = Table(title=f"1. Tokenizer: {SENTENCE!r} -> {plural(len(ids), 'token')}", title_justify="left")
@@ -101,7 +103,7 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     for preset in ("8bit", "nf4-dq", "seed"):  # seed: the notes' config as written (FP4, float32 compute)
         with err.status(f"loading {preset} (bitsandbytes quantizes on the CPU while loading)..."):
             t0 = time.perf_counter()
-            m, _ = Q.load_model(MODEL, preset)
+            m, _ = models.load_model(MODEL, preset)
             rows.append((preset, m, time.perf_counter() - t0))
     base = Q.footprint(model_bf16)
     ft = Table(title=f"3. Memory footprint of SmolLM2-135M (bytes held by weights + quantization state; {SI_NOTE})",

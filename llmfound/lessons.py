@@ -21,7 +21,7 @@ A fact is only recorded by a spec that passed (a failing spec records nothing), 
 number the run checked. The ledger's state comes from the outcomes of the specs marked with
 :func:`ledger_xfail`: all xfailed -> "still broken"; any XPASS -> "FIXED: retire it" (and the run fails,
 as strict xfail makes it). A spec that teaches one entry runs the entry's own probe with :func:`assert_fixed`,
-so each breakage is written once, in ``llmfound/ledger.py``::
+so each breakage is written once, in ``llmfound/upgrade/ledger.py``::
 
     @ledger_xfail("phi3-eos-not-special")
     def test_phi3_typed_end_of_sentence_can_be_made_inert(require_assets):
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from llmfound.ledger import get_entry
+from llmfound.upgrade.ledger import get_entry
 
 __all__ = ["Lesson", "lesson", "ledger_xfail", "ledger_id", "assert_fixed"]
 
@@ -50,13 +50,13 @@ _LEDGER_ID = re.compile(r"ledger '([a-z0-9.\-]+)'")
 
 def ledger_xfail(entry_id: str) -> pytest.MarkDecorator:
     """``pytest.mark.xfail(strict=True, raises=AssertionError)`` carrying ledger entry ``entry_id``'s behaviour
-    and versions; an XPASS names the entry to retire from ``llmfound/ledger.py``. Only a failed assertion counts
+    and versions; an XPASS names the entry to retire from ``llmfound/upgrade/ledger.py``. Only a failed assertion counts
     as "still broken": any other exception (an upstream API change, a missing asset, a typo) fails the spec.
     Raises ``KeyError`` (:class:`~llmfound.errors.UnknownNameError`) for an unknown id."""
     e = get_entry(entry_id)
     return pytest.mark.xfail(strict=True, raises=AssertionError,
                              reason=f"ledger '{e.id}': {e.behaviour} [seen: {e.seen}]. If this passes, upstream "
-                                    f"fixed it: retire '{e.id}' from llmfound/ledger.py")
+                                    f"fixed it: retire '{e.id}' from llmfound/upgrade/ledger.py")
 
 
 def ledger_id(mark: pytest.Mark) -> str | None:
@@ -165,7 +165,7 @@ class _Collector:
 
     def ledger_lines(self) -> list[str]:
         """The ledger as one table: id, specs that assert it, state from their outcomes, behaviour (cut)."""
-        from llmfound.ledger import LEDGER
+        from llmfound.upgrade.ledger import LEDGER
 
         rows = []
         for e in LEDGER:
@@ -202,7 +202,7 @@ class _Collector:
             fixed = sorted(i for i, seen in self.ledger.items() if seen["xpassed"])
             if fixed:
                 tr.write_line(f"upstream fixed {len(fixed)} ledger {'entry' if len(fixed) == 1 else 'entries'}: "
-                              f"retire {', '.join(fixed)} from llmfound/ledger.py (and drop its xfail marks)",
+                              f"retire {', '.join(fixed)} from llmfound/upgrade/ledger.py (and drop its xfail marks)",
                               red=True, bold=True)
 
 

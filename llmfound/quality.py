@@ -235,6 +235,7 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
     :class:`AssetMissingError` when the model or corpus is not cached offline.
     Memory: every preset is held at once (SmolLM2-135M: about 0.8 GB for the five defaults)."""
     from llmfound import quantization as Q
+    from llmfound.models import load_model
 
     wanted = ["bf16"] + [p for p in dict.fromkeys(Q.preset_name(p) for p in presets) if p != "bf16"]
     check_settings(tokens, context, stride, decode_tokens)
@@ -242,7 +243,7 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
     models, load_s, footprints, tok, ids = {}, {}, {}, None, []
     for i, p in enumerate(wanted):
         t0 = time.perf_counter()
-        models[p], t = Q.load_model(model, p, device_map="auto" if device == "cuda" else "cpu")
+        models[p], t = load_model(model, p, device_map="auto" if device == "cuda" else "cpu")
         load_s[p] = time.perf_counter() - t0
         footprints[p] = Q.footprint(models[p]).total
         if tok is None:  # bf16 comes first: check the corpus and positions before the slower quantized loads

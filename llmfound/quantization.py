@@ -1,4 +1,5 @@
-"""bitsandbytes quantization: presets, loading a causal LM with one, and its memory footprint.
+"""bitsandbytes quantization: presets, their ``BitsAndBytesConfig``, and a model's memory footprint (loading a model
+with a preset is :mod:`llmfound.models`).
 
 The seed's line: ``AutoModelForCausalLM.from_pretrained(m, quantization_config=BitsAndBytesConfig(
 load_in_4bit=True, bnb_4bit_use_double_quant=True))`` - "slightly lower accuracy, drastically less memory". As
@@ -34,9 +35,8 @@ from typing import Any
 from llmfound.errors import BrokenEnvironmentError, UnknownNameError
 
 __all__ = ["QUANT_CHOICES", "PRESETS", "BLOCKSIZE_4BIT", "BLOCKSIZE_DQ", "CODE_4BIT_ENTRIES", "CODE_DQ_ENTRIES",
-    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "load_tokenizer_and_config", "load_model",
-    "check_trained", "release_freed_memory", "Footprint", "footprint",
-    "expected_footprint", "peak_rss_bytes", "rss_bytes", "linear_layers", "peak_cuda_bytes"]
+    "FOOTPRINT_TOLERANCE", "preset_name", "bnb_config", "check_bitsandbytes", "Footprint", "footprint",
+    "expected_footprint", "linear_layers"]
 
 QUANT_CHOICES = ("none", "8bit", "4bit")
 """What ``llmfound generate --quant`` accepts: bf16, LLM.int8, and 4-bit NF4 + double quant (``nf4-dq``)."""
@@ -107,126 +107,6 @@ def check_bitsandbytes() -> str:
             f"install it with `pip install bitsandbytes==0.50.2` and check with `python -m bitsandbytes`"
         ) from None
     return bnb.__version__
-
-
-def load_tokenizer_and_config(ref: str = "smollm2-135m-instruct"):
-    """``(tokenizer, config)`` of a causal LM, without its weights (a fraction of a second): what a command needs
-    to count a prompt's tokens against the model's positions before loading the model.
-
-    ``ref`` as for :func:`load_model`. Raises :class:`~llmfound.errors.ModelFolderError` (a local folder lacks
-    config, weights or tokenizer files), :class:`~llmfound.errors.AssetError` (the files do not load), and what
-    :func:`llmfound.assets.resolve` raises."""
-    from pathlib import Path
-
-    from transformers import AutoConfig, AutoTokenizer
-
-    from llmfound.assets.cache import check_model_folder
-    from llmfound.assets import resolve
-    from llmfound.errors import AssetError, LlmfoundError, first_line
-
-    if not isinstance(ref, str) or not ref.strip():
-        raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
-    resolved = resolve(ref)
-    if isinstance(resolved, Path):
-        check_model_folder(resolved)
-    try:
-        return (AutoTokenizer.from_pretrained(str(resolved), trust_remote_code=False),
-                AutoConfig.from_pretrained(str(resolved), trust_remote_code=False))
-    except (OSError, ValueError, KeyError) as e:
-        raise AssetError(f"could not load the tokenizer and config of {ref!r} ({type(e).__name__}: {first_line(e)}); "
-                         f"name a folder with config.json and tokenizer files, an llmfound asset, or a hub id (needs "
-                         f"hub access)") from None
-
-
-def release_freed_memory() -> bool:
-    """Hand back to the operating system the heap memory the C allocator keeps after it was freed (glibc's
-    ``malloc_trim(0)``); True when some was released. A no-op returning False where the C library has no such
-    call (macOS, musl).
-
-    Why: bitsandbytes quantizes each weight on the CPU through float32 temporaries (``quantize_4bit``'s
-    default kernel: the weight as float32, its scaled copy, int32 bucket indices), about 17 bytes per weight,
-    1.8 GB for SmolLM2's 106 M Linear weights. They are freed, but glibc keeps much of the freed heap: after a
-    4-bit load ``llmfound generate`` reported ~400 MB more RSS in 2 of 4 runs without this (docs/quantization.md)."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        trim = None
-    return bool(trim(0)) if trim is not None else False
-
-
-def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, device_map: str | None = "cpu",
-               compute_dtype: Any = None, tokenizer: bool = True):
-    """Load a causal LM and its tokenizer: ``(model, tokenizer)``, in eval mode (tokenizer None when
-    ``tokenizer=False``, e.g. for a synthetic-weight folder that has none).
-
-    ``ref``: an asset/conversion name (default: SmolLM2-135M-Instruct from the cache), a local folder, or a
-    hub id (needs hub access). Weights load from safetensors only (``use_safetensors=True``), never with
-    remote code. ``preset``: see :data:`PRESETS` / :data:`QUANT_CHOICES`. After a quantized load the heap the
-    quantization freed goes back to the system (:func:`release_freed_memory`). Raises
-    :class:`BrokenEnvironmentError` when a quantized preset is asked for and bitsandbytes is unusable.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from llmfound.assets import resolve
-
-    from pathlib import Path
-
-    from safetensors import SafetensorError  # a damaged weights file: not an OSError
-
-    from llmfound.errors import AssetError, LlmfoundError, first_line
-
-    if not isinstance(ref, str) or not ref.strip():
-        raise LlmfoundError(f"model must be an asset name, a local folder or a hub id, got {ref!r}")
-    p = preset_name(preset)
-    if p != "bf16":
-        check_bitsandbytes()
-    resolved = resolve(ref)
-    path = str(resolved)
-    if isinstance(resolved, Path) and tokenizer:
-        from llmfound.assets.cache import check_model_folder
-
-        check_model_folder(resolved)  # names what is missing: config.json, safetensors weights, tokenizer
-    qc = bnb_config(p, compute_dtype)
-    try:
-        model, info = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.bfloat16, quantization_config=qc, device_map=device_map,
-            use_safetensors=True, trust_remote_code=False, output_loading_info=True)
-        check_trained(ref, info, "causal LM")
-        model.eval()
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False) if tokenizer else None
-    except LlmfoundError:
-        raise
-    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as e:  # a truncated file, the hub's errors
-        first = first_line(e)
-        raise AssetError(f"could not load a causal LM from {ref!r} ({type(e).__name__}: {first}); name a folder "
-                         f"with config.json, *.safetensors and tokenizer files, an llmfound asset, or a hub id "
-                         f"(needs hub access)") from None
-    if p != "bf16":
-        release_freed_memory()
-    return model, tok
-
-
-def check_trained(ref: str, loading_info: dict, what: str) -> None:
-    """Refuse a checkpoint that lacks weights the model needs: ``loading_info`` is what
-    ``from_pretrained(..., output_loading_info=True)`` returns; its ``missing_keys`` (and ``mismatched_keys``, whose
-    shapes differ) are weights transformers fills with random values and only logs. A model with them answers (a
-    SmolLM2 folder with tensors removed still talks) and scores (a bare encoder's random LM head gave perplexity
-    57,917), wrongly. Raises :class:`UntrainedWeightsError` naming up to four of them and ``what`` was asked for.
-    One rule for every path that loads a model: generate, quality, demo, pipelines."""
-    from llmfound.errors import UntrainedWeightsError
-
-    untrained = sorted(set(loading_info.get("missing_keys") or ()) | {
-        k[0] if isinstance(k, tuple) else k for k in loading_info.get("mismatched_keys") or ()})
-    if untrained:
-        shown = ", ".join(untrained[:4]) + (f" (+{len(untrained) - 4} more)" if len(untrained) > 4 else "")
-        raise UntrainedWeightsError(
-            f"{ref!r} is not a complete {what}: it has no trained weights for {shown}, which transformers would "
-            f"fill with random values; pass a model whose checkpoint holds every weight of a {what}")
 
 
 # --------------------------------------------------------------------------------------------- footprint
@@ -392,24 +272,6 @@ def _state_bytes(preset: str, n: int, rows: int) -> int:
     return blocks * 4 + CODE_4BIT_ENTRIES * 4  # fp32 absmax per block + the 4-bit code table
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size so far, in bytes (``getrusage`` ru_maxrss, KiB on Linux)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def rss_bytes() -> int:
-    """This process's current resident set size in bytes (``/proc/self/statm``; peak RSS where unavailable)."""
-    import os
-
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return peak_rss_bytes()
-
-
 def linear_layers(model) -> dict[str, tuple[str, str]]:
     """Every Linear-like module: ``{qualified name: (module class, weight storage dtype)}``.
 
@@ -423,17 +285,3 @@ def linear_layers(model) -> dict[str, tuple[str, str]]:
         if isinstance(mod, torch.nn.Linear):
             out[name] = (type(mod).__name__, str(mod.weight.dtype))
     return out
-
-
-def peak_cuda_bytes(reset: bool = False) -> int:
-    """``torch.cuda.max_memory_allocated()`` in bytes (0 without CUDA); ``reset=True`` resets the peak after
-    reading it, so the next reading covers only what follows."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return 0
-    torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated()
-    if reset:
-        torch.cuda.reset_peak_memory_stats()
-    return peak

@@ -10,7 +10,9 @@ MLP 5632, vocab 32000).
 from __future__ import annotations
 
 from llmfound.errors import UnknownNameError
-from llmfound.quantization import expected_footprint, footprint, load_model, peak_cuda_bytes
+from llmfound.quantization import expected_footprint, footprint
+from llmfound.models import load_model
+from llmfound.memory import peak_cuda_bytes
 from llmfound.streaming import stream_generate
 
 __all__ = ["synthetic_llama_config", "synthetic_tokenizer", "save_synthetic_model", "CHATML",

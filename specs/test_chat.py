@@ -31,7 +31,8 @@ import warnings
 
 import pytest
 
-from llmfound import chat, families, ledger, tokenization
+from llmfound import chat, families, tokenization
+from llmfound.upgrade import ledger
 from llmfound.chat import conformance, rendering, tool_calls
 from llmfound.errors import (ChatOptionsError, InvalidMessagesError, NoChatTemplateError, TemplateRefusedError,
     TemplateSecurityError, ChatTemplateSyntaxError)

@@ -21,7 +21,7 @@ import logging
 import pytest
 
 from llmfound import context
-from llmfound import quantization as Q
+from llmfound import models
 from llmfound.cli import main
 from llmfound.errors import InputTooLongError
 
@@ -50,7 +50,7 @@ def no_weights(monkeypatch):
     def loaded(*a, **kw):
         raise AssertionError("the model's weights were loaded before the prompt was counted")
 
-    monkeypatch.setattr(Q, "load_model", loaded)
+    monkeypatch.setattr(models, "load_model", loaded)
     monkeypatch.setattr(PL, "pipeline", loaded)
 
 
@@ -59,7 +59,7 @@ def no_weights(monkeypatch):
 
 def test_max_positions_reads_the_config_and_ignores_an_unset_tokenizer_limit(require_assets):
     require_assets(MODEL)
-    tok, config = Q.load_tokenizer_and_config(MODEL)
+    tok, config = models.load_tokenizer_and_config(MODEL)
     assert tok.model_max_length > 10**12, "SmolLM2's tokenizer leaves model_max_length unset"
     assert context.max_positions(config, tok) == 8192, context.max_positions(config, tok)
 

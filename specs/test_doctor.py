@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from llmfound import doctor, tokenization
+from llmfound.upgrade import doctor
+from llmfound import tokenization
 from llmfound.cli import main
 
 FAST = tuple(c for c in doctor.CAPABILITIES if c.klass == "bitsandbytes")
@@ -130,9 +131,9 @@ def test_a_failing_capability_makes_the_exit_code_its_class(klass):
 
 def test_the_cli_prints_json_and_exits_with_the_failure_class(capsys, monkeypatch):
     monkeypatch.setattr(doctor, "CAPABILITIES", FAST[:1] + (doctor.Capability("injected", "streaming", _failing),))
-    import llmfound.ledger
+    import llmfound.upgrade.ledger
 
-    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [])  # its probes load tokenizers (seconds)
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: [])  # its probes load tokenizers (seconds)
     code = main(["doctor", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == doctor.EXIT_CODES["streaming"] == data["exit_code"]
@@ -168,14 +169,14 @@ def _skipping(device):
 
 
 def test_the_cli_prints_aligned_progress_and_tables_that_fit_80_columns(capsys, monkeypatch):
-    import llmfound.ledger
+    import llmfound.upgrade.ledger
     from rich.cells import cell_len
 
     monkeypatch.setattr(doctor, "CAPABILITIES", (
         doctor.Capability("bitsandbytes imports", "bitsandbytes", _passing),
         doctor.Capability("4-bit NF4 matmul (CUDA)", "quantization", _skipping),
         doctor.Capability("streamed generation (CPU)", "streaming", _failing)))
-    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: [
         {"id": "some-entry", "behaviour": "a long behaviour " * 8, "seen": "x 1.0", "state": "still broken"}])
     monkeypatch.setenv("COLUMNS", "80")
     code = main(["doctor"])
@@ -194,14 +195,14 @@ def test_in_a_terminal_each_capability_is_printed_once(capsys, monkeypatch):
     """Progress lines on stderr serve a log; in a terminal the table on stdout shows the same capabilities right
     after, so a newcomer read each one twice. There a transient status counts them instead (rich's terminal
     detection forced here, as ``script -q -c "llmfound doctor" /dev/null`` would give)."""
-    import llmfound.ledger
-    from llmfound.terminal import err
+    import llmfound.upgrade.ledger
+    from llmfound.cli.terminal import err
 
     names = ("bitsandbytes imports", "4-bit NF4 matmul (CUDA)", "streamed generation (CPU)")
     monkeypatch.setattr(doctor, "CAPABILITIES", (
         doctor.Capability(names[0], "bitsandbytes", _passing), doctor.Capability(names[1], "quantization", _skipping),
         doctor.Capability(names[2], "streaming", _failing)))
-    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [])
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: [])
     monkeypatch.setattr(err, "_force_terminal", True)  # rich's Console(force_terminal=True)
     monkeypatch.setenv("COLUMNS", "80")
     code = main(["doctor"])

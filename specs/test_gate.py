@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import assets, changelog, cli_gate, gate as G, side_envs as S, snapshot
+from llmfound import assets
+from llmfound.upgrade import changelog, gate as G, side_envs as S, snapshot
+from llmfound.cli import upgrade as cli_gate
 from llmfound.cli import main
 from llmfound.errors import GateError, SideEnvironmentError, SnapshotError
 

@@ -1,6 +1,6 @@
 """Lesson: known upstream breakage is recorded, never hidden, and an upgrade that fixes it turns the suite red.
 
-Each entry of ``llmfound/ledger.py`` names a wrong behaviour, the versions it was seen with, and a probe that
+Each entry of ``llmfound/upgrade/ledger.py`` names a wrong behaviour, the versions it was seen with, and a probe that
 runs the behaviour: the one place the breakage is written. A spec that teaches an entry runs that probe
 (``lessons.assert_fixed``) under a strict xfail (``lessons.ledger_xfail``): today it fails (XFAIL); the day an
 upgrade fixes it, it passes, strict turns that into a failure, and the message says which entry to retire.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import ledger
+from llmfound.upgrade import ledger
 from llmfound.lessons import assert_fixed, ledger_id, ledger_xfail
 
 SPECS = sorted(p for p in Path(__file__).parent.glob("test_*.py") if p.name != Path(__file__).name)

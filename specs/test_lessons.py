@@ -79,7 +79,7 @@ def test_a_ledger_spec_that_passes_fails_the_run_and_names_the_entry_to_retire(p
     assert result.ret == pytest.ExitCode.TESTS_FAILED, f"a strict XPASS must fail the run, got {result.ret}"
     result.stdout.fnmatch_lines([
         "*gguf-deepseek-half-fraction*1*FIXED: retire it*",
-        "upstream fixed 1 ledger entry: retire gguf-deepseek-half-fraction from llmfound/ledger.py*",
+        "upstream fixed 1 ledger entry: retire gguf-deepseek-half-fraction from llmfound/upgrade/ledger.py*",
         "FAILED test_fixed.py::test_upstream_fixed_it - [[]XPASS(strict)[]]*",
     ])
 
@@ -93,11 +93,11 @@ def test_facts_survive_xdist_workers(pytester):
 
 def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
     """The README shows an excerpt of a real report; every lesson it names is a spec module here and every ledger
-    id it names is an entry of ``llmfound/ledger.py``, so the excerpt cannot point at something that is gone."""
+    id it names is an entry of ``llmfound/upgrade/ledger.py``, so the excerpt cannot point at something that is gone."""
     import re
     from pathlib import Path
 
-    from llmfound.ledger import LEDGER
+    from llmfound.upgrade.ledger import LEDGER
 
     root = Path(__file__).parent.parent
     readme = (root / "README.md").read_text()
@@ -116,11 +116,11 @@ def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
 
 def test_the_plugins_own_docstring_names_real_ledger_entries():
     """``llmfound/lessons.py`` shows an example report and an example ledger spec; every ledger id in them is an
-    entry of ``llmfound/ledger.py``, so an example cannot name an id that does not exist."""
+    entry of ``llmfound/upgrade/ledger.py``, so an example cannot name an id that does not exist."""
     import re
 
     from llmfound import lessons
-    from llmfound.ledger import LEDGER
+    from llmfound.upgrade.ledger import LEDGER
 
     doc = lessons.__doc__
     rows = re.findall(r"^\s+([a-z0-9.\-]+)\s+\d+\s+still broken", doc, re.M)
@@ -128,4 +128,5 @@ def test_the_plugins_own_docstring_names_real_ledger_entries():
     assert rows and len(ids) > len(rows), (
         f"llmfound/lessons.py docstring: expected a ledger row and a ledger_xfail example, got:\n{doc}")
     gone = sorted(set(ids) - {e.id for e in LEDGER})
-    assert not gone, f"llmfound/lessons.py docstring names ledger ids that are not in llmfound/ledger.py: {gone}"
+    assert not gone, (f"llmfound/lessons.py docstring names ledger ids that are not in llmfound/upgrade/ledger.py: "
+                      f"{gone}")

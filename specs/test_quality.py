@@ -23,7 +23,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from llmfound import quality as QL, quantization as Q
+from llmfound import models, quality as QL
 
 SLICE = 512
 
@@ -79,11 +79,11 @@ def slice_scores(smollm2, require_assets):
     on the shared ones."""
     require_assets(QL.CORPUS_ASSET)
     bf16, tok = smollm2("bf16")
-    models = {"bf16": bf16}
+    loaded = {"bf16": bf16}
     for p in ("8bit", "nf4-dq", "nf4", "fp4"):
-        models[p], _ = Q.load_model("smollm2-135m-instruct", p, tokenizer=False)
+        loaded[p], _ = models.load_model("smollm2-135m-instruct", p, tokenizer=False)
     ids = tok.encode(QL.corpus_text(), add_special_tokens=False)[:SLICE]
-    scores = QL.score(models, ids, context=SLICE, stride=SLICE // 2)
+    scores = QL.score(loaded, ids, context=SLICE, stride=SLICE // 2)
     ref = QL.summarize("bf16", scores["bf16"])
     rows = {p: ref if p == "bf16" else QL.summarize(p, s, ref["ppl"]) for p, s in scores.items()}
     return {"rows": rows, "ids": ids, "bf16": bf16}
@@ -163,7 +163,7 @@ def test_the_whole_corpus_keeps_every_finding():
 def test_bad_quality_options_are_one_line_before_any_model_loads(argv, code, line, capsys, monkeypatch):
     from llmfound.cli import main
 
-    monkeypatch.setattr(Q, "load_model", lambda *a, **k: pytest.fail("a model was loaded before the check"))
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("a model was loaded before the check"))
     rc = main(argv)
     err = capsys.readouterr().err.strip()
     assert rc == code and err.startswith(line) and len(err.splitlines()) == 1, f"{argv}: rc {rc}, stderr {err!r}"

@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from llmfound import chat, quantization as Q, streaming, synthetic as S
+from llmfound import memory
+from llmfound.models import load_model
 
 MODEL = "smollm2-135m-instruct"
 
@@ -72,7 +74,7 @@ def test_the_first_cpu_forward_repacks_4bit_weights_and_grows_the_footprint_slig
     cfg = S.synthetic_llama_config("tiny")
     cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size = 2, 512, 1408  # bigger layers: codes matter less
     S.save_synthetic_model(cfg, tmp_path)
-    m, _ = Q.load_model(str(tmp_path), "nf4-dq", tokenizer=False)
+    m, _ = load_model(str(tmp_path), "nf4-dq", tokenizer=False)
     before = Q.footprint(m)
     with torch.inference_mode():
         m(input_ids=torch.tensor([[1, 5, 9]]))
@@ -91,10 +93,10 @@ def test_a_quantized_load_hands_the_heap_it_freed_back_to_the_system(tmp_path, m
     nothing worth it. Shown on a tiny synthetic-weight Llama: the call, not the bytes (they vary run to run)."""
     S.save_synthetic_model(S.synthetic_llama_config("tiny"), tmp_path)
     calls = []
-    real = Q.release_freed_memory
-    monkeypatch.setattr(Q, "release_freed_memory", lambda: calls.append(1) or real())
+    real = memory.release_freed_memory
+    monkeypatch.setattr("llmfound.models.release_freed_memory", lambda: calls.append(1) or real())
     for preset in ("bf16", "nf4-dq"):
-        Q.load_model(str(tmp_path), preset, tokenizer=False)
+        load_model(str(tmp_path), preset, tokenizer=False)
         assert len(calls) == (preset != "bf16"), f"{preset}: release_freed_memory called {len(calls)} times"
     assert isinstance(real(), bool)
 
@@ -342,7 +344,7 @@ def test_gpu_streams_from_a_synthetic_1b_model_in_4bit():
 def test_gpu_streamed_generation_from_the_real_4bit_smollm2(require_assets):
     """The real SmolLM2 in 4-bit on the GPU gives the answer it gives on the CPU (needs the llmfound cache)."""
     require_assets(MODEL)
-    m, tok = Q.load_model(MODEL, "nf4-dq", device_map="auto")
+    m, tok = load_model(MODEL, "nf4-dq", device_map="auto")
     inputs = {k: v.to("cuda") for k, v in chat.chat_inputs(tok, chat.conversation(FACTS[0][0])).items()}
     res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
     assert FACTS[0][1] in res.text, res.text
@@ -363,7 +365,7 @@ def test_a_truncated_weights_file_is_one_asset_error_line(tmp_path, require_asse
             shutil.copy(f, tmp_path / f.name)
     (tmp_path / "model.safetensors").write_bytes((src / "model.safetensors").read_bytes()[:1000])
     with pytest.raises(AssetError, match=r"could not load a causal LM from .*SafetensorError") as e:
-        Q.load_model(str(tmp_path), "bf16")
+        load_model(str(tmp_path), "bf16")
     assert e.value.exit_code == 3 and "\n" not in str(e.value), str(e.value)
 
 
@@ -390,8 +392,8 @@ def test_a_checkpoint_missing_weights_is_refused_not_randomly_filled(tmp_path, r
               metadata={"format": "pt"})
     with pytest.raises(UntrainedWeightsError, match=r"is not a complete causal LM: it has no trained weights for "
                                                     r"model\.layers\.3\.") as e:
-        Q.load_model(str(tmp_path), "bf16")
+        load_model(str(tmp_path), "bf16")
     assert f"(+{len(dropped) - 4} more)" in str(e.value), (f"{len(dropped)} tensors dropped: {e.value}")
     with pytest.raises(UntrainedWeightsError, match=r"'all-minilm-l6-v2' is not a complete causal LM: .*cls\."):
-        Q.load_model("all-minilm-l6-v2", "bf16")
+        load_model("all-minilm-l6-v2", "bf16")
 

@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from llmfound import families, quantization as Q, synthetic as S, tokenization
+from llmfound import models
 
 MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of France?"}]
@@ -130,7 +131,7 @@ def test_4_the_notes_4bit_config_is_fp4_with_float32_compute():
 @pytest.fixture(scope="module")
 def smol(require_assets):
     require_assets("smollm2-135m-instruct")
-    return Q.load_model("smollm2-135m-instruct", "bf16")
+    return models.load_model("smollm2-135m-instruct", "bf16")
 
 
 def test_5_apply_chat_template_returns_a_batch_encoding_that_generate_cannot_take(smol):

@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from llmfound import assets, snapshot, snapshot_format, tokenization
+from llmfound import assets, tokenization
+from llmfound.upgrade import snapshot, snapshot_format
 from llmfound.cli import main
 from llmfound.errors import LlmfoundError, SnapshotError
 
@@ -98,11 +99,11 @@ def test_a_bad_snapshot_file_gets_one_clear_line(tmp_path, capsys, content, says
 
 def test_compare_in_text_mode_lists_every_ledger_entry_with_its_state(baseline, tmp_path, capsys, monkeypatch):
     """The same ledger `--json` prints: a reader of the text report sees which known breakage is still there."""
-    import llmfound.ledger
+    import llmfound.upgrade.ledger
 
     entries = [{"id": "still-there", "behaviour": "x drops a space", "seen": "t 1.0", "state": "still broken"},
                {"id": "gone-now", "behaviour": "y adds a BOS", "seen": "t 1.0", "state": "fixed: retire it"}]
-    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: entries)  # the real probes take seconds
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: entries)  # the real probes take seconds
     monkeypatch.setattr(snapshot, "compare", lambda path, sections: (baseline, baseline, []))  # the report only
     code = main(["snapshot", "compare", str(tmp_path / "same.json")])
     out = capsys.readouterr().out
@@ -115,13 +116,13 @@ def test_compare_in_text_mode_lists_every_ledger_entry_with_its_state(baseline, 
 def test_compare_of_some_sections_sums_the_ledger_up_in_one_line(baseline, tmp_path, capsys, monkeypatch):
     """``--sections ids`` after "no drift" printed all ~80 lines of the ledger table, which is not about those
     sections. Now one line: counts per state, the entries that need a look, and how to see them all."""
-    import llmfound.ledger
+    import llmfound.upgrade.ledger
 
     entries = [{"id": f"entry-{i}", "behaviour": "x drops a space", "seen": "t 1.0", "state": "still broken"}
                for i in range(12)]
     entries += [{"id": "gone-now", "behaviour": "y adds a BOS", "seen": "t 1.0", "state": "fixed: retire it"},
                 {"id": "not-here", "behaviour": "z", "seen": "t 1.0", "state": "cannot check: not cached: a"}]
-    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: entries)
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: entries)
     monkeypatch.setattr(snapshot, "compare", lambda path, sections: (baseline, baseline, []))
     code = main(["snapshot", "compare", str(tmp_path / "same.json"), "--sections", "ids"])
     out = capsys.readouterr().out
@@ -261,13 +262,13 @@ def test_a_number_that_is_no_measurement_is_never_equal_to_anything(old, new):
 def test_text_from_the_baseline_is_shown_as_written_not_as_rich_markup(baseline, tmp_path, capsys, monkeypatch):
     """A version recorded as "[bold]5.23[/bold]" printed as "5.23"; one ending in "[/x]" crashed the report with
     rich's MarkupError; a file named "[v2]base.json" was shown as "base.json"."""
-    import llmfound.ledger
+    import llmfound.upgrade.ledger
 
     versions = dict(baseline["versions"], transformers="[bold]5.23[/bold]", tokenizers="0.23[/x]")
     path = tmp_path / "[v2]base.json"
     path.write_text(json.dumps({"schema": 1, "versions": versions, "sections": {}}))
     assert snapshot.load(path)["versions"] == versions, "a version string is text: any text loads"
-    monkeypatch.setattr(llmfound.ledger, "ledger_states", lambda: [])  # the real probes take seconds
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: [])  # the real probes take seconds
     monkeypatch.setattr(snapshot, "compare", lambda p, sections: (snapshot.load(p), baseline, []))
     code = main(["snapshot", "compare", str(path)])
     out = capsys.readouterr().out

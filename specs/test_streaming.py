@@ -24,7 +24,8 @@ import time
 import pytest
 import torch
 
-from llmfound import chat, families, quantization as Q, streaming, tokenization as T
+from llmfound import chat, families, streaming, tokenization as T
+from llmfound import models
 from llmfound.errors import LlmfoundError
 
 MODEL = "smollm2-135m-instruct"
@@ -33,7 +34,7 @@ MODEL = "smollm2-135m-instruct"
 @pytest.fixture(scope="module")
 def smol(require_assets):
     require_assets(MODEL)
-    return Q.load_model(MODEL, "bf16")
+    return models.load_model(MODEL, "bf16")
 
 
 def _inputs(tok, question="What is the capital of France?"):
@@ -207,8 +208,8 @@ def _cli_generate(*flags: str):
     def run(model, tok, capsys, monkeypatch):
         from llmfound.cli import main
 
-        monkeypatch.setattr(Q, "load_tokenizer_and_config", lambda ref: (tok, model.config))
-        monkeypatch.setattr(Q, "load_model", lambda *a, **kw: (model, tok))
+        monkeypatch.setattr(models, "load_tokenizer_and_config", lambda ref: (tok, model.config))
+        monkeypatch.setattr(models, "load_model", lambda *a, **kw: (model, tok))
         threads = torch.get_num_threads()
         try:
             assert main(["generate", PROMPT, "--max-new-tokens", "64", "--threads", "1", *flags]) == 0
@@ -225,7 +226,7 @@ def _pipeline(cli: bool):
         from llmfound.cli import main
 
         monkeypatch.setattr(PL.factory, "load", lambda task, ref, dtype=None: (model, tok, ref))
-        monkeypatch.setattr(Q, "load_tokenizer_and_config", lambda ref: (tok, model.config))
+        monkeypatch.setattr(models, "load_tokenizer_and_config", lambda ref: (tok, model.config))
         if cli:
             assert main(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"]) == 0
             return capsys.readouterr().out.removesuffix("\n"), None, None
@@ -238,7 +239,7 @@ def _pipeline(cli: bool):
 
 def _demo(model, tok, capsys, monkeypatch):
     from llmfound import demo
-    from llmfound.terminal import err
+    from llmfound.cli.terminal import err
 
     res = demo.stream_answer(model, tok, PROMPT, max_new_tokens=64, err=err)
     cap = capsys.readouterr()

@@ -21,7 +21,7 @@ Read top to bottom:
    BOS/EOS, vocab sizes, normalization, typed special tokens) is a spec of its own.
 5. Mismatch: one family's ids mean other text under another family; ``check_compatible`` catches it.
 6. Ledger: upstream behaviour that is broken today, as strict xfails (an upgrade that fixes one turns red);
-   each spec runs its entry's own probe from ``llmfound/ledger.py``, where the breakage is written once.
+   each spec runs its entry's own probe from ``llmfound/upgrade/ledger.py``, where the breakage is written once.
 
 Hypothesis settings come from the profiles in ``conftest.py`` (``dev`` default, ``ci``, ``thorough``);
 a failing example is printed with ``repr`` by the assertion message.
@@ -158,7 +158,7 @@ def _typed_tokens(family: str, column: str, tok) -> list[str]:
 
 
 def _typed_params():
-    from llmfound.ledger import LEGACY_SPM
+    from llmfound.upgrade.ledger import LEGACY_SPM
 
     for f in families.FAMILIES:
         for column in TYPED_COLUMNS if f.tokens.normalization != "none" else ():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from llmfound import snapshot
+from llmfound.upgrade import snapshot
 from llmfound.chat import rendering
 from llmfound.chat import wild as W
 from llmfound.errors import TemplateRefusedError
@@ -218,7 +218,7 @@ def test_the_pinned_date_never_rewrites_what_the_user_wrote(require_assets):
 
 @pytest.mark.parametrize("argv,expected", [
     (["templates", "--traits"], "--traits and --markdown go with --wild"),
-    (["templates", "--wild", "--markdown", "llmfound/data/baseline.json"], "name a file ending in .md"),
+    (["templates", "--wild", "--markdown", "llmfound/upgrade/data/baseline.json"], "name a file ending in .md"),
     (["templates", "--wild", "--table"], "--table and --wide are for the family templates"),
 ])
 def test_wild_options_that_do_not_fit_are_one_line(argv, expected, capsys):

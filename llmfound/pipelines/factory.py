@@ -57,7 +57,7 @@ from typing import Any
 from llmfound.assets.cache import check_model_folder
 from llmfound.outputs import atomic_write, check_output_path
 from llmfound.errors import AssetError, LlmfoundError, first_line
-from llmfound.quantization import check_trained
+from llmfound.models import check_trained
 from llmfound.errors import NoCudaError, NoOfflineModelError
 from llmfound.pipelines.manual import (QuestionAnsweringPipeline, Seq2SeqPipeline, SentenceEmbeddingPipeline,
     check_options, check_pooling)

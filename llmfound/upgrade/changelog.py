@@ -1,6 +1,6 @@
 """The behaviour changelog: gate reports across a package's releases turned into one page, release x behaviour.
 
-Input: reports of ``llmfound gate --across PKG==A..B --json`` (:func:`llmfound.gate.gate`'s dict), one or more
+Input: reports of ``llmfound gate --across PKG==A..B --json`` (:func:`llmfound.upgrade.gate.gate`'s dict), one or more
 per package. Every drift is a difference from the baseline, which was recorded at llmfound's pins, so for each
 drifted behaviour (subject, section, behaviour) this module finds:
 
@@ -8,7 +8,7 @@ drifted behaviour (subject, section, behaviour) this module finds:
   pin does ("today's behaviour since");
 - for releases **newer** than the pin: the first release that differs ("changes in").
 
-Run: ``python -m llmfound.changelog REPORT.json... > docs/changelog.md`` (the page names the commands that
+Run: ``python -m llmfound.upgrade.changelog REPORT.json... > docs/changelog.md`` (the page names the commands that
 made its reports and the date they ran).
 """
 
@@ -18,7 +18,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 
-from llmfound.snapshot import ERROR
+from llmfound.upgrade.snapshot import ERROR
 
 __all__ = ["Release", "releases", "behaviour_rows", "summary", "to_markdown", "main"]
 
@@ -150,8 +150,8 @@ def to_markdown(reports: list[dict], commands: list[str]) -> str:
     lines = ["# Behaviour changelog: what each release changed", "",
              "Every release of transformers 5.x, tokenizers 0.21-0.23 and bitsandbytes 0.48-0.50 that the package "
              "indexes offer, each installed over llmfound's pins in its own side environment and checked against "
-             "the baseline recorded at the pins (`llmfound/data/baseline.json`: token ids of a fixed corpus and "
-             "llama.cpp's golden inputs, special tokens, chat-template renders, SmolLM2's footprints and greedy "
+             "the baseline recorded at the pins (`llmfound/upgrade/data/baseline.json`: token ids of a fixed corpus "
+             "and llama.cpp's golden inputs, special tokens, chat-template renders, SmolLM2's footprints and greedy "
              "answers, pipeline outputs, quantization's accuracy cost). CPU only: CUDA kernels are not covered. "
              "A release whose own requirements exclude a pinned companion gets the companion from its range "
              "(\"companions moved\"); one that the pinned set excludes (tokenizers 0.21-0.22 with transformers "
@@ -203,10 +203,10 @@ def to_markdown(reports: list[dict], commands: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m llmfound.changelog [--command CMD]... REPORT.json...``: print the page to stdout."""
+    """``python -m llmfound.upgrade.changelog [--command CMD]... REPORT.json...``: print the page to stdout."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m llmfound.changelog", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m llmfound.upgrade.changelog", description=__doc__.splitlines()[0])
     ap.add_argument("reports", nargs="+")
     ap.add_argument("--command", action="append", default=[], help="a command that made the reports")
     a = ap.parse_args(argv)

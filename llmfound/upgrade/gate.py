@@ -1,5 +1,5 @@
 """The upgrade gate: try candidate releases of the libraries llmfound pins, each in its own side environment
-(:mod:`llmfound.side_envs`), and report which behaviour drifted against a recorded snapshot.
+(:mod:`llmfound.upgrade.side_envs`), and report which behaviour drifted against a recorded snapshot.
 
 A **candidate** is one or more requirements installed together over llmfound's pinned set:
 ``transformers==5.24.0``, or ``"tokenizers==0.22.2 transformers==5.21.0"`` (one argument, space-separated), or a
@@ -12,7 +12,7 @@ local wheel file. For each candidate the gate builds (or reuses) its side enviro
 - ``install-failed``: the set could not be resolved or installed (uv's reason); never counted as drift;
 - ``broken``: the set installed but the checks crashed there (the last line of their error).
 
-Beside drift, the report lists ledger entries (:mod:`llmfound.ledger`) whose state flipped from "still broken"
+Beside drift, the report lists ledger entries (:mod:`llmfound.upgrade.ledger`) whose state flipped from "still broken"
 at the pins: "fixed: retire it" (retire the entry) or "cannot check: <error>" (the probe itself fails now). Exit status
 (:func:`exit_code`): 0 every candidate passed, 1 a drift or a broken candidate, 3 an install failed and nothing
 drifted; bad requests exit 2 before any side environment is built.
@@ -81,7 +81,7 @@ def parse_candidate(text: str) -> Candidate:
     """One command-line candidate: space-separated requirements, each ``name==version`` or a path to a ``.whl``
     file. Raises :class:`GateError` for an empty text, a requirement that is not ``name==version`` (ranges are
     not candidates: name the release), a wheel path that does not exist, or one package named twice."""
-    from llmfound.side_envs import dist_name as _name
+    from llmfound.upgrade.side_envs import dist_name as _name
 
     reqs = tuple(text.split())
     if not reqs:
@@ -209,7 +209,8 @@ def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str
     missing, damaged or newer-schema baseline, a section it does not hold, an unknown section, a ``--markdown``
     path that is the baseline itself; :class:`~llmfound.errors.AssetMissingError` (exit 3) when the asset cache
     lacks entries (the checks in side environments read only the cache, offline)."""
-    from llmfound import assets, snapshot
+    from llmfound import assets
+    from llmfound.upgrade import snapshot
     from llmfound.errors import AssetMissingError
 
     base = snapshot.load(baseline)
@@ -253,7 +254,7 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
     reachable or uv is missing."""
     import json
 
-    from llmfound import side_envs
+    from llmfound.upgrade import side_envs
 
     t0 = time.perf_counter()
     try:
@@ -296,7 +297,7 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
     "overlay", "created", "outcomes": [Outcome as dict], "exit_code"}``. The baseline is read first
     (:func:`check_request`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit
     2) unless ``base``, what :func:`check_request` returned for it, is given (the CLI checks first)."""
-    from llmfound import side_envs
+    from llmfound.upgrade import side_envs
 
     base = check_request(baseline, sections) if base is None else base
     config = side_envs.pip_config()

@@ -145,7 +145,7 @@ def pinned_requirements() -> list[str]:
     """llmfound's own pinned requirements (no extras): from ``pyproject.toml`` when llmfound runs from a
     checkout (the editable install's recorded metadata can be older than the file), else from the installed
     distribution's metadata. Each is a PEP 508 string such as ``"transformers==5.23.0"``."""
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"  # llmfound/upgrade/ -> the checkout
     try:
         import tomllib
     except ImportError:  # Python 3.10: no tomllib; the installed metadata below
@@ -402,7 +402,7 @@ def run_in(env: SideEnv, args: list[str], timeout: float | None = None) -> subpr
     src = env.path / "llmfound-src"
     src.mkdir(exist_ok=True)
     link = src / "llmfound"
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the llmfound package folder
     if not (link.is_symlink() and link.resolve() == here):
         if link.is_symlink() or link.exists():
             link.unlink()

@@ -14,27 +14,26 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from llmfound.terminal import narrow_table, err, out
+from llmfound.cli.terminal import narrow_table, err, out
+from llmfound.upgrade.snapshot import SECTIONS
 from llmfound.units import format_gib, plural
 
-__all__ = ["gate_app", "doctor_cmd", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]
+__all__ = ["doctor_cmd", "SECTION_NAMES", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]
 
-gate_app = typer.Typer()
 """Holds the ``doctor`` and ``gate`` commands until :mod:`llmfound.cli` adds it to its app."""
 
 # ------------------------------------------------------------------------------------------------ doctor
 
 
-@gate_app.command("doctor")
 def doctor_cmd(
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.doctor)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.upgrade.doctor)"),
     plot: Optional[str] = typer.Option(None, "--plot", help="write a PNG bar chart of footprints per preset"),
 ) -> None:
     """Pass / fail / skip per capability (bitsandbytes, quantization, streaming, tokenizers, templates).
 
     Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
     13 tokenizers, 14 templates (the first failing class)."""
-    from llmfound import doctor
+    from llmfound.upgrade import doctor
 
     from rich.markup import escape
 
@@ -89,15 +88,19 @@ def doctor_cmd(
 
 
 def _ledger_table(entries: list[dict]) -> Table:
-    """The ledger's entries (``llmfound.ledger.ledger_states()``) as a table: id, state now, behaviour."""
+    """The ledger's entries (``llmfound.upgrade.ledger.ledger_states()``) as a table: id, state now, behaviour."""
     from rich.markup import escape
 
     rows = [(escape(e["id"]), escape(e["state"]), escape(e["behaviour"])) for e in entries]
-    title = f"ledger of known upstream breakage (llmfound/ledger.py): {plural(len(entries), 'entry', 'entries')}"
+    title = (f"ledger of known upstream breakage (llmfound/upgrade/ledger.py): "
+             f"{plural(len(entries), 'entry', 'entries')}")
     return narrow_table(title, ("entry", "state", "behaviour"), rows, flexible=("behaviour",))
 
 
 # ---------------------------------------------------------------------------------------------- snapshot
+
+SECTION_NAMES = ",".join(SECTIONS)
+"""The ``--sections`` choices, read from the snapshot's own table (a new section appears in the help by itself)."""
 
 snapshot_app = typer.Typer(no_args_is_help=True, help="Record behaviour; compare another environment (upgrade gate).")
 
@@ -109,11 +112,10 @@ def _sections(opt: Optional[str]):
 @snapshot_app.command("record")
 def snapshot_record(
     file: str = typer.Argument(..., help="where to write the snapshot JSON"),
-    sections: Optional[str] = typer.Option(None, "--sections", help="comma-separated subset: ids,special_tokens,"
-                                                                    "templates,model,pipelines,quality"),
+    sections: Optional[str] = typer.Option(None, "--sections", help=f"comma-separated subset of {SECTION_NAMES}"),
 ) -> None:
     """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
-    from llmfound import snapshot
+    from llmfound.upgrade import snapshot
 
     snapshot.check_writable(file)  # before minutes of recording
     snap = snapshot.record(_sections(sections))
@@ -129,14 +131,15 @@ def snapshot_record(
 def snapshot_compare(
     file: Optional[str] = typer.Argument(None, help="snapshot to compare with (default: the shipped baseline)"),
     as_json: bool = typer.Option(False, "--json", help="print drifts as JSON"),
-    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these sections"),
+    sections: Optional[str] = typer.Option(None, "--sections", help=f"compare only these sections, comma-separated: "
+                                                                    f"{SECTION_NAMES}"),
 ) -> None:
     """Recompute here and diff against FILE, grouped by family and behaviour, then list every ledger entry's
     state now. Exit 1 on any drift."""
     from rich.markup import escape
 
-    from llmfound import snapshot
-    from llmfound.ledger import ledger_states
+    from llmfound.upgrade import snapshot
+    from llmfound.upgrade.ledger import ledger_states
 
     path = file or str(snapshot.BASELINE)
     old, new, drifts = snapshot.compare(path, _sections(sections))
@@ -187,7 +190,6 @@ def _short(v, n: int = 120) -> str:
 # -------------------------------------------------------------------------------------------------- gate
 
 
-@gate_app.command("gate")
 def gate_cmd(
     candidates: Optional[List[str]] = typer.Argument(None, help="candidate sets: 'transformers==5.24.0', "
                                                                 "'tokenizers==0.22.2 transformers==5.21.0' (one "
@@ -196,11 +198,11 @@ def gate_cmd(
                                                                       "PKG==FIRST..LAST (repeatable)"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="snapshot to compare with (default: the "
                                                                     "shipped baseline)"),
-    sections: Optional[str] = typer.Option(None, "--sections", help="compare only these snapshot sections "
-                                                                    "(comma-separated: ids,special_tokens,...)"),
+    sections: Optional[str] = typer.Option(None, "--sections", help=f"compare only these snapshot sections, "
+                                                                    f"comma-separated: {SECTION_NAMES}"),
     overlay: bool = typer.Option(False, "--overlay", help="install only the candidate, over this environment's "
                                                           "packages (fast; no dependency check)"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.gate)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.upgrade.gate)"),
     markdown: Optional[str] = typer.Option(None, "--markdown", help="also write the report as Markdown to FILE"),
 ) -> None:
     """Try candidate releases, each in its own side environment (uv), against the baseline: pass / drift /
@@ -208,7 +210,7 @@ def gate_cmd(
     environment is never changed. Exit 0 no drift, 1 drift, 2 bad request, 3 install failed or no index."""
     from rich.markup import escape
 
-    from llmfound import gate as G, snapshot
+    from llmfound.upgrade import gate as G, snapshot
     from llmfound.errors import GateError
     from llmfound.outputs import check_output_path
 
@@ -285,7 +287,7 @@ def gate_cmd(
 def _write_markdown(markdown: Optional[str], report: dict) -> int:
     """Write the Markdown report after the report is out, so a file that cannot be written loses nothing
     measured: 0, or 2 with one line on stderr."""
-    from llmfound import gate as G
+    from llmfound.upgrade import gate as G
     from llmfound.errors import LlmfoundError
     from llmfound.outputs import atomic_write
 

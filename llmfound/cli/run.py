@@ -14,14 +14,13 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from llmfound.cli_text import CONTINUE_HELP, SAME_WARNING, read_messages, warn_closing_prefill
+from llmfound.cli.text import CONTINUE_HELP, SAME_WARNING, read_messages, warn_closing_prefill
 from llmfound.errors import LlmfoundError
-from llmfound.terminal import text_options, err, input_text, out
+from llmfound.cli.terminal import text_options, err, input_text, out
 from llmfound.units import SI_NOTE, format_bytes, plural
 
-__all__ = ["run_app", "generate_cmd", "demo_cmd", "pipeline_cmd", "check_threads", "set_threads", "THREADS_HELP"]
+__all__ = ["generate_cmd", "demo_cmd", "pipeline_cmd", "check_threads", "set_threads", "THREADS_HELP"]
 
-run_app = typer.Typer()
 """Holds ``generate``, ``demo`` and ``pipeline`` until :mod:`llmfound.cli` adds them to its app."""
 
 THREADS_HELP = ("CPU threads for torch (default: one per core that other processes leave free, see "
@@ -57,7 +56,6 @@ def set_threads(threads: Optional[int]) -> str:
 # ---------------------------------------------------------------------------------------------- generate
 
 
-@run_app.command("generate")
 def generate_cmd(
     prompt: Optional[str] = typer.Argument(None, show_default=False,
                                            help="what to ask the model; " + text_options("generate")["text"]),
@@ -94,6 +92,8 @@ def generate_cmd(
     import torch
 
     from llmfound import chat, context, quantization as Q, streaming
+    from llmfound import memory
+    from llmfound import models
 
     if messages is None:
         if continue_final:
@@ -111,7 +111,7 @@ def generate_cmd(
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     threads_note = set_threads(threads)
-    tok, config = Q.load_tokenizer_and_config(model)  # the prompt is counted against the positions before the load
+    tok, config = models.load_tokenizer_and_config(model)  # the prompt is counted against the positions before the load
 
     def ids(content: str) -> list[int]:
         with warnings.catch_warnings():  # warn_closing_prefill's line replaces render's UserWarning
@@ -134,13 +134,13 @@ def generate_cmd(
                   f"{model} with --max-new-tokens {max_new_tokens}; kept the end of its last message: "
                   f"{plural(len(prompt_ids), 'token')} in all", markup=False)
     cuda = torch.cuda.is_available()
-    rss0 = Q.rss_bytes()
-    Q.peak_cuda_bytes(reset=True)
+    rss0 = memory.rss_bytes()
+    memory.peak_cuda_bytes(reset=True)
     with err.status(f"loading {escape(model)} ({preset})..."):
         t0 = time.perf_counter()
-        mdl, _ = Q.load_model(model, preset, device_map="auto" if cuda else "cpu", tokenizer=False)
+        mdl, _ = models.load_model(model, preset, device_map="auto" if cuda else "cpu", tokenizer=False)
         load_s = time.perf_counter() - t0
-    load_peak = Q.peak_cuda_bytes(reset=True)
+    load_peak = memory.peak_cuda_bytes(reset=True)
     fp = Q.footprint(mdl)  # at load time: bitsandbytes' CPU path repacks 4-bit state on the first forward
     bound = Q.expected_footprint(mdl, preset)
     dev = next(mdl.parameters()).device
@@ -152,15 +152,14 @@ def generate_cmd(
         sys.stdout.write(res.text)
     sys.stdout.write("\n")
     sys.stdout.flush()
-    mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(Q.peak_cuda_bytes())}" if cuda else
-           f"RSS +{format_bytes(Q.rss_bytes() - rss0)}, peak {format_bytes(Q.peak_rss_bytes())}")
+    mem = (f"GPU peak: load {format_bytes(load_peak)}, generate {format_bytes(memory.peak_cuda_bytes())}" if cuda else
+           f"RSS +{format_bytes(memory.rss_bytes() - rss0)}, peak {format_bytes(memory.peak_rss_bytes())}")
     err.print(f"[dim]model {escape(model)} | {preset} on {dev}{threads_note} | footprint {format_bytes(fp.total)} "
               f"(analytic {format_bytes(bound.total)}) | load {load_s:.1f} s | first token {res.ttft_s:.2f} s | "
               f"{plural(res.new_tokens, 'token')}, {res.tokens_per_s:.1f} tok/s | stop: {res.stop_reason} | {mem} "
               f"({SI_NOTE})[/dim]")
 
 
-@run_app.command("demo")
 def demo_cmd(
     prompt: str = typer.Option("What is the capital of France?", "--prompt", help="the question to stream"),
     max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
@@ -183,7 +182,6 @@ def _jsonable(o):
     return o.item() if hasattr(o, "item") and getattr(o, "ndim", 0) == 0 else o.tolist()
 
 
-@run_app.command("pipeline")
 def pipeline_cmd(
     task: str = typer.Argument(..., help="sentiment-analysis, text-classification, ner, question-answering, "
                                          "summarization, translation, text-generation, text-to-speech, "
@@ -301,9 +299,10 @@ def _fit_generation_prompt(ref: str, text: str, raw: bool, max_new_tokens: int, 
     template and --raw was not given), and TEXT itself, or with --truncate its end that fits (a ``warning:``
     line on stderr says so). Counts the tokens as the pipeline will encode them, from the tokenizer and config
     alone. Raises :class:`~llmfound.errors.InputTooLongError` for a prompt over the model's positions."""
-    from llmfound import context, quantization as Q
+    from llmfound import context
+    from llmfound import models
 
-    tok, config = Q.load_tokenizer_and_config(ref)
+    tok, config = models.load_tokenizer_and_config(ref)
     chat = not raw and bool(getattr(tok, "chat_template", None))
 
     def count(s: str) -> int:
@@ -324,5 +323,5 @@ def _fit_generation_prompt(ref: str, text: str, raw: bool, max_new_tokens: int, 
     return chat, end
 
 
-# template(s), tokenize and families live in llmfound/cli_text.py, doctor and snapshot in llmfound/cli_gate.py,
-# quality in llmfound/cli_quality.py; each keeps its place in --help: the text commands after demo, doctor after
+# template(s), tokenize and families live in llmfound/cli/text.py, doctor and snapshot in llmfound/cli/upgrade.py,
+# quality in llmfound/cli/quality.py; each keeps its place in --help: the text commands after demo, doctor after

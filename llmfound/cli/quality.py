@@ -11,12 +11,11 @@ from typing import Optional
 import typer
 
 from llmfound.errors import LlmfoundError
-from llmfound.terminal import narrow_table, err, out
+from llmfound.cli.terminal import narrow_table, err, out
 from llmfound.units import SI_NOTE, format_bytes
 
-__all__ = ["quality_app", "parse_presets"]
+__all__ = ["quality_cmd", "parse_presets"]
 
-quality_app = typer.Typer()
 """Holds the ``quality`` command until :mod:`llmfound.cli` adds it to its app."""
 
 
@@ -31,7 +30,6 @@ def parse_presets(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(preset_name(n) for n in names))
 
 
-@quality_app.command("quality")
 def quality_cmd(
     presets: str = typer.Option("bf16,8bit,nf4-dq,nf4,fp4", "--presets",
                                 help="comma-separated presets to score against bf16 (bf16 is always the reference)"),

@@ -5,7 +5,7 @@ inputs included), the special tokens and encode defaults, renders of the chat co
 SmolLM2's footprints per preset and greedy answers to fixed prompts, and pipeline outputs. ``compare()``
 recomputes the same and lists every difference as (section, subject, behaviour, old, new): when CI installs a
 candidate transformers / tokenizers / torch / bitsandbytes, the diff says exactly which family or behaviour
-drifted. A baseline for the pinned versions ships in ``llmfound/data/baseline.json``.
+drifted. A baseline for the pinned versions ships in ``llmfound/upgrade/data/baseline.json``.
 
 File layout (``SCHEMA`` 1)::
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from llmfound.errors import LlmfoundError, SnapshotError
-from llmfound.snapshot_format import MAX_BYTES, MAX_DEPTH, describe, parse, problem, sane_number, unmeasured
+from llmfound.upgrade.snapshot_format import MAX_BYTES, MAX_DEPTH, describe, parse, problem, sane_number, unmeasured
 
 __all__ = ["SCHEMA", "ERROR", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
            "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
@@ -151,12 +151,13 @@ def section_wild_templates() -> dict:
 def section_model() -> dict:
     """SmolLM2-135M-Instruct: footprint bytes per preset (at load), and greedy bf16 answers (token ids and text)."""
     from llmfound import assets, chat, quantization as Q, streaming
+    from llmfound import models
 
     if not assets.is_complete("smollm2-135m-instruct"):
         return {}
     out: dict = {}
     for preset in ("bf16", "8bit", "nf4-dq"):
-        m, tok = Q.load_model("smollm2-135m-instruct", preset)
+        m, tok = models.load_model("smollm2-135m-instruct", preset)
         out[f"footprint {preset}"] = {"bytes": Q.footprint(m).total,
                                       "analytic footprint": Q.expected_footprint(m, preset).total}
         if preset == "bf16":
@@ -290,7 +291,7 @@ def save(snap: dict, path: str | Path) -> None:
 
 def load(path: str | Path) -> dict:
     """Read a snapshot file, all of it checked before anything is computed from it
-    (:func:`llmfound.snapshot_format.problem`). Raises :class:`SnapshotError` with one line for a missing file,
+    (:func:`llmfound.upgrade.snapshot_format.problem`). Raises :class:`SnapshotError` with one line for a missing file,
     one over ``snapshot_format.MAX_BYTES``, a file that is not JSON or is truncated, a newer schema, a JSON
     document that is not a snapshot, or a damaged one (too deep, a NaN, an infinite or oversized number, a
     value not of its section's kind: ``snapshot_format.KINDS``). The snapshot compare and the gate both read

@@ -14,12 +14,12 @@ import typer
 
 from llmfound.errors import ChatOptionsError, LlmfoundError
 from llmfound.outputs import error_number
-from llmfound.terminal import narrow_table, read_utf8, wide_table, text_options, err, input_text, out
+from llmfound.cli.terminal import narrow_table, read_utf8, wide_table, text_options, err, input_text, out
 from llmfound.units import plural
 
-__all__ = ["text_app"]
+__all__ = ["template_cmd", "templates_cmd", "tokenize_cmd", "families_cmd", "read_messages",
+           "warn_closing_prefill", "CONTINUE_HELP", "SAME_WARNING"]
 
-text_app = typer.Typer()
 """Holds the text commands until :mod:`llmfound.cli` adds them to its app."""
 
 # ---------------------------------------------------------------------------------------- chat templates
@@ -61,7 +61,6 @@ SAME_WARNING = "the last message is the assistant's"
 """The start of :func:`llmfound.chat.render`'s warning, which the CLI replaces with its own line."""
 
 
-@text_app.command("template")
 def template_cmd(
     family: str = typer.Option(..., "--family", help="a family with a chat template (see `llmfound templates`), "
                                                       "or llama4 (Meta's ChatFormat, as ids)"),
@@ -109,7 +108,6 @@ def template_cmd(
               + (f", {plural(len(token_ids), 'token')}" if token_ids is not None else "") + "[/dim]")
 
 
-@text_app.command("templates")
 def templates_cmd(
     table: bool = typer.Option(False, "--table", help="the conformance table: fixed conversations x families"),
     as_json: bool = typer.Option(False, "--json", help="print as JSON"),
@@ -263,7 +261,6 @@ TOKEN_ROWS = 200
 """Tokens the ``tokenize`` table shows (the first ones); ``--json`` gives every id."""
 
 
-@text_app.command("tokenize")
 def tokenize_cmd(
     text: Optional[str] = typer.Argument(None, help=text_options("tokenize")["text"], show_default=False),
     family: str = typer.Option(..., "--family", help="a family name (see `llmfound families`)"),
@@ -314,7 +311,6 @@ FAMILY_COLUMNS = ("family", "bos", "eos", "end of turn")
 """Columns of ``llmfound families`` without --wide: they fit 80 terminal columns."""
 
 
-@text_app.command("families")
 def families_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the matrix as JSON"),
     wide: bool = typer.Option(False, "--wide", help="every column: also pad, unk, what encode adds, vocab sizes, "

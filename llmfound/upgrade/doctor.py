@@ -176,12 +176,13 @@ def check_synthetic_footprints(device: str):
 
 def check_streaming(device: str):
     """Streamed greedy generation equals plain generate: the real SmolLM2 when cached, else a synthetic model."""
-    from llmfound import assets, chat, quantization as Q, streaming
+    from llmfound import assets, chat, streaming
+    from llmfound import models
     from llmfound.synthetic import synthetic_stream
 
     dev = _device(device)
     if assets.is_complete("smollm2-135m-instruct"):
-        m, tok = Q.load_model("smollm2-135m-instruct", "bf16", device_map="auto" if dev == "cuda" else "cpu")
+        m, tok = models.load_model("smollm2-135m-instruct", "bf16", device_map="auto" if dev == "cuda" else "cpu")
         msgs = chat.conversation("What is the capital of France?")
         inputs = {k: v.to(dev) for k, v in chat.chat_inputs(tok, msgs).items()}
         res = streaming.stream_generate(m, tok, inputs, max_new_tokens=16)
@@ -297,7 +298,7 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
     "ledger": [...], "exit_code": int}``. A check that raises :class:`Skip` is "skip"; any other exception
     is "fail" with its one-line message. ``on_result`` is called after each check (for live output).
     ``ledger=False`` leaves the ledger list empty (its probes load tokenizers: seconds)."""
-    from llmfound.ledger import ledger_states
+    from llmfound.upgrade.ledger import ledger_states
 
     acc = accelerator()
     device = "cuda" if acc else "cpu"

@@ -6,7 +6,7 @@ value can differ from (``Infinity`` is within any relative tolerance of anything
 is read. :func:`parse` reads the JSON without converting what Python cannot (an integer of thousands of digits)
 and keeps NaN / Infinity visible; :func:`problem` walks the result without recursion and names the first value
 out of bounds (nesting, magnitude, finiteness) or not of its section's kind (:data:`KINDS`).
-:func:`llmfound.snapshot.load` turns that into one :class:`~llmfound.errors.SnapshotError` line.
+:func:`llmfound.upgrade.snapshot.load` turns that into one :class:`~llmfound.errors.SnapshotError` line.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
     "quality": (("*", "a number"),),
 }
 """Section -> ``(behaviour pattern, kind)`` pairs (``fnmatch`` patterns; the first that matches decides): what
-each section of :data:`llmfound.snapshot.SECTIONS` records. A subject's error (:data:`llmfound.snapshot.ERROR`)
-is text in every section. A new section gets its row here (a spec checks both tables name the same sections)."""
+each section of :data:`llmfound.upgrade.snapshot.SECTIONS` records. A subject's error
+(:data:`llmfound.upgrade.snapshot.ERROR`) is text in every section. A new section gets its row here (a spec checks
+both tables name the same sections)."""
 
 MAX_BYTES = 64 * 2**20
 """Largest snapshot file read, in bytes (the shipped baseline: 0.5 MB)."""
@@ -40,7 +41,7 @@ MAX_DEPTH = 32
 """Deepest nesting of maps and lists a snapshot may hold (the shipped baseline: 8)."""
 MAX_MAGNITUDE = 10**18
 """Largest absolute value of a number in a snapshot (token ids, bytes, perplexities), and the range within
-which :func:`llmfound.snapshot.within_tolerance` compares."""
+which :func:`llmfound.upgrade.snapshot.within_tolerance` compares."""
 
 
 def sane_number(v: Any) -> bool:
