@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llmfound.upgrade import gate as G, side_envs as S, snapshot  # noqa: E402
+from llmfound.upgrade import gate as G, side_envs, snapshot  # noqa: E402
 
 PER_CANDIDATE_S = 90.0
 """Issue 14's target: one candidate, warm uv cache, environment + checks, on 2 cores."""
@@ -46,21 +46,21 @@ def main() -> None:
     rows: list[tuple[str, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="llmfound-gate-bench-") as tmp:
         if args.cold:
-            S._envs_root = lambda: Path(tmp) / "cold-envs"
+            side_envs._envs_root = lambda: Path(tmp) / "cold-envs"
             os.environ["UV_CACHE_DIR"] = str(Path(tmp) / "uv-cache")
-            s, env = timed(lambda: S.ensure(list(cand.requirements)))
+            s, env = timed(lambda: side_envs.ensure(list(cand.requirements)))
             rows.append(("side environment, cold uv cache", s, f"{len(env.installed)} distributions"))
             del os.environ["UV_CACHE_DIR"]
-        S._envs_root = lambda: Path(tmp) / "envs"
-        s, env = timed(lambda: S.ensure(list(cand.requirements)))
+        side_envs._envs_root = lambda: Path(tmp) / "envs"
+        s, env = timed(lambda: side_envs.ensure(list(cand.requirements)))
         warm_build = s
         rows.append(("side environment, warm uv cache", s, f"{len(env.installed)} distributions"
                      + (f"; companions moved: {env.relaxed}" if env.relaxed else "")))
-        s, env2 = timed(lambda: S.ensure(list(cand.requirements)))
+        s, env2 = timed(lambda: side_envs.ensure(list(cand.requirements)))
         rows.append(("side environment reused", s, f"warm={env2.warm}"))
         checks = None
         if not args.no_checks:
-            checks, r = timed(lambda: S.run_in(env, ["snapshot", "compare", str(snapshot.BASELINE), "--json"]))
+            checks, r = timed(lambda: side_envs.run_in(env, ["snapshot", "compare", str(snapshot.BASELINE), "--json"]))
             rows.append(("checks (snapshot compare, all sections)", checks, f"exit {r.returncode}"))
     print(f"gate benchmark, candidate {cand.label}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")

@@ -334,3 +334,42 @@ if __name__ == "__main__":  # python specs/test_architecture.py --update: write 
     text = page.read_text(encoding="utf-8")
     page.write_text(text.replace(_page_layers(), layers_markdown()), encoding="utf-8")
     print(layers_markdown())
+
+
+def _spec_map() -> list[tuple[str, list[str]]]:
+    text = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
+    block = text.split("<!-- spec-map -->")[1].split("<!-- /spec-map -->")[0]
+    rows = [line.split("|") for line in block.splitlines() if line.startswith("| `")]
+    return [(r[1].strip().strip("`"), re.findall(r"`([^`]+)`", r[3])) for r in rows]
+
+
+def test_docs_say_truthfully_which_code_each_spec_teaches():
+    """docs/specs.md maps each lesson spec to the code it teaches: every spec file is listed, every path named
+    exists, and every unit of the package is taught by at least one spec."""
+    table = _spec_map()
+    listed = {spec for spec, _ in table}
+    on_disk = {f"specs/{p.name}" for p in (ROOT / "specs").glob("test_*.py")}
+    assert listed == on_disk, (f"docs/specs.md spec map: missing {sorted(on_disk - listed)}, "
+                               f"not on disk {sorted(listed - on_disk)}")
+    paths = [path for _, code in table for path in code]
+    gone = [path for path in paths if not (ROOT / path.rstrip("/")).exists()]
+    assert not gone, f"docs/specs.md spec map names paths that do not exist: {gone}"
+    taught = {path.split("/")[1].removesuffix(".py") for path in paths if path.startswith("llmfound/")}
+    untaught = sorted({u.split(".")[1] for u in modules() if u.count(".") >= 1} - taught - {"__main__"})
+    assert not untaught, f"docs/specs.md spec map: no spec teaches these units of llmfound/: {untaught}"
+
+
+def test_a_short_module_alias_means_one_module_everywhere():
+    """``Q`` is quantization in every file that uses it: a short alias (up to three capitals) for a module never
+    names another module elsewhere (it read as side_envs in one spec and synthetic in another)."""
+    seen: dict[str, set[str]] = {}
+    for folder in ("llmfound", "specs", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    base = f"{node.module}." if isinstance(node, ast.ImportFrom) and node.module else ""
+                    for a in node.names:
+                        if a.asname and re.fullmatch(r"[A-Z]{1,3}", a.asname):
+                            seen.setdefault(a.asname, set()).add((base + a.name).removeprefix("llmfound."))
+    clashes = {alias: sorted(names) for alias, names in seen.items() if len(names) > 1}
+    assert not clashes, f"short aliases naming more than one module: {clashes}"

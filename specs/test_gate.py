@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from llmfound import assets
-from llmfound.upgrade import changelog, gate as G, side_envs as S, snapshot
+from llmfound.upgrade import changelog, gate as G, side_envs, snapshot
 from llmfound.cli import upgrade as cli_gate
 from llmfound.cli import main
 from llmfound.errors import GateError, SideEnvironmentError, SnapshotError
@@ -111,7 +111,7 @@ def test_no_index_reachable_is_an_environment_problem_not_a_bad_name(monkeypatch
         G.available_versions("transformers")
     assert "no package index reachable" in str(e.value), e.value
     with pytest.raises(SideEnvironmentError) as e:
-        S.ensure(["transformers==5.24.0"], pins=[], config=S.pip_config())
+        side_envs.ensure(["transformers==5.24.0"], pins=[], config=side_envs.pip_config())
     assert "no package index reachable" in str(e.value), e.value
     assert not any(side_root.glob("*/bin")), "a half-built side environment was left behind"
 
@@ -122,19 +122,19 @@ PINS = ["torch==2.13.0", "transformers==5.23.0", "tokenizers==0.23.3", "huggingf
 
 
 def test_the_candidate_overrides_its_pin_and_nothing_else():
-    got = S.compose(PINS, ["transformers==5.24.0", "tqdm==4.70.0"])
+    got = side_envs.compose(PINS, ["transformers==5.24.0", "tqdm==4.70.0"])
     assert got == ["torch==2.13.0", "transformers==5.24.0", "tokenizers==0.23.3", "huggingface_hub==2.4.0",
                    "tqdm==4.70.0"], got
 
 
 def test_a_companion_the_candidate_excludes_takes_the_candidates_range():
-    got = S.compose(PINS, ["transformers==5.15.1"], {"tokenizers": "tokenizers<=0.23.0,>=0.22.0",
+    got = side_envs.compose(PINS, ["transformers==5.15.1"], {"tokenizers": "tokenizers<=0.23.0,>=0.22.0",
                                                      "huggingface-hub": "huggingface-hub<2.0"})
     assert got == ["torch==2.13.0", "transformers==5.15.1", "tokenizers<=0.23.0,>=0.22.0", "huggingface-hub<2.0"], got
 
 
 def test_names_compare_as_pypi_normalizes_them():
-    assert S.compose(["Huggingface_Hub==2.4.0"], ["huggingface-hub==1.33.0"]) == ["huggingface-hub==1.33.0"]
+    assert side_envs.compose(["Huggingface_Hub==2.4.0"], ["huggingface-hub==1.33.0"]) == ["huggingface-hub==1.33.0"]
 
 
 PIP_CONFIG = """global.find-links='/opt/wheels'
@@ -148,26 +148,26 @@ user.index-url='https://ignored.example/simple'
 
 def test_uv_reads_the_indexes_pip_is_configured_with():
     """uv does not read pip.conf; the gate passes pip's settings on, and pip's index strategy with them."""
-    config = S.pip_config(PIP_CONFIG)
+    config = side_envs.pip_config(PIP_CONFIG)
     assert config["index-url"] == "https://mirror.example/simple", config  # the environment wins, as in pip
-    args = S.uv_index_args(config)
+    args = side_envs.uv_index_args(config)
     expected = ["--default-index", "https://mirror.example/simple", "--index", "file:///opt/a/simple",
                 "--index", "file:///opt/b/simple", "--find-links", "/opt/wheels", "--constraint",
                 "/etc/pip/constraints.txt", "--index-strategy", "unsafe-best-match"]
     assert args == expected, f"pip config {config}: expected uv flags {expected}, got {args}"
-    assert S._uv_env(config)["SSL_CERT_FILE"] == os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca.crt")
+    assert side_envs._uv_env(config)["SSL_CERT_FILE"] == os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca.crt")
 
 
 def test_the_same_set_names_the_same_side_environment(tmp_path):
-    a = S.env_key(["transformers==5.24.0", "torch==2.13.0"])
-    assert a == S.env_key(["torch==2.13.0", "transformers==5.24.0"]), "order must not matter"
-    assert a != S.env_key(["transformers==5.23.0", "torch==2.13.0"]), "a different release, a different env"
-    assert a != S.env_key(["transformers==5.24.0", "torch==2.13.0"], overlay=True)
+    a = side_envs.env_key(["transformers==5.24.0", "torch==2.13.0"])
+    assert a == side_envs.env_key(["torch==2.13.0", "transformers==5.24.0"]), "order must not matter"
+    assert a != side_envs.env_key(["transformers==5.23.0", "torch==2.13.0"]), "a different release, a different env"
+    assert a != side_envs.env_key(["transformers==5.24.0", "torch==2.13.0"], overlay=True)
     w = tmp_path / "p-1.0-py3-none-any.whl"
     w.write_bytes(b"one")
-    k1 = S.env_key([str(w)])
+    k1 = side_envs.env_key([str(w)])
     w.write_bytes(b"two")
-    assert S.env_key([str(w)]) != k1, "a rebuilt local wheel must get a fresh side environment"
+    assert side_envs.env_key([str(w)]) != k1, "a rebuilt local wheel must get a fresh side environment"
 
 
 def test_the_workflow_runs_the_gate():
@@ -255,7 +255,7 @@ def planted_baseline(tmp_path, require_assets):
 @pytest.fixture()
 def side_root(tmp_path, monkeypatch):
     """Side environments in a temporary folder, built without any index (uv --offline)."""
-    monkeypatch.setattr(S, "_envs_root", lambda: tmp_path / "envs")
+    monkeypatch.setattr(side_envs, "_envs_root", lambda: tmp_path / "envs")
     monkeypatch.setenv("UV_OFFLINE", "1")
     return tmp_path / "envs"
 
@@ -284,7 +284,7 @@ def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(pla
 
     # the same candidate again: its side environment is reused (only the checks would run)
     assert not first["warm"], first
-    again = S.ensure([str(good)], overlay=True)
+    again = side_envs.ensure([str(good)], overlay=True)
     assert again.warm and again.seconds == 0.0, again
     assert len(list(side_root.iterdir())) == 1, f"expected one side environment, got {list(side_root.iterdir())}"
 
@@ -340,12 +340,12 @@ def test_nothing_in_the_callers_directory_runs_in_a_side_environment_or_pip(side
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
     monkeypatch.chdir(cwd)
-    env = S.ensure([wheel], overlay=True)
-    r = S.run_in(env, ["--help"])
+    env = side_envs.ensure([wheel], overlay=True)
+    r = side_envs.run_in(env, ["--help"])
     assert not marker.exists(), (f"a planted {marker.read_text()}.py in the caller's directory ran in the side "
                                  "environment")
     assert r.returncode == 0 and "gate" in r.stdout, (r.returncode, r.stderr[-500:])
-    S.pip_config()
+    side_envs.pip_config()
     registries.pip_sources()
     assert not marker.exists(), f"a planted {marker.read_text()}.py in the caller's directory ran with pip"
 
@@ -353,14 +353,14 @@ def test_nothing_in_the_callers_directory_runs_in_a_side_environment_or_pip(side
 def test_a_damaged_marker_counts_as_an_interrupted_build(side_root, tmp_path):
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
-    first = S.ensure([wheel], overlay=True)
-    (first.path / S.MARKER).write_text('{"installed": {"llmfound-gate-pro')  # cut short
-    again = S.ensure([wheel], overlay=True)
-    assert not again.warm and (again.path / S.MARKER).is_file(), again
-    (again.path / S.MARKER).write_text("[]")
-    assert not S.ensure([wheel], overlay=True).warm, "a marker that is not a map must not count as complete"
-    (again.path / S.MARKER).write_text('{"installed": ' + "[" * 5000 + "]" * 5000 + ', "relaxed": []}')
-    assert not S.ensure([wheel], overlay=True).warm, "a marker nested 5,000 deep must count as damaged"
+    first = side_envs.ensure([wheel], overlay=True)
+    (first.path / side_envs.MARKER).write_text('{"installed": {"llmfound-gate-pro')  # cut short
+    again = side_envs.ensure([wheel], overlay=True)
+    assert not again.warm and (again.path / side_envs.MARKER).is_file(), again
+    (again.path / side_envs.MARKER).write_text("[]")
+    assert not side_envs.ensure([wheel], overlay=True).warm, "a marker that is not a map must not count as complete"
+    (again.path / side_envs.MARKER).write_text('{"installed": ' + "[" * 5000 + "]" * 5000 + ', "relaxed": []}')
+    assert not side_envs.ensure([wheel], overlay=True).warm, "a marker nested 5,000 deep must count as damaged"
 
 
 def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candidate(side_root, tmp_path,
@@ -373,21 +373,23 @@ def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candida
 
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
-    first = S.ensure([wheel], overlay=True)
-    r = subprocess.run([S.uv_binary(), "pip", "uninstall", "--python", str(first.python), "llmfound-gate-probe"],
+    first = side_envs.ensure([wheel], overlay=True)
+    r = subprocess.run([side_envs.uv_binary(), "pip", "uninstall", "--python", str(first.python),
+                        "llmfound-gate-probe"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    again = S.ensure([wheel], overlay=True)
+    again = side_envs.ensure([wheel], overlay=True)
     assert not again.warm and "llmfound-gate-probe missing" in again.rebuilt, (
         f"expected a rebuild naming the package removed by hand, got warm={again.warm}, rebuilt={again.rebuilt!r}")
     probe = subprocess.run([str(again.python), "-I", "-c", "import llmfound_gate_probe"], capture_output=True)
     assert probe.returncode == 0, "the rebuilt side environment lacks the candidate"
-    assert S.ensure([wheel], overlay=True).warm, "an intact side environment must be reused"
+    assert side_envs.ensure([wheel], overlay=True).warm, "an intact side environment must be reused"
 
     # the gate's report carries it: the JSON field and the Markdown file (the CLI adds a "note:" line on stderr)
-    monkeypatch.setattr(S, "ensure", lambda *a, **k: again)
+    monkeypatch.setattr(side_envs, "ensure", lambda *a, **k: again)
     report = {"file": "b.json", "old_versions": {}, "new_versions": {}, "drift": [], "ledger": []}
-    monkeypatch.setattr(S, "run_in", lambda env, args: subprocess.CompletedProcess(args, 0, json.dumps(report), ""))
+    monkeypatch.setattr(side_envs, "run_in",
+                        lambda env, args: subprocess.CompletedProcess(args, 0, json.dumps(report), ""))
     o = G.run_candidate(G.parse_candidate(wheel), str(snapshot.BASELINE), overlay=True)
     assert o.state == "pass" and not o.warm and o.rebuilt == again.rebuilt, o
     md = G.to_markdown({"baseline": "b.json", "baseline_versions": {}, "created": "now", "outcomes": [asdict(o)]})
@@ -396,9 +398,9 @@ def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candida
 
 def test_a_cache_that_is_not_a_folder_is_an_environment_problem(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
-    monkeypatch.setattr(S, "_envs_root", lambda: tmp_path / "file" / "gate" / "envs")
+    monkeypatch.setattr(side_envs, "_envs_root", lambda: tmp_path / "file" / "gate" / "envs")
     with pytest.raises(SideEnvironmentError) as e:
-        S.ensure(["transformers==5.24.0"], pins=[], config={})
+        side_envs.ensure(["transformers==5.24.0"], pins=[], config={})
     assert "LLMFOUND_HOME is a writable folder" in str(e.value) and e.value.exit_code == 3, e.value
 
 

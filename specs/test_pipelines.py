@@ -82,17 +82,18 @@ def contract_models(tmp_path_factory, require_assets):
 
     Not real models: they only give pipelines something of the right architecture to run."""
     require_assets(MINILM, "gpt2-tokenizer")
-    import transformers as T
+    import transformers
 
     torch.manual_seed(0)
     bert, gpt2 = load_tokenizer("bert"), load_tokenizer("gpt2")
     root = tmp_path_factory.mktemp("contract-models")
     eos = gpt2.eos_token_id
-    bart = T.BartConfig(vocab_size=len(gpt2), d_model=16, encoder_layers=1, decoder_layers=1,
+    bart = transformers.BartConfig(vocab_size=len(gpt2), d_model=16, encoder_layers=1, decoder_layers=1,
                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
                         decoder_ffn_dim=16, max_position_embeddings=BART_POSITIONS, bos_token_id=eos,
                         eos_token_id=eos, pad_token_id=eos, decoder_start_token_id=eos, forced_eos_token_id=eos)
-    vits = T.VitsConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=16,
+    vits = transformers.VitsConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                   ffn_dim=16,
                         flow_size=16, spectrogram_bins=17, upsample_initial_channel=16, upsample_rates=[4, 4],
                         upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
                         prior_encoder_num_flows=1, prior_encoder_num_wavenet_layers=1,
@@ -100,11 +101,11 @@ def contract_models(tmp_path_factory, require_assets):
                         duration_predictor_filter_channels=16, depth_separable_num_layers=1, sampling_rate=16000,
                         noise_scale=0.0, noise_scale_duration=0.0)  # no sampling noise: deterministic audio
     built = {
-        "text-classification": (T.BertForSequenceClassification(_bert_cfg(id2label=CLS_LABELS)), bert),
-        "token-classification": (T.BertForTokenClassification(_bert_cfg(id2label=NER_LABELS)), bert),
-        "question-answering": (T.BertForQuestionAnswering(_bert_cfg()), bert),
-        "seq2seq": (T.BartForConditionalGeneration(bart), gpt2),
-        "text-to-audio": (T.VitsModel(vits), bert),
+        "text-classification": (transformers.BertForSequenceClassification(_bert_cfg(id2label=CLS_LABELS)), bert),
+        "token-classification": (transformers.BertForTokenClassification(_bert_cfg(id2label=NER_LABELS)), bert),
+        "question-answering": (transformers.BertForQuestionAnswering(_bert_cfg()), bert),
+        "seq2seq": (transformers.BartForConditionalGeneration(bart), gpt2),
+        "text-to-audio": (transformers.VitsModel(vits), bert),
     }
     return {name: _build(root / name, m.eval(), tok) for name, (m, tok) in built.items()}
 
@@ -597,23 +598,23 @@ def hub_at(monkeypatch):
 
 
 def test_the_hub_probe_tells_a_listening_endpoint_from_a_closed_one(hub_at):
-    import llmfound.assets.hub as A
+    from llmfound.assets import hub
 
     hub_at(True)
-    assert A.hub_unreachable() is None and A.hub_problem() is None
+    assert hub.hub_unreachable() is None and hub.hub_problem() is None
     closed = hub_at(False)
-    why = A.hub_unreachable()
+    why = hub.hub_unreachable()
     assert why and "refused" in why, f"{closed}: expected 'connection refused ...', got {why!r}"
-    assert A.hub_problem() == f"the model hub {closed} is unreachable ({why})"
+    assert hub.hub_problem() == f"the model hub {closed} is unreachable ({why})"
 
 
 def test_the_hub_is_probed_once_per_process(hub_at, monkeypatch):
-    import llmfound.assets.hub as A
+    from llmfound.assets import hub
 
     hub_at(False)
-    first = A.hub_unreachable()
-    monkeypatch.setattr(A, "_connect", lambda *a: pytest.fail("probed a second time"))
-    assert A.hub_unreachable() == first
+    first = hub.hub_unreachable()
+    monkeypatch.setattr(hub, "_connect", lambda *a: pytest.fail("probed a second time"))
+    assert hub.hub_unreachable() == first
 
 
 def test_with_a_reachable_hub_the_seeds_one_liner_takes_transformers_default_model(hub_at):

@@ -29,8 +29,12 @@ def test_this_environment_matches_the_shipped_baseline(baseline, require_assets,
     require_assets(*assets.entry_names())
     old, new, drifts = snapshot.compare(snapshot.BASELINE, snapshot.FAST)
     assert set(old["sections"]) == set(snapshot.FAST)
+    joined = sorted({d.section for d in drifts if d.old is None})
+    how = (f"\nnew subjects in {', '.join(joined)} (a family, case or template joined): if intended, re-record "
+           f"them at the pins with `llmfound snapshot record llmfound/upgrade/data/baseline.json --into --sections "
+           f"{','.join(joined)}` and read the diff (docs/specs.md, 'Add a snapshot section')" if joined else "")
     assert drifts == [], "\n".join(f"{d.subject} / {d.section} / {d.behaviour}: {d.old!r} -> {d.new!r}"
-                                   for d in drifts[:10])
+                                   for d in drifts[:10]) + how
     lesson.value("drift against the shipped baseline", f"none ({', '.join(sorted(snapshot.FAST))} sections)")
 
 
@@ -275,3 +279,39 @@ def test_text_from_the_baseline_is_shown_as_written_not_as_rich_markup(baseline,
     for shown in (f"compared {path}", "transformers [bold]5.23[/bold] -> 5.23.0", "tokenizers 0.23[/x] -> 0.23.3"):
         assert shown in out, f"expected {shown!r} as written, got:\n{out}"
     assert code == 0
+
+
+def test_record_into_replaces_only_the_named_sections_of_a_baseline(baseline, tmp_path, capsys, require_assets):
+    """How a baseline is re-recorded when a subject joins a section: ``record FILE --into --sections S``
+    recomputes S here and keeps every other section of FILE as it was."""
+    require_assets(*assets.entry_names())
+    planted = copy.deepcopy(baseline)
+    planted["sections"]["special_tokens"]["gemma2"]["bos_token"] = "<s>"   # will be recomputed
+    planted["sections"]["templates"]["gemma3"] = {"single-user": ["ok", "kept as it was"]}  # must be kept
+    path = tmp_path / "baseline.json"
+    snapshot.save(planted, path)
+    assert main(["snapshot", "record", str(path), "--into", "--sections", "special_tokens"]) == 0
+    after = snapshot.load(path)
+    assert after["sections"]["special_tokens"] == baseline["sections"]["special_tokens"], (
+        "special_tokens: expected the recomputed section (equal to the shipped baseline's)")
+    assert after["sections"]["templates"]["gemma3"] == {"single-user": ["ok", "kept as it was"]}, (
+        "templates: expected the file's own section, untouched")
+    assert set(after["sections"]) == set(baseline["sections"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--into"], "add --sections"),
+    (["--into", "--sections", "ids", "--other-versions"], "recorded with other versions"),
+])
+def test_record_into_refuses_what_would_mix_two_environments(args, says, baseline, tmp_path, capsys):
+    path = tmp_path / "baseline.json"
+    other = copy.deepcopy(baseline)
+    if "--other-versions" in args:
+        args = [a for a in args if a != "--other-versions"]
+        other["versions"]["transformers"] = "0.0.1"
+    snapshot.save(other, path)
+    before = path.read_bytes()
+    assert main(["snapshot", "record", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1, f"{args}: expected one line saying {says!r}, got {err!r}"
+    assert path.read_bytes() == before, f"{args}: the file changed although the request was refused"

@@ -272,18 +272,18 @@ def tokenize_cmd(
     whether it round-trips. The table shows the first 200 tokens; --json all of them."""
     from rich.markup import escape
 
-    from llmfound import tokenization as TK
+    from llmfound import tokenization as T
     from llmfound.families import get_family
 
     get_family(family)  # unknown family: one error line before any loading
     text = input_text(text, file, "tokenize")
-    rt = TK.round_trip(family, text, add_special_tokens=specials)
+    rt = T.round_trip(family, text, add_special_tokens=specials)
     if as_json:
         sys.stdout.write(json.dumps(rt.to_dict(), ensure_ascii=False) + "\n")
         return
     shown = rt.ids[:TOKEN_ROWS]
     rows = [(str(i), str(tid), escape(repr(piece)), escape(repr(alone)))
-            for i, (tid, piece, alone) in enumerate(zip(shown, rt.pieces, TK.piece_texts(family, shown)))]
+            for i, (tid, piece, alone) in enumerate(zip(shown, rt.pieces, T.piece_texts(family, shown)))]
     if len(rt.ids) > len(shown):
         rows.append(("...", "", "", ""))
     right = {"justify": "right"}
@@ -297,7 +297,7 @@ def tokenize_cmd(
               + (f" ... ({plural(more, 'more character')})" if more > 0 else ""))
     if rt.equal:
         kept = ""  # the normalization skipped the special tokens typed in the text, as the tokenizer does
-        if rt.added_spans and TK.normalize(rt.normalization, text) != rt.expected:
+        if rt.added_spans and T.normalize(rt.normalization, text) != rt.expected:
             kept = f", outside the {plural(len(rt.added_spans), 'special token')} it parsed"
         norm = "" if rt.normalization == "none" else f" (after its declared normalization: {rt.normalization}{kept})"
         out.print(f"[green]round trip: equal{norm}[/green]")

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from llmfound.cli.terminal import narrow_table, err, out
+from llmfound.errors import LlmfoundError
 from llmfound.upgrade.snapshot import SECTIONS
 from llmfound.units import format_gib, plural
 
@@ -113,12 +114,22 @@ def _sections(opt: Optional[str]):
 def snapshot_record(
     file: str = typer.Argument(..., help="where to write the snapshot JSON"),
     sections: Optional[str] = typer.Option(None, "--sections", help=f"comma-separated subset of {SECTION_NAMES}"),
+    into: bool = typer.Option(False, "--into", help="FILE is an existing snapshot (the baseline): replace only "
+                                                    "--sections in it, keep the rest (same versions only)"),
 ) -> None:
-    """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs."""
+    """Capture ids, special tokens, template renders, footprints, greedy answers, pipeline outputs. With --into,
+    re-record some sections of an existing baseline (after a new family, case or preset joins them)."""
     from llmfound.upgrade import snapshot
 
+    if into and not sections:
+        raise LlmfoundError("--into replaces the sections you name: add --sections, e.g. --sections ids,templates")
+    existing = snapshot.load(file) if into else None  # a damaged or missing file: one line, before any work
+    if existing is not None:
+        snapshot.check_same_versions(existing)
     snapshot.check_writable(file)  # before minutes of recording
     snap = snapshot.record(_sections(sections))
+    if existing is not None:
+        snap = snapshot.merge_into(existing, snap)
     snapshot.save(snap, file)
     n = sum(len(v) for v in snap["sections"].values())
     out.print(f"recorded {plural(len(snap['sections']), 'section')}, {plural(n, 'subject')}, with "

@@ -27,7 +27,7 @@ from llmfound.upgrade.snapshot_format import MAX_BYTES, MAX_DEPTH, describe, par
 __all__ = ["SCHEMA", "ERROR", "BASELINE", "CORPUS", "GREEDY_PROMPTS", "GREEDY_TOKENS", "Drift", "section_ids",
            "section_special_tokens", "section_templates", "section_model", "section_pipelines", "section_quality",
            "QUALITY_TOKENS", "QUALITY_PRESETS", "TOLERANCES", "within_tolerance", "SECTIONS", "FAST", "check_sections",
-           "check_writable", "record", "save", "load", "diff", "compare"]
+           "check_same_versions", "merge_into", "check_writable", "record", "save", "load", "diff", "compare"]
 
 SCHEMA = 1
 BASELINE = Path(__file__).parent / "data" / "baseline.json"
@@ -279,6 +279,29 @@ def record(sections: tuple[str, ...] | None = None) -> dict:
     data = {n: SECTIONS[n]() for n in names}
     return {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": versions(), "sections": json.loads(json.dumps(data, ensure_ascii=False))}
+
+
+def check_same_versions(existing: dict) -> None:
+    """Raise :class:`SnapshotError` unless ``existing`` was recorded with this environment's library versions
+    (:func:`llmfound.environment.versions`): a baseline is one set of pins, so sections recorded here may only
+    join a file recorded with the same ones."""
+    from llmfound.environment import versions
+
+    here, there = versions(), existing.get("versions", {})
+    changed = sorted(k for k in set(here) | set(there) if here.get(k) != there.get(k))
+    if changed:
+        raise SnapshotError(f"the file was recorded with other versions ({', '.join(changed)} differ); re-record "
+                            f"all of it with `llmfound snapshot record FILE`, or install the file's versions first")
+
+
+def merge_into(existing: dict, snap: dict) -> dict:
+    """``existing`` with the sections of ``snap`` put in (replacing those of the same name, keeping the others):
+    how a baseline is re-recorded when a section changes or a new subject (family, case, preset) joins one.
+    Raises :class:`SnapshotError` when the two were recorded with different library versions
+    (:func:`check_same_versions`)."""
+    if existing.get("versions") != snap.get("versions"):
+        raise SnapshotError("the file and the new sections were recorded with other versions; re-record all of it")
+    return {**existing, "created": snap["created"], "sections": {**existing["sections"], **snap["sections"]}}
 
 
 def save(snap: dict, path: str | Path) -> None:
