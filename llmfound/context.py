@@ -1,8 +1,8 @@
 """The context window: a prompt and the tokens generated after it must fit the model's positions.
 
 A causal LM has ``config.max_position_embeddings`` positions (SmolLM2-135M: 8,192). transformers does not stop
-a longer input: the model runs past the positions it was trained on, slowly, and writes noise (a 9,000-word
-prompt to ``llmfound generate``: 63 s to the first token, RSS +1.1 GB, garbage, exit 0). So every path that
+a longer input: the model runs past the positions it was trained on, slowly, and writes noise (what a
+9,000-word prompt to ``llmfound generate`` did before this check: ``docs/sources.md``). So every path that
 feeds a prompt to a model (``generate``, ``demo``, ``pipeline text-generation`` and ``llmfound.pipeline``'s
 text-generation) counts the prompt's tokens plus the most tokens it may generate against the limit, after
 tokenizing and before any forward pass (the CLI before the weights load), and refuses in one line

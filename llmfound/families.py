@@ -590,7 +590,7 @@ FAMILIES: tuple[Family, ...] = (
         notes="uncased WordPiece: lowercases and strips accents by design",
     ),
 )
-"""The table. Sources measured on 2026-11-30 (``docs/sources.md``)."""
+"""The table, one row per family (where each source comes from: ``docs/sources.md``)."""
 
 
 def family_names() -> list[str]:

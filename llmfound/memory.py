@@ -30,9 +30,8 @@ def release_freed_memory() -> bool:
     call (macOS, musl).
 
     Why: bitsandbytes quantizes each weight on the CPU through float32 temporaries (``quantize_4bit``'s
-    default kernel: the weight as float32, its scaled copy, int32 bucket indices), about 17 bytes per weight,
-    1.8 GB for SmolLM2's 106 M Linear weights. They are freed, but glibc keeps much of the freed heap: after a
-    4-bit load ``llmfound generate`` reported ~400 MB more RSS in 2 of 4 runs without this (docs/quantization.md)."""
+    default kernel: the weight as float32, its scaled copy, int32 bucket indices), about 17 bytes per weight.
+    They are freed, but glibc keeps much of the freed heap (what that cost: ``docs/quantization.md``)."""
     import ctypes
     import ctypes.util
 

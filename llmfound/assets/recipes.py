@@ -43,7 +43,7 @@ def make_sentencepiece_faithful(folder: Path, spm_model: Path | None = None) -> 
 
     transformers 5.23 converts Llama-style sentencepiece models with a Metaspace pre-tokenizer that prepends
     "\u2581" only when the text does not already start with one, so " Hello" encodes like "Hello" and runs of
-    spaces lose one (measured 2026-11-30: llama.cpp's llama-spm golden vectors 31/46 before, 46/46 after).
+    spaces lose one (what that costs on llama.cpp's golden vectors: ``docs/sources.md``).
     The published Llama 2 ``tokenizer.json`` uses the normalizer written here (Prepend + Replace, no
     pre-tokenizer). With ``spm_model`` the merges are also re-ordered by descending sentencepiece score of
     the merged piece: 5.23 orders them by id, which for Mistral puts whitespace merges first ("a  b" ->
@@ -114,7 +114,7 @@ def spm_model_tokenizer(model_file: Path, config: str | dict):
 
     ``config`` is the tokenizer_config (JSON text or dict: it names the class, e.g. ``LlamaTokenizer``, the
     special tokens, ``legacy``). Passing ``vocab_file=`` to the class constructor silently builds a 3-token
-    tokenizer in transformers 5.23 (seen 2026-11-30), so the file is loaded from a temporary folder instead.
+    tokenizer in transformers 5.23 (``docs/sources.md``), so the file is loaded from a temporary folder instead.
     Not sentencepiece-faithful for Llama-style vocabularies: see :func:`make_sentencepiece_faithful`."""
     import json
     import shutil
@@ -156,7 +156,7 @@ def tiktoken_tokenizer(out: Path, *, asset: Path, folder: str, bos: str, base_to
     is the ``tokenizer_config.json`` text (special tokens by name). tiktoken reads the file without its own
     cache (:func:`llmfound.assets.meta_files.no_tiktoken_cache`). Writes ``tokenizer.json`` and
     ``tokenizer_config.json``. Raises ``ValueError`` when the file does not hold ``base_tokens`` BPE tokens
-    ranked 0..n-1 (a damaged file: Meta's Llama 3 file has 128,000, Llama 4's 200,000, counted 2026-12-01) or
+    ranked 0..n-1 (a damaged file; the counts of Meta's files: ``docs/sources.md``) or
     ``bos`` is not a special token."""
     import json
 

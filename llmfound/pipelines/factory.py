@@ -9,12 +9,12 @@ of those names (and transformers' canonical names), and returns:
   text-to-speech). The object is a thin subclass of transformers' class (``isinstance`` holds) that only adds
   input checks: wrong input types and inputs longer than the model's positions fail with one clear line.
 - **a small llmfound pipeline** where transformers 5 *removed* the task: summarization and translation (with
-  text2text-generation) went in 5.0 (transformers PR #43256), question-answering in 5.3 (PR #43325); all are
+  text2text-generation) went in 5.0, question-answering in 5.3 (the pull requests: ``docs/sources.md``); all are
   absent in 5.23, whose ``pipeline()`` names the replacement (``transformers.pipelines.REMOVED_TASKS``: "Use
   the `text-generation` pipeline with a chat model instead"; the v5 migration guide, "Pipelines", says the
   same). For the task models these pipelines ran (extractive QA, seq2seq summarizers and translators), the
-  manual tokenize / forward-or-generate / decode workflow is what is left (transformers PR #43831 calls it
-  "the recommended approach" for those docs' examples). :class:`QuestionAnsweringPipeline` and
+  manual tokenize / forward-or-generate / decode workflow is what is left (transformers' own docs call it "the
+  recommended approach" for those examples: ``docs/sources.md``). :class:`QuestionAnsweringPipeline` and
   :class:`Seq2SeqPipeline` are that workflow, behind a callable with transformers v4's input and output
   shapes: QA -> ``{"score", "start", "end", "answer"}``, summarization -> ``[{"summary_text"}]``, translation ->
   ``[{"translation_text"}]``.

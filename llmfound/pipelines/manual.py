@@ -77,7 +77,8 @@ class LlmfoundPipeline:
 
 
 class QuestionAnsweringPipeline(LlmfoundPipeline):
-    """Extractive question answering by the manual workflow (transformers 5.3 removed this pipeline, PR #43325).
+    """Extractive question answering by the manual workflow (transformers 5.3 removed this pipeline;
+    ``docs/sources.md``).
 
     Call with ``question=`` and ``context=`` (strings, or equal-length lists, or one context for many
     questions), or with a ``{"question", "context"}`` dict or a list of them. Returns, like transformers v4,
@@ -202,7 +203,8 @@ def _masked_softmax(logits, mask):
 
 
 class Seq2SeqPipeline(LlmfoundPipeline):
-    """Summarization or translation by the manual workflow (transformers 5.0 removed these pipelines, PR #43256).
+    """Summarization or translation by the manual workflow (transformers 5.0 removed these pipelines;
+    ``docs/sources.md``).
 
     Call with a string or a list of strings. Returns, like transformers v4, ``[{"summary_text": s}]`` (or
     ``translation_text``) for one string - a list of ``num_return_sequences`` dicts - and for a list of strings

@@ -36,7 +36,7 @@ each section of :data:`llmfound.upgrade.snapshot.SECTIONS` records. A subject's 
 both tables name the same sections)."""
 
 MAX_BYTES = 64 * 2**20
-"""Largest snapshot file read, in bytes (the shipped baseline: 0.5 MB)."""
+"""Largest snapshot file read, in bytes (the shipped baseline is about a hundredth of it)."""
 MAX_DEPTH = 32
 """Deepest nesting of maps and lists a snapshot may hold (the shipped baseline: 8)."""
 MAX_MAGNITUDE = 10**18
