@@ -200,11 +200,12 @@ def test_a_ledger_entry_that_flips_is_named_with_what_to_do():
 
 # -------------------------------------------------------------------------- a real side environment
 
-def make_wheel(folder: Path, name: str, version: str, init: str) -> Path:
-    """A real, minimal wheel (PEP 427): package ``name`` whose ``__init__.py`` is ``init``."""
+def make_wheel(folder: Path, name: str, version: str, init: str, extra: dict[str, str] | None = None) -> Path:
+    """A real, minimal wheel (PEP 427): package ``name`` whose ``__init__.py`` is ``init``, plus ``extra`` files
+    (path in the wheel -> text), e.g. a ``.pth`` file that imports the package at interpreter start."""
     path = folder / f"{name}-{version}-py3-none-any.whl"
     info = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": init,
+    files = {**(extra or {}), f"{name}/__init__.py": init,
              f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n",
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: llmfound-specs\nRoot-Is-Purelib: true\n"
                               "Tag: py3-none-any\n"}
@@ -453,3 +454,85 @@ def test_the_changelog_names_the_first_release_with_todays_behaviour():
     assert "| 5.2.1 | install-failed | - |" in page, page
     assert "- 5.0.0-5.1.0 (today's behaviour since 5.2.0): f: ids 1" in page, page  # 'a'; 'c' differs in 5.1.0 only
     assert "- 5.4.0-5.5.0 (changes in 5.4.0): f: ids 1" in page, page
+
+
+# ------------------------------------------------------------------------------------------ the gate sees speed
+
+SLOW_INIT = """# planted: every generate() takes twice as long (it sleeps as long as it ran)
+import time
+
+import transformers.generation.utils as utils
+
+_generate = utils.GenerationMixin.generate
+
+
+def generate(self, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = _generate(self, *args, **kwargs)
+    time.sleep(time.perf_counter() - t0)
+    return out
+
+
+utils.GenerationMixin.generate = generate
+"""
+
+
+def slow_wheel(folder: Path) -> Path:
+    """A planted candidate that makes ``generate`` twice as slow and changes nothing else: a package imported at
+    interpreter start by its ``.pth`` file."""
+    return make_wheel(folder, "llmfound_gate_slow", "1.0", SLOW_INIT,
+                      extra={"llmfound_gate_slow.pth": "import llmfound_gate_slow\n"})
+
+
+@pytest.mark.slow
+def test_the_gate_catches_a_candidate_twice_as_slow_and_passes_an_identical_one(side_root, tmp_path, capsys,
+                                                                                 require_assets, lesson):
+    """``gate --speed`` times SmolLM2's decode and gpt2's encode here and in each side environment, interleaved,
+    three rounds: the planted 2x-slow ``generate`` is a drift of section ``speed``; a candidate that changes
+    nothing is not (how often it would be, over many repeats: benchmarks/gate_speed.py)."""
+    require_assets(*assets.entry_names())
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    same, slow = probe_wheel(wheels), slow_wheel(wheels)
+    code = main(["gate", str(same), str(slow), "--overlay", "--sections", "special_tokens", "--speed", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    first, second = report["outcomes"]
+    assert first["state"] == "pass", f"identical candidate: expected pass, got {first['state']}: {first['speed']}"
+    assert second["state"] == "drift", f"2x-slow candidate: expected drift, got {second['state']}: {second}"
+    assert [(d["subject"], d["section"]) for d in second["drift"]] == [("decode", "speed")], second["drift"]
+    assert second["speed"]["probes"]["encode"]["slower"] is False, second["speed"]["probes"]["encode"]
+    assert code == 1 == report["exit_code"]
+    decode = second["speed"]["probes"]["decode"]
+    lesson.value("the gate's speed check saw the planted 2x-slow generate as",
+                 f"{decode['median']:.2f}x (identical candidate: {first['speed']['probes']['decode']['median']:.2f}x)")
+
+
+SPEED_RUN = {"decode": 40.0, "encode": 0.7, "threads": 1, "versions": {}}
+
+
+@pytest.mark.parametrize("ratios, slower", [
+    ((1.0, 1.1, 0.95), False),   # an identical candidate on a noisy machine
+    ((1.3, 1.45, 1.2), False),   # slower, but inside the band
+    ((2.0, 1.9, 2.1), True),     # twice as slow: caught
+    ((3.0, 1.1, 2.5), False),    # one quiet round says the median's 2.5x is load, not the candidate
+])
+def test_a_probe_is_slower_only_beyond_the_band_in_every_round(ratios, slower):
+    from llmfound.upgrade import speed_check
+
+    base = [dict(SPEED_RUN) for _ in ratios]
+    cand = [dict(SPEED_RUN, decode=SPEED_RUN["decode"] * r) for r in ratios]
+    result = speed_check.compare(base, cand)
+    assert result["probes"]["decode"]["slower"] is slower, (
+        f"decode ratios {ratios}: expected slower={slower}, got {result['probes']['decode']}")
+    assert result["probes"]["encode"]["slower"] is False
+    drifts = speed_check.drifts(result)
+    assert [(d["subject"], d["section"]) for d in drifts] == ([("decode", "speed")] if slower else []), drifts
+
+
+def test_the_rounds_alternate_which_environment_goes_first():
+    from llmfound.upgrade import speed_check
+
+    order = []
+    speed_check.interleaved(lambda: order.append("base") or SPEED_RUN, lambda: order.append("cand") or SPEED_RUN,
+                            rounds=4)
+    assert order == ["base", "cand", "cand", "base", "base", "cand", "cand", "base"], order

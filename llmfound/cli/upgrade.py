@@ -138,6 +138,21 @@ def snapshot_record(
               markup=False, emoji=False)
 
 
+@snapshot_app.command("speed")
+def snapshot_speed(as_json: bool = typer.Option(False, "--json", help="print the timings as JSON")) -> None:
+    """Time the gate's fixed speed probes in this environment (one torch thread): SmolLM2 bf16 greedy decode
+    (ms per token) and the gpt2 tokenizer's encode (microseconds per token). `gate --speed` runs this in both
+    environments, interleaved."""
+    from llmfound.upgrade import speed_check
+
+    report = speed_check.measure()
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    for p, what in speed_check.PROBES.items():
+        out.print(f"{p}: {report[p]:g} ({what})", markup=False, emoji=False, soft_wrap=False)
+
+
 @snapshot_app.command("compare")
 def snapshot_compare(
     file: Optional[str] = typer.Argument(None, help="snapshot to compare with (default: the shipped baseline)"),
@@ -215,6 +230,9 @@ def gate_cmd(
                                                           "packages (fast; no dependency check)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.upgrade.gate)"),
     markdown: Optional[str] = typer.Option(None, "--markdown", help="also write the report as Markdown to FILE"),
+    speed: bool = typer.Option(False, "--speed", help="also time fixed probes (SmolLM2 decode, gpt2 encode) here "
+                                                      "and in each side environment, interleaved; a slowdown "
+                                                      "beyond the band is a drift (section speed)"),
 ) -> None:
     """Try candidate releases, each in its own side environment (uv), against the baseline: pass / drift /
     install-failed / broken per candidate, drift by family and behaviour, ledger entries that flipped. Your own
@@ -259,7 +277,7 @@ def gate_cmd(
                 err.print(f"note: {o.candidate}: {o.rebuilt}", markup=False, emoji=False)
 
         report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done,
-                        base=base)
+                        base=base, speed=speed)
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1, default=str) + "\n")
         failed = _write_markdown(markdown, report)

@@ -59,7 +59,9 @@ class Outcome:
     report), ``drift`` (dicts: subject, section, behaviour, old, new), ``ledger`` (flipped entries: id, was, now,
     action), ``relaxed`` (companion pins the candidate's range replaced: [pin, replacement]), ``warm`` (the side
     environment existed already and was reused), ``rebuilt`` (why an existing side environment was built again
-    instead: it no longer matched its record; "" otherwise), ``install_s`` and ``check_s`` (wall seconds)."""
+    instead: it no longer matched its record; "" otherwise), ``install_s`` and ``check_s`` (wall seconds),
+    ``speed`` (with ``--speed``: :func:`llmfound.upgrade.speed_check.compare`'s result; a slower probe is also a
+    drift in section ``speed``)."""
 
     candidate: str
     state: str
@@ -72,6 +74,7 @@ class Outcome:
     rebuilt: str = ""
     install_s: float = 0.0
     check_s: float = 0.0
+    speed: dict | None = None
 
 
 _REQ = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+$")
@@ -247,11 +250,13 @@ def ledger_changes(states: list[dict]) -> list[dict]:
 
 
 def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...] | None = None, *,
-                  overlay: bool = False, pins: list[str] | None = None, config: dict | None = None) -> Outcome:
+                  overlay: bool = False, pins: list[str] | None = None, config: dict | None = None,
+                  speed: bool = False) -> Outcome:
     """Build or reuse ``candidate``'s side environment and run ``snapshot compare`` there against ``baseline``
-    (a snapshot file path; ``sections`` limits the compare). Returns its :class:`Outcome`; an install failure
+    (a snapshot file path; ``sections`` limits the compare); with ``speed``, also time the fixed probes here and
+    there, interleaved (:mod:`llmfound.upgrade.speed_check`). Returns its :class:`Outcome`; an install failure
     is an outcome (``install-failed``), not an exception. Raises :class:`SideEnvironmentError` when no index is
-    reachable or uv is missing."""
+    reachable, uv is missing, or the speed probe fails in this environment."""
     import json
 
     from llmfound.upgrade import side_envs
@@ -282,19 +287,39 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
                        versions=dict(env.installed), **common)
     drift = report.get("drift", [])
     flips = ledger_changes(report.get("ledger", []))
+    timing = None
+    if speed:
+        from llmfound.upgrade import speed_check
+
+        try:
+            base_runs, cand_runs = speed_check.interleaved(
+                speed_check.run_here,
+                lambda: speed_check.parse_run(side_envs.run_in(env, ["snapshot", "speed", "--json"]),
+                                              "the side environment"))
+        except SideEnvironmentError as e:
+            if "this environment" in str(e):
+                raise
+            return Outcome(candidate.label, "broken", first_line(e, 400), versions=dict(env.installed), **common)
+        timing = speed_check.compare(base_runs, cand_runs)
+        drift = drift + speed_check.drifts(timing)
     state = "drift" if drift else "pass"
     detail = f"{len(drift)} behaviour{'s' if len(drift) != 1 else ''} drifted" if drift else "no drift"
+    slow = [d["subject"] for d in drift if d.get("section") == "speed"]
+    if slow:
+        detail += f" ({', '.join(slow)} slower)"
     if flips:
         detail += f"; {len(flips)} ledger entr{'y' if len(flips) == 1 else 'ies'} flipped"
-    return Outcome(candidate.label, state, detail, report.get("new_versions", {}), drift, flips, **common)
+    return Outcome(candidate.label, state, detail, report.get("new_versions", {}), drift, flips, speed=timing,
+                   **common)
 
 
 def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] | None = None, *,
          overlay: bool = False, on_result: Callable[[Outcome], None] | None = None,
-         on_start: Callable[[Candidate], None] | None = None, base: dict | None = None) -> dict:
+         on_start: Callable[[Candidate], None] | None = None, base: dict | None = None, speed: bool = False) -> dict:
     """Run every candidate (:func:`run_candidate`), oldest first as given; ``on_start`` / ``on_result`` are
-    called around each (progress). Returns the report: ``{"baseline", "baseline_versions", "sections",
-    "overlay", "created", "outcomes": [Outcome as dict], "exit_code"}``. The baseline is read first
+    called around each (progress); ``speed`` adds the interleaved speed check per candidate. Returns the report:
+    ``{"baseline", "baseline_versions", "sections", "overlay", "speed", "created", "outcomes": [Outcome as
+    dict], "exit_code"}``. The baseline is read first
     (:func:`check_request`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit
     2) unless ``base``, what :func:`check_request` returned for it, is given (the CLI checks first)."""
     from llmfound.upgrade import side_envs
@@ -306,12 +331,12 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
     for c in candidates:
         if on_start:
             on_start(c)
-        o = run_candidate(c, baseline, sections, overlay=overlay, pins=pins, config=config)
+        o = run_candidate(c, baseline, sections, overlay=overlay, pins=pins, config=config, speed=speed)
         outcomes.append(o)
         if on_result:
             on_result(o)
     report = {"baseline": str(baseline), "baseline_versions": base.get("versions", {}),
-              "sections": list(sections or base["sections"]), "overlay": overlay,
+              "sections": list(sections or base["sections"]), "overlay": overlay, "speed": speed,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "outcomes": [asdict(o) for o in outcomes]}
     report["exit_code"] = exit_code(report)
