@@ -3,7 +3,7 @@ operating system. What footprint, quality, generate and doctor read to say what 
 
 from __future__ import annotations
 
-__all__ = ["rss_bytes", "peak_rss_bytes", "peak_cuda_bytes", "release_freed_memory"]
+__all__ = ["rss_bytes", "peak_rss_bytes", "peak_cuda_bytes", "release_freed_memory", "available_bytes"]
 
 
 def peak_rss_bytes() -> int:
@@ -22,6 +22,19 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return peak_rss_bytes()
+
+
+def available_bytes() -> int | None:
+    """Memory the system can give this process without swapping, in bytes: ``MemAvailable`` of
+    ``/proc/meminfo`` (Linux); None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def release_freed_memory() -> bool:

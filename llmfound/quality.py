@@ -33,7 +33,7 @@ from llmfound.outputs import check_plot_path
 
 __all__ = ["CORPUS_ASSET", "CORPUS_FILE", "HELD_OUT_FILE", "CONTEXT", "STRIDE", "PRESETS", "DELTA_PPL_BOUNDS",
            "corpus_text", "windows", "TokenScores", "score", "PresetQuality", "QualityReport", "summarize", "quality",
-           "check_settings", "plot"]
+           "check_settings", "check_memory", "plot", "SCORE_ROWS", "comparison_bytes"]
 
 CORPUS_ASSET = "lee-corpus"
 CORPUS_FILE = "lee_background.cor"
@@ -47,11 +47,10 @@ STRIDE = 256
 PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4")
 """Presets ``quality`` scores by default (see :data:`llmfound.quantization.PRESETS`); bf16 is the reference."""
 DELTA_PPL_BOUNDS = {"8bit": 5.0, "nf4-dq": 40.0, "nf4": 40.0, "fp4": 70.0}
-"""Upper bounds (%) of each preset's ΔPPL on SmolLM2-135M-Instruct, recorded with the measurement they bound
-(2026-11-30, transformers 5.23.0, bitsandbytes 0.50.2, CPU, window 512 / stride 256): first 1,024 tokens
-8bit +1.83, nf4-dq +29.17, nf4 +28.53, fp4 +53.11; the whole-corpus figures are in ``docs/quality.md``. The
-bf16 reference is itself dequantized from a Q4_1 GGUF (the only real SmolLM2 a registry ships), so these bound
-a second quantization stacked on Q4_1, not the cost of quantizing the original release."""
+"""Coarse upper bounds (%) of each preset's ΔPPL on SmolLM2-135M-Instruct, set above the measurements they bound
+(``docs/quality.md``): what any device must stay under (the doctor's CUDA check, the whole-corpus slow spec). The
+tight check is the snapshot's ``quality`` section against the shipped baseline (``snapshot.TOLERANCES``). The
+bf16 reference is itself dequantized from a Q4_1 GGUF, so these bound a second quantization stacked on Q4_1."""
 
 
 def corpus_text(file: str = CORPUS_FILE) -> str:
@@ -100,38 +99,74 @@ class TokenScores:
     forward_s: float = 0.0
 
 
+SCORE_ROWS = 128
+"""Scored tokens compared at a time: each preset's log-probabilities exist for this many tokens at once."""
+
+
+def _window_logits(model, x, begin: int, first: int, end: int):
+    """Logits ``[end - first, vocab]`` (model dtype, on the CPU) predicting tokens ``first .. end - 1`` of the
+    window ``x = ids[begin:end]``."""
+    import torch
+
+    dev = next(model.parameters()).device
+    with torch.inference_mode():
+        return model(x.to(dev)).logits[0, first - begin - 1:end - begin - 1].cpu()
+
+
 def score(models: dict, ids: list[int], *, context: int = CONTEXT, stride: int = STRIDE,
           on_window: Callable[[int, int], None] | None = None) -> dict[str, TokenScores]:
     """Score ``ids`` (token ids, a list of ints) with every model of ``models`` (preset -> causal LM; the first
-    one is the reference), window by window in lockstep, so no full-vocabulary distribution is kept beyond one
-    window. Returns preset -> :class:`TokenScores` (``len(ids) - 1`` tokens each; the reference's KLD is 0 and
-    its agreement 100%). ``on_window(done, total)`` is called after each window."""
+    one is the reference), window by window in lockstep. Returns preset -> :class:`TokenScores` (``len(ids) - 1``
+    tokens each; the reference's KLD is 0 and its agreement 100%). ``on_window(done, total)`` is called after
+    each window.
+
+    Streamed: per window only the reference's log-probabilities (4 bytes x vocabulary per scored token) and one
+    other preset's logits are held; that preset is compared :data:`SCORE_ROWS` tokens at a time, so the memory
+    does not grow with the number of presets (:func:`comparison_bytes` estimates it)."""
     import torch
 
-    ref_name = next(iter(models))
     out = {name: TokenScores() for name in models}
     spans = windows(len(ids), context, stride)
     for i, (begin, end, first) in enumerate(spans):
         x = torch.tensor([ids[begin:end]])
         targets = torch.tensor(ids[first:end])
-        logprobs = {}
+        ref = ref_top1 = None
         for name, model in models.items():
-            dev = next(model.parameters()).device
             t0 = time.perf_counter()
-            with torch.inference_mode():
-                logits = model(x.to(dev)).logits[0, first - begin - 1:end - begin - 1]
+            logits = _window_logits(model, x, begin, first, end)
             out[name].forward_s += time.perf_counter() - t0
-            logprobs[name] = torch.log_softmax(logits.float().cpu(), dim=-1)
-        ref = logprobs[ref_name]
-        p_ref = ref.exp()
-        for name, lp in logprobs.items():
             s = out[name]
-            s.nll += (-lp.gather(-1, targets[:, None])[:, 0]).tolist()
-            s.kld += (p_ref * (ref - lp)).sum(-1).clamp_min(0).tolist()
-            s.top1_same += (lp.argmax(-1) == ref.argmax(-1)).tolist()
+            if ref is None:  # the reference: kept for the window, compared against itself
+                ref = torch.empty(logits.shape, dtype=torch.float32)
+                for a in range(0, len(targets), SCORE_ROWS):
+                    ref[a:a + SCORE_ROWS] = torch.log_softmax(logits[a:a + SCORE_ROWS].float(), dim=-1)
+                del logits
+                ref_top1 = ref.argmax(-1)
+                s.nll += (-ref.gather(-1, targets[:, None])[:, 0]).tolist()
+                s.kld += [0.0] * len(targets)
+                s.top1_same += [True] * len(targets)
+                continue
+            for a in range(0, len(targets), SCORE_ROWS):
+                b = a + SCORE_ROWS
+                lp = torch.log_softmax(logits[a:b].float(), dim=-1)
+                r = ref[a:b]
+                s.nll += (-lp.gather(-1, targets[a:b, None])[:, 0]).tolist()
+                s.kld += (r.exp() * (r - lp)).sum(-1).clamp_min(0).tolist()
+                s.top1_same += (lp.argmax(-1) == ref_top1[a:b]).tolist()
+            del logits
         if on_window:
             on_window(i + 1, len(spans))
     return out
+
+
+def comparison_bytes(context: int, vocab: int, presets: tuple[str, ...] = ()) -> int:
+    """Bytes :func:`score` needs beyond the models' weights for one window of ``context`` tokens over a
+    ``vocab``-sized vocabulary, an upper estimate: the reference's float32 log-probabilities, one preset's logits
+    and the forward pass's activations, ``10 * vocab`` bytes per token, plus ``8 * vocab`` per token when
+    ``presets`` include 8bit (LLM.int8's CPU forward makes large temporaries). Calibrated on measured peaks
+    (``docs/quality.md``, "Memory")."""
+    per_token = 10 * vocab + (8 * vocab if "8bit" in presets else 0)
+    return per_token * context
 
 
 @dataclass
@@ -222,6 +257,23 @@ def check_settings(tokens: int, context: int, stride: int, decode_tokens: int = 
         raise LlmfoundError(f"--tokens {tokens} is below --context {context}: a window needs {context} tokens")
 
 
+def check_memory(*, context: int, vocab: int, presets: tuple[str, ...] = (), weights: int = 0,
+                 available: int | None = None) -> None:
+    """Refuse, in one :class:`LlmfoundError` line with the estimate, a comparison of ``presets`` over
+    ``context``-token windows of a ``vocab``-sized vocabulary (:func:`comparison_bytes`, plus ``weights`` bytes of
+    presets still to load) that needs more than the memory ``available`` (bytes; default
+    :func:`llmfound.memory.available_bytes`; no check where the system does not say)."""
+    from llmfound.memory import available_bytes
+
+    available = available_bytes() if available is None else available
+    need = comparison_bytes(context, vocab, presets) + weights
+    if available is not None and need > available:
+        per_1000 = comparison_bytes(1000, vocab, presets)
+        raise LlmfoundError(f"--context {context} needs about {need / 1e9:.1f} GB (the comparison and the presets' "
+                            f"weights), and {available / 1e9:.1f} GB is available; lower --context (each 1,000 "
+                            f"tokens cost about {per_1000 / 1e9:.1f} GB) or score fewer presets")
+
+
 def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRESETS, *, tokens: int = 4096,
             context: int = CONTEXT, stride: int = STRIDE, decode_tokens: int = 16, device: str = "cpu",
             on_progress: Callable[[str, int, int], None] | None = None) -> QualityReport:
@@ -232,8 +284,10 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
 
     Raises :class:`UnknownNameError` for an unknown preset, :class:`LlmfoundError` for settings
     :func:`check_settings` refuses, a ``context`` above the model's positions or ``tokens`` above the corpus,
-    :class:`AssetMissingError` when the model or corpus is not cached offline.
-    Memory: every preset is held at once (SmolLM2-135M: about 0.8 GB for the five defaults)."""
+    :class:`AssetMissingError` when the model or corpus is not cached offline, :class:`LlmfoundError` when the
+    comparison would not fit in the memory available (:func:`check_memory`).
+    Memory: every preset's weights are held at once; beyond them the comparison holds one window's worth of
+    two presets' distributions (:func:`comparison_bytes`), whatever the number of presets."""
     from llmfound import quantization as Q
     from llmfound.models import load_model
 
@@ -251,6 +305,8 @@ def quality(model: str = "smollm2-135m-instruct", presets: tuple[str, ...] = PRE
             if positions and context > positions:
                 raise LlmfoundError(f"--context {context} is above the model's {positions} positions; ask for at "
                                     f"most {positions}")
+            check_memory(context=min(context, tokens), vocab=models[p].config.vocab_size, presets=tuple(wanted),
+                         weights=footprints[p] * (len(wanted) - 1))
             tok, ids = t, t.encode(text, add_special_tokens=False)
             if tokens > len(ids):
                 raise LlmfoundError(f"--tokens {tokens} is above the corpus ({len(ids):,} tokens of {CORPUS_FILE} "

@@ -9,7 +9,12 @@ tokens, with llama.cpp's definitions (``llmfound.quality``):
 3. bf16 against itself: KL divergence 0, top-1 agreement 100%;
 4. NF4 beats FP4 (QLoRA's finding), double quant costs (nearly) nothing over NF4, 8-bit moves the
    distribution less than NF4, and every preset stays inside the bound recorded with its measurement;
-5. bad input (an unknown preset, too few or too many tokens, no corpus offline) is one line, exit 2 or 3.
+5. every preset's figures match the shipped baseline within tolerances that cover another CPU's kernels but
+   not a fault in quantized compute (a regression that keeps every footprint exact and the answers right still
+   turns this red);
+6. the comparison is streamed: memory does not grow with the number of presets, and a context the machine cannot
+   hold is refused with the estimate before any other preset loads;
+7. bad input (an unknown preset, too few or too many tokens, no corpus offline) is one line, exit 2 or 3.
 
 The default tier scores the first 512 tokens (one window); ``--run-slow`` scores the whole corpus
 (``benchmarks/quality.py`` times it).
@@ -24,8 +29,9 @@ import torch
 from hypothesis import given, strategies as st
 
 from llmfound import models, quality as QL
+from llmfound.upgrade import snapshot
 
-SLICE = 512
+SLICE = snapshot.QUALITY_TOKENS
 
 
 @given(n=st.integers(2, 3000), context=st.integers(2, 600), data=st.data())
@@ -49,18 +55,21 @@ def test_bad_window_settings_are_one_line():
         QL.windows(1)
 
 
+class Fixed(torch.nn.Module):
+    """A stand-in causal LM whose logits for a token are one row of a fixed table (vocab = rows)."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = torch.nn.Parameter(table, requires_grad=False)
+
+    def forward(self, ids):
+        return type("Out", (), {"logits": self.table[ids]})()
+
+
 def test_the_kl_divergence_is_torch_s_on_the_same_distributions():
     """score()'s KLD (sum p_ref (log p_ref - log p_q)) against torch.nn.functional.kl_div, on random logits
     through two tiny stand-in "models" (functions of the input ids)."""
     torch.manual_seed(0)
-
-    class Fixed(torch.nn.Module):
-        def __init__(self, table):
-            super().__init__()
-            self.table = torch.nn.Parameter(table, requires_grad=False)
-
-        def forward(self, ids):
-            return type("Out", (), {"logits": self.table[ids]})()
 
     a, b = Fixed(torch.randn(50, 50)), Fixed(torch.randn(50, 50))
     ids = torch.randint(0, 50, (40,)).tolist()
@@ -138,6 +147,82 @@ def test_every_preset_stays_inside_its_recorded_bound(slice_scores, preset):
     assert 0 < d <= bound, f"{preset}, {SLICE} tokens: expected ΔPPL in (0, {bound}]%, got {d:+.2f}%"
 
 
+@pytest.mark.parametrize("preset", snapshot.QUALITY_PRESETS)
+def test_every_preset_matches_the_shipped_baseline_within_its_tolerance(slice_scores, preset):
+    """The gate's ``quality`` section, in the default tier: the same slice, held to the shipped baseline with
+    ``snapshot.TOLERANCES`` (another CPU's kernels move ΔPPL by tenths of a point; a fault inside 4-bit or 8-bit
+    compute moves it, the KLD or top-1 by more, while footprints stay exact and the model still answers)."""
+    recorded = snapshot.load(snapshot.BASELINE)["sections"]["quality"][preset]
+    got = slice_scores["rows"][preset]
+    for behaviour, (kind, tol) in snapshot.TOLERANCES["quality"].items():
+        old, new = recorded[behaviour], got[behaviour]
+        assert snapshot.within_tolerance("quality", behaviour, old, new), (
+            f"{preset}, first {SLICE} corpus tokens, {behaviour}: expected {old} (± {tol:g}"
+            f"{' relative' if kind == 'rel' else ''}, shipped baseline), got {new:.4f}")
+
+
+@pytest.mark.parametrize("case", [
+    # (what, preset, behaviour, baseline value, observed value, drift?) - docs/quality.md "Tolerances"
+    ("Xeon AMX vs EPYC, 8bit ΔPPL", "8bit", "delta_ppl_pct", 1.83, 1.74, False),
+    ("Xeon AMX vs EPYC, nf4-dq ΔPPL", "nf4-dq", "delta_ppl_pct", 29.17, 28.99, False),
+    ("AVX2 vs AVX-512 kernels, 8bit ΔPPL", "8bit", "delta_ppl_pct", 1.96, 0.42, False),
+    ("AVX2 vs AVX-512 kernels, 8bit PPL", "8bit", "ppl", 25.925, 25.590, False),
+    ("AVX2 vs AVX-512 kernels, 8bit mean KLD", "8bit", "kld_mean", 0.0214, 0.0202, False),
+    ("AVX2 vs AVX-512 kernels, 8bit KLD p99", "8bit", "kld_p99", 0.2016, 0.1618, False),
+    ("AVX2 vs AVX-512 kernels, nf4 top-1", "nf4", "top1_pct", 71.04, 70.84, False),
+    ("planted 4-bit fault, ΔPPL", "nf4-dq", "delta_ppl_pct", 29.0, 34.4, True),
+    ("planted 4-bit fault, mean KLD", "nf4-dq", "kld_mean", 0.290, 0.330, True),
+    ("planted 4-bit fault, top-1", "nf4-dq", "top1_pct", 68.8, 66.2, True),
+    ("planted LLM.int8 outlier fault, mean KLD", "8bit", "kld_mean", 0.022, 0.034, True),
+    ("planted LLM.int8 outlier fault, top-1", "8bit", "top1_pct", 93.0, 90.0, True),
+], ids=lambda c: c[0])
+def test_tolerances_cover_another_cpu_and_catch_a_quantization_fault(case):
+    """The tolerance table against measured cases: the same stack on another CPU stays green, the planted faults
+    field reports describe turn red."""
+    what, preset, behaviour, old, new, drift = case
+    within = snapshot.within_tolerance("quality", behaviour, old, new)
+    assert within != drift, (f"{what} ({preset} {behaviour} {old} -> {new}): expected "
+                             f"{'drift' if drift else 'within tolerance'}, got {'within' if within else 'drift'}")
+
+
+def test_the_comparison_holds_two_distributions_whatever_the_number_of_presets(monkeypatch):
+    """Streamed scoring: at most the reference's log-probabilities and one other preset's block exist at once,
+    so scoring five presets needs no more memory than scoring two. Counted on the tensors log_softmax makes."""
+    import weakref
+
+    live, peak, real = [0], [0], torch.log_softmax
+
+    def counting(x, dim=-1):
+        out = real(x, dim=dim)
+        live[0] += out.numel()
+        peak[0] = max(peak[0], live[0])
+        weakref.finalize(out, lambda n=out.numel(): live.__setitem__(0, live[0] - n))
+        return out
+
+    ids = torch.randint(0, 64, (300,)).tolist()
+    peaks = {}
+    for n in (2, 5):
+        torch.manual_seed(0)
+        ms = {f"m{i}": Fixed(torch.randn(64, 64)) for i in range(n)}
+        monkeypatch.setattr(torch, "log_softmax", counting)
+        live[0] = peak[0] = 0
+        QL.score(ms, ids, context=300, stride=300)
+        monkeypatch.setattr(torch, "log_softmax", real)
+        peaks[n] = peak[0]
+    assert peaks[5] == peaks[2] <= (299 + QL.SCORE_ROWS) * 64, f"log-prob elements alive at once: {peaks}"
+
+
+def test_a_context_the_machine_cannot_hold_is_refused_with_the_estimate():
+    """Estimated from the context and vocabulary before the other presets load: SmolLM2's 49,152-token vocabulary
+    at 8,192 tokens needs about 4.0 GB beyond the weights (7.2 GB with 8bit)."""
+    with pytest.raises(QL.LlmfoundError) as e:
+        QL.check_memory(context=8192, vocab=49_152, presets=("bf16", "8bit"), weights=10**9, available=2 * 10**9)
+    want = ("--context 8192 needs about 8.2 GB (the comparison and the presets' weights), and 2.0 GB is available; "
+            "lower --context (each 1,000 tokens cost about 0.9 GB) or score fewer presets")
+    assert str(e.value) == want, f"8192 tokens, bf16 + 8bit, 2 GB free: expected {want!r}, got {str(e.value)!r}"
+    QL.check_memory(context=512, vocab=49_152, presets=("bf16", "8bit"), available=2 * 10**9)  # fits: no error
+
+
 @pytest.mark.slow
 def test_the_whole_corpus_keeps_every_finding():
     """Every finding above on all 75,680 tokens (tens of minutes on 2 cores)."""
@@ -196,3 +281,21 @@ def test_a_context_above_the_model_s_positions_is_one_line(smollm2, require_asse
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err == "error: --context 9000 is above the model's 8192 positions; ask for at most 8192", (
         rc, err)
+
+
+def test_quality_refuses_a_context_too_big_for_this_machine_before_the_other_presets_load(smollm2, require_assets,
+                                                                                         capsys, monkeypatch):
+    """The CLI, with the machine's free memory pretended to be 1 GB: exit 2, one line with the estimate, and the
+    8bit model never loaded (only bf16, which the check needs for the vocabulary)."""
+    require_assets(QL.CORPUS_ASSET)
+    from llmfound import memory
+    from llmfound.cli import main
+
+    real, loaded = models.load_model, []
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10**9)
+    monkeypatch.setattr(models, "load_model", lambda m, p, **k: loaded.append(p) or real(m, p, **k))
+    rc = main(["quality", "--presets", "8bit", "--context", "8192", "--stride", "8192", "--tokens", "8192"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: --context 8192 needs about ") and "1.0 GB is available" in err and (
+        len(err.splitlines()) == 1), f"8192 tokens, 1 GB free: expected one refusal line, exit 2; got {rc}, {err!r}"
+    assert loaded == ["bf16"], f"expected only bf16 loaded before the refusal, got {loaded}"

@@ -194,17 +194,18 @@ def section_pipelines() -> dict:
     return out
 
 
-QUALITY_TOKENS = 1024
-"""Corpus tokens the ``quality`` section scores (two windows of 512, stride 256): ~15 s on 2 cores."""
+QUALITY_TOKENS = 512
+"""Corpus tokens the ``quality`` section scores: one window of 512 (``llmfound.quality.CONTEXT``), the same slice
+``specs/test_quality.py`` scores in the default tier and holds to this baseline."""
 QUALITY_PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4")
 
 TOLERANCES: dict[str, dict[str, tuple[str, float]]] = {
-    "quality": {"ppl": ("rel", 0.01), "delta_ppl_pct": ("abs", 1.0), "kld_mean": ("rel", 0.10),
-                "kld_p99": ("rel", 0.15), "top1_pct": ("abs", 1.5)},
+    "quality": {"ppl": ("rel", 0.03), "delta_ppl_pct": ("abs", 3.0), "kld_mean": ("rel", 0.10),
+                "kld_p99": ("rel", 0.30), "top1_pct": ("abs", 1.5)},
 }
-"""Section -> behaviour -> ("abs" | "rel", tolerance): numbers that may move by float rounding across kernel or
-library versions without being drift. A quantization bug moves them by far more (fp4 instead of nf4 alone adds
-~24 points of ΔPPL on SmolLM2); everything not listed must match exactly."""
+"""Section -> behaviour -> ("abs" | "rel", tolerance): numbers that may move with the CPU's kernels or a library's
+float rounding without being drift; wide enough for another CPU's kernels, narrow enough for a quantization
+fault (the margins, measured: ``docs/quality.md``, "Tolerances"). Everything not listed must match exactly."""
 
 
 def section_quality() -> dict:
