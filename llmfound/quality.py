@@ -49,7 +49,7 @@ PRESETS = ("bf16", "8bit", "nf4-dq", "nf4", "fp4")
 DELTA_PPL_BOUNDS = {"8bit": 5.0, "nf4-dq": 40.0, "nf4": 40.0, "fp4": 70.0}
 """Coarse upper bounds (%) of each preset's ΔPPL on SmolLM2-135M-Instruct, set above the measurements they bound
 (``docs/quality.md``): what any device must stay under (the doctor's CUDA check, the whole-corpus slow spec). The
-tight check is the snapshot's ``quality`` section against the shipped baseline (``snapshot.TOLERANCES``). The
+tight check is the snapshot's ``quality`` section against the shipped baseline (``sections.TOLERANCES``). The
 bf16 reference is itself dequantized from a Q4_1 GGUF, so these bound a second quantization stacked on Q4_1."""
 
 

@@ -29,9 +29,9 @@ import torch
 from hypothesis import given, strategies as st
 
 from llmfound import models, quality as QL
-from llmfound.upgrade import snapshot
+from llmfound.upgrade import sections, snapshot
 
-SLICE = snapshot.QUALITY_TOKENS
+SLICE = sections.QUALITY_TOKENS
 
 
 @given(n=st.integers(2, 3000), context=st.integers(2, 600), data=st.data())
@@ -147,16 +147,16 @@ def test_every_preset_stays_inside_its_recorded_bound(slice_scores, preset):
     assert 0 < d <= bound, f"{preset}, {SLICE} tokens: expected ΔPPL in (0, {bound}]%, got {d:+.2f}%"
 
 
-@pytest.mark.parametrize("preset", snapshot.QUALITY_PRESETS)
+@pytest.mark.parametrize("preset", sections.QUALITY_PRESETS)
 def test_every_preset_matches_the_shipped_baseline_within_its_tolerance(slice_scores, preset):
     """The gate's ``quality`` section, in the default tier: the same slice, held to the shipped baseline with
-    ``snapshot.TOLERANCES`` (another CPU's kernels move ΔPPL by tenths of a point; a fault inside 4-bit or 8-bit
+    ``sections.TOLERANCES`` (another CPU's kernels move ΔPPL by tenths of a point; a fault inside 4-bit or 8-bit
     compute moves it, the KLD or top-1 by more, while footprints stay exact and the model still answers)."""
     recorded = snapshot.load(snapshot.BASELINE)["sections"]["quality"][preset]
     got = slice_scores["rows"][preset]
-    for behaviour, (kind, tol) in snapshot.TOLERANCES["quality"].items():
+    for behaviour, (kind, tol) in sections.TOLERANCES["quality"].items():
         old, new = recorded[behaviour], got[behaviour]
-        assert snapshot.within_tolerance("quality", behaviour, old, new), (
+        assert sections.within_tolerance("quality", behaviour, old, new), (
             f"{preset}, first {SLICE} corpus tokens, {behaviour}: expected {old} (± {tol:g}"
             f"{' relative' if kind == 'rel' else ''}, shipped baseline), got {new:.4f}")
 
@@ -180,7 +180,7 @@ def test_tolerances_cover_another_cpu_and_catch_a_quantization_fault(case):
     """The tolerance table against measured cases: the same stack on another CPU stays green, the planted faults
     field reports describe turn red."""
     what, preset, behaviour, old, new, drift = case
-    within = snapshot.within_tolerance("quality", behaviour, old, new)
+    within = sections.within_tolerance("quality", behaviour, old, new)
     assert within != drift, (f"{what} ({preset} {behaviour} {old} -> {new}): expected "
                              f"{'drift' if drift else 'within tolerance'}, got {'within' if within else 'drift'}")
 

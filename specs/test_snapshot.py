@@ -14,7 +14,7 @@ import json
 import pytest
 
 from llmfound import assets, tokenization
-from llmfound.upgrade import snapshot, snapshot_format
+from llmfound.upgrade import sections, snapshot, snapshot_format
 from llmfound.cli import main
 from llmfound.errors import LlmfoundError, SnapshotError
 
@@ -27,15 +27,15 @@ def baseline():
 def test_this_environment_matches_the_shipped_baseline(baseline, require_assets, lesson):
     """The upgrade gate itself, on the fast sections (ids, special tokens, template renders)."""
     require_assets(*assets.entry_names())
-    old, new, drifts = snapshot.compare(snapshot.BASELINE, snapshot.FAST)
-    assert set(old["sections"]) == set(snapshot.FAST)
+    old, new, drifts = snapshot.compare(snapshot.BASELINE, sections.FAST)
+    assert set(old["sections"]) == set(sections.FAST)
     joined = sorted({d.section for d in drifts if d.old is None})
     how = (f"\nnew subjects in {', '.join(joined)} (a family, case or template joined): if intended, re-record "
            f"them at the pins with `llmfound snapshot record llmfound/upgrade/data/baseline.json --into --sections "
            f"{','.join(joined)}` and read the diff (docs/specs.md, 'Add a snapshot section')" if joined else "")
     assert drifts == [], "\n".join(f"{d.subject} / {d.section} / {d.behaviour}: {d.old!r} -> {d.new!r}"
                                    for d in drifts[:10]) + how
-    lesson.value("drift against the shipped baseline", f"none ({', '.join(sorted(snapshot.FAST))} sections)")
+    lesson.value("drift against the shipped baseline", f"none ({', '.join(sorted(sections.FAST))} sections)")
 
 
 @pytest.mark.slow
@@ -138,7 +138,7 @@ def test_compare_of_some_sections_sums_the_ledger_up_in_one_line(baseline, tmp_p
 
 
 def test_quality_figures_drift_only_beyond_their_tolerance(baseline):
-    """Accuracy figures may move by float rounding across versions (``snapshot.TOLERANCES``); a real worsening
+    """Accuracy figures may move by float rounding across versions (``sections.TOLERANCES``); a real worsening
     of 4-bit quality is drift. Planted: nf4-dq's ΔPPL +0.5 points (within 3: no drift), then +5 points, and
     its top-1 agreement down 3 points (both drift, named by preset and behaviour)."""
     old = {"sections": {"quality": baseline["sections"]["quality"]}}
@@ -168,7 +168,7 @@ def test_a_family_that_fails_to_load_is_one_drift_and_the_others_are_still_compa
     new = snapshot.record(("special_tokens",))
     drifts = snapshot.diff({"sections": {"special_tokens": baseline["sections"]["special_tokens"]}}, new)
     got = [(d.subject, d.behaviour, d.old, d.new) for d in drifts]
-    expected = [("mistral-tekken", snapshot.ERROR, "computes", "ValueError: planted: cannot load")]
+    expected = [("mistral-tekken", sections.ERROR, "computes", "ValueError: planted: cannot load")]
     assert got == expected, f"planted Tekken load failure: expected {expected}, got {got}"
 
 
@@ -245,9 +245,9 @@ def test_other_damage_a_hand_can_do_is_one_line_too(baseline, tmp_path):
 
 
 def test_every_recorded_section_has_its_kinds_and_the_shipped_baseline_fits_them(baseline):
-    assert set(snapshot_format.KINDS) == set(snapshot.SECTIONS), (
-        f"snapshot_format.KINDS names {sorted(snapshot_format.KINDS)}; snapshot.SECTIONS {sorted(snapshot.SECTIONS)}")
-    assert snapshot_format.problem(baseline, snapshot.ERROR) is None
+    assert set(snapshot_format.KINDS) == set(sections.SECTIONS), (
+        f"snapshot_format.KINDS names {sorted(snapshot_format.KINDS)}; sections.SECTIONS {sorted(sections.SECTIONS)}")
+    assert snapshot_format.problem(baseline, sections.ERROR) is None
 
 
 @pytest.mark.parametrize("old, new", [
@@ -257,7 +257,7 @@ def test_a_number_that_is_no_measurement_is_never_equal_to_anything(old, new):
     """``inf`` is within 1 % of anything (``abs(x - inf) <= 0.01 * inf``), and ``inf == inf``: a baseline
     perplexity of Infinity let every candidate pass. Non-finite numbers are drift, even against themselves; a
     number too large for a float is compared exactly, without OverflowError."""
-    assert not snapshot.within_tolerance("quality", "ppl", old, new), (old, new)
+    assert not sections.within_tolerance("quality", "ppl", old, new), (old, new)
     a, b = ({"sections": {"quality": {"nf4": {"ppl": v}, "fp4": {"cosines": [v]}}}} for v in (old, new))
     got = sorted((d.subject, d.behaviour) for d in snapshot.diff(a, b))
     assert got == [("fp4", "cosines"), ("nf4", "ppl")], f"ppl {old!r} against {new!r}: expected drift, got {got}"

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from llmfound.cli.terminal import narrow_table, err, out
 from llmfound.errors import LlmfoundError
-from llmfound.upgrade.snapshot import SECTIONS
+from llmfound.upgrade.sections import SECTIONS
 from llmfound.units import format_gib, plural
 
 __all__ = ["doctor_cmd", "SECTION_NAMES", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]

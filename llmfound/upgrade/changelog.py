@@ -18,7 +18,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 
-from llmfound.upgrade.snapshot import ERROR
+from llmfound.upgrade.sections import ERROR
 
 __all__ = ["Release", "releases", "behaviour_rows", "summary", "to_markdown", "main"]
 

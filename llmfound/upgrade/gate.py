@@ -6,7 +6,7 @@ A **candidate** is one or more requirements installed together over llmfound's p
 local wheel file. For each candidate the gate builds (or reuses) its side environment, runs
 ``llmfound snapshot compare BASELINE --json`` there, and gives the candidate one **state**:
 
-- ``pass``: every recorded behaviour is the same (within ``snapshot.TOLERANCES``);
+- ``pass``: every recorded behaviour is the same (within ``sections.TOLERANCES``);
 - ``drift``: some behaviour changed; each drift names its subject (a family, a preset, a task), section,
   behaviour, old and new;
 - ``install-failed``: the set could not be resolved or installed (uv's reason); never counted as drift;
@@ -213,12 +213,13 @@ def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str
     path that is the baseline itself; :class:`~llmfound.errors.AssetMissingError` (exit 3) when the asset cache
     lacks entries (the checks in side environments read only the cache, offline)."""
     from llmfound import assets
-    from llmfound.upgrade import snapshot
     from llmfound.errors import AssetMissingError
+    from llmfound.upgrade import snapshot
+    from llmfound.upgrade.sections import check_sections
 
     base = snapshot.load(baseline)
     if sections is not None:
-        snapshot.check_sections(sections)
+        check_sections(sections)
         missing = [n for n in sections if n not in base["sections"]]
         if missing:
             raise GateError(f"baseline {baseline!r} holds no section {', '.join(missing)} (it has: "

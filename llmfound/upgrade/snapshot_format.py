@@ -31,8 +31,8 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
     "quality": (("*", "a number"),),
 }
 """Section -> ``(behaviour pattern, kind)`` pairs (``fnmatch`` patterns; the first that matches decides): what
-each section of :data:`llmfound.upgrade.snapshot.SECTIONS` records. A subject's error
-(:data:`llmfound.upgrade.snapshot.ERROR`) is text in every section. A new section gets its row here (a spec checks
+each section of :data:`llmfound.upgrade.sections.SECTIONS` records. A subject's error
+(:data:`llmfound.upgrade.sections.ERROR`) is text in every section. A new section gets its row here (a spec checks
 both tables name the same sections)."""
 
 MAX_BYTES = 64 * 2**20
@@ -41,7 +41,7 @@ MAX_DEPTH = 32
 """Deepest nesting of maps and lists a snapshot may hold (the shipped baseline: 8)."""
 MAX_MAGNITUDE = 10**18
 """Largest absolute value of a number in a snapshot (token ids, bytes, perplexities), and the range within
-which :func:`llmfound.upgrade.snapshot.within_tolerance` compares."""
+which :func:`llmfound.upgrade.sections.within_tolerance` compares."""
 
 
 def sane_number(v: Any) -> bool:

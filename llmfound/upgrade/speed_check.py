@@ -53,7 +53,7 @@ def measure(model: str = MODEL, decode_tokens: int = DECODE_TOKENS) -> dict:
     from llmfound.environment import versions
     from llmfound.models import load_model
     from llmfound.tokenization import load_tokenizer
-    from llmfound.upgrade.snapshot import CORPUS
+    from llmfound.upgrade.sections import CORPUS
 
     torch.set_num_threads(1)
     model_, tok = load_model(model, "bf16")
