@@ -170,14 +170,20 @@ def test_the_same_set_names_the_same_side_environment(tmp_path):
     assert side_envs.env_key([str(w)]) != k1, "a rebuilt local wheel must get a fresh side environment"
 
 
-def test_the_workflow_runs_the_gate():
-    """CI gating an upgrade uses the same command a person does (.github/workflows/upgrade-gate.yml)."""
-    wf = (Path(__file__).resolve().parent.parent / ".github" / "workflows" / "upgrade-gate.yml").read_text()
-    runs = [ln.strip() for ln in wf.splitlines() if "bin/llmfound gate" in ln]
-    assert runs and all("--markdown" in r for r in runs), f"expected `llmfound gate ... --markdown` steps, got {runs}"
-    installs = [ln.strip() for ln in wf.splitlines() if "pip install" in ln]
-    assert all(ln.endswith("-e .") for ln in installs), (
-        f"the workflow must install only the pinned set, never the candidate, into its own environment: {installs}")
+def test_the_workflows_run_the_gate():
+    """CI gating an upgrade uses the same command a person does (.github/workflows/: upgrade-gate by hand,
+    gate-matrix one job per candidate, gate-watch on a schedule; the set-up they share in .github/actions/)."""
+    github = Path(__file__).resolve().parent.parent / ".github"
+    texts = {p.name if p.parent.name == "workflows" else str(p.relative_to(github)): p.read_text()
+             for p in [*github.glob("workflows/*.yml"), *github.glob("actions/*/action.yml")]}
+    runs = [ln.strip() for t in texts.values() for ln in t.splitlines() if "bin/llmfound gate " in ln]
+    assert runs and all("--markdown" in r or "--json-out" in r or "--list-only" in r for r in runs), (
+        f"expected `llmfound gate ... --markdown/--json-out/--list-only` steps, got {runs}")
+    assert "llmfound gate-merge" in texts["gate-matrix.yml"], "the matrix must merge its reports with gate-merge"
+    installs = [ln.strip() for t in texts.values() for ln in t.splitlines() if "pip install" in ln]
+    assert installs and all(ln.endswith("-e .") for ln in installs), (
+        f"the workflows must install only the pinned set, never the candidate, into their own environment: "
+        f"{installs}")
 
 
 # ------------------------------------------------------------------------------------------ verdicts
