@@ -174,7 +174,7 @@ def test_the_workflows_run_the_gate():
     """CI gating an upgrade uses the same command a person does (.github/workflows/: upgrade-gate by hand,
     gate-matrix one job per candidate, gate-watch on a schedule; the set-up they share in .github/actions/)."""
     github = Path(__file__).resolve().parent.parent / ".github"
-    texts = {p.name if p.parent.name == "workflows" else str(p.relative_to(github)): p.read_text()
+    texts = {p.name if p.parent.name == "workflows" else str(p.relative_to(github)): p.read_text().replace("\\\n", " ")
              for p in [*github.glob("workflows/*.yml"), *github.glob("actions/*/action.yml")]}
     runs = [ln.strip() for t in texts.values() for ln in t.splitlines() if "bin/llmfound gate " in ln]
     assert runs and all("--markdown" in r or "--json-out" in r or "--list-only" in r for r in runs), (
