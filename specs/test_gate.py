@@ -355,6 +355,13 @@ def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_base
     (["gate", "transformers==5.24.0", "--baseline", "/nowhere/base.json"], "does not exist"),
     (["gate", "transformers==5.24.0", "--sections", "nope"], "unknown snapshot section"),
     (["gate", "transformers>=5"], "is not name==version"),
+    (["gate", "--newer", ""], "--newer is empty"),
+    (["gate", "--newer", "typer-slim"], "llmfound pins no release of 'typer-slim'"),
+    (["gate", "transformers==5.24.0", "--json-out", str(snapshot.BASELINE)], "is the baseline file"),
+    (["gate", "transformers==5.24.0", "--json-out", "r.json", "--markdown", "r.json"], "both name 'r.json'"),
+    (["gate", "transformers==5.24.0", "--list-only", "--json-out", "r.json"], "--list-only runs nothing"),
+    (["gate-merge", str(snapshot.BASELINE), "--json-out", str(snapshot.BASELINE)], "is one of the reports"),
+    (["gate-merge", str(snapshot.BASELINE)], "is not a gate report"),
 ])
 def test_bad_requests_exit_2_before_any_side_environment(argv, expected, side_root, capsys):
     code = main(argv)
@@ -696,6 +703,12 @@ def test_the_watch_lists_every_final_release_newer_than_the_pins(tmp_path, monke
     code = main(["gate", "--newer", "tokenizers", "--list-only", "--json"])
     got = capsys.readouterr()
     assert code == 0 and json.loads(got.out) == [], f"nothing newer: expected [], got {code}: {got.out}{got.err}"
-    code = main(["gate", "--newer", "typer-slim", "--list-only"])
-    got = capsys.readouterr().err
-    assert code == 2 and "llmfound pins no release of 'typer-slim'" in got, (code, got)
+
+
+def test_nothing_newer_than_the_pins_is_a_quick_success(tmp_path, monkeypatch, capsys, side_root, require_assets):
+    require_assets(*assets.entry_names())  # a gate run (not --list-only) checks the cache first
+    local_index(tmp_path, monkeypatch)
+    code = main(["gate", "--newer", "tokenizers"])
+    got = capsys.readouterr()
+    assert code == 0 and "nothing newer than the pins: tokenizers" in got.out, (code, got.out, got.err)
+    assert not side_root.exists(), "a side environment was built with nothing to gate"

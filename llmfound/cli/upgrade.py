@@ -260,6 +260,9 @@ def gate_cmd(
                         "(--across transformers==5.20.0..5.24.0) or --newer transformers")
     if markdown and json_out and Path(markdown).resolve() == Path(json_out).resolve():
         raise GateError(f"--markdown and --json-out both name {markdown!r}; give each its own file")
+    if list_only and (markdown or json_out or speed):
+        raise GateError("--list-only runs nothing, so --markdown, --json-out and --speed have nothing to do; "
+                        "leave them out (--json prints the list as JSON)")
     path = baseline or str(snapshot.BASELINE)
     # a missing or newer-schema baseline, a section it lacks, an output onto the baseline, an empty cache: one
     # line each, before any side environment
