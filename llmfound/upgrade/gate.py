@@ -361,10 +361,10 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
     bytes), ``"baseline_versions"``, ``"pins"`` (llmfound's pinned requirements each side environment started
     from), ``"sections", "overlay", "speed", "created", "outcomes": [Outcome as dict], "exit_code"}``: the
     fields before ``created`` say what the candidates were judged against, and
-    :func:`llmfound.upgrade.gate_reports.merge` refuses to merge reports where they differ. The baseline is read
-    first
-    (:func:`check_request`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit
-    2) unless ``base``, what :func:`check_request` returned for it, is given (the CLI checks first)."""
+    :func:`llmfound.upgrade.gate_reports.merge` refuses to merge reports where they differ (the baseline's path
+    aside: :data:`llmfound.upgrade.gate_reports.IDENTITY`). The baseline is read first (:func:`check_request`:
+    :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit 2) unless ``base``, what
+    :func:`check_request` returned for it, is given (the CLI checks first)."""
     from llmfound.upgrade import side_envs
 
     base = check_request(baseline, sections) if base is None else base
