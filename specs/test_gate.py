@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from llmfound import assets
-from llmfound.upgrade import changelog, gate as G, side_envs, snapshot
+from llmfound.upgrade import changelog, gate as G, gate_reports, side_envs, snapshot
 from llmfound.cli import upgrade as cli_gate
 from llmfound.cli import main
 from llmfound.errors import GateError, SideEnvironmentError, SnapshotError
@@ -170,14 +170,20 @@ def test_the_same_set_names_the_same_side_environment(tmp_path):
     assert side_envs.env_key([str(w)]) != k1, "a rebuilt local wheel must get a fresh side environment"
 
 
-def test_the_workflow_runs_the_gate():
-    """CI gating an upgrade uses the same command a person does (.github/workflows/upgrade-gate.yml)."""
-    wf = (Path(__file__).resolve().parent.parent / ".github" / "workflows" / "upgrade-gate.yml").read_text()
-    runs = [ln.strip() for ln in wf.splitlines() if "bin/llmfound gate" in ln]
-    assert runs and all("--markdown" in r for r in runs), f"expected `llmfound gate ... --markdown` steps, got {runs}"
-    installs = [ln.strip() for ln in wf.splitlines() if "pip install" in ln]
-    assert all(ln.endswith("-e .") for ln in installs), (
-        f"the workflow must install only the pinned set, never the candidate, into its own environment: {installs}")
+def test_the_workflows_run_the_gate():
+    """CI gating an upgrade uses the same command a person does (.github/workflows/: upgrade-gate by hand,
+    gate-matrix one job per candidate, gate-watch on a schedule; the set-up they share in .github/actions/)."""
+    github = Path(__file__).resolve().parent.parent / ".github"
+    texts = {p.name if p.parent.name == "workflows" else str(p.relative_to(github)): p.read_text().replace("\\\n", " ")
+             for p in [*github.glob("workflows/*.yml"), *github.glob("actions/*/action.yml")]}
+    runs = [ln.strip() for t in texts.values() for ln in t.splitlines() if "bin/llmfound gate " in ln]
+    assert runs and all("--markdown" in r or "--json-out" in r or "--list-only" in r for r in runs), (
+        f"expected `llmfound gate ... --markdown/--json-out/--list-only` steps, got {runs}")
+    assert "llmfound gate-merge" in texts["gate-matrix.yml"], "the matrix must merge its reports with gate-merge"
+    installs = [ln.strip() for t in texts.values() for ln in t.splitlines() if "pip install" in ln]
+    assert installs and all(ln.endswith("-e .") for ln in installs), (
+        f"the workflows must install only the pinned set, never the candidate, into their own environment: "
+        f"{installs}")
 
 
 # ------------------------------------------------------------------------------------------ verdicts
@@ -261,23 +267,31 @@ def side_root(tmp_path, monkeypatch):
     return tmp_path / "envs"
 
 
+def broken_wheel(folder: Path) -> Path:
+    """A candidate that installs but keeps the checks from running at all: a 'typer', which the command line
+    imports first, that cannot be imported."""
+    return make_wheel(folder, "typer", "99.0", "raise ImportError('planted: this typer is broken')\n")
+
+
 def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(planted_baseline, side_root,
                                                                              tmp_path, capsys, lesson):
     before = calling_environment()
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    good, bad = probe_wheel(wheels), probe_wheel(wheels, "2.0", corrupt=True)
-    md = tmp_path / "gate.md"
-    code = main(["gate", str(good), str(bad), "--overlay", "--baseline", str(planted_baseline), "--sections",
-                 "special_tokens", "--json", "--markdown", str(md)])
+    good, bad, broken = probe_wheel(wheels), probe_wheel(wheels, "2.0", corrupt=True), broken_wheel(wheels)
+    md, seq = tmp_path / "gate.md", tmp_path / "sequential.json"
+    code = main(["gate", str(good), str(bad), str(broken), "--overlay", "--baseline", str(planted_baseline),
+                 "--sections", "special_tokens", "--json", "--markdown", str(md), "--json-out", str(seq)])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 == report["exit_code"], f"expected exit 1 (drift), got {code}: {report}"
-    first, second = report["outcomes"]
+    assert json.loads(seq.read_text()) == report, "--json-out must hold the report --json prints"
+    first, second, third = report["outcomes"]
     assert first["state"] == "drift", first
     drift = [(d["subject"], d["section"], d["behaviour"], d["old"], d["new"]) for d in first["drift"]]
     assert drift == [("gpt2", "special_tokens", "eos_id", 50255, 50256)], (
         f"planted gpt2 eos_id 50255 (real: 50256): expected exactly that drift, got {drift}")
     assert second["state"] == "install-failed" and second["detail"], second
+    assert third["state"] == "broken" and "planted: this typer is broken" in third["detail"], third
     assert "| `llmfound_gate_probe-1.0-py3-none-any.whl` | **drift** |" in md.read_text(), md.read_text()
     assert "| gpt2 | special_tokens | eos_id | 50255 | 50256 |" in md.read_text(), md.read_text()
     assert calling_environment() == before, "the gate changed the calling environment"
@@ -287,15 +301,50 @@ def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(pla
     assert not first["warm"], first
     again = side_envs.ensure([str(good)], overlay=True)
     assert again.warm and again.seconds == 0.0, again
-    assert len(list(side_root.iterdir())) == 1, f"expected one side environment, got {list(side_root.iterdir())}"
+    assert len(list(side_root.iterdir())) == 2, f"expected two side environments, got {list(side_root.iterdir())}"
+
+    # a CI matrix: one job per candidate, each writing its report, then one merge. The install-failed and the
+    # broken candidate run alone here for real; the drifted one's report is its outcome alone (running its
+    # checks twice would cost the default tier half a minute)
+    reports = [tmp_path / "report-drift.json"]
+    reports[0].write_text(json.dumps(dict(report, outcomes=[first], exit_code=G.exit_code({"outcomes": [first]}))))
+    for i, w in enumerate((broken, bad)):  # not in the sequential order: the merge orders them as --across does
+        reports.append(tmp_path / f"report-{i}.json")
+        code = main(["gate", str(w), "--overlay", "--baseline", str(planted_baseline), "--sections",
+                     "special_tokens", "--json-out", str(reports[-1])])
+        assert code in (1, 3) and reports[-1].is_file(), f"{w.name}: exit {code}, {capsys.readouterr().err}"
+    capsys.readouterr()
+    merged_md = tmp_path / "merged.md"
+    code = main(["gate-merge", *map(str, reports), "--json", "--markdown", str(merged_md)])
+    merged = json.loads(capsys.readouterr().out)
+    assert code == report["exit_code"] == merged["exit_code"], f"merge exit {code}, sequential {report['exit_code']}"
+    got, expected = [summary_of(o) for o in merged["outcomes"]], [summary_of(o) for o in report["outcomes"]]
+    assert got == expected, f"merged outcomes differ from the sequential run's:\nexpected {expected}\ngot {got}"
+    assert timeless(merged_md.read_text()) == timeless(md.read_text()), (
+        f"merged Markdown differs from the sequential run's:\n{timeless(md.read_text())}\n---\n"
+        f"{timeless(merged_md.read_text())}")
+
+
+def summary_of(outcome: dict) -> dict:
+    """An outcome without what differs between two runs of the same candidate: seconds and a reused environment."""
+    return {k: v for k, v in outcome.items() if k not in ("install_s", "check_s", "warm")}
+
+
+def timeless(markdown: str) -> str:
+    """A gate report's Markdown without its date and seconds."""
+    import re
+
+    lines = markdown.splitlines()
+    lines[2] = lines[2].split(";", 1)[1]  # "<created>; baseline recorded with ..."
+    return "\n".join(re.sub(r"\| [0-9.]+( \(warm\))? \| [0-9.]+ \|$", "| s | s |", ln) for ln in lines)
 
 
 def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_baseline, side_root, tmp_path):
     """A candidate that installs but keeps the checks from running at all (here: a 'typer', which the command
     line imports first, that cannot be imported) is ``broken``, with the error's last line; not drift and not an
     install failure. (A library that breaks only some families is drift: each such family records its error.)"""
-    whl = make_wheel(tmp_path, "typer", "99.0", "raise ImportError('planted: this typer is broken')\n")
-    o = G.run_candidate(G.parse_candidate(str(whl)), str(planted_baseline), ("special_tokens",), overlay=True)
+    o = G.run_candidate(G.parse_candidate(str(broken_wheel(tmp_path))), str(planted_baseline), ("special_tokens",),
+                        overlay=True)
     assert o.state == "broken" and "planted: this typer is broken" in o.detail, o
 
 
@@ -306,6 +355,13 @@ def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_base
     (["gate", "transformers==5.24.0", "--baseline", "/nowhere/base.json"], "does not exist"),
     (["gate", "transformers==5.24.0", "--sections", "nope"], "unknown snapshot section"),
     (["gate", "transformers>=5"], "is not name==version"),
+    (["gate", "--newer", ""], "--newer is empty"),
+    (["gate", "--newer", "typer-slim"], "llmfound pins no release of 'typer-slim'"),
+    (["gate", "transformers==5.24.0", "--json-out", str(snapshot.BASELINE)], "is the baseline file"),
+    (["gate", "transformers==5.24.0", "--json-out", "r.json", "--markdown", "r.json"], "both name 'r.json'"),
+    (["gate", "transformers==5.24.0", "--list-only", "--json-out", "r.json"], "--list-only runs nothing"),
+    (["gate-merge", str(snapshot.BASELINE), "--json-out", str(snapshot.BASELINE)], "is one of the reports"),
+    (["gate-merge", str(snapshot.BASELINE)], "is not a gate report"),
 ])
 def test_bad_requests_exit_2_before_any_side_environment(argv, expected, side_root, capsys):
     code = main(argv)
@@ -536,3 +592,123 @@ def test_the_rounds_alternate_which_environment_goes_first():
     speed_check.interleaved(lambda: order.append("base") or SPEED_RUN, lambda: order.append("cand") or SPEED_RUN,
                             rounds=4)
     assert order == ["base", "cand", "cand", "base", "base", "cand", "cand", "base"], order
+
+
+# ------------------------------------------------------------------------- a matrix: merging its reports
+
+def one_report(candidate: str = "transformers==5.24.0", state: str = "pass", **over) -> dict:
+    """A gate report of one candidate, as ``gate CANDIDATE --json-out FILE`` writes it (fields: gate.gate())."""
+    outcome = {"candidate": candidate, "state": state, "detail": "no drift", "versions": {}, "drift": [],
+               "ledger": [], "relaxed": [], "warm": False, "rebuilt": "", "install_s": 3.0, "check_s": 60.0,
+               "speed": None}
+    rep = {"schema": G.REPORT_SCHEMA, "baseline": "baseline.json", "baseline_sha256": "a" * 64,
+           "baseline_versions": {"transformers": "5.23.0"}, "pins": ["transformers==5.23.0"],
+           "sections": ["ids"], "overlay": False, "speed": False, "created": "2026-12-05T00:00:00Z",
+           "outcomes": [outcome], "exit_code": 0}
+    rep.update(over)
+    return rep
+
+
+def write_reports(folder: Path, *reports) -> list[str]:
+    """Each report (a dict, or text written as it is) to its own file in ``folder``; their paths."""
+    paths = []
+    for i, r in enumerate(reports):
+        p = folder / f"report-{i}.json"
+        p.write_text(r if isinstance(r, str) else json.dumps(r))
+        paths.append(str(p))
+    return paths
+
+
+def test_merged_reports_keep_every_speed_drift_and_ledger_flip_in_release_order(tmp_path):
+    slow = one_report("transformers==5.25.0", "drift", exit_code=1)
+    slow["outcomes"][0].update(drift=[{"subject": "decode", "section": "speed", "behaviour": "ms per token",
+                                       "old": 40.0, "new": 80.0}],
+                               ledger=[{"id": "x", "was": "still broken", "now": "fixed: retire it",
+                                        "action": "retire the entry"}],
+                               speed={"probes": {"decode": {"median": 2.0, "slower": True}}})
+    older = one_report("transformers==5.9.0")  # 5.9.0 before 5.25.0: by version, not by text
+    merged = gate_reports.merge([(p, gate_reports.load(p)) for p in write_reports(tmp_path, slow, older)])
+    assert [o["candidate"] for o in merged["outcomes"]] == ["transformers==5.9.0", "transformers==5.25.0"], merged
+    assert merged["outcomes"][1] == slow["outcomes"][0], "the merge must carry an outcome whole (speed, ledger)"
+    assert merged["exit_code"] == 1 and merged["created"] == "2026-12-05T00:00:00Z", merged
+
+
+MERGE_REFUSALS = [
+    ("not JSON", ["{not json"], "is not complete JSON"),
+    ("cut short", [json.dumps(one_report())[:200]], "is not complete JSON"),
+    ("empty file", [""], "is empty"),
+    ("not a report", [json.dumps([1, 2])], "is not a gate report"),
+    ("a field missing", [json.dumps({k: v for k, v in one_report().items() if k != "pins"})], "lacks 'pins'"),
+    ("an unknown state", [one_report(state="fine")], "has state 'fine'"),
+    ("a newer layout", [one_report(schema=G.REPORT_SCHEMA + 1)], "made by a newer llmfound"),
+    ("an older layout", [json.dumps({k: v for k, v in one_report().items() if k != "schema"})],
+     "made by an older llmfound"),
+    ("one candidate twice", [one_report(), one_report()], "which is in"),
+    ("another baseline", [one_report(), one_report("transformers==5.25.0", baseline_sha256="b" * 64)],
+     "judged against a baseline other than"),
+    ("other pins", [one_report(), one_report("transformers==5.25.0", pins=["transformers==5.22.0"])],
+     'judged against pins other than'),
+    ("other sections", [one_report(), one_report("transformers==5.25.0", sections=["ids", "templates"])],
+     "judged against sections other than"),
+]
+
+
+@pytest.mark.parametrize("what,reports,expected", MERGE_REFUSALS, ids=[m[0] for m in MERGE_REFUSALS])
+def test_a_report_that_cannot_be_merged_is_named_in_one_line(what, reports, expected, tmp_path, capsys):
+    paths = write_reports(tmp_path, *reports)
+    code = main(["gate-merge", *paths])
+    got = capsys.readouterr()
+    assert code == 2 and expected in got.err and got.err.count("\n") == 1, (
+        f"{what}: expected exit 2 and one line with {expected!r}, got {code}: {got.err!r}")
+    assert not got.out, f"{what}: nothing may be merged, got {got.out!r}"
+
+
+def test_no_report_to_merge_is_refused(tmp_path, capsys):
+    with pytest.raises(GateError, match="no gate report to merge"):
+        gate_reports.merge([])
+    code = main(["gate-merge", str(tmp_path / "*.json")])  # a shell pattern that matched nothing stays as written
+    got = capsys.readouterr().err
+    assert code == 2 and "does not exist" in got, (code, got)
+
+
+# ------------------------------------------------------------------ a watch: releases newer than the pins
+
+INDEX = {"torch": ["2.12.0", "2.13.0", "2.13.0+cpu", "2.14.0", "2.14.0+cpu", "2.15.0rc1"],
+         "tokenizers": ["0.22.2", "0.23.3"]}
+"""A local package index (PEP 503 simple pages): what each package offers."""
+
+
+def local_index(folder: Path, monkeypatch) -> None:
+    """pip pointed at a ``file://`` simple index built from :data:`INDEX`, and at nothing else."""
+    for pkg, versions in INDEX.items():
+        page = folder / "simple" / pkg
+        page.mkdir(parents=True)
+        links = "".join(f'<a href="../../files/{pkg}-{v}-py3-none-any.whl">{pkg}-{v}-py3-none-any.whl</a>\n'
+                        for v in versions)
+        (page / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", (folder / "simple").as_uri())
+    for var in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(var, raising=False)
+    G.available_versions.cache_clear()
+
+
+def test_the_watch_lists_every_final_release_newer_than_the_pins(tmp_path, monkeypatch, capsys):
+    """``gate --newer PKG --list-only --json`` is the watch's plan: torch is pinned at 2.13.0, so 2.14.0 (and its
+    +cpu build, the same release) is new and 2.15.0rc1 is a pre-release; tokenizers' pin 0.23.3 is its newest."""
+    local_index(tmp_path, monkeypatch)
+    code = main(["gate", "--newer", "torch", "--newer", "tokenizers", "--list-only", "--json"])
+    got = capsys.readouterr()
+    assert code == 0 and json.loads(got.out) == ["torch==2.14.0"], (code, got.out, got.err)
+    code = main(["gate", "--newer", "tokenizers", "--list-only", "--json"])
+    got = capsys.readouterr()
+    assert code == 0 and json.loads(got.out) == [], f"nothing newer: expected [], got {code}: {got.out}{got.err}"
+
+
+def test_nothing_newer_than_the_pins_is_a_quick_success(tmp_path, monkeypatch, capsys, side_root, require_assets):
+    require_assets(*assets.entry_names())  # a gate run (not --list-only) checks the cache first
+    local_index(tmp_path, monkeypatch)
+    code = main(["gate", "--newer", "tokenizers"])
+    got = capsys.readouterr()
+    assert code == 0 and "nothing newer than the pins: tokenizers" in got.out, (code, got.out, got.err)
+    assert not side_root.exists(), "a side environment was built with nothing to gate"

@@ -49,8 +49,8 @@ def _options(
 
 
 # All the wiring, in the order --help lists the commands. Each command is a plain function in the module of its
-# group (run: generate, demo, pipeline; text: template(s), tokenize, families; upgrade: doctor, gate and the
-# snapshot group; quality; assets); a new command is one function there and one line here (docs/specs.md).
+# group (run: generate, demo, pipeline; text: template(s), tokenize, families; upgrade: doctor, gate, gate-merge
+# and the snapshot group; quality; assets); a new command is one function there and one line here (docs/specs.md).
 app.command("generate")(run.generate_cmd)
 app.command("demo")(run.demo_cmd)
 app.command("template")(text.template_cmd)
@@ -59,6 +59,7 @@ app.command("tokenize")(text.tokenize_cmd)
 app.command("families")(text.families_cmd)
 app.command("doctor")(upgrade.doctor_cmd)
 app.command("gate")(upgrade.gate_cmd)
+app.command("gate-merge")(upgrade.gate_merge_cmd)
 app.command("quality")(quality.quality_cmd)
 app.command("pipeline")(run.pipeline_cmd)
 app.add_typer(assets_app, name="assets")

@@ -1,6 +1,7 @@
 """The command line's checks of an environment: ``llmfound doctor`` (validating a box), ``llmfound snapshot``
-(recording behaviour, comparing another environment) and ``llmfound gate`` (candidate releases, each in a side
-environment). :mod:`llmfound.cli` registers these commands on its app.
+(recording behaviour, comparing another environment), ``llmfound gate`` (candidate releases, each in a side
+environment) and ``llmfound gate-merge`` (reports of one candidate each, as a CI matrix writes them, into one).
+:mod:`llmfound.cli` registers these commands on its app.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from llmfound.errors import LlmfoundError
 from llmfound.upgrade.sections import SECTIONS
 from llmfound.units import format_gib, plural
 
-__all__ = ["doctor_cmd", "SECTION_NAMES", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd"]
+__all__ = ["doctor_cmd", "SECTION_NAMES", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd",
+           "gate_merge_cmd"]
 
 """Holds the ``doctor`` and ``gate`` commands until :mod:`llmfound.cli` adds it to its app."""
 
@@ -222,6 +224,8 @@ def gate_cmd(
                                                                 "argument), or a local .whl file"),
     across: Optional[List[str]] = typer.Option(None, "--across", help="every release in a range: "
                                                                       "PKG==FIRST..LAST (repeatable)"),
+    newer: Optional[List[str]] = typer.Option(None, "--newer", help="every release of PKG newer than llmfound's "
+                                                                    "pin (repeatable; none newer: nothing to do)"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="snapshot to compare with (default: the "
                                                                     "shipped baseline)"),
     sections: Optional[str] = typer.Option(None, "--sections", help=f"compare only these snapshot sections, "
@@ -229,10 +233,14 @@ def gate_cmd(
     overlay: bool = typer.Option(False, "--overlay", help="install only the candidate, over this environment's "
                                                           "packages (fast; no dependency check)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.upgrade.gate)"),
+    json_out: Optional[str] = typer.Option(None, "--json-out", help="also write the JSON report to FILE (for "
+                                                                    "`llmfound gate-merge`)"),
     markdown: Optional[str] = typer.Option(None, "--markdown", help="also write the report as Markdown to FILE"),
     speed: bool = typer.Option(False, "--speed", help="also time fixed probes (SmolLM2 decode, gpt2 encode) here "
                                                       "and in each side environment, interleaved; a slowdown "
                                                       "beyond the band is a drift (section speed)"),
+    list_only: bool = typer.Option(False, "--list-only", help="print the candidates the request names, one per "
+                                                              "line (--json: a JSON list), and run nothing"),
 ) -> None:
     """Try candidate releases, each in its own side environment (uv), against the baseline: pass / drift /
     install-failed / broken per candidate, drift by family and behaviour, ledger entries that flipped. Your own
@@ -243,26 +251,42 @@ def gate_cmd(
     from llmfound.errors import GateError
     from llmfound.outputs import check_output_path
 
-    for opt, val in (("--baseline", baseline), ("--markdown", markdown), ("--sections", sections)):
+    for opt, val in (("--baseline", baseline), ("--markdown", markdown), ("--sections", sections),
+                     ("--json-out", json_out), *(("--newer", n) for n in newer or [])):
         if val is not None and not val.strip():
             raise GateError(f"{opt} is empty; give a value or leave the option out")
-    if not candidates and not across:
-        raise GateError("name at least one candidate (transformers==5.24.0) or a range "
-                        "(--across transformers==5.20.0..5.24.0)")
+    if not candidates and not across and not newer:
+        raise GateError("name at least one candidate (transformers==5.24.0), a range "
+                        "(--across transformers==5.20.0..5.24.0) or --newer transformers")
+    if markdown and json_out and Path(markdown).resolve() == Path(json_out).resolve():
+        raise GateError(f"--markdown and --json-out both name {markdown!r}; give each its own file")
+    if list_only and (markdown or json_out or speed):
+        raise GateError("--list-only runs nothing, so --markdown, --json-out and --speed have nothing to do; "
+                        "leave them out (--json prints the list as JSON)")
     path = baseline or str(snapshot.BASELINE)
-    # a missing or newer-schema baseline, a section it lacks, --markdown onto the baseline, an empty cache: one
+    # a missing or newer-schema baseline, a section it lacks, an output onto the baseline, an empty cache: one
     # line each, before any side environment
-    base = G.check_request(path, _sections(sections), markdown)
-    if markdown:
-        check_output_path(markdown)
+    base = G.check_request(path, _sections(sections), markdown, outputs={"--json-out": json_out},
+                           need_assets=not list_only)
+    for out_path in (markdown, json_out):
+        if out_path:
+            check_output_path(out_path)
     wanted = [G.parse_candidate(c) for c in candidates or []]
     for spec in across or []:
         wanted += G.parse_across(spec)
+    wanted += G.newer_than_pins(list(newer or []))
     wanted = G.unique(wanted)
     G.check_candidates(wanted)
+    if list_only:
+        texts = [" ".join(c.requirements) for c in wanted]
+        sys.stdout.write(json.dumps(texts) + "\n" if as_json else "".join(t + "\n" for t in texts))
+        return
+    if not wanted:  # only --newer, and nothing is newer than the pins
+        out.print("nothing newer than the pins: " + ", ".join(newer or []) + "; nothing to gate",
+                  markup=False, emoji=False)
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    color = {"pass": "green", "drift": "red", "install-failed": "yellow", "broken": "red"}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("candidates", total=len(wanted))
@@ -272,22 +296,76 @@ def gate_cmd(
 
         def done(o) -> None:  # a line per candidate on stderr, with --json too: a CI log shows progress
             bar.advance(task)
-            err.print(f"[{color[o.state]}]{o.state}[/{color[o.state]}] {escape(o.candidate)}: {escape(o.detail)}")
+            err.print(f"[{_COLOR[o.state]}]{o.state}[/{_COLOR[o.state]}] {escape(o.candidate)}: {escape(o.detail)}")
             if o.rebuilt:
                 err.print(f"note: {o.candidate}: {o.rebuilt}", markup=False, emoji=False)
 
         report = G.gate(wanted, path, _sections(sections), overlay=overlay, on_start=start, on_result=done,
                         base=base, speed=speed)
+    _finish_report(report, f"gate against {path}", as_json, json_out, markdown)
+
+
+_COLOR = {"pass": "green", "drift": "red", "install-failed": "yellow", "broken": "red"}
+
+
+def gate_merge_cmd(
+    reports: List[str] = typer.Argument(..., help="gate reports (JSON) written by `llmfound gate --json-out`, one "
+                                                  "or more candidates each"),
+    as_json: bool = typer.Option(False, "--json", help="print the merged report as JSON"),
+    json_out: Optional[str] = typer.Option(None, "--json-out", help="also write the merged JSON report to FILE"),
+    markdown: Optional[str] = typer.Option(None, "--markdown", help="also write the merged report as Markdown "
+                                                                    "to FILE"),
+) -> None:
+    """Merge gate reports of one candidate each (a CI matrix's jobs) into the summary a sequential
+    `llmfound gate` over the same candidates prints, with its exit status. Refused in one line (exit 2): a file
+    that is not a complete report, two reports for one candidate, reports of another baseline, pins or settings."""
+    from llmfound.upgrade import gate_reports
+    from llmfound.errors import GateError
+    from llmfound.outputs import check_output_path
+
+    for opt, val in (("--markdown", markdown), ("--json-out", json_out)):
+        if val is not None and not val.strip():
+            raise GateError(f"{opt} is empty; give a value or leave the option out")
+        if val and any(Path(val).resolve() == Path(r).resolve() for r in reports):
+            raise GateError(f"{opt} {val!r} is one of the reports to merge; name another file")
+        if val:
+            check_output_path(val)
+    if markdown and json_out and Path(markdown).resolve() == Path(json_out).resolve():
+        raise GateError(f"--markdown and --json-out both name {markdown!r}; give each its own file")
+    merged = gate_reports.merge([(r, gate_reports.load(r)) for r in reports])
+    _finish_report(merged, f"gate against {merged['baseline']} (merged from {plural(len(reports), 'report')})",
+                   as_json, json_out, markdown)
+
+
+def _finish_report(report: dict, title: str, as_json: bool, json_out: Optional[str], markdown: Optional[str]) -> None:
+    """Print ``report`` (the JSON, or a table and the drift per candidate), write ``json_out`` and ``markdown``,
+    and exit with the report's status (2 when a file could not be written and nothing drifted)."""
+    from rich.markup import escape
+
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1, default=str) + "\n")
-        failed = _write_markdown(markdown, report)
-        raise typer.Exit(report["exit_code"] or failed)
-    rows = [(escape(o["candidate"]), f"[{color[o['state']]}]{o['state']}[/{color[o['state']]}]",
+    else:
+        _print_report(report, title)
+    failed = _write_file(json_out, report, "JSON", lambda r: json.dumps(r, ensure_ascii=False, indent=1,
+                                                                      default=str) + "\n")
+    failed = _write_markdown(markdown, report) or failed
+    if not as_json:
+        for what, name in (("JSON", json_out), ("markdown", markdown)):
+            if name and not failed:
+                out.print(f"{what} report written to {escape(name)}", markup=False, emoji=False)
+    raise typer.Exit(report["exit_code"] or failed)
+
+
+def _print_report(report: dict, title: str) -> None:
+    """The gate report as a table (candidate, state, detail, seconds), then per candidate its versions, the
+    companions moved, the drift and the ledger flips."""
+    from rich.markup import escape
+
+    rows = [(escape(o["candidate"]), f"[{_COLOR[o['state']]}]{o['state']}[/{_COLOR[o['state']]}]",
              escape(o["detail"]), f"{o['install_s']:.1f}{' warm' if o['warm'] else ''}", f"{o['check_s']:.1f}")
             for o in report["outcomes"]]
-    out.print(narrow_table(f"gate against {escape(path)}", ("candidate", "state", "detail", "install s",
-                                                             "checks s"),
-                            rows, flexible=("detail",), column_kw={"checks s": {"justify": "right"}}))
+    out.print(narrow_table(escape(title), ("candidate", "state", "detail", "install s", "checks s"),
+                           rows, flexible=("detail",), column_kw={"checks s": {"justify": "right"}}))
     out.print(f"sections compared: {', '.join(report['sections'])}", soft_wrap=False)
     for o in report["outcomes"]:
         libs = ", ".join(f"{k} {v}" for k, v in o["versions"].items()
@@ -302,31 +380,33 @@ def gate_cmd(
                                                _short(d["new"])))
                      for d in sorted(o["drift"], key=lambda d: (d["subject"], d["section"], d["behaviour"]))]
             out.print(narrow_table(f"{escape(o['candidate'])}: {plural(len(drows), 'behaviour')} drifted",
-                                    ("subject", "section", "behaviour", "old", "new"), drows,
-                                    flexible=("behaviour", "old", "new")))
+                                   ("subject", "section", "behaviour", "old", "new"), drows,
+                                   flexible=("behaviour", "old", "new")))
         for f in o["ledger"]:
             out.print(f"{escape(o['candidate'])}: ledger {escape(f['id'])}: {escape(f['was'])} -> "
                       f"{escape(f['now'])} ({f['action']})", soft_wrap=False)
-    failed = _write_markdown(markdown, report)
-    if markdown and not failed:
-        out.print(f"markdown report written to {markdown}", markup=False, emoji=False)
-    raise typer.Exit(report["exit_code"] or failed)
 
 
 def _write_markdown(markdown: Optional[str], report: dict) -> int:
-    """Write the Markdown report after the report is out, so a file that cannot be written loses nothing
-    measured: 0, or 2 with one line on stderr."""
+    """Write the Markdown report after the report is out (:func:`_write_file`): 0, or 2 with one line on stderr."""
     from llmfound.upgrade import gate as G
+
+    return _write_file(markdown, report, "markdown", G.to_markdown)
+
+
+def _write_file(path: Optional[str], report: dict, what: str, render) -> int:
+    """Write ``render(report)`` to ``path`` atomically, after the report is out, so a file that cannot be written
+    loses nothing measured: 0 (also when ``path`` is None), or 2 with one line on stderr."""
     from llmfound.errors import LlmfoundError
     from llmfound.outputs import atomic_write
 
-    if not markdown:
+    if not path:
         return 0
     try:
-        atomic_write(Path(markdown), lambda f: f.write(G.to_markdown(report).encode()))
+        atomic_write(Path(path), lambda f: f.write(render(report).encode()))
     except (OSError, LlmfoundError) as e:  # atomic_write turns a failed write into an LlmfoundError
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        err.print(f"error: the markdown report could not be written to {markdown} ({why}); the "
+        err.print(f"error: the {what} report could not be written to {path} ({why}); the "
                   "report above is complete", markup=False)
         return 2
     return 0

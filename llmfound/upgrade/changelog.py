@@ -43,13 +43,31 @@ class Release:
 
 
 def releases(reports: list[dict]) -> dict[str, list[Release]]:
-    """Package -> its releases across every report, oldest first (a release seen twice keeps the last)."""
+    """Package -> its releases across every report, oldest first (a release seen twice keeps the last).
+    Candidates that are not one release (a set installed together, a local wheel) are left out: they are in the
+    gate's own summary."""
     by: dict[str, dict[str, Release]] = defaultdict(dict)
     for rep in reports:
         for o in rep["outcomes"]:
+            if not _one_release(o["candidate"]):
+                continue
             r = Release(o)
             by[r.package][r.version] = r
     return {p: sorted(v.values(), key=lambda r: r.key) for p, v in by.items()}
+
+
+def _one_release(candidate: str) -> bool:
+    """True when ``candidate`` is one ``name==version`` requirement with a PEP 440 version."""
+    from packaging.version import InvalidVersion, Version
+
+    name, sep, version = candidate.partition("==")
+    if not sep or " " in candidate:
+        return False
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def _pin(rep_versions: dict, package: str):

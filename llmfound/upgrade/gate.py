@@ -32,12 +32,16 @@ from llmfound.environment import isolated_python
 from llmfound.errors import CandidateInstallError, GateError, SideEnvironmentError, first_line
 from llmfound.outputs import md_cell
 
-__all__ = ["Candidate", "Outcome", "STATES", "parse_candidate", "parse_across", "available_versions",
-           "check_candidates", "unique", "check_request", "run_candidate", "gate", "exit_code", "ledger_changes",
-           "to_markdown"]
+__all__ = ["Candidate", "Outcome", "STATES", "REPORT_SCHEMA", "parse_candidate", "parse_across", "newer_than_pins",
+           "available_versions", "check_candidates", "unique", "check_request", "run_candidate", "gate", "exit_code",
+           "ledger_changes", "to_markdown"]
 
 STATES = ("pass", "drift", "install-failed", "broken")
 """Every state a candidate can end in, in the report's order of severity (last is worst for display only)."""
+
+REPORT_SCHEMA = 1
+"""The version of the report's JSON layout (:func:`gate`); :mod:`llmfound.upgrade.gate_reports` reads back only this
+one. Raise it when a field the merge relies on changes meaning."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,35 @@ def parse_across(spec: str, versions: Callable[[str], list[str]] | None = None) 
     return [Candidate((f"{pkg}=={v}",)) for v in chosen]
 
 
+def newer_than_pins(packages: list[str], versions: Callable[[str], list[str]] | None = None,
+                    pins: list[str] | None = None) -> list[Candidate]:
+    """One candidate per final release of each package in ``packages`` newer than its pin in llmfound's pinned
+    set (``pins``, default :func:`llmfound.upgrade.side_envs.pinned_requirements`), oldest first, package by
+    package as given; releases that differ only in a local label (``2.14.0+cpu``) are one release. Versions are
+    read as :func:`parse_across` reads them. An empty list means nothing is newer. Raises :class:`GateError` for
+    a package llmfound does not pin with ``==`` (naming those it does)."""
+    from packaging.version import Version
+
+    from llmfound.upgrade.side_envs import dist_name, pinned_requirements
+
+    pinned = {dist_name(r): r.partition("==")[2].strip() for r in (pins or pinned_requirements()) if "==" in r}
+    out: list[Candidate] = []
+    for pkg in packages:
+        name = dist_name(pkg.strip())
+        if name not in pinned or _version(pinned[name]) is None:
+            raise GateError(f"--newer {pkg!r}: llmfound pins no release of {pkg!r}; name a pinned package: "
+                            f"{', '.join(sorted(pinned))}")
+        pin = Version(pinned[name]).public
+        found = {}
+        for v in (versions or available_versions)(pkg.strip()):
+            if _is_final(v):
+                public = Version(v).public
+                if Version(public) > Version(pin):
+                    found.setdefault(Version(public), public)
+        out += [Candidate((f"{pkg.strip()}=={found[k]}",)) for k in sorted(found)]
+    return out
+
+
 def _version(v: str):
     """``packaging.version.Version(v)``, or None when ``v`` is not a PEP 440 version."""
     from packaging.version import InvalidVersion, Version
@@ -206,12 +239,15 @@ def check_candidates(candidates: list[Candidate], versions: Callable[[str], list
                 raise GateError(f"{pkg} has no release {v} on the configured package indexes; newest: {newest}")
 
 
-def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str | None = None) -> dict:
+def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str | None = None, *,
+                  outputs: dict[str, str | None] | None = None, need_assets: bool = True) -> dict:
     """Everything about a gate request that can be refused before a side environment is built; returns the
     loaded baseline. Raises :class:`~llmfound.errors.SnapshotError` / :class:`GateError` (exit 2) for a
     missing, damaged or newer-schema baseline, a section it does not hold, an unknown section, a ``--markdown``
-    path that is the baseline itself; :class:`~llmfound.errors.AssetMissingError` (exit 3) when the asset cache
-    lacks entries (the checks in side environments read only the cache, offline)."""
+    path (or one of ``outputs``: option -> another file the run will write) that is the baseline itself;
+    :class:`~llmfound.errors.AssetMissingError` (exit 3) when the asset cache lacks entries (the checks in side
+    environments read only the cache, offline), unless ``need_assets`` is False (a request only listed, never
+    run)."""
     from llmfound import assets
     from llmfound.errors import AssetMissingError
     from llmfound.upgrade import snapshot
@@ -224,8 +260,11 @@ def check_request(baseline: str, sections: tuple[str, ...] | None, markdown: str
         if missing:
             raise GateError(f"baseline {baseline!r} holds no section {', '.join(missing)} (it has: "
                             f"{', '.join(base['sections']) or 'none'}); choose from those")
-    if markdown and Path(markdown).resolve() == Path(baseline).resolve():
-        raise GateError(f"--markdown {markdown!r} is the baseline file; name another file for the report")
+    for opt, out in {"--markdown": markdown, **(outputs or {})}.items():
+        if out and Path(out).resolve() == Path(baseline).resolve():
+            raise GateError(f"{opt} {out!r} is the baseline file; name another file for the report")
+    if not need_assets:
+        return base
     lacking = [n for n in assets.entry_names() if not assets.is_complete(n)]
     if lacking:
         raise AssetMissingError(f"the asset cache at {assets.home()} lacks {len(lacking)} of "
@@ -319,10 +358,14 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
          on_start: Callable[[Candidate], None] | None = None, base: dict | None = None, speed: bool = False) -> dict:
     """Run every candidate (:func:`run_candidate`), oldest first as given; ``on_start`` / ``on_result`` are
     called around each (progress); ``speed`` adds the interleaved speed check per candidate. Returns the report:
-    ``{"baseline", "baseline_versions", "sections", "overlay", "speed", "created", "outcomes": [Outcome as
-    dict], "exit_code"}``. The baseline is read first
-    (:func:`check_request`: :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit
-    2) unless ``base``, what :func:`check_request` returned for it, is given (the CLI checks first)."""
+    ``{"schema"`` (:data:`REPORT_SCHEMA`), ``"baseline"`` (its path), ``"baseline_sha256"`` (of the file's
+    bytes), ``"baseline_versions"``, ``"pins"`` (llmfound's pinned requirements each side environment started
+    from), ``"sections", "overlay", "speed", "created", "outcomes": [Outcome as dict], "exit_code"}``: the
+    fields before ``created`` say what the candidates were judged against, and
+    :func:`llmfound.upgrade.gate_reports.merge` refuses to merge reports where they differ (the baseline's path
+    aside: :data:`llmfound.upgrade.gate_reports.IDENTITY`). The baseline is read first (:func:`check_request`:
+    :class:`~llmfound.errors.SnapshotError` for a missing file or a newer schema, exit 2) unless ``base``, what
+    :func:`check_request` returned for it, is given (the CLI checks first)."""
     from llmfound.upgrade import side_envs
 
     base = check_request(baseline, sections) if base is None else base
@@ -336,7 +379,11 @@ def gate(candidates: list[Candidate], baseline: str, sections: tuple[str, ...] |
         outcomes.append(o)
         if on_result:
             on_result(o)
-    report = {"baseline": str(baseline), "baseline_versions": base.get("versions", {}),
+    import hashlib
+
+    report = {"schema": REPORT_SCHEMA, "baseline": str(baseline),
+              "baseline_sha256": hashlib.sha256(Path(baseline).read_bytes()).hexdigest(),
+              "baseline_versions": base.get("versions", {}), "pins": list(pins),
               "sections": list(sections or base["sections"]), "overlay": overlay, "speed": speed,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "outcomes": [asdict(o) for o in outcomes]}
