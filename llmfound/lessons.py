@@ -100,6 +100,20 @@ def lesson(request) -> Lesson:
     return Lesson(request.node.user_properties)
 
 
+def _wrapped(head: str, text: str) -> list[str]:
+    """``head + text`` wrapped to the terminal's width, continuation lines indented under ``text``'s start (a
+    terminal narrower than ``head`` plus 30 columns gets the text unwrapped)."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((120, 24)).columns
+    room = width - len(head)
+    if room < 30:
+        return [head + text]
+    lines = textwrap.wrap(text, room, break_on_hyphens=False) or [""]
+    return [head + lines[0]] + [" " * len(head) + line for line in lines[1:]]
+
+
 def _title(path: Path) -> str:
     """The lesson a spec module teaches: its docstring's first paragraph, without the ``Lesson:`` prefix."""
     try:
@@ -160,7 +174,7 @@ class _Collector:
             facts = [f"{len(items)} {label}" for label, items in sorted(self.counts[module].items())]
             facts += [f"{label}: {text}" for label, text in sorted(self.values[module].items())]
             said = "; ".join(facts) if facts else _title(self.paths[module])
-            out.append(f"  {module:<{width}}  {tally:<22}  {said}")
+            out += _wrapped(f"  {module:<{width}}  {tally:<22}  ", said)
         return out
 
     def ledger_lines(self) -> list[str]:
@@ -192,7 +206,9 @@ class _Collector:
             return
         tr = terminalreporter
         tr.section("lessons (what this run proved)", sep="=")
-        tr.write_line("  each lesson is specs/test_<name>.py: read it top to bottom; `pytest -v` names every spec")
+        for line in _wrapped("  ", "each lesson is specs/test_<name>.py: read it top to bottom; `pytest -v` names "
+                                   "every spec"):
+            tr.write_line(line)
         for line in self.lines():
             tr.write_line(line)
         if self.ledger:

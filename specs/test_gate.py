@@ -295,7 +295,7 @@ def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(pla
     assert "| `llmfound_gate_probe-1.0-py3-none-any.whl` | **drift** |" in md.read_text(), md.read_text()
     assert "| gpt2 | special_tokens | eos_id | 50255 | 50256 |" in md.read_text(), md.read_text()
     assert calling_environment() == before, "the gate changed the calling environment"
-    lesson.value("the gate found a planted drift in a side environment in", f"{first['check_s']:.0f} s")
+    lesson.value("a planted drift found in a side environment", f"{first['check_s']:.0f} s of checks")
 
     # the same candidate again: its side environment is reused (only the checks would run)
     assert not first["warm"], first

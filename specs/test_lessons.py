@@ -73,6 +73,21 @@ def test_the_report_shows_each_lessons_numbers_and_the_ledger_as_one_table(pytes
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_long_lesson_line_wraps_to_the_terminal_width(pytester, monkeypatch):
+    """In an 80-column terminal no lesson line is wider than the terminal; the facts wrap, nothing is cut."""
+    long_fact = "x" * 30 + " " + "y" * 30 + " " + "z" * 30 + " end-of-fact"
+    pytester.makepyfile(test_wide=f'''
+def test_value(lesson):
+    lesson.value("a long fact", "{long_fact}")
+''')
+    monkeypatch.setenv("COLUMNS", "80")
+    out = _run(pytester).stdout.str().splitlines()
+    report = out[next(i for i, line in enumerate(out) if "lessons (what this run proved)" in line):]
+    wide = [line for line in report if len(line) > 80]
+    assert not wide, f"80 columns: expected every lesson line within 80 characters, got {wide}"
+    assert any("end-of-fact" in line for line in report), f"the fact's end was cut:\n{chr(10).join(report)}"
+
+
 def test_a_ledger_spec_that_passes_fails_the_run_and_names_the_entry_to_retire(pytester):
     pytester.makepyfile(test_fixed=FIXED)
     result = _run(pytester)
@@ -112,6 +127,10 @@ def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
         assert (root / "specs" / f"test_{module}.py").exists(), f"README excerpt names lesson {module!r}: no spec file"
     known = {e.id for e in LEDGER}
     assert set(ids) <= known, f"README excerpt names ledger ids that are gone: {sorted(set(ids) - known)}"
+    count = re.search(r"\((\d+) entries", block)
+    assert count and int(count.group(1)) == len(LEDGER), (
+        f"README excerpt: expected '({len(LEDGER)} entries' (llmfound/upgrade/ledger.py), got "
+        f"{count.group(0) if count else 'no count'}")
 
 
 def test_the_plugins_own_docstring_names_real_ledger_entries():

@@ -291,6 +291,9 @@ def test_record_into_replaces_only_the_named_sections_of_a_baseline(baseline, tm
     path = tmp_path / "baseline.json"
     snapshot.save(planted, path)
     assert main(["snapshot", "record", str(path), "--into", "--sections", "special_tokens"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("re-recorded special_tokens, kept 6 other sections, "), (
+        f"record --into --sections special_tokens: expected it to say what it re-recorded and kept, got {said!r}")
     after = snapshot.load(path)
     assert after["sections"]["special_tokens"] == baseline["sections"]["special_tokens"], (
         "special_tokens: expected the recomputed section (equal to the shipped baseline's)")

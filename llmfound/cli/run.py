@@ -162,7 +162,7 @@ def generate_cmd(
 
 def demo_cmd(
     prompt: str = typer.Option("What is the capital of France?", "--prompt", help="the question to stream"),
-    max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
 ) -> None:
     """A guided tour on the real SmolLM2 model: tokens, chat template, footprints, a streamed 4-bit answer."""
     from llmfound import chat

@@ -102,7 +102,7 @@ def _ledger_table(entries: list[dict]) -> Table:
 
 # ---------------------------------------------------------------------------------------------- snapshot
 
-SECTION_NAMES = ",".join(SECTIONS)
+SECTION_NAMES = ", ".join(SECTIONS)
 """The ``--sections`` choices, read from the snapshot's own table (a new section appears in the help by itself)."""
 
 snapshot_app = typer.Typer(no_args_is_help=True, help="Record behaviour; compare another environment (upgrade gate).")
@@ -130,11 +130,14 @@ def snapshot_record(
         snapshot.check_same_versions(existing)
     snapshot.check_writable(file)  # before minutes of recording
     snap = snapshot.record(_sections(sections))
+    done = f"recorded {plural(len(snap['sections']), 'section')}"
     if existing is not None:
+        kept = len(set(existing["sections"]) - set(snap["sections"]))
+        done = f"re-recorded {', '.join(snap['sections'])}, kept {plural(kept, 'other section')}"
         snap = snapshot.merge_into(existing, snap)
     snapshot.save(snap, file)
     n = sum(len(v) for v in snap["sections"].values())
-    out.print(f"recorded {plural(len(snap['sections']), 'section')}, {plural(n, 'subject')}, with "
+    out.print(f"{done}, {plural(n, 'subject')} in all, with "
               f"transformers {snap['versions'].get('transformers')}, tokenizers {snap['versions'].get('tokenizers')}, "
               f"torch {snap['versions'].get('torch')}, bitsandbytes {snap['versions'].get('bitsandbytes')} -> {file}",
               markup=False, emoji=False)
