@@ -312,6 +312,8 @@ def make_classifier(out: Path, *, encoder: Path, data: Path, sha256: str, encodi
     tokenizer.save_pretrained(str(out))
     card = {
         "what": "sentiment classifier (NEGATIVE / POSITIVE) made offline by llmfound from real parts",
+        "summary": f"all-MiniLM-L6-v2 (frozen) + a logistic-regression head trained on {len(y)} movie-review "
+                   f"sentences",
         "parts": {
             "tokenizer": "all-MiniLM-L6-v2's WordPiece tokenizer (asset all-minilm-l6-v2)",
             "encoder": f"all-MiniLM-L6-v2's {model.config.num_hidden_layers - 1} BERT layers, weights unchanged "
@@ -330,7 +332,7 @@ def make_classifier(out: Path, *, encoder: Path, data: Path, sha256: str, encodi
         "accuracy": {
             "method": f"{cv.k}-fold stratified cross-validation (seed {cv.seed}): each sentence predicted by a "
                       f"head fitted without it",
-            "correct": cv.correct, "n": cv.n, "accuracy": round(cv.accuracy, 4),
+            "folds": cv.k, "correct": cv.correct, "n": cv.n, "accuracy": round(cv.accuracy, 4),
             "wilson_95": [round(cv.interval[0], 4), round(cv.interval[1], 4)],
             "confusion": {"rows": "true NEGATIVE, true POSITIVE", "columns": "predicted NEGATIVE, predicted POSITIVE",
                           "counts": [list(r) for r in cv.confusion]},
