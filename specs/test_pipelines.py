@@ -481,7 +481,7 @@ def test_training_changed_the_head_only(sentiment, require_assets):
 
     encoder = load_file(str(A.entry_dir(MINILM) / "model.safetensors"))
     state = sentiment.model.state_dict()
-    # the asset's pooler (a dense layer on [CLS]) is one sentence-transformers never reads: replaced by tanh(h/sqrt(384))
+    # the asset's pooler (a dense layer on [CLS]) is one sentence-transformers never reads: now tanh(h / sqrt(384))
     kept = [k for k in encoder if not k.startswith("pooler.") and not k.endswith("position_ids")]
     changed = [k for k in kept if not torch.equal(state[f"bert.{k}"], encoder[k])]
     assert len(kept) == 5 + 6 * 16 and not changed, f"encoder weights differ from {MINILM}'s: {changed[:5]}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ASSETS", "CONVERSIONS", "GOLDEN_VOCABS", "SPM_CONFIG", "POLARITY_SHA256", "META_LLAMA3_CONFIG", "META_LLAMA4_CONFIG",
-           "Asset", "Conversion", "Member"]
+__all__ = ["ASSETS", "CONVERSIONS", "GOLDEN_VOCABS", "SPM_CONFIG", "POLARITY_SHA256", "META_LLAMA3_CONFIG",
+           "META_LLAMA4_CONFIG", "Asset", "Conversion", "Member"]
 
 _LLAMA_CPP_MODELS = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/"
 GOLDEN_VOCABS = ("llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder")
