@@ -30,11 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmfound import assets as A  # noqa: E402
-from llmfound import sentiment as S  # noqa: E402
+from llmfound import sentiment as SM  # noqa: E402
 from llmfound.assets.manifest import POLARITY_SHA256  # noqa: E402
 
 
-def row(name: str, cv: S.CrossValidation) -> str:
+def row(name: str, cv: SM.CrossValidation) -> str:
     (tn, fp), (fn, tp) = cv.confusion
     lo, hi = cv.interval
     return (f"{name:<44} {cv.correct:>3}/{cv.n} = {cv.accuracy:6.1%}   [{lo:5.1%}, {hi:5.1%}]   "
@@ -42,21 +42,21 @@ def row(name: str, cv: S.CrossValidation) -> str:
 
 
 def finetune_cv(encoder: Path, texts, y, *, k: int, seed: int, epochs: int = 8, lr: float = 5e-5,
-                batch: int = 16, max_length: int = 64) -> S.CrossValidation:
+                batch: int = 16, max_length: int = 64) -> SM.CrossValidation:
     """Fine-tune encoder and head per fold; returns the held-out predictions' cross-validation record."""
     import numpy as np
     import torch
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(encoder))
-    fold = S.stratified_folds(y, k, seed)
+    fold = SM.stratified_folds(y, k, seed)
     pred = np.empty(len(y), dtype=int)
     for f in range(k):
         t0 = time.perf_counter()
         train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        model = S.build_model(encoder)
-        X = S.pooled_features(model, tok, [texts[i] for i in train], max_length=max_length)
-        w, b = S.fit_logistic(X, y[train])
+        model = SM.build_model(encoder)
+        X = SM.pooled_features(model, tok, [texts[i] for i in train], max_length=max_length)
+        w, b = SM.fit_logistic(X, y[train])
         with torch.no_grad():
             half = torch.tensor(w / 2, dtype=torch.float32)
             model.classifier.weight.copy_(torch.stack([-half, half]))
@@ -88,7 +88,7 @@ def finetune_cv(encoder: Path, texts, y, *, k: int, seed: int, epochs: int = 8, 
               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     confusion = tuple(tuple(int(((y == t) & (pred == p)).sum()) for p in (0, 1)) for t in (0, 1))
     correct = int((pred == y).sum())
-    return S.CrossValidation(correct, len(y), confusion, S.wilson(correct, len(y)), k, seed)
+    return SM.CrossValidation(correct, len(y), confusion, SM.wilson(correct, len(y)), k, seed)
 
 
 def main() -> None:
@@ -105,12 +105,12 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     encoder = A.ensure("all-minilm-l6-v2")
-    data = S.read_polarity(A.ensure("pang-lee-polarity") / "pang_lee_polarity.cor", sha256=POLARITY_SHA256)
+    data = SM.read_polarity(A.ensure("pang-lee-polarity") / "pang_lee_polarity.cor", sha256=POLARITY_SHA256)
     y = np.asarray(data.labels)
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(str(encoder))
-    model = S.build_model(encoder)
-    X = S.pooled_features(model, tok, data.texts)
+    model = SM.build_model(encoder)
+    X = SM.pooled_features(model, tok, data.texts)
     cls = []
     with torch.no_grad():
         for i in range(0, len(data.texts), 32):
@@ -122,15 +122,15 @@ def main() -> None:
     print(f"{len(y)} sentences ({int(y.sum())} positive), {args.folds}-fold stratified CV, fold seed {args.seed}; "
           f"encoding took {encode_s:.1f} s on {args.threads} threads")
     print(f"{'':<44} {'held-out correct':<17} {'Wilson 95%':<18} confusion [[TN, FP], [FN, TP]]")
-    shipped = S.cross_validate(X, y, k=args.folds, seed=args.seed)
+    shipped = SM.cross_validate(X, y, k=args.folds, seed=args.seed)
     print(row("shipped: frozen + mean pooling + LR (C=1)", shipped))
-    print(row("[CLS] head: frozen + first token + LR (C=1)", S.cross_validate(CLS, y, k=args.folds, seed=args.seed)))
+    print(row("[CLS] head: frozen + first token + LR (C=1)", SM.cross_validate(CLS, y, k=args.folds, seed=args.seed)))
     n0 = int((y == 0).sum())
-    untrained = S.CrossValidation(n0, len(y), ((n0, 0), (len(y) - n0, 0)), S.wilson(n0, len(y)), args.folds, 0)
+    untrained = SM.CrossValidation(n0, len(y), ((n0, 0), (len(y) - n0, 0)), SM.wilson(n0, len(y)), args.folds, 0)
     print(row("untrained head (0.5 / 0.5: one label)", untrained))
     for C in (0.1, 10.0):
-        print(row(f"shipped features, C={C:g}", S.cross_validate(X, y, k=args.folds, seed=args.seed, C=C)))
-    spread = [S.cross_validate(X, y, k=args.folds, seed=s).correct for s in range(args.repeats)]
+        print(row(f"shipped features, C={C:g}", SM.cross_validate(X, y, k=args.folds, seed=args.seed, C=C)))
+    spread = [SM.cross_validate(X, y, k=args.folds, seed=s).correct for s in range(args.repeats)]
     print(f"shipped over fold seeds 0..{args.repeats - 1}: correct {spread} -> mean {np.mean(spread) / len(y):.1%}, "
           f"min {min(spread) / len(y):.1%}, max {max(spread) / len(y):.1%}")
     if args.finetune:
