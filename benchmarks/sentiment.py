@@ -130,6 +130,13 @@ def main() -> None:
     print(row("untrained head (0.5 / 0.5: one label)", untrained))
     for C in (0.1, 10.0):
         print(row(f"shipped features, C={C:g}", SM.cross_validate(X, y, k=args.folds, seed=args.seed, C=C)))
+    fold = SM.stratified_folds(y, args.folds, args.seed)
+    per_fold = []
+    for f in range(args.folds):
+        w, b = SM.fit_logistic(X[fold != f], y[fold != f])
+        per_fold.append(int((((X[fold == f] @ w + b) > 0).astype(int) == y[fold == f]).sum()))
+    sizes = [int((fold == f).sum()) for f in range(args.folds)]
+    print(f"shipped per fold (fold seed {args.seed}): {per_fold} of {sizes}")
     spread = [SM.cross_validate(X, y, k=args.folds, seed=s).correct for s in range(args.repeats)]
     print(f"shipped over fold seeds 0..{args.repeats - 1}: correct {spread} -> mean {np.mean(spread) / len(y):.1%}, "
           f"min {min(spread) / len(y):.1%}, max {max(spread) / len(y):.1%}")
