@@ -7,7 +7,8 @@ ordinary transformers ``BertForSequenceClassification`` folder, the shape ``pipe
 loads:
 
 1. **tokenizer and encoder**: all-MiniLM-L6-v2's WordPiece tokenizer and its 6 BERT layers, weights unchanged
-   (frozen: with 200 sentences, fine-tuning the encoder bought nothing measurable, see ``docs/pipelines.md``);
+   (frozen: fast, byte-identical, and cross-validated as it is made; what fine-tuning the encoder too gains and
+   costs is measured in ``benchmarks/sentiment.py --finetune``, figures in ``docs/pipelines.md``);
 2. **pooling**: all-MiniLM-L6-v2 was trained to be read by averaging its token vectors (sentence-transformers'
    mean pooling), while BERT's classification head reads the first token, ``[CLS]``. :func:`mean_pooling_layer`
    sets a 7th BERT layer by hand so that its ``[CLS]`` output *is* the layer-normalized masked mean of the
