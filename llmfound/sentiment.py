@@ -29,13 +29,14 @@ read back by :func:`read_card`). ``benchmarks/sentiment.py`` prints them with th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from llmfound.errors import AssetError
+from llmfound.errors import AssetError, AssetMissingError
 
 __all__ = ["LABELS", "CARD", "SCALE", "Sentences", "read_polarity", "mean_pooling_layer", "build_model",
            "pooled_features", "fit_logistic", "stratified_folds", "CrossValidation", "cross_validate", "wilson",
@@ -71,15 +72,11 @@ def read_polarity(path: Path, *, sha256: str, encoding: str = "cp1252") -> Sente
     The file is checked against ``sha256`` first (the cache's marker only records what was written; a file
     edited since is caught here). Raises :class:`AssetError` naming the file and the repair command when it is
     missing, damaged, not decodable as ``encoding`` or has a line of another shape (naming the line)."""
-    from llmfound.errors import AssetMissingError
-
     repair = "repair it: llmfound assets fetch pang-lee-polarity --force"
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise AssetMissingError(f"training file {path} cannot be read ({e.strerror}); {repair}") from None
-    import hashlib
-
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
         raise AssetError(f"training file {path} is damaged: sha256 {got[:16]}..., expected {sha256[:16]}...; "
