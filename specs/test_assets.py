@@ -279,12 +279,17 @@ def test_an_output_path_that_is_a_link_or_fifo_is_refused_not_replaced(tmp_path,
 
 
 def test_every_conversion_reads_only_an_input_it_declares():
-    """A recipe gets its input's cache folder (fetched and checked by assets.convert) as ``asset``: the manifest
-    must name that input among ``inputs``, or the recipe would get a folder nobody fetched."""
+    """A recipe gets its inputs' cache folders (fetched and checked by assets.convert) in the arguments that name
+    them (``asset``; the sentiment model's training data as ``data``): the manifest must name every asset an
+    argument names among ``inputs``, or the recipe would get a folder nobody fetched."""
+    names = {a.name for a in assets.ASSETS}
     for c in assets.CONVERSIONS:
         args = dict(c.args)
         assert args.get("asset") in c.inputs, (f"conversion {c.name!r}: expected its 'asset' argument among its "
                                                f"inputs {c.inputs}, got {args.get('asset')!r}")
+        named = {v for v in args.values() if v in names}
+        assert named == set(c.inputs), (f"conversion {c.name!r}: its arguments name assets {sorted(named)}, its "
+                                        f"inputs are {sorted(c.inputs)}")
 
 
 def test_a_member_added_to_the_manifest_makes_a_fetched_entry_incomplete(tmp_path, monkeypatch):

@@ -11,7 +11,13 @@ decode workflow, with v4's input and output shapes.
 
 Three kinds of spec here:
 1. **Real models** (offline, from the asset cache): SmolLM2-135M-Instruct for text-generation, all-MiniLM-L6-v2
-   for sentence embeddings. These check meaning: an assistant answer, paraphrases closer than unrelated text.
+   for sentence embeddings, and for sentiment-analysis ``minilm-l6-sentiment``, a model llmfound *makes*: the
+   same encoder, frozen, plus a head trained on 200 labelled sentences. These check meaning: an assistant answer,
+   paraphrases closer than unrelated text, the seed's sentence POSITIVE and plain complaints NEGATIVE, a held-out
+   accuracy above its recorded bound. The sentiment section is the lesson the notes skip: a pipeline is a
+   tokenizer, an encoder and a **trained head**; what the head reads (the mean of the token vectors, built into
+   BERT as a 7th layer), what training changed (the head only), what a score means (a softmax over two labels,
+   not a probability of truth) and why a trailing "not" can flip a sentence.
 2. **Contract specs** (``contract`` in the name): no registry ships a fine-tuned classifier, NER, QA,
    summarization, translation or TTS model, so these run on *tiny random-weight models* built here from a
    config plus a real tokenizer from the cache (BERT WordPiece from all-MiniLM-L6-v2, GPT-2 BPE). They check
@@ -41,6 +47,7 @@ from llmfound import load_tokenizer
 
 SMOL = "smollm2-135m-instruct"
 MINILM = "all-minilm-l6-v2"
+SENTIMENT = "minilm-l6-sentiment"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -376,6 +383,233 @@ def test_embedding_batch_equals_one_by_one(embedder):
     assert np.allclose(together, alone, atol=1e-5), float(np.abs(together - alone).max())
 
 
+# ============================================================================ the sentiment model llmfound makes
+
+
+@pytest.fixture(scope="module")
+def sentiment(require_assets):
+    """The seed's ``pipeline("sentiment-analysis")``, offline: conversion ``minilm-l6-sentiment`` (made once by
+    ``llmfound assets fetch --all``: all-MiniLM-L6-v2 frozen + a head trained on pang-lee-polarity)."""
+    require_assets(SENTIMENT)
+    return llmfound.pipeline("sentiment-analysis")
+
+
+SEED_SENTENCE = "I love open-source LLMs!"
+# Plain sentences, written by hand, that a sentiment model must get right. The model is weak (72.5% held out):
+# "I liked it" and "funny and charming" come out NEGATIVE (docs/pipelines.md), so they are not here.
+OBVIOUS = [
+    ("POSITIVE", SEED_SENTENCE), ("POSITIVE", "a gorgeous, moving film"), ("POSITIVE", "It was a good film"),
+    ("POSITIVE", "This is great"),
+    ("NEGATIVE", "This movie was terrible."), ("NEGATIVE", "a dull, tedious mess"), ("NEGATIVE", "I hate this."),
+    ("NEGATIVE", "The worst film I have seen this year."),
+]
+HELD_OUT_BOUND = 0.70
+"""Lowest accepted 5-fold cross-validated accuracy. Measured: 145/200 = 72.5% (Wilson 95% 65.9-78.2%), fold
+seeds 0..9 from 71.5% to 75.0% (``benchmarks/sentiment.py``, docs/benchmarks.md); 0.70 leaves room for a float
+rounding in another torch, not for a broken pooling layer ([CLS] instead of the mean: 63.5%)."""
+
+
+def test_the_seeds_sentence_comes_out_positive(sentiment, lesson):
+    """The notes' first line, on a real model: transformers' own output shape, a list of ``{label, score}``."""
+    from transformers import TextClassificationPipeline
+
+    out = sentiment(SEED_SENTENCE)
+    assert isinstance(sentiment, TextClassificationPipeline), type(sentiment).__mro__
+    assert isinstance(out, list) and len(out) == 1 and set(out[0]) == {"label", "score"}, out
+    assert out[0]["label"] == "POSITIVE", f"{SEED_SENTENCE!r}: expected POSITIVE, got {out}"
+    lesson.count("the notes' sentiment line on a real model", "POSITIVE")
+
+
+@pytest.mark.parametrize("label, text", OBVIOUS)
+def test_obvious_sentences_get_their_label(sentiment, label, text):
+    got = sentiment(text)[0]
+    assert got["label"] == label, f"minilm-l6-sentiment, {text!r}: expected {label}, got {got}"
+
+
+def test_the_score_is_a_softmax_over_the_two_labels_not_a_probability_of_truth(sentiment):
+    """With ``top_k=None`` both labels come back, best first, summing to 1: the score is how far the head's one
+    number ``z`` (a weighted sum of the pooled features) is from 0, squashed (``sigmoid(z)`` for POSITIVE). It
+    is not calibrated: 0.6 does not mean "right 6 times in 10"; it means "closer to the positives it was
+    trained on than to the negatives"."""
+    both = sentiment(SEED_SENTENCE, top_k=None)
+    assert [r["label"] for r in both] == ["POSITIVE", "NEGATIVE"], both
+    assert math.isclose(sum(r["score"] for r in both), 1.0, abs_tol=1e-6), both
+    enc = sentiment.tokenizer(SEED_SENTENCE, return_tensors="pt")
+    with torch.no_grad():
+        logits = sentiment.model(**enc).logits[0]
+    assert math.isclose(float(logits[0]), -float(logits[1]), abs_tol=1e-5), f"logits (-z/2, z/2), got {logits}"
+    assert math.isclose(both[0]["score"], float(torch.sigmoid(logits[1] - logits[0])), abs_tol=1e-6)
+
+
+def test_a_trailing_not_can_flip_the_label(sentiment):
+    """The head reads the *mean* of the token vectors: "not" adds one vector to a short sentence's average and
+    moves it toward the negatives the head was trained on, without any grammar of negation. A short sentence
+    flips; a longer one only weakens (the same "not" is a smaller share of its mean)."""
+    good, flipped = sentiment("The movie was good.")[0], sentiment("The movie was good. not")[0]
+    assert (good["label"], flipped["label"]) == ("POSITIVE", "NEGATIVE"), (good, flipped)
+    seed, weaker = sentiment(SEED_SENTENCE)[0], sentiment(SEED_SENTENCE + " not")[0]
+    assert weaker["label"] == "POSITIVE" and weaker["score"] < seed["score"], (seed, weaker)
+
+
+def test_the_pooling_layer_reads_the_mean_as_sentence_transformers_does(sentiment, embedder):
+    """BERT's classification head reads the first token, [CLS]; all-MiniLM-L6-v2 was trained to be read by the
+    mean of its token vectors. The 7th layer (set by hand, no training) puts that mean, layer-normalized, at
+    [CLS]: checked against the 6th layer's outputs in a padded batch, and against sentence-transformers' own
+    embedding (``feature-extraction``: mean, then L2-normalized; layer norm also centres it)."""
+    texts = ["I love open-source LLMs!", "a dull , tedious mess that runs far too long for its own good ."]
+    enc = sentiment.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = sentiment.model.bert(**enc, output_hidden_states=True).hidden_states
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    mean = (hidden[-2] * mask).sum(1) / mask.sum(1)
+    want = torch.nn.functional.layer_norm(mean, mean.shape[-1:], eps=1e-12)
+    got = hidden[-1][:, 0]
+    assert torch.allclose(got, want, atol=1e-2), f"[CLS] of layer 7 vs LN(mean): {float((got - want).abs().max())}"
+    st = torch.tensor(np.array(embedder(texts)))
+    centred = st - st.mean(-1, keepdim=True)
+    cos = torch.nn.functional.cosine_similarity(got, centred)
+    assert bool((cos > 0.9999).all()), f"[CLS] vs sentence-transformers' embedding (centred): cosine {cos.tolist()}"
+
+
+def test_training_changed_the_head_only(sentiment, require_assets):
+    """What "training" did here: every weight of the encoder is all-MiniLM-L6-v2's, bit for bit; what was
+    learned from the 200 sentences is the classifier (385 numbers per label). Fine-tuning the encoder too is the
+    next step up (``benchmarks/sentiment.py --finetune``: 156/200 against 145/200, minutes instead of seconds)."""
+    from safetensors.torch import load_file
+
+    import llmfound.assets as A
+
+    encoder = load_file(str(A.entry_dir(MINILM) / "model.safetensors"))
+    state = sentiment.model.state_dict()
+    # the asset's pooler (a dense layer on [CLS]) is one sentence-transformers never reads: now tanh(h / sqrt(384))
+    kept = [k for k in encoder if not k.startswith("pooler.") and not k.endswith("position_ids")]
+    changed = [k for k in kept if not torch.equal(state[f"bert.{k}"], encoder[k])]
+    assert len(kept) == 5 + 6 * 16 and not changed, f"encoder weights differ from {MINILM}'s: {changed[:5]}"
+    assert torch.equal(state["bert.pooler.dense.weight"], torch.eye(384) / math.sqrt(384))
+    head = sentiment.model.classifier.weight
+    assert head.shape == (2, 384) and float(head.abs().sum()) > 0, "the head must be trained (non-zero)"
+
+
+def test_the_model_says_what_it_is_and_how_it_scored(sentiment):
+    """The folder carries its card (parts, training data, held-out accuracy); the held-out accuracy is above the
+    bound recorded with its measurement (``HELD_OUT_BOUND``)."""
+    from llmfound import sentiment as SM
+
+    card = SM.read_card(sentiment.model.name_or_path)
+    assert card is not None, f"{sentiment.model.name_or_path} has no {SM.CARD}"
+    acc = card["accuracy"]
+    assert acc["n"] == 200 and acc["folds"] == 5 and acc["correct"] / acc["n"] >= HELD_OUT_BOUND, acc
+    assert sum(map(sum, acc["confusion"]["counts"])) == 200, acc["confusion"]
+    lo, hi = acc["wilson_95"]
+    assert lo < acc["accuracy"] < hi, acc
+    assert card["training_data"]["sentences"] == 200 and card["training_data"]["positive"] == 100, card
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_recomputed_from_the_shipped_model(sentiment, require_assets):
+    """The card's figure, recomputed from the shipped model's own pooled outputs (every sentence predicted by a
+    head fitted on the other four folds): the same count, above the bound (~10-20 s on 2 cores)."""
+    import llmfound.assets as A
+    from llmfound import sentiment as SM
+    from llmfound.assets.manifest import POLARITY_SHA256
+
+    require_assets("pang-lee-polarity")
+    data = SM.read_polarity(A.entry_dir("pang-lee-polarity") / "pang_lee_polarity.cor", sha256=POLARITY_SHA256)
+    X = SM.pooled_features(sentiment.model, sentiment.tokenizer, data.texts)
+    cv = SM.cross_validate(X, data.labels, k=5, seed=0)
+    card = SM.read_card(sentiment.model.name_or_path)
+    assert cv.correct == card["accuracy"]["correct"], (cv, card["accuracy"])
+    assert cv.accuracy >= HELD_OUT_BOUND, cv
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("", "text-classification got an empty input text; there is nothing to classify"),
+    (["a fine film", "  "], r"empty input text \(item 1 of the list\)"),
+    ({"text": ""}, "got an empty input text; there is nothing to classify"),
+])
+def test_an_empty_text_is_one_line_not_a_label(sentiment, bad, says):
+    """transformers would classify the bare ``[CLS] [SEP]`` and answer with a confident-looking label."""
+    with pytest.raises(LlmfoundError, match=says):
+        sentiment(bad)
+
+
+def test_a_non_string_names_what_the_task_takes(sentiment):
+    with pytest.raises(TypeError, match="text-classification takes a string, .* got int 42"):
+        sentiment(42)
+
+
+def test_a_long_text_is_refused_or_cut_saying_so(sentiment, caplog):
+    """Over 512 tokens: one InputTooLongError line; with ``truncation=True`` the first 512 tokens are classified
+    and a warning says how much was not read."""
+    long = "a gorgeous , moving film . " * 120  # 722 tokens with [CLS] and [SEP]
+    with pytest.raises(errors.InputTooLongError, match="input is 722 tokens .* at most 512 .*truncation=True"):
+        sentiment(long)
+    with caplog.at_level("WARNING", logger="llmfound"):
+        out = sentiment(long, truncation=True)
+    assert out[0]["label"] == "POSITIVE", out
+    assert "the input was 722 tokens; classified its first 512" in caplog.text, caplog.text
+
+
+def test_a_damaged_training_file_is_named_and_nothing_is_half_written(tmp_path, monkeypatch, require_assets):
+    """The conversion checks the training file's sha256 before it trains: a damaged file is one AssetError line
+    naming it and the repair command, and the cache holds no model folder and no work folder afterwards."""
+    import shutil
+
+    import llmfound.assets as A
+
+    require_assets(MINILM, "pang-lee-polarity")
+    real = {n: A.entry_dir(n) for n in (MINILM, "pang-lee-polarity")}
+    monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / MINILM).symlink_to(real[MINILM])
+    shutil.copytree(real["pang-lee-polarity"], tmp_path / "assets" / "pang-lee-polarity")
+    cor = tmp_path / "assets" / "pang-lee-polarity" / "pang_lee_polarity.cor"
+    cor.write_bytes(cor.read_bytes().replace(b"__label__neg", b"__label__pos", 1))
+    with pytest.raises(AssetError) as e:
+        A.convert(SENTIMENT)
+    msg = str(e.value)
+    assert "\n" not in msg and f"training file {cor} is damaged" in msg and "assets fetch pang-lee-polarity" in msg, msg
+    assert not (tmp_path / "converted").exists() or not any((tmp_path / "converted").iterdir()), "half-written"
+    assert not any((tmp_path / "tmp").iterdir()), f"work folders left: {list((tmp_path / 'tmp').iterdir())}"
+    cor.unlink()
+    (tmp_path / "assets" / "pang-lee-polarity" / ".llmfound.json").unlink()  # the asset is gone: offline, it is named
+    with pytest.raises(AssetMissingError, match="asset 'pang-lee-polarity' is not in the cache"):
+        A.convert(SENTIMENT)
+
+
+@pytest.mark.parametrize("line, says", [
+    (b"__label__meh so-so .\n", "line 2: expected '__label__pos SENTENCE' or '__label__neg SENTENCE'"),
+    (b"__label__pos \n", "line 2: expected"),
+    (b"__label__pos caf\x81\n", "is not cp1252 text"),
+])
+def test_a_malformed_training_line_is_named(tmp_path, line, says):
+    import hashlib
+
+    from llmfound import sentiment as SM
+
+    f = tmp_path / "p.cor"
+    f.write_bytes(b"__label__neg dull .\n" + line)
+    with pytest.raises(AssetError, match=says):
+        SM.read_polarity(f, sha256=hashlib.sha256(f.read_bytes()).hexdigest())
+
+
+@pytest.mark.slow
+def test_the_conversion_is_byte_identical_run_to_run(tmp_path, monkeypatch, require_assets):
+    """Fixed seed, fixed threads, fixed data order: a fresh build's files hash the same as the cache's."""
+    import llmfound.assets as A
+
+    require_assets(MINILM, "pang-lee-polarity", SENTIMENT)
+    cached = A.entry_dir(SENTIMENT)
+    real = {n: A.entry_dir(n) for n in (MINILM, "pang-lee-polarity")}
+    monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path))
+    (tmp_path / "assets").mkdir()
+    for n, folder in real.items():
+        (tmp_path / "assets" / n).symlink_to(folder)
+    fresh = A.convert(SENTIMENT)
+    for f in ("model.safetensors", "config.json", "llmfound_training.json", "tokenizer.json"):
+        assert A.sha256_file(fresh / f) == A.sha256_file(cached / f), f"{f} differs between two builds"
+
+
 # ========================================================================================== long inputs
 
 
@@ -411,8 +645,7 @@ def test_an_unknown_task_lists_the_known_ones():
         assert name in msg, f"{name} missing from {msg!r}"
 
 
-@pytest.mark.parametrize("task", ["sentiment-analysis", "ner", "question-answering", "summarization",
-                                  "translation", "text-to-speech"])
+@pytest.mark.parametrize("task", ["ner", "question-answering", "summarization", "translation", "text-to-speech"])
 def test_a_task_without_an_offline_model_says_so_in_one_line(task):
     with pytest.raises(errors.NoOfflineModelError) as e:
         llmfound.pipeline(task)
@@ -617,12 +850,14 @@ def test_the_hub_is_probed_once_per_process(hub_at, monkeypatch):
     assert hub.hub_unreachable() == first
 
 
-def test_with_a_reachable_hub_the_seeds_one_liner_takes_transformers_default_model(hub_at):
-    """`pipeline("sentiment-analysis")` keeps transformers' default id when a hub answers (loading it is the
-    --run-network tier's job); with the hub unreachable the same call is one NoOfflineModelError line."""
-    t = PL.get_task("sentiment-analysis")
+def test_with_a_reachable_hub_a_task_without_an_offline_model_takes_transformers_default(hub_at):
+    """`pipeline("ner")` keeps transformers' default id when a hub answers (loading it is the --run-network tier's
+    job); with the hub unreachable the same call is one NoOfflineModelError line. A task with an offline model
+    (sentiment-analysis, text-generation) takes it whatever the hub: the same answer on every machine."""
+    t = PL.get_task("ner")
     hub_at(True)
-    assert PL.factory.model_ref(t, None) == "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    assert PL.factory.model_ref(t, None) == "dbmdz/bert-large-cased-finetuned-conll03-english"
+    assert PL.factory.model_ref(PL.get_task("sentiment-analysis"), None) == SENTIMENT
     closed = hub_at(False)
     with pytest.raises(errors.NoOfflineModelError) as e:
         PL.factory.model_ref(t, None)
@@ -744,7 +979,7 @@ def test_the_cli_prints_real_generated_text(capsys, require_assets):
 def test_the_cli_answers_a_task_without_a_model_with_one_error_line(capsys):
     from llmfound.cli import main
 
-    code = main(["pipeline", "sentiment-analysis", "I love open-source LLMs!"])
+    code = main(["pipeline", "ner", "Hugging Face is based in New York City"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3 and len(err) == 1 and err[0].startswith("error: no offline model ships"), err
 
@@ -766,11 +1001,13 @@ def test_the_cli_splits_question_and_context(capsys, contract_models):
 
 @pytest.mark.network
 def test_the_seeds_own_line_on_transformers_default_sentiment_model(monkeypatch):
-    """``pipeline("sentiment-analysis")("I love open-source LLMs!")`` -> POSITIVE (needs hub access)."""
+    """``pipeline("sentiment-analysis", model=<transformers' default>)("I love open-source LLMs!")`` -> POSITIVE
+    (needs hub access; without ``model=`` llmfound takes its offline model, whatever the hub)."""
     import huggingface_hub.constants as hc
 
     for var in ("LLMFOUND_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
-    out = llmfound.pipeline("sentiment-analysis")("I love open-source LLMs!")
+    out = llmfound.pipeline("sentiment-analysis", model=PL.get_task("sentiment-analysis").hub_default)(
+        "I love open-source LLMs!")
     assert out[0]["label"] == "POSITIVE" and out[0]["score"] > 0.9, out

@@ -6,8 +6,10 @@ written (hub ids replaced by llmfound's offline stand-ins: ``meta-llama/Meta-Lla
 family, the chat model -> the real SmolLM2-135M-Instruct), asserts exactly what happens with transformers 5.23 and
 bitsandbytes 0.50 (the result, or the exception and its message), then runs the corrected line and says why.
 
-1. ``pipeline("sentiment-analysis", device="cuda")``: no CUDA, no offline model; the notes' ``qa`` and
-   ``image-generation`` task names;
+1. ``pipeline("sentiment-analysis")("I love open-source LLMs!")`` on a real model llmfound makes offline
+   (all-MiniLM-L6-v2 + a head trained on 200 labelled sentences), on the CPU and, in the GPU tier, on
+   ``device="cuda"`` as written; without CUDA that is one line; the notes' ``qa`` and ``image-generation``
+   task names;
 2. ``tokenizer.encode`` adds BOS, and ``decode`` shows it: ``skip_special_tokens=True`` hides it;
 3. Meta-Llama-3-8B's (base) tokenizer has no chat template: chat with the Instruct model's;
 4. ``BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_use_double_quant=True)`` is FP4 with float32 compute, not NF4;
@@ -33,18 +35,50 @@ MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
 # ================================================================================ 1. pipelines
 
 
-def test_1_a_sentiment_pipeline_on_cuda_without_cuda_or_a_model_is_one_line():
-    """As written: ``pipeline("sentiment-analysis", device="cuda")``. With a hub and a GPU it takes transformers'
-    default model (``--run-network`` runs the seed's line); here no package ships a fine-tuned classifier and no
-    hub answers, so llmfound says so in one line before touching the device."""
-    import llmfound
-    from llmfound.errors import LlmfoundError
+SEED_SENTENCE = "I love open-source LLMs!"
 
-    with pytest.raises(LlmfoundError) as e:
+
+def test_1_the_sentiment_line_runs_on_a_real_model(require_assets):
+    """As written, minus the device: ``pipeline("sentiment-analysis")("I love open-source LLMs!")``. No package
+    ships a fine-tuned classifier, so llmfound makes one from real parts (conversion ``minilm-l6-sentiment``:
+    docs/pipelines.md) and the line runs offline: transformers' output shape, POSITIVE. Its score (about 0.6)
+    is a softmax over two labels from a head trained on 200 sentences, not a confidence in the answer."""
+    import llmfound
+
+    require_assets("minilm-l6-sentiment")
+    out = llmfound.pipeline("sentiment-analysis")(SEED_SENTENCE)
+    assert isinstance(out, list) and len(out) == 1 and set(out[0]) == {"label", "score"}, out
+    assert out[0]["label"] == "POSITIVE" and 0.5 < out[0]["score"] < 1.0, f"{SEED_SENTENCE!r}: got {out}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the gpu tier runs the line on it")
+def test_1_device_cuda_without_cuda_is_one_line():
+    """As written: ``pipeline("sentiment-analysis", device="cuda")`` on a machine without CUDA. transformers
+    would fail deep in torch; llmfound says so in one line, before loading the model, and how to ask for the CPU."""
+    import llmfound
+    from llmfound.errors import NoCudaError
+
+    with pytest.raises(NoCudaError) as e:
         llmfound.pipeline("sentiment-analysis", device="cuda")
     msg = str(e.value)
-    assert "\n" not in msg and "no offline model ships for 'text-classification'" in msg, msg
-    assert "distilbert/distilbert-base-uncased-finetuned-sst-2-english" in msg, f"name transformers' default: {msg}"
+    assert "\n" not in msg and "no CUDA device" in msg and "device='cpu'" in msg, msg
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: run `pytest -m gpu` on a machine with an "
+                                                          "NVIDIA GPU")
+def test_1_the_sentiment_line_as_written_on_cuda(require_assets):
+    """As written: ``pipeline("sentiment-analysis", device="cuda")("I love open-source LLMs!")``. The model is
+    made on the CPU (about 10 s) from the 88 MB encoder in the asset cache: without the cache it skips, naming
+    ``llmfound assets fetch minilm-l6-sentiment``. Same label as the CPU, score within 1e-3."""
+    import llmfound
+
+    require_assets("minilm-l6-sentiment")
+    gpu = llmfound.pipeline("sentiment-analysis", device="cuda")
+    assert next(gpu.model.parameters()).device.type == "cuda"
+    on_gpu, on_cpu = gpu(SEED_SENTENCE)[0], llmfound.pipeline("sentiment-analysis")(SEED_SENTENCE)[0]
+    assert on_gpu["label"] == on_cpu["label"] == "POSITIVE", (on_gpu, on_cpu)
+    assert abs(on_gpu["score"] - on_cpu["score"]) < 1e-3, (on_gpu, on_cpu)
 
 
 @pytest.mark.parametrize("name, says", [

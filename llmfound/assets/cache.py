@@ -263,8 +263,8 @@ def convert(name: str, *, force: bool = False) -> Path:
     if not force and is_complete(name):
         return dest
     folders = {inp: fetch_asset(inp) for inp in conv.inputs}  # offline and missing: AssetMissingError naming it
-    args = dict(conv.args)
-    args["asset"] = folders[args["asset"]]  # the recipe gets the input's folder, not its name
+    # the recipe gets each input's folder, not its name: "asset", and any other argument naming an input
+    args = {k: folders[v] if v in folders else v for k, v in conv.args}
     from llmfound.assets import recipes
 
     work = _workdir(name)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ASSETS", "CONVERSIONS", "GOLDEN_VOCABS", "SPM_CONFIG", "META_LLAMA3_CONFIG", "META_LLAMA4_CONFIG",
-           "Asset", "Conversion", "Member"]
+__all__ = ["ASSETS", "CONVERSIONS", "GOLDEN_VOCABS", "SPM_CONFIG", "POLARITY_SHA256", "META_LLAMA3_CONFIG",
+           "META_LLAMA4_CONFIG", "Asset", "Conversion", "Member"]
 
 _LLAMA_CPP_MODELS = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/"
 GOLDEN_VOCABS = ("llama-spm", "llama-bpe", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "deepseek-coder")
@@ -109,6 +109,20 @@ ASSETS: tuple[Asset, ...] = (
         members=_m("gensim/test/test_data/lee_background.cor", "gensim/test/test_data/lee.cor"),
         gives="natural English prose for perplexity / KL divergence: the Lee et al. (2005) news corpus "
               "(lee_background.cor: 300 articles, 360,082 bytes; lee.cor: 50 held-out articles)",
+        wheel_target=("3.11", "manylinux_2_28_x86_64"),
+    ),
+    Asset(
+        name="pang-lee-polarity",
+        registry="pypi-wheel",
+        package="gensim",
+        version="4.4.0",
+        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
+        size=27_809_988,
+        license="LGPL-2.1-only",
+        strip="gensim/test/test_data/",
+        members=_m("gensim/test/test_data/pang_lee_polarity.cor"),
+        gives="200 labelled movie-review sentences (100 __label__pos, 100 __label__neg; cp1252, 26,105 bytes): "
+              "Pang & Lee's sentence polarity data, the training set of the offline sentiment model",
         wheel_target=("3.11", "manylinux_2_28_x86_64"),
     ),
     Asset(
@@ -234,6 +248,10 @@ ASSETS: tuple[Asset, ...] = (
 """The manifest: one row per registry artifact (when each sha256 and size was recorded: ``docs/sources.md``)."""
 
 
+POLARITY_SHA256 = "662c1b7c3bd0612eaaaf3f0c694cbd3897e30c0d87d2940b46c9fd0d15ed70c1"
+"""sha256 of ``pang_lee_polarity.cor`` as the gensim 4.4.0 wheel holds it (its RECORD lists the same hash): the
+sentiment recipe checks the file against it before training on it."""
+
 SPM_CONFIG = (
     '{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", '
     '"add_bos_token": true, "add_eos_token": false, "legacy": true, "clean_up_tokenization_spaces": false}'
@@ -341,6 +359,15 @@ CONVERSIONS: tuple[Conversion, ...] = (
             ("llama4", "200000", META_LLAMA4_CONFIG, "Llama 4 tokenizer built from Meta's llama4/tokenizer.model with "
                                            "transformers' TikTokenConverter and Meta's special tokens"),
         )
+    ),
+    Conversion(
+        name="minilm-l6-sentiment",
+        inputs=("all-minilm-l6-v2", "pang-lee-polarity"),
+        recipe="sentiment_classifier",
+        args=(("asset", "all-minilm-l6-v2"), ("data", "pang-lee-polarity"), ("file", "pang_lee_polarity.cor"),
+              ("sha256", POLARITY_SHA256), ("encoding", "cp1252")),
+        gives="sentiment-analysis offline: all-MiniLM-L6-v2 (frozen) + mean pooling + a logistic-regression head "
+              "trained on pang-lee-polarity's 200 sentences, as a BertForSequenceClassification folder",
     ),
     Conversion(
         name="gpt2-tokenizer",

@@ -1,8 +1,9 @@
 """Recipes that turn fetched files into ordinary Hugging Face folders (called by :func:`llmfound.assets.recipes`).
 
 A recipe receives its input asset's cache folder as ``asset`` (a Path, fetched and sha256-checked by the
-caller; the manifest names it) and never fetches anything itself, so of llmfound it imports only
-:mod:`llmfound.assets.meta_files` (reading Meta's ``tokenizer.py`` as data).
+caller; the manifest names it; a second input, such as training data, comes the same way under its own argument)
+and never fetches anything itself, so of llmfound it imports only :mod:`llmfound.assets.meta_files` (reading
+Meta's ``tokenizer.py`` as data) and :mod:`llmfound.sentiment` (the one recipe that trains).
 
 Each recipe writes into an empty folder ``out``; publishing it atomically is the caller's job. Facts used
 (measured with transformers 5.23, written in ``docs/sources.md``, "Facts the conversions and defaults rely on"):
@@ -16,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["gguf_tokenizer", "make_sentencepiece_faithful", "gguf_model", "spm_model_tokenizer", "spm_tokenizer",
-    "bpe_tokenizer", "tiktoken_tokenizer", "copy_files"]
+    "bpe_tokenizer", "tiktoken_tokenizer", "copy_files", "sentiment_classifier"]
 
 
 def gguf_tokenizer(out: Path, *, asset: Path, gguf: str, sentencepiece_faithful: str = "") -> None:
@@ -197,3 +198,13 @@ def copy_files(out: Path, *, asset: Path, files: str) -> None:
     for pair in files.split(";"):
         src, dst = pair.split(">")
         shutil.copyfile(asset / src, out / dst)
+
+
+def sentiment_classifier(out: Path, *, asset: Path, data: Path, file: str, sha256: str, encoding: str) -> None:
+    """Train the offline sentiment model (:func:`llmfound.sentiment.make_classifier`): the encoder folder
+    ``asset`` plus the labelled sentences ``<data>/<file>`` (checked against ``sha256``, read as ``encoding``).
+    About 10 s on 2 cores, with a progress bar; the weights come out byte-identical run to run. Raises
+    :class:`~llmfound.errors.AssetError` naming a missing or damaged training file."""
+    from llmfound.sentiment import make_classifier
+
+    make_classifier(out, encoder=asset, data=data / file, sha256=sha256, encoding=encoding)

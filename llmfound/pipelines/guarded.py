@@ -18,6 +18,7 @@ from transformers.pipelines.token_classification import TokenClassificationPipel
 from transformers.utils.chat_template_utils import Chat
 
 from llmfound.context import check_fits, keep_end, max_positions
+from llmfound.errors import LlmfoundError
 from llmfound.pipelines.tasks import is_chat, is_text_list, too_long, wrong_input, get_task
 
 __all__ = ["Guard", "TextClassification", "TokenClassification", "TextGeneration", "TextToAudio", "GUARDED"]
@@ -52,7 +53,11 @@ class Guard:
 
 
 class TextClassification(Guard, TextClassificationPipeline):
-    """transformers' TextClassificationPipeline + input-type and input-length checks (llmfound)."""
+    """transformers' TextClassificationPipeline + input checks (llmfound): the input's type; an empty text
+    (:class:`~llmfound.errors.LlmfoundError`, naming the list item: transformers would classify the bare
+    ``[CLS] [SEP]``); a text over the model's positions (:class:`~llmfound.errors.InputTooLongError`, unless
+    ``truncation=True``, which classifies the first tokens that fit and says so in a warning on the ``llmfound``
+    logger)."""
 
     llmfound_task = "text-classification"
 
@@ -60,10 +65,25 @@ class TextClassification(Guard, TextClassificationPipeline):
         one = lambda v: isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("text"), str))  # noqa: E731
         return one(x) or (isinstance(x, (list, tuple)) and len(x) > 0 and all(one(v) for v in x))
 
+    def __call__(self, inputs=None, *args, **kwargs):
+        items = [inputs] if isinstance(inputs, (str, dict)) else inputs if isinstance(inputs, (list, tuple)) else []
+        for i, v in enumerate(items):
+            text = v.get("text") if isinstance(v, dict) else v
+            if isinstance(text, str) and not text.strip():
+                where = "" if isinstance(inputs, (str, dict)) else f" (item {i} of the list)"
+                raise LlmfoundError(f"text-classification got an empty input text{where}; there is nothing to "
+                                    f"classify: pass non-empty text")
+        return super().__call__(inputs, *args, **kwargs)
+
     def preprocess(self, inputs, **tokenizer_kwargs):
         limit = max_positions(self.model, self.tokenizer)
         if limit and tokenizer_kwargs.get("truncation") and "max_length" not in tokenizer_kwargs:
             tokenizer_kwargs["max_length"] = limit
+            whole = super().preprocess(inputs, **{**tokenizer_kwargs, "truncation": False})["input_ids"].shape[-1]
+            if whole > limit:
+                model = getattr(self.model.config, "_name_or_path", "") or type(self.model).__name__
+                log.warning(f"truncation=True: the input was {whole:,} tokens; classified its first {limit:,} (the "
+                            f"positions of {model}), the rest was not read")
         enc = super().preprocess(inputs, **tokenizer_kwargs)
         n = enc["input_ids"].shape[-1]
         if limit and n > limit:

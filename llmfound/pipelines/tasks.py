@@ -38,7 +38,7 @@ class Task:
 TASKS: tuple[Task, ...] = (
     Task("text-classification", ("sentiment-analysis",), "transformers", "AutoModelForSequenceClassification",
          "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-         "a string, a {'text', 'text_pair'} dict, or a list of these"),
+         "a string, a {'text', 'text_pair'} dict, or a list of these", offline_model="minilm-l6-sentiment"),
     Task("token-classification", ("ner",), "transformers", "AutoModelForTokenClassification",
          "dbmdz/bert-large-cased-finetuned-conll03-english", "a string or a list of strings"),
     Task("question-answering", (), "llmfound", "AutoModelForQuestionAnswering",
