@@ -486,7 +486,7 @@ def test_training_changed_the_head_only(sentiment, require_assets):
     changed = [k for k in kept if not torch.equal(state[f"bert.{k}"], encoder[k])]
     assert len(kept) == 5 + 6 * 16 and not changed, f"encoder weights differ from {MINILM}'s: {changed[:5]}"
     assert torch.equal(state["bert.pooler.dense.weight"], torch.eye(384) / math.sqrt(384))
-    head = sentiment.model.classifier.weight
+    head = sentiment.model.classifier.weight.detach()
     assert head.shape == (2, 384) and float(head.abs().sum()) > 0, "the head must be trained (non-zero)"
 
 
