@@ -67,6 +67,12 @@ def _m(*paths: str) -> tuple[Member, ...]:
     return tuple(Member(p) for p in paths)
 
 
+_GENSIM_4_4_0 = dict(registry="pypi-wheel", package="gensim", version="4.4.0",
+                     sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8", size=27_809_988,
+                     license="LGPL-2.1-only", strip="gensim/test/test_data/",
+                     wheel_target=("3.11", "manylinux_2_28_x86_64"))
+"""The gensim 4.4.0 wheel two assets take their files from (one pin, one sha256)."""
+
 ASSETS: tuple[Asset, ...] = (
     Asset(
         name="llama-cpp-vocabs",
@@ -99,31 +105,17 @@ ASSETS: tuple[Asset, ...] = (
     ),
     Asset(
         name="lee-corpus",
-        registry="pypi-wheel",
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        size=27_809_988,
-        license="LGPL-2.1-only",
-        strip="gensim/test/test_data/",
+        **_GENSIM_4_4_0,
         members=_m("gensim/test/test_data/lee_background.cor", "gensim/test/test_data/lee.cor"),
         gives="natural English prose for perplexity / KL divergence: the Lee et al. (2005) news corpus "
               "(lee_background.cor: 300 articles, 360,082 bytes; lee.cor: 50 held-out articles)",
-        wheel_target=("3.11", "manylinux_2_28_x86_64"),
     ),
     Asset(
         name="pang-lee-polarity",
-        registry="pypi-wheel",
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        size=27_809_988,
-        license="LGPL-2.1-only",
-        strip="gensim/test/test_data/",
+        **_GENSIM_4_4_0,
         members=_m("gensim/test/test_data/pang_lee_polarity.cor"),
         gives="200 labelled movie-review sentences (100 __label__pos, 100 __label__neg; cp1252, 26,105 bytes): "
               "Pang & Lee's sentence polarity data, the training set of the offline sentiment model",
-        wheel_target=("3.11", "manylinux_2_28_x86_64"),
     ),
     Asset(
         name="meta-llama-models",
