@@ -22,7 +22,7 @@ from llmfound.errors import LlmfoundError
 
 __all__ = ["copy_bandwidth", "matmul_throughput", "StepClock", "DecodeTiming", "time_decode", "interleaved",
            "weight_bytes_per_step", "roofline_tokens_per_s", "busy_share", "kv_cache_bytes", "generation_peak",
-           "spread"]
+           "spread", "decode_rows"]
 
 
 def _sync(device: str) -> None:
@@ -272,3 +272,43 @@ def generation_peak(model, *, context: int, new_tokens: int = 8, batch: int = 1)
     extra = torch.cuda.max_memory_allocated() - base
     return GenerationPeak(context=context, new_tokens=new_tokens, extra_bytes=extra,
                           kv_bytes=kv_cache_bytes(model.config, context + new_tokens, batch))
+
+
+def decode_rows(models: dict, *, batches: tuple[int, ...], bandwidth: float, rounds: int = 2,
+                prompt_tokens: int = 16, new_tokens: int = 6, **generate_kwargs) -> dict[str, dict[str, dict]]:
+    """Time greedy decode of every model at every batch against its roofline: the table ``llmfound doctor``
+    and ``benchmarks/decode_speed.py`` print.
+
+    ``models``: ``{preset: (model, footprint_bytes)}``, all resident at once. Per batch, the presets run in
+    :func:`interleaved` rounds (``rounds`` >= 1); each preset gets one warm-up call before its first batch only
+    (the first call of a freshly loaded model is the slow one). ``bandwidth``: bytes per second (the roofline's
+    ceiling, e.g. :func:`copy_bandwidth`). Returns ``{str(batch): {preset: row}}``, a row being
+    ``{"step_s": spread of the rounds' median seconds per step, "ms_per_step", "tokens_per_s" (all sequences),
+    "bytes_per_step", "roofline_tokens_per_s", "roofline_fraction", "busy_share" (CUDA: kernel time over the
+    median wall time of the call; None on the CPU), "warmup_step_s": [seconds] (empty after the first batch)}``.
+    Raises :class:`LlmfoundError` for no models, no batches, a batch below 1 or a non-positive bandwidth."""
+    if not models or not batches or any(b < 1 for b in batches) or bandwidth <= 0:
+        raise LlmfoundError(f"decode_rows needs models, batches >= 1 and a positive bandwidth, got "
+                            f"{len(models)} models, batches {list(batches)}, bandwidth {bandwidth}")
+    out: dict[str, dict[str, dict]] = {}
+    for i, b in enumerate(batches):
+        tasks = {p: (lambda m=m, b=b: time_decode(m, batch=b, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
+                                                  **generate_kwargs)) for p, (m, _) in models.items()}
+        res = interleaved(tasks, rounds=rounds, warmup=1 if i == 0 else 0)
+        rows = {}
+        for p, r in res.items():
+            model, fp = models[p]
+            steps = spread([t.step_s for t in r["rounds"]])
+            bytes_step = weight_bytes_per_step(model, fp, b)
+            roof = roofline_tokens_per_s(bytes_step, bandwidth, b)
+            tps = b / steps["median"]
+            busy = None
+            if next(model.parameters()).device.type == "cuda":
+                prof = busy_share(model, batch=b, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
+                                  **generate_kwargs)
+                busy = prof["kernel_s"] / statistics.median(t.wall_s for t in r["rounds"])
+            rows[p] = {"step_s": steps, "ms_per_step": 1000 * steps["median"], "tokens_per_s": tps,
+                       "bytes_per_step": bytes_step, "roofline_tokens_per_s": roof, "roofline_fraction": tps / roof,
+                       "busy_share": busy, "warmup_step_s": [t.step_s for t in r["warmup"]]}
+        out[str(b)] = rows
+    return out
