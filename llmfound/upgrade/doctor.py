@@ -17,11 +17,11 @@ batch 32 and the static-cache path (transformers compiles the forward on CUDA).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import time
 import traceback
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -30,12 +30,12 @@ from llmfound.errors import CAPABILITY_EXIT_CODES, DOCTOR_WARN_EXIT_CODE, Llmfou
 from llmfound.outputs import check_plot_path
 from llmfound.units import SI_NOTE, format_bytes, plural
 
-__all__ = ["SCHEMA", "EXIT_CODES", "WARN_EXIT_CODE", "LEVELS", "SPEED_REFERENCE", "device_model", "speed_reference",
-           "check_copy_bandwidth", "check_matmul_throughput", "check_decode", "check_llama_cpp",
-           "check_static_cache", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability", "MATMUL_TOL",
-           "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit", "check_synthetic_footprints",
-           "check_quality_slice", "check_streaming", "check_tokenizers", "check_templates", "CAPABILITIES", "run",
-           "plot"]
+__all__ = ["SCHEMA", "EXIT_CODES", "WARN_EXIT_CODE", "LEVELS", "Skip", "CheckResult", "STATUS_LABELS",
+           "progress_line", "Capability", "MATMUL_TOL", "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit",
+           "check_synthetic_footprints", "check_quality_slice", "check_streaming", "check_tokenizers",
+           "check_templates", "SPEED_REFERENCE", "CEILING_SIZES", "device_model", "speed_reference",
+           "check_copy_bandwidth", "check_matmul_throughput", "decode_models", "check_decode", "check_llama_cpp",
+           "check_static_cache", "CAPABILITIES", "run", "plot"]
 
 SCHEMA = 3
 """Version of the JSON report's layout (``llmfound doctor --json``). 2: a footprint row's analytic bytes are
@@ -296,8 +296,7 @@ def check_templates(device: str):
 
 # ------------------------------------------------------------------------------------------------ speed
 
-SPEED_REFERENCE: dict = json.loads(
-    (__import__("pathlib").Path(__file__).parent / "data" / "speed_reference.json").read_text(encoding="utf-8"))
+SPEED_REFERENCE: dict = json.loads((Path(__file__).parent / "data" / "speed_reference.json").read_text("utf-8"))
 """The reference per device model (``llmfound/upgrade/data/speed_reference.json``): ``{"band": float,
 "devices": {device model: {"source", "date", "workload", "copy_bytes_per_s", "bf16_matmul_flop_per_s",
 "decode_tokens_per_s": {"preset/batch": tok/s}}}}``. A measured ceiling or decode speed below ``reference /
@@ -366,11 +365,15 @@ def _threads(device: str):
         torch.set_num_threads(before)
 
 
-@functools.lru_cache(maxsize=None)
+CEILING_SIZES = {"cpu": {"nbytes": 64 << 20, "copies": 5, "n": 1024, "products": 3},
+                 "cuda": {"nbytes": 1 << 30, "copies": 10, "n": 8192, "products": 10}}
+"""How big the ceiling measurements are, per device kind: the copied buffer (bytes) and copies per
+measurement, the matmul's ``n`` (``n x n`` bf16 matrices) and products per measurement; each is measured 3
+times."""
+
+
 def _ceiling_sizes(device: str) -> dict:
-    big = device.startswith("cuda")
-    return {"nbytes": (1 << 30) if big else (64 << 20), "copies": 10 if big else 5, "n": 8192 if big else 1024,
-            "products": 10 if big else 3}
+    return CEILING_SIZES["cuda" if device.startswith("cuda") else "cpu"]
 
 
 def _bandwidth(device: str) -> dict:
@@ -418,9 +421,10 @@ def check_matmul_throughput(device: str):
                     "warn": warn, "threads": _RUN.get("threads")}
 
 
-def _decode_models(device: str) -> dict:
-    """``{preset: (model, analytic footprint bytes)}`` for the decode rows, loaded once per run: the real
-    SmolLM2-135M on the CPU, the synthetic-weight 1.1B Llama on CUDA (speed does not depend on weight values)."""
+def decode_models(device: str) -> tuple[str, dict]:
+    """``(workload, {preset: (model, analytic footprint bytes)})`` for the decode rows, loaded once per run: the
+    real SmolLM2-135M on the CPU, the synthetic-weight 1.1B Llama on CUDA (speed does not depend on the weight
+    values). Raises :class:`Skip` on the CPU when SmolLM2 is not cached."""
     if "models" in _RUN:
         return _RUN["models"]
     import tempfile
@@ -440,16 +444,16 @@ def _decode_models(device: str) -> dict:
             for p in presets:
                 m, _ = load_model(tmp, p, device_map="auto", tokenizer=False)
                 models[p] = (m, expected_footprint(m, p).total)
-        _RUN["workload"] = "synthetic-weight 1.1B Llama (TinyLlama shape)"
+        workload = "synthetic-weight 1.1B Llama (TinyLlama shape)"
     else:
         if not assets.is_complete("smollm2-135m-instruct"):
             raise Skip("SmolLM2 is not cached; run `llmfound assets fetch smollm2-135m-instruct`")
         for p in presets:
             m, _ = load_model("smollm2-135m-instruct", p, device_map="cpu", tokenizer=False)
             models[p] = (m, expected_footprint(m, p).total)
-        _RUN["workload"] = "SmolLM2-135M-Instruct"
-    _RUN["models"] = models
-    return models
+        workload = "SmolLM2-135M-Instruct"
+    _RUN["models"] = (workload, models)
+    return _RUN["models"]
 
 
 def check_decode(device: str):
@@ -457,15 +461,15 @@ def check_decode(device: str):
     overrides): ms per step, tok/s, bytes read per step (the analytic footprint less the embedding rows a step
     does not read), the roofline those bytes give at the measured copy bandwidth, the fraction reached, and on
     CUDA the share of the call the device is busy (:func:`llmfound.speed.decode_rows`: one warm-up call per
-    preset, then 2 interleaved rounds; 16-token prompts, 6 new tokens). Warns for a tok/s below the reference."""
+    preset, then 2 interleaved rounds; 8-token prompts, 5 new tokens). Warns for a tok/s below the reference."""
     from llmfound.speed import decode_rows
 
     dev = _device(device)
     batches = _RUN.get("batches") or ((1, 8, 32) if _RUN.get("level", 1) >= 2 else (1, 8))
     bw = _bandwidth(dev)["median"]
-    models = _decode_models(dev)
+    workload, models = decode_models(dev)
     with _threads(dev):
-        rows = decode_rows(models, batches=batches, bandwidth=bw, rounds=2)
+        rows = decode_rows(models, batches=batches, bandwidth=bw, rounds=2, prompt_tokens=8, new_tokens=5)
     threads = _RUN.get("threads")
     ref = speed_reference(dev)
     warn = []
@@ -477,12 +481,12 @@ def check_decode(device: str):
                 warn.append(f"{p} batch {b}: {r['tokens_per_s']:,.1f} tok/s is {want / r['tokens_per_s']:.2f}x below "
                             f"the reference {want:,.1f} ({ref['date']}; band {SPEED_REFERENCE['band']}x)")
     one = rows[str(batches[0])]
-    detail = (f"{_RUN['workload']} on {dev}, batch {batches[0]}: " + ", ".join(
+    detail = (f"{workload} on {dev}, batch {batches[0]}: " + ", ".join(
         f"{p} {r['tokens_per_s']:,.1f} tok/s ({r['roofline_fraction']:.1%} of its roofline)" for p, r in one.items())
         + f"; batches {', '.join(map(str, batches))}; bandwidth {bw / 1e9:,.1f} GB/s"
         + ("" if threads is None else f"; {plural(threads['threads'], 'torch thread')} ({threads['busy_cores']} of "
                                       f"{threads['cores']} cores busy with other work)"))
-    return detail, {"workload": _RUN["workload"], "bandwidth": bw, "rows": rows, "threads": threads, "warn": warn}
+    return detail, {"workload": workload, "bandwidth": bw, "rows": rows, "threads": threads, "warn": warn}
 
 
 def check_llama_cpp(device: str):
@@ -526,7 +530,7 @@ def check_static_cache(device: str):
     from llmfound.speed import roofline_tokens_per_s, spread, time_decode, weight_bytes_per_step
 
     dev = _device(device)
-    m, fp = _decode_models(dev)["bf16"]
+    m, fp = decode_models(dev)[1]["bf16"]
     with _threads(dev):
         first = time_decode(m, batch=1, prompt_tokens=16, new_tokens=6, cache_implementation="static")
         steps = spread([time_decode(m, batch=1, prompt_tokens=16, new_tokens=6,
