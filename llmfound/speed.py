@@ -237,41 +237,55 @@ def kv_cache_bytes(config, tokens: int, batch: int = 1, bytes_per_value: int = 2
 
 @dataclass
 class GenerationPeak:
-    """Device memory while one ``generate`` ran, in bytes: ``extra_bytes`` is the peak allocated during the call
-    above what was allocated before it (KV cache + activations + logits + workspace); ``kv_bytes`` the analytic
-    KV cache for the call's final length."""
+    """Memory while one ``generate`` ran, in bytes: ``extra_bytes`` is the peak during the call above what was
+    held before it (KV cache + activations + logits + workspace): CUDA's allocated bytes on a GPU, the process's
+    resident set size on the CPU (``kind`` says which); ``kv_bytes`` the analytic KV cache for the call's final
+    length."""
 
     context: int
     new_tokens: int
     extra_bytes: int
     kv_bytes: int
+    kind: str = "cuda allocated"
     data: dict = field(default_factory=dict)
 
 
 def generation_peak(model, *, context: int, new_tokens: int = 8, batch: int = 1) -> GenerationPeak:
-    """Peak CUDA memory of a greedy ``generate`` with a ``context``-token random prompt (see
-    :class:`GenerationPeak`). Raises :class:`LlmfoundError` off CUDA (host memory has no per-call peak that
-    torch reports) or for a context beyond the model's ``max_position_embeddings``."""
+    """Peak memory of a greedy ``generate`` with a ``context``-token random prompt (see :class:`GenerationPeak`):
+    on CUDA ``torch.cuda.max_memory_allocated`` after a reset; on the CPU the peak RSS after resetting it
+    (:func:`llmfound.memory.reset_peak_rss`; glibc may reuse heap freed earlier, so the CPU figure can undercount
+    a first call's cost, never overcount it). Raises :class:`LlmfoundError` for a context beyond the model's
+    ``max_position_embeddings``, or on a CPU where the peak cannot be reset (not Linux)."""
     import torch
 
+    from llmfound.memory import peak_rss_since_reset, reset_peak_rss, rss_bytes
+
     device = next(model.parameters()).device
-    if device.type != "cuda":
-        raise LlmfoundError("generation_peak measures CUDA memory; the model is on " + device.type)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and context + new_tokens > limit:
         raise LlmfoundError(f"context {context} + {new_tokens} new tokens exceeds the model's {limit} positions")
     ids = torch.randint(3, model.config.vocab_size, (batch, context)).to(device)
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = rss_bytes()
+        if not reset_peak_rss():
+            raise LlmfoundError("generation_peak on the CPU needs /proc/self/clear_refs (Linux) to reset the peak RSS")
     with torch.inference_mode():
         model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
                        min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
-    torch.cuda.synchronize()
-    extra = torch.cuda.max_memory_allocated() - base
+    if cuda:
+        torch.cuda.synchronize()
+        extra = torch.cuda.max_memory_allocated() - base
+    else:
+        extra = (peak_rss_since_reset() or base) - base
     return GenerationPeak(context=context, new_tokens=new_tokens, extra_bytes=extra,
-                          kv_bytes=kv_cache_bytes(model.config, context + new_tokens, batch))
+                          kv_bytes=kv_cache_bytes(model.config, context + new_tokens, batch),
+                          kind="cuda allocated" if cuda else "cpu rss")
 
 
 def decode_rows(models: dict, *, batches: tuple[int, ...], bandwidth: float, rounds: int = 2,
