@@ -43,6 +43,7 @@ def main() -> int:
     ap.add_argument("--size", default="1.1b", choices=["1.1b", "tiny"])
     ap.add_argument("--model", default="synthetic", choices=["synthetic", "smollm2"],
                     help="synthetic: the --size Llama; smollm2: the real SmolLM2-135M-Instruct from the cache")
+    ap.add_argument("--no-decode", action="store_true", help="skip the decode rows (memory and static cache only)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--level", type=int, default=2, choices=[1, 2])
     ap.add_argument("--presets", default="bf16,8bit,nf4-dq")
@@ -123,14 +124,15 @@ def main() -> int:
             load_all(tmp)
     save()
 
-    batches = [1, 8] + ([32] if a.level >= 2 else [])
-    if left() < 30 * len(batches):
+    batches = [] if a.no_decode else [1, 8] + ([32] if a.level >= 2 else [])
+    if batches and left() < 30 * len(batches):
         batches = batches[:max(1, int(left() // 30))]
         report["sections_skipped"].append("decode batches after " + ",".join(map(str, batches)))
     print(f"[{time.perf_counter() - start:6.1f} s] decode batches {batches}", flush=True)
-    report["decode"] = decode_rows({p: (m, report["presets"][p]["footprint"]) for p, m in models.items()},
-                                   batches=tuple(batches), bandwidth=bandwidth, rounds=a.rounds,
-                                   prompt_tokens=a.prompt_tokens, new_tokens=a.new_tokens)
+    resident = {p: (m, report["presets"][p]["footprint"]) for p, m in models.items()}
+    report["decode"] = {} if not batches else decode_rows(resident, batches=tuple(batches), bandwidth=bandwidth,
+                                                          rounds=a.rounds, prompt_tokens=a.prompt_tokens,
+                                                          new_tokens=a.new_tokens)
     for b, rows in report["decode"].items():
         for p, r in rows.items():
             busy = "-" if r["busy_share"] is None else f"{r['busy_share']:.2f}"

@@ -252,13 +252,14 @@ class GenerationPeak:
 
 def generation_peak(model, *, context: int, new_tokens: int = 8, batch: int = 1) -> GenerationPeak:
     """Peak memory of a greedy ``generate`` with a ``context``-token random prompt (see :class:`GenerationPeak`):
-    on CUDA ``torch.cuda.max_memory_allocated`` after a reset; on the CPU the peak RSS after resetting it
-    (:func:`llmfound.memory.reset_peak_rss`; glibc may reuse heap freed earlier, so the CPU figure can undercount
-    a first call's cost, never overcount it). Raises :class:`LlmfoundError` for a context beyond the model's
-    ``max_position_embeddings``, or on a CPU where the peak cannot be reset (not Linux)."""
+    on CUDA ``torch.cuda.max_memory_allocated`` after a reset; on the CPU the peak RSS after handing freed heap
+    back to the system (:func:`llmfound.memory.release_freed_memory`, else the call would reuse it unseen) and
+    resetting the peak (:func:`llmfound.memory.reset_peak_rss`); other threads' allocations count too. Raises
+    :class:`LlmfoundError` for a context beyond the model's ``max_position_embeddings``, or on a CPU where the
+    peak cannot be reset (not Linux)."""
     import torch
 
-    from llmfound.memory import peak_rss_since_reset, reset_peak_rss, rss_bytes
+    from llmfound.memory import peak_rss_since_reset, release_freed_memory, reset_peak_rss, rss_bytes
 
     device = next(model.parameters()).device
     limit = getattr(model.config, "max_position_embeddings", None)
@@ -272,6 +273,7 @@ def generation_peak(model, *, context: int, new_tokens: int = 8, batch: int = 1)
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     else:
+        release_freed_memory()
         base = rss_bytes()
         if not reset_peak_rss():
             raise LlmfoundError("generation_peak on the CPU needs /proc/self/clear_refs (Linux) to reset the peak RSS")
