@@ -11,7 +11,8 @@ One process: the ceilings (copy bandwidth, read + write counted; bf16 matmul), t
 together, timed in interleaved rounds after one warm-up call each (``llmfound.speed.decode_rows``), per batch.
 Level 2 adds batch 32 and the static-cache path (transformers compiles the forward on CUDA). Then peak memory
 while generating at each ``--contexts`` length against footprint + KV cache (CUDA: allocated bytes; CPU: the
-process's peak RSS, reset before each call), before the static path, whose first call compiles for minutes.
+process's peak RSS, reset before each call), after one warm-up call per preset at the shortest context,
+before the static path, whose first call compiles for minutes.
 
 The JSON is rewritten after every section, so a run cut short by a time limit keeps what it measured.
 ``--budget-s`` skips the sections that would start after that many seconds.
@@ -146,6 +147,7 @@ def main() -> int:
     if contexts:
         report["generation_peak"] = {}
         for p, m in models.items():
+            generation_peak(m, context=min(contexts), new_tokens=8)  # warm-up: a first call's one-time allocations
             for c in contexts:
                 if left() < 10:
                     report["sections_skipped"].append(f"peak {p} {c}")
