@@ -222,6 +222,27 @@ def test_a_cuda_device_that_is_not_there_is_refused():
         doctor.run((), ledger=False, device="cuda")
 
 
+def test_the_cli_prints_the_decode_table_within_80_columns(speed_report, capsys, monkeypatch):
+    import llmfound.upgrade.ledger
+    from rich.cells import cell_len
+
+    from llmfound.cli import main
+
+    speed_report()  # installs the tiny models, the small ceilings and an empty reference table
+    monkeypatch.setattr(doctor, "CAPABILITIES", tuple(c for c in doctor.CAPABILITIES if c.klass == "speed"
+                                                      and c.name != "llama.cpp decode (CPU)"))
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: [])
+    monkeypatch.setenv("COLUMNS", "80")
+    code = main(["doctor", "--device", "cpu", "--batches", "1,8"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "decode vs roofline: tiny synthetic Llama" in out, out
+    rows = [ln.split() for ln in out.split("decode vs roofline:")[1].splitlines() if ln.split()[:1] == ["bf16"]]
+    assert [r[1] for r in rows] == ["1", "8"], f"expected a bf16 row per batch, got:\n{out}"
+    wide = [ln for ln in out.splitlines() if cell_len(ln) > 80]
+    assert not wide, f"expected the report within 80 columns, got {wide[:2]}"
+
+
 def test_the_roofline_plot_is_a_png(speed_report, tmp_path):
     rep = speed_report()
     doctor.plot(rep, str(tmp_path / "roofline.png"))

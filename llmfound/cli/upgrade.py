@@ -95,6 +95,10 @@ def doctor_cmd(
     speed = _decode_table(report)
     if speed is not None:
         out.print(speed)
+        bw = next(c["data"]["bandwidth"] for c in report["capabilities"]
+                  if c["name"] == "decode per preset vs roofline")
+        out.print(f"roofline = batch x {bw / 1e9:,.1f} GB/s (copy, read + write) / bytes per step\n"
+                  "what bounds decode: docs/generation-speed.md", markup=False, emoji=False)
     out.print(_ledger_table(report["ledger"]))
     out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
               soft_wrap=False)
@@ -119,8 +123,7 @@ def _decode_table(report: dict) -> Table | None:
                          f"{r['tokens_per_s']:,.1f}", format_bytes(r["bytes_per_step"]),
                          f"{r['roofline_tokens_per_s']:,.0f}", f"{r['roofline_fraction']:.1%}",
                          "-" if r["busy_share"] is None else f"{r['busy_share']:.0%}"))
-    title = (f"decode vs roofline: {cap['data']['workload']}, {cap['data']['bandwidth'] / 1e9:,.1f} GB/s copy "
-             f"bandwidth (read + write)")
+    title = f"decode vs roofline: {cap['data']['workload']}"
     return narrow_table(title, ("preset", "batch", "ms/step", "tok/s", "bytes/step", "roofline", "reached",
                                 "busy"), rows, flexible=("ms/step",),
                         column_kw={k: {"justify": "right"} for k in ("batch", "tok/s", "roofline", "reached")})
