@@ -96,6 +96,20 @@ def test_the_kv_cache_is_2_x_layers_x_kv_heads_x_head_dim_x_bytes_per_token(mode
             f"{model}, {tokens} tokens x batch {batch}: expected {per_token * tokens * batch:,} B, got {got:,}")
 
 
+def test_memory_while_generating_reports_the_kv_cache_for_the_final_length(tiny_models):
+    """On the CPU the peak is the process's RSS (reset before the call, freed heap handed back first); what is
+    checked here is the bookkeeping, not a size: the analytic KV cache for prompt + new tokens, and a refusal
+    past the model's positions."""
+    m, _ = tiny_models["untied"]
+    g = speed.generation_peak(m, context=64, new_tokens=4)
+    want = speed.kv_cache_bytes(m.config, 68)
+    assert (g.kind, g.kv_bytes) == ("cpu rss", want), f"tiny Llama, 64 + 4 tokens: expected KV {want:,} B, got {g}"
+    assert g.extra_bytes >= 0, g
+    limit = m.config.max_position_embeddings
+    with pytest.raises(LlmfoundError, match=f"exceeds the model's {limit} positions"):
+        speed.generation_peak(m, context=limit, new_tokens=4)
+
+
 def test_bad_counts_are_refused_in_one_line():
     from types import SimpleNamespace
 
