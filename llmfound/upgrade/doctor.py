@@ -446,15 +446,19 @@ def decode_models(device: str) -> tuple[str, dict]:
         with tempfile.TemporaryDirectory() as tmp:
             save_synthetic_model(synthetic_llama_config("1.1b"), tmp, device=device)
             for p in presets:
+                t0 = time.perf_counter()
                 m, _ = load_model(tmp, p, device_map="auto", tokenizer=False)
                 models[p] = (m, expected_footprint(m, p).total)
+                _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
         workload = "synthetic-weight 1.1B Llama (TinyLlama shape)"
     else:
         if not assets.is_complete("smollm2-135m-instruct"):
             raise Skip("SmolLM2 is not cached; run `llmfound assets fetch smollm2-135m-instruct`")
         for p in presets:
+            t0 = time.perf_counter()
             m, _ = load_model("smollm2-135m-instruct", p, device_map="cpu", tokenizer=False)
             models[p] = (m, expected_footprint(m, p).total)
+            _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
         workload = "SmolLM2-135M-Instruct"
     _RUN["models"] = (workload, models)
     return _RUN["models"]
@@ -465,7 +469,8 @@ def check_decode(device: str):
     overrides): ms per step, tok/s, bytes read per step (the analytic footprint less the embedding rows a step
     does not read), the roofline those bytes give at the measured copy bandwidth, the fraction reached, and on
     CUDA the share of the call the device is busy (:func:`llmfound.speed.decode_rows`: one warm-up call per
-    preset, then 2 interleaved rounds; 8-token prompts, 5 new tokens). Warns for a tok/s below the reference."""
+    preset, then 2 interleaved rounds; 8-token prompts, 5 new tokens). ``data["load_s"]``: seconds each preset
+    took to load. Warns for a tok/s below the reference."""
     from llmfound.speed import decode_rows
 
     dev = _device(device)
@@ -490,7 +495,8 @@ def check_decode(device: str):
         + f"; batches {', '.join(map(str, batches))}; bandwidth {bw / 1e9:,.1f} GB/s"
         + ("" if threads is None else f"; {plural(threads['threads'], 'torch thread')} ({threads['busy_cores']} of "
                                       f"{threads['cores']} cores busy with other work)"))
-    return detail, {"workload": workload, "bandwidth": bw, "rows": rows, "threads": threads, "warn": warn}
+    return detail, {"workload": workload, "bandwidth": bw, "rows": rows, "threads": threads,
+                    "load_s": _RUN.get("load_s", {}), "warn": warn}
 
 
 def check_llama_cpp(device: str):
