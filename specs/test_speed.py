@@ -157,8 +157,13 @@ def test_decode_rows_give_every_preset_and_batch_its_roofline_fraction(tiny_mode
 def speed_report(tiny_models, monkeypatch):
     """Doctor's speed capabilities on the tiny models (no SmolLM2 load) and small ceilings, as
     ``run(reference=...)``: its ``reference`` is the table's entry for this machine's device model."""
+    from llmfound import streaming
+
     one = {"bf16": tiny_models["untied"]}
     monkeypatch.setattr(doctor, "decode_models", lambda device: ("tiny synthetic Llama", one))
+    # one thread, without sampling /proc/stat for 0.2 s per run (what the chooser picks is streaming's lesson)
+    real = streaming.choose_threads
+    monkeypatch.setattr(streaming, "choose_threads", lambda: real(cores=1, busy=0.0))
     monkeypatch.setitem(doctor.CEILING_SIZES, "cpu", {"nbytes": 4 << 20, "copies": 2, "n": 128, "products": 2})
     caps = tuple(c for c in doctor.CAPABILITIES if c.klass == "speed" and c.name != "llama.cpp decode (CPU)")
 
