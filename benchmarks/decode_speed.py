@@ -2,13 +2,17 @@
 
     python benchmarks/decode_speed.py --device cuda --size 1.1b --level 2 --out gpu-report/speed.json
     python benchmarks/decode_speed.py --device cpu --size tiny --level 1        # a smoke run, seconds
+    python benchmarks/decode_speed.py --device cpu --model smollm2 --level 2 --contexts 128,512,2048 \
+        --threads 1 --out cpu-speed.json                                         # the real SmolLM2 on this CPU
 
 One process: the ceilings (copy bandwidth, read + write counted; bf16 matmul), then one synthetic-weight Llama
-(``llmfound.synthetic``; NOT a real model: speed and memory do not depend on the weight values) loaded once per
-preset, all presets resident together, timed in interleaved rounds after a warm-up (``llmfound.speed``), per
-batch. Level 2 adds batch 32 and the static-cache path (transformers compiles the forward on CUDA). Then peak
-CUDA memory while generating at 512 / 2048 / 8192 tokens of context against footprint + KV cache (before the
-static path, whose first call compiles for minutes).
+(``llmfound.synthetic``; NOT a real model: speed and memory do not depend on the weight values), or with
+``--model smollm2`` the real SmolLM2-135M-Instruct from the cache, loaded once per preset, all presets resident
+together, timed in interleaved rounds after one warm-up call each (``llmfound.speed.decode_rows``), per batch.
+Level 2 adds batch 32 and the static-cache path (transformers compiles the forward on CUDA). Then peak memory
+while generating at each ``--contexts`` length against footprint + KV cache (CUDA: allocated bytes; CPU: the
+process's peak RSS, reset before each call), after one warm-up call per preset at the shortest context,
+before the static path, whose first call compiles for minutes.
 
 The JSON is rewritten after every section, so a run cut short by a time limit keeps what it measured.
 ``--budget-s`` skips the sections that would start after that many seconds.
@@ -29,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from llmfound.quantization import expected_footprint, footprint  # noqa: E402
 from llmfound.models import load_model
-from llmfound.speed import (busy_share, copy_bandwidth, generation_peak, interleaved, matmul_throughput,
-    roofline_tokens_per_s, spread, time_decode, weight_bytes_per_step)
+from llmfound.speed import (busy_share, copy_bandwidth, decode_rows, generation_peak,  # noqa: E402
+    matmul_throughput, roofline_tokens_per_s, spread, time_decode, weight_bytes_per_step)
 from llmfound.synthetic import save_synthetic_model, synthetic_llama_config  # noqa: E402
 
 
@@ -38,6 +42,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--size", default="1.1b", choices=["1.1b", "tiny"])
+    ap.add_argument("--model", default="synthetic", choices=["synthetic", "smollm2"],
+                    help="synthetic: the --size Llama; smollm2: the real SmolLM2-135M-Instruct from the cache")
+    ap.add_argument("--no-decode", action="store_true", help="skip the decode rows (memory and static cache only)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--level", type=int, default=2, choices=[1, 2])
     ap.add_argument("--presets", default="bf16,8bit,nf4-dq")
     ap.add_argument("--rounds", type=int, default=3)
@@ -53,9 +61,12 @@ def main() -> int:
     import torch
 
     warnings.filterwarnings("ignore", message="MatMul8bitLt")
+    if a.threads:
+        torch.set_num_threads(a.threads)
     start = time.perf_counter()
     left = lambda: a.budget_s - (time.perf_counter() - start)  # noqa: E731
-    report: dict = {"args": vars(a), "torch": torch.__version__, "sections_skipped": []}
+    report: dict = {"args": vars(a), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "sections_skipped": []}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -89,59 +100,54 @@ def main() -> int:
           f"{report['ceilings']['bf16_matmul_flop_per_s']['median'] / 1e12:.2f} TFLOP/s", flush=True)
     save()
 
-    cfg = synthetic_llama_config(a.size)
     contexts = [int(c) for c in a.contexts.split(",") if c]
-    cfg.max_position_embeddings = max([2048] + [c + 64 for c in contexts])
     presets = a.presets.split(",")
     models = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        save_synthetic_model(cfg, tmp, device=a.device)
+
+    def load_all(ref: str) -> None:
         for preset in presets:
             t0 = time.perf_counter()
-            m, _ = load_model(tmp, preset, device_map="auto" if big else "cpu", tokenizer=False)
+            m, _ = load_model(ref, preset, device_map="auto" if big else "cpu", tokenizer=False)
             fp = footprint(m)
             models[preset] = m
             report.setdefault("presets", {})[preset] = {
                 "load_s": time.perf_counter() - t0, "footprint": fp.total,
                 "analytic": expected_footprint(m, preset).total}
             print(f"  loaded {preset}: {fp.total:,} B", flush=True)
+
+    if a.model == "smollm2":
+        load_all("smollm2-135m-instruct")
+    else:
+        cfg = synthetic_llama_config(a.size)
+        cfg.max_position_embeddings = max([2048] + [c + 64 for c in contexts])
+        with tempfile.TemporaryDirectory() as tmp:
+            save_synthetic_model(cfg, tmp, device=a.device)
+            load_all(tmp)
     save()
 
-    batches = [1, 8] + ([32] if a.level >= 2 else [])
-    report["decode"] = {}
-    for b in batches:
-        if left() < 30:
-            report["sections_skipped"].append(f"decode batch {b}")
-            continue
-        print(f"[{time.perf_counter() - start:6.1f} s] decode batch {b}", flush=True)
-        tasks = {p: (lambda m=m, b=b: time_decode(m, batch=b, prompt_tokens=a.prompt_tokens,
-                                                  new_tokens=a.new_tokens)) for p, m in models.items()}
-        res = interleaved(tasks, rounds=a.rounds, warmup=1)
-        rows = {}
-        for p, r in res.items():
-            steps = [t.step_s for t in r["rounds"]]
-            bytes_step = weight_bytes_per_step(models[p], report["presets"][p]["footprint"], b)
-            roof = roofline_tokens_per_s(bytes_step, bandwidth, b)
-            tps = b / spread(steps)["median"]
-            rows[p] = {"step_s": spread(steps), "tokens_per_s": tps, "bytes_per_step": bytes_step,
-                       "roofline_tokens_per_s": roof, "roofline_fraction": tps / roof,
-                       "warmup_step_s": [t.step_s for t in r["warmup"]],
-                       "prefill_s": spread([t.prefill_s for t in r["rounds"]]),
-                       "wall_s": spread([t.wall_s for t in r["rounds"]])}
-            if big:
-                bs = busy_share(models[p], batch=b, prompt_tokens=a.prompt_tokens, new_tokens=a.new_tokens)
-                rows[p]["profiled"] = bs
-                rows[p]["busy_share"] = bs["kernel_s"] / rows[p]["wall_s"]["median"]
-            print(f"  {p:7} b={b:<3} {1000 * spread(steps)['median']:7.2f} ms/step  {tps:8.1f} tok/s  "
-                  f"roofline {roof:9.1f}  {100 * tps / roof:5.1f}%  busy "
-                  f"{rows[p].get('busy_share', float('nan')):.2f}  warm-up {1000 * rows[p]['warmup_step_s'][0]:.2f} ms",
+    batches = [] if a.no_decode else [1, 8] + ([32] if a.level >= 2 else [])
+    if batches and left() < 30 * len(batches):
+        batches = batches[:max(1, int(left() // 30))]
+        report["sections_skipped"].append("decode batches after " + ",".join(map(str, batches)))
+    print(f"[{time.perf_counter() - start:6.1f} s] decode batches {batches}", flush=True)
+    resident = {p: (m, report["presets"][p]["footprint"]) for p, m in models.items()}
+    report["decode"] = {} if not batches else decode_rows(resident, batches=tuple(batches), bandwidth=bandwidth,
+                                                          rounds=a.rounds, prompt_tokens=a.prompt_tokens,
+                                                          new_tokens=a.new_tokens)
+    for b, rows in report["decode"].items():
+        for p, r in rows.items():
+            busy = "-" if r["busy_share"] is None else f"{r['busy_share']:.2f}"
+            warm = f"{1000 * r['warmup_step_s'][0]:.2f} ms" if r["warmup_step_s"] else "-"
+            print(f"  {p:7} b={b:<3} {r['ms_per_step']:7.2f} ms/step  {r['tokens_per_s']:8.1f} tok/s  roofline "
+                  f"{r['roofline_tokens_per_s']:9.1f}  {100 * r['roofline_fraction']:5.1f}%  busy {busy}  "
+                  f"warm-up {warm}",
                   flush=True)
-        report["decode"][str(b)] = rows
-        save()
+    save()
 
-    if big:
+    if contexts:
         report["generation_peak"] = {}
         for p, m in models.items():
+            generation_peak(m, context=min(contexts), new_tokens=8)  # warm-up: a first call's one-time allocations
             for c in contexts:
                 if left() < 10:
                     report["sections_skipped"].append(f"peak {p} {c}")
@@ -155,11 +161,11 @@ def main() -> int:
                 fp = report["presets"][p]["footprint"]
                 report["generation_peak"].setdefault(p, {})[str(c)] = {
                     "extra_bytes": g.extra_bytes, "kv_bytes": g.kv_bytes, "footprint": fp,
-                    "peak_bytes": fp + g.extra_bytes, "estimate_bytes": fp + g.kv_bytes}
+                    "peak_bytes": fp + g.extra_bytes, "estimate_bytes": fp + g.kv_bytes, "kind": g.kind}
                 print(f"  peak {p:7} ctx {c:5}: footprint {fp / 1e6:8.1f} MB + extra {g.extra_bytes / 1e6:8.1f} MB"
                       f" (KV {g.kv_bytes / 1e6:7.1f} MB)", flush=True)
             save()
-    if big and a.level >= 2:
+    if a.level >= 2:
         report["static"] = {}
         for p in ("bf16", "nf4-dq"):
             if p not in models or left() < (120 if p == "bf16" else 150):
@@ -180,8 +186,9 @@ def main() -> int:
                        "wall_s": spread([t.wall_s for t in runs])}
                 bs = busy_share(models[p], batch=1, prompt_tokens=a.prompt_tokens, new_tokens=a.new_tokens,
                                 cache_implementation="static")
-                row["profiled"] = bs
-                row["busy_share"] = bs["kernel_s"] / row["wall_s"]["median"]
+                if bs is not None:
+                    row["profiled"] = bs
+                    row["busy_share"] = bs["kernel_s"] / row["wall_s"]["median"]
             except Exception as e:  # noqa: BLE001 - a compile failure is a finding to record, not a crash
                 row = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
             report["static"][p] = row

@@ -39,7 +39,7 @@ argument type), as in Python itself.
 from __future__ import annotations
 
 __all__ = [
-    "EXIT_CODES", "CAPABILITY_EXIT_CODES", "first_line", "get_by_name",
+    "EXIT_CODES", "CAPABILITY_EXIT_CODES", "DOCTOR_WARN_EXIT_CODE", "first_line", "get_by_name",
     "LlmfoundError", "UnknownNameError", "AssetError", "AssetMissingError", "NpmMissingError", "ModelFolderError",
     "BrokenEnvironmentError", "NoCudaError", "NoOfflineModelError", "UntrainedWeightsError", "InputTooLongError",
     "TokenizerMismatchError", "InvalidMessagesError", "ChatTemplateError", "NoChatTemplateError",
@@ -48,8 +48,12 @@ __all__ = [
 ]
 
 CAPABILITY_EXIT_CODES: dict[str, int] = {"bitsandbytes": 10, "quantization": 11, "streaming": 12, "tokenizers": 13,
-                                         "templates": 14}
+                                         "templates": 14, "speed": 15}
 """``llmfound doctor``'s exit status per capability class: the first failing class in this order decides it."""
+
+DOCTOR_WARN_EXIT_CODE = 20
+"""``llmfound doctor``'s exit status when nothing required failed but a capability warned (a speed row slower
+than the reference for this device model by more than its band)."""
 
 EXIT_CODES: dict[int, str] = {
     0: "success (doctor: every required capability passed or was skipped; snapshot compare, gate: no drift)",
@@ -66,6 +70,8 @@ EXIT_CODES: dict[int, str] = {
        "(BrokenEnvironmentError)",
     **{code: f"doctor: the first failing capability class is {klass!r}" for klass, code in
        CAPABILITY_EXIT_CODES.items()},
+    DOCTOR_WARN_EXIT_CODE: "doctor: nothing required failed, but a capability warned: a speed row slower than the "
+                           "reference for this device model by more than its band",
     130: "interrupted (Ctrl-C); the cache keeps only entries that were complete",
 }
 """Every exit status of the ``llmfound`` command and what it means (docs/cli.md shows this table)."""

@@ -3,7 +3,8 @@ operating system. What footprint, quality, generate and doctor read to say what 
 
 from __future__ import annotations
 
-__all__ = ["rss_bytes", "peak_rss_bytes", "peak_cuda_bytes", "release_freed_memory", "available_bytes"]
+__all__ = ["rss_bytes", "peak_rss_bytes", "reset_peak_rss", "peak_rss_since_reset", "peak_cuda_bytes",
+           "release_freed_memory", "available_bytes"]
 
 
 def peak_rss_bytes() -> int:
@@ -11,6 +12,31 @@ def peak_rss_bytes() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident set size (``VmHWM``) to its current RSS, so that
+    :func:`peak_rss_since_reset` covers only what follows: writes ``5`` to ``/proc/self/clear_refs`` (Linux 4.0
+    and later). ``getrusage``'s ru_maxrss (:func:`peak_rss_bytes`) is not reset. False where it cannot be done."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset() -> int | None:
+    """The peak resident set size since the last :func:`reset_peak_rss` (``VmHWM`` of /proc/self/status), in
+    bytes; None where /proc does not say."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def rss_bytes() -> int:

@@ -22,7 +22,7 @@ from llmfound.errors import LlmfoundError
 
 __all__ = ["copy_bandwidth", "matmul_throughput", "StepClock", "DecodeTiming", "time_decode", "interleaved",
            "weight_bytes_per_step", "roofline_tokens_per_s", "busy_share", "kv_cache_bytes", "generation_peak",
-           "spread"]
+           "spread", "decode_rows"]
 
 
 def _sync(device: str) -> None:
@@ -237,38 +237,94 @@ def kv_cache_bytes(config, tokens: int, batch: int = 1, bytes_per_value: int = 2
 
 @dataclass
 class GenerationPeak:
-    """Device memory while one ``generate`` ran, in bytes: ``extra_bytes`` is the peak allocated during the call
-    above what was allocated before it (KV cache + activations + logits + workspace); ``kv_bytes`` the analytic
-    KV cache for the call's final length."""
+    """Memory while one ``generate`` ran, in bytes: ``extra_bytes`` is the peak during the call above what was
+    held before it (KV cache + activations + logits + workspace): CUDA's allocated bytes on a GPU, the process's
+    resident set size on the CPU (``kind`` says which); ``kv_bytes`` the analytic KV cache for the call's final
+    length."""
 
     context: int
     new_tokens: int
     extra_bytes: int
     kv_bytes: int
+    kind: str = "cuda allocated"
     data: dict = field(default_factory=dict)
 
 
 def generation_peak(model, *, context: int, new_tokens: int = 8, batch: int = 1) -> GenerationPeak:
-    """Peak CUDA memory of a greedy ``generate`` with a ``context``-token random prompt (see
-    :class:`GenerationPeak`). Raises :class:`LlmfoundError` off CUDA (host memory has no per-call peak that
-    torch reports) or for a context beyond the model's ``max_position_embeddings``."""
+    """Peak memory of a greedy ``generate`` with a ``context``-token random prompt (see :class:`GenerationPeak`):
+    on CUDA ``torch.cuda.max_memory_allocated`` after a reset; on the CPU the peak RSS after handing freed heap
+    back to the system (:func:`llmfound.memory.release_freed_memory`, else the call would reuse it unseen) and
+    resetting the peak (:func:`llmfound.memory.reset_peak_rss`); other threads' allocations count too. Raises
+    :class:`LlmfoundError` for a context beyond the model's ``max_position_embeddings``, or on a CPU where the
+    peak cannot be reset (not Linux)."""
     import torch
 
+    from llmfound.memory import peak_rss_since_reset, release_freed_memory, reset_peak_rss, rss_bytes
+
     device = next(model.parameters()).device
-    if device.type != "cuda":
-        raise LlmfoundError("generation_peak measures CUDA memory; the model is on " + device.type)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and context + new_tokens > limit:
         raise LlmfoundError(f"context {context} + {new_tokens} new tokens exceeds the model's {limit} positions")
     ids = torch.randint(3, model.config.vocab_size, (batch, context)).to(device)
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        release_freed_memory()
+        base = rss_bytes()
+        if not reset_peak_rss():
+            raise LlmfoundError("generation_peak on the CPU needs /proc/self/clear_refs (Linux) to reset the peak RSS")
     with torch.inference_mode():
         model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
                        min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
-    torch.cuda.synchronize()
-    extra = torch.cuda.max_memory_allocated() - base
+    if cuda:
+        torch.cuda.synchronize()
+        extra = torch.cuda.max_memory_allocated() - base
+    else:
+        extra = (peak_rss_since_reset() or base) - base
     return GenerationPeak(context=context, new_tokens=new_tokens, extra_bytes=extra,
-                          kv_bytes=kv_cache_bytes(model.config, context + new_tokens, batch))
+                          kv_bytes=kv_cache_bytes(model.config, context + new_tokens, batch),
+                          kind="cuda allocated" if cuda else "cpu rss")
+
+
+def decode_rows(models: dict, *, batches: tuple[int, ...], bandwidth: float, rounds: int = 2,
+                prompt_tokens: int = 16, new_tokens: int = 6, **generate_kwargs) -> dict[str, dict[str, dict]]:
+    """Time greedy decode of every model at every batch against its roofline: the table ``llmfound doctor``
+    and ``benchmarks/decode_speed.py`` print.
+
+    ``models``: ``{preset: (model, footprint_bytes)}``, all resident at once. Per batch, the presets run in
+    :func:`interleaved` rounds (``rounds`` >= 1); each preset gets one warm-up call before its first batch only
+    (the first call of a freshly loaded model is the slow one). ``bandwidth``: bytes per second (the roofline's
+    ceiling, e.g. :func:`copy_bandwidth`). Returns ``{str(batch): {preset: row}}``, a row being
+    ``{"step_s": spread of the rounds' median seconds per step, "ms_per_step", "tokens_per_s" (all sequences),
+    "bytes_per_step", "roofline_tokens_per_s", "roofline_fraction", "busy_share" (CUDA: kernel time over the
+    median wall time of the call; None on the CPU), "warmup_step_s": [seconds] (empty after the first batch)}``.
+    Raises :class:`LlmfoundError` for no models, no batches, a batch below 1 or a non-positive bandwidth."""
+    if not models or not batches or any(b < 1 for b in batches) or bandwidth <= 0:
+        raise LlmfoundError(f"decode_rows needs models, batches >= 1 and a positive bandwidth, got "
+                            f"{len(models)} models, batches {list(batches)}, bandwidth {bandwidth}")
+    out: dict[str, dict[str, dict]] = {}
+    for i, b in enumerate(batches):
+        tasks = {p: (lambda m=m, b=b: time_decode(m, batch=b, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
+                                                  **generate_kwargs)) for p, (m, _) in models.items()}
+        res = interleaved(tasks, rounds=rounds, warmup=1 if i == 0 else 0)
+        rows = {}
+        for p, r in res.items():
+            model, fp = models[p]
+            steps = spread([t.step_s for t in r["rounds"]])
+            bytes_step = weight_bytes_per_step(model, fp, b)
+            roof = roofline_tokens_per_s(bytes_step, bandwidth, b)
+            tps = b / steps["median"]
+            busy = None
+            if next(model.parameters()).device.type == "cuda":
+                prof = busy_share(model, batch=b, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
+                                  **generate_kwargs)
+                busy = prof["kernel_s"] / statistics.median(t.wall_s for t in r["rounds"])
+            rows[p] = {"step_s": steps, "ms_per_step": 1000 * steps["median"], "tokens_per_s": tps,
+                       "bytes_per_step": bytes_step, "roofline_tokens_per_s": roof, "roofline_fraction": tps / roof,
+                       "busy_share": busy, "warmup_step_s": [t.step_s for t in r["warmup"]]}
+        out[str(b)] = rows
+    return out

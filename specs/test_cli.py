@@ -54,6 +54,10 @@ def one_error_line(err: str) -> str:
     (["snapshot", "record", "/no/such/folder/snap.json"], 2, "folder '/no/such/folder' does not exist"),
     (["doctor", "--plot", "/no/such/folder/fp.png"], 2, "its folder '/no/such/folder' does not exist"),
     (["doctor", "--plot", "fp.txt"], 2, "--plot writes a PNG"),
+    (["doctor", "--level", "3"], 2, "doctor --level must be one of 1, 2, got 3"),
+    (["doctor", "--batches", "1,-8"], 2, "doctor batch sizes must be whole numbers >= 1, got 1, -8"),
+    (["doctor", "--batches", "one"], 2, "--batches takes comma-separated whole numbers like 1,8, got 'one'"),
+    (["doctor", "--device", "tpu"], 2, "doctor --device must be auto, cpu or cuda, got 'tpu'"),
     (["demo", "--max-new-tokens", "0"], 2, "--max-new-tokens must be positive, got 0"),
 ])
 def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(capsys, argv, code, says):

@@ -18,7 +18,7 @@ from rich.table import Table
 from llmfound.cli.terminal import narrow_table, err, out
 from llmfound.errors import LlmfoundError
 from llmfound.upgrade.sections import SECTIONS
-from llmfound.units import format_gib, plural
+from llmfound.units import format_bytes, format_gib, plural
 
 __all__ = ["doctor_cmd", "SECTION_NAMES", "snapshot_app", "snapshot_record", "snapshot_compare", "gate_cmd",
            "gate_merge_cmd"]
@@ -30,17 +30,29 @@ __all__ = ["doctor_cmd", "SECTION_NAMES", "snapshot_app", "snapshot_record", "sn
 
 def doctor_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (schema in llmfound.upgrade.doctor)"),
-    plot: Optional[str] = typer.Option(None, "--plot", help="write a PNG bar chart of footprints per preset"),
+    plot: Optional[str] = typer.Option(None, "--plot", help="write a PNG: footprints per preset and the decode "
+                                                            "roofline (tok/s against bytes per step)"),
+    level: int = typer.Option(1, "--level", help="1: checks, ceilings, eager decode at batch 1 and 8 (seconds); "
+                                                 "2: adds batch 32 and the static cache (minutes)"),
+    batches: Optional[str] = typer.Option(None, "--batches", help="comma-separated batch sizes for the decode "
+                                                                  "rows (default 1,8; level 2: 1,8,32)"),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when there is one), cpu or cuda"),
 ) -> None:
-    """Pass / fail / skip per capability (bitsandbytes, quantization, streaming, tokenizers, templates).
+    """Pass / warn / fail / skip per capability (bitsandbytes, quantization, streaming, tokenizers, templates,
+    speed).
 
     Exit 0 when every required capability passes; else 10 bitsandbytes, 11 quantization, 12 streaming,
-    13 tokenizers, 14 templates (the first failing class)."""
+    13 tokenizers, 14 templates, 15 speed (the first failing class); 20 when nothing failed but a speed row
+    warned (slower than the reference for this device model by more than its band)."""
     from llmfound.upgrade import doctor
 
     from rich.markup import escape
 
-    color = {"pass": "green", "fail": "red", "skip": "yellow"}
+    try:
+        sizes = tuple(int(x) for x in batches.split(",")) if batches is not None else None
+    except ValueError:
+        raise LlmfoundError(f"--batches takes comma-separated whole numbers like 1,8, got {batches!r}") from None
+    color = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "yellow"}
 
     def styled(status: str) -> str:
         return f"[{color[status]}]{doctor.STATUS_LABELS[status]}[/{color[status]}]"
@@ -67,7 +79,7 @@ def doctor_cmd(
     if plot:
         doctor.check_plot_path(plot)  # before the checks run, so a typo does not cost the whole run
     with status:
-        report = doctor.run(on_result=live)
+        report = doctor.run(on_result=live, level=level, batches=sizes, device=device)
     if plot:
         doctor.plot(report, plot)
     if as_json:
@@ -82,12 +94,41 @@ def doctor_cmd(
             for c in report["capabilities"]]
     out.print(narrow_table("capabilities", ("capability", "status", "s", "detail"), rows, flexible=("detail",),
                             column_kw={"s": {"justify": "right"}}))
+    speed = _decode_table(report)
+    if speed is not None:
+        out.print(speed)
+        bw = next(c["data"]["bandwidth"] for c in report["capabilities"]
+                  if c["name"] == "decode per preset vs roofline")
+        out.print(f"roofline = batch x {bw / 1e9:,.1f} GB/s (copy, read + write) / bytes per step\n"
+                  "what bounds decode: docs/generation-speed.md", markup=False, emoji=False)
     out.print(_ledger_table(report["ledger"]))
     out.print("more detail: `python -m bitsandbytes` (backend diagnosis), `transformers env` (environment dump)",
               soft_wrap=False)
     if plot:
         out.print(f"footprint chart written to {plot}", markup=False, emoji=False)
     raise typer.Exit(report["exit_code"])
+
+
+def _decode_table(report: dict) -> Table | None:
+    """The decode rows (``capabilities[].data.rows`` of "decode per preset vs roofline") as a table: preset,
+    batch, ms per step (the rounds' range), tok/s, bytes per step, roofline tok/s, fraction reached, device busy;
+    None when that check did not run."""
+    cap = next((c for c in report["capabilities"] if c["name"] == "decode per preset vs roofline"
+                and c["status"] in ("pass", "warn")), None)
+    if cap is None:
+        return None
+    rows = []
+    for b, by in cap["data"]["rows"].items():
+        for p, r in by.items():
+            st = r["step_s"]
+            rows.append((p, b, f"{r['ms_per_step']:,.1f} ({1000 * st['min']:,.1f}-{1000 * st['max']:,.1f})",
+                         f"{r['tokens_per_s']:,.1f}", format_bytes(r["bytes_per_step"]),
+                         f"{r['roofline_tokens_per_s']:,.0f}", f"{r['roofline_fraction']:.1%}",
+                         "-" if r["busy_share"] is None else f"{r['busy_share']:.0%}"))
+    title = f"decode vs roofline: {cap['data']['workload']}"
+    return narrow_table(title, ("preset", "batch", "ms/step", "tok/s", "bytes/step", "roofline", "reached",
+                                "busy"), rows, flexible=("ms/step",),
+                        column_kw={k: {"justify": "right"} for k in ("batch", "tok/s", "roofline", "reached")})
 
 
 def _ledger_table(entries: list[dict]) -> Table:

@@ -5,33 +5,54 @@ It complements, not replaces, ``python -m bitsandbytes`` (bitsandbytes' own back
 here, numerically, and says which ones do not.
 
 Each capability has a failure class; the exit status is 0 when every required capability passed (skips are
-fine), else the code of the first failing class in table order (see :data:`EXIT_CODES`).
+fine), else the code of the first failing class in table order (see :data:`EXIT_CODES`). A speed row slower
+than the reference for this device model by more than its band (:data:`SPEED_REFERENCE`) is a **warn**: its
+own exit status, :data:`WARN_EXIT_CODE`, when nothing failed.
+
+Levels, like DCGM's diagnostics: level 1 (the default, seconds) runs the correctness checks, the box's
+ceilings (copy bandwidth, bf16 matmul) and eager decode per preset at batch 1 and 8; level 2 (minutes) adds
+batch 32 and the static-cache path (transformers compiles the forward on CUDA).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
 import traceback
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from llmfound.environment import accelerator, versions
-from llmfound.errors import CAPABILITY_EXIT_CODES, first_line
+from llmfound.errors import CAPABILITY_EXIT_CODES, DOCTOR_WARN_EXIT_CODE, LlmfoundError, NoCudaError, first_line
 from llmfound.outputs import check_plot_path
 from llmfound.units import SI_NOTE, format_bytes, plural
 
-__all__ = ["SCHEMA", "EXIT_CODES", "Skip", "CheckResult", "STATUS_LABELS", "progress_line", "Capability", "MATMUL_TOL",
-           "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit", "check_synthetic_footprints",
-           "check_quality_slice", "check_streaming", "check_tokenizers", "check_templates", "CAPABILITIES", "run",
-           "plot"]
+__all__ = ["SCHEMA", "EXIT_CODES", "WARN_EXIT_CODE", "LEVELS", "Skip", "CheckResult", "STATUS_LABELS",
+           "progress_line", "Capability", "MATMUL_TOL", "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit",
+           "check_synthetic_footprints", "check_quality_slice", "check_streaming", "check_tokenizers",
+           "check_templates", "SPEED_REFERENCE", "CEILING_SIZES", "device_model", "speed_reference",
+           "check_copy_bandwidth", "check_matmul_throughput", "decode_models", "check_decode", "check_llama_cpp",
+           "check_static_cache", "CAPABILITIES", "run", "plot"]
 
-SCHEMA = 2
+SCHEMA = 3
 """Version of the JSON report's layout (``llmfound doctor --json``). 2: a footprint row's analytic bytes are
-``analytic`` (1 called them ``bound``)."""
+``analytic`` (1 called them ``bound``). 3: ``level``, ``device`` and ``device_model`` keys; status "warn"; the
+speed rows."""
 
 EXIT_CODES = CAPABILITY_EXIT_CODES
 """Exit status per failure class (first failing class in capability order wins; all are in the JSON); the
 table lives in :mod:`llmfound.errors` with every other exit status."""
+
+
+WARN_EXIT_CODE = DOCTOR_WARN_EXIT_CODE
+"""Exit status when no required capability failed but one warned (slower than its reference)."""
+
+LEVELS = (1, 2)
+"""``--level`` choices: 1 ceilings + eager decode at batch 1 and 8 (seconds); 2 adds batch 32 and the static
+cache (minutes)."""
 
 
 class Skip(Exception):
@@ -40,7 +61,7 @@ class Skip(Exception):
 
 @dataclass
 class CheckResult:
-    """One capability's outcome: ``status`` "pass" | "fail" | "skip", ``detail`` (measured values or the
+    """One capability's outcome: ``status`` "pass" | "warn" | "fail" | "skip", ``detail`` (measured values or the
     reason), ``seconds`` it took, ``klass`` its failure class, ``required`` whether a fail changes the exit."""
 
     name: str
@@ -52,7 +73,7 @@ class CheckResult:
     data: dict = field(default_factory=dict)
 
 
-STATUS_LABELS = {"pass": "pass", "fail": "FAIL", "skip": "skip"}
+STATUS_LABELS = {"pass": "pass", "warn": "warn", "fail": "FAIL", "skip": "skip"}
 """How each status is printed: four characters, a failure in capitals."""
 
 
@@ -65,12 +86,14 @@ def progress_line(result: CheckResult) -> str:
 
 @dataclass(frozen=True)
 class Capability:
-    """A named check: ``fn(device)`` returns ``(detail, data)`` on success, raises :class:`Skip` or fails."""
+    """A named check: ``fn(device)`` returns ``(detail, data)`` on success, raises :class:`Skip` or fails; a
+    ``data["warn"]`` list of reasons makes it "warn". ``level``: the lowest ``--level`` that runs it."""
 
     name: str
     klass: str
     fn: Callable[[str], tuple[str, dict]]
     required: bool = True
+    level: int = 1
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -271,6 +294,264 @@ def check_templates(device: str):
     return f"{len(done)} family templates render a user turn", {"ok": done, "missing": missing}
 
 
+# ------------------------------------------------------------------------------------------------ speed
+
+SPEED_REFERENCE: dict = json.loads((Path(__file__).parent / "data" / "speed_reference.json").read_text("utf-8"))
+"""The reference per device model (``llmfound/upgrade/data/speed_reference.json``): ``{"band": float,
+"devices": {device model: {"source", "date", "workload", "band" (optional: the device's own), "copy_bytes_per_s",
+"bf16_matmul_flop_per_s", "decode_tokens_per_s": {"preset/batch": tok/s}}}}``. A measured ceiling or decode
+speed below ``reference / band`` warns; each device's ``source`` says where its numbers come from."""
+
+_RUN: dict = {}
+"""What the current :func:`run` was asked for (``level``, ``batches``) and what its speed checks share (the
+measured bandwidth, the loaded models); emptied when the run ends."""
+
+
+def device_model(device: str) -> str:
+    """The key of :data:`SPEED_REFERENCE` for this machine: the CUDA device's name (``"NVIDIA H200"``) on
+    ``"cuda"``, else the CPU's ``model name`` from /proc/cpuinfo (``platform.processor()`` elsewhere) and the
+    CPUs this process may use: ``"AMD EPYC (2 CPUs)"``."""
+    import platform
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(0)
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name or platform.processor() or 'unknown CPU'} ({cpus} CPUs)"
+
+
+def speed_reference(device: str) -> dict | None:
+    """This device model's entry in :data:`SPEED_REFERENCE`, or None when the table has none (no warn then)."""
+    return SPEED_REFERENCE["devices"].get(device_model(device))
+
+
+def _band(ref: dict | None) -> float:
+    """The device's own ``band`` when its entry has one (a shared machine's load moves its figures more), else
+    the table's."""
+    return (ref or {}).get("band") or SPEED_REFERENCE["band"]
+
+
+def _below(measured: float, key: str, ref: dict | None, unit: float, label: str) -> list[str]:
+    """The warn reason when ``measured`` is below the reference's ``key`` divided by the band, else []."""
+    want = (ref or {}).get(key)
+    band = _band(ref)
+    if want is None or measured >= want / band:
+        return []
+    return [f"{label} {measured / unit:,.1f} is {want / measured:.2f}x below the reference {want / unit:,.1f} "
+            f"({ref['date']}; band {band}x)"]
+
+
+@contextlib.contextmanager
+def _threads(device: str):
+    """On the CPU, torch's thread count for the speed checks: chosen once per run by
+    :func:`llmfound.streaming.choose_threads` (a core others keep busy is left out: on a shared 2-core box, two
+    threads decode several times slower than one) and restored afterwards. Nothing on CUDA."""
+    import torch
+
+    if device.startswith("cuda"):
+        yield
+        return
+    if "threads" not in _RUN:
+        from llmfound.streaming import choose_threads
+
+        c = choose_threads()
+        _RUN["threads"] = {"threads": c.threads, "cores": c.cores, "busy_cores": round(c.busy, 2)}
+    before = torch.get_num_threads()
+    torch.set_num_threads(_RUN["threads"]["threads"])
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+CEILING_SIZES = {"cpu": {"nbytes": 64 << 20, "copies": 5, "n": 1024, "products": 3},
+                 "cuda": {"nbytes": 1 << 30, "copies": 10, "n": 8192, "products": 10}}
+"""How big the ceiling measurements are, per device kind: the copied buffer (bytes) and copies per
+measurement, the matmul's ``n`` (``n x n`` bf16 matrices) and products per measurement; each is measured 3
+times."""
+
+
+def _ceiling_sizes(device: str) -> dict:
+    return CEILING_SIZES["cuda" if device.startswith("cuda") else "cpu"]
+
+
+def _bandwidth(device: str) -> dict:
+    if "bandwidth" not in _RUN:
+        from llmfound.speed import copy_bandwidth, spread
+
+        z = _ceiling_sizes(device)
+        with _threads(device):
+            _RUN["bandwidth"] = spread([copy_bandwidth(device, nbytes=z["nbytes"], repeats=z["copies"])
+                                        for _ in range(3)])
+    return _RUN["bandwidth"]
+
+
+def check_copy_bandwidth(device: str):
+    """Memory copy bandwidth of ``device`` (:func:`llmfound.speed.copy_bandwidth`, read + write counted): 3
+    measurements of 5 copies of 64 MiB (CPU) or 10 of 1 GiB (CUDA); the median, its spread, and a warn when it is
+    below :data:`SPEED_REFERENCE` for this device model by more than the band. Bytes per second in ``data``."""
+    dev = _device(device)
+    bw = _bandwidth(dev)
+    ref = speed_reference(dev)
+    z = _ceiling_sizes(dev)
+    detail = (f"{bw['median'] / 1e9:,.1f} GB/s on {dev} (read + write counted; {z['copies']} copies of "
+              f"{format_bytes(z['nbytes'])}, 3 times, spread {bw['spread']:.0%})")
+    warn = _below(bw["median"], "copy_bytes_per_s", ref, 1e9, "copy GB/s")
+    return detail, {"bytes_per_s": bw, "reference": ref and ref.get("copy_bytes_per_s"), "warn": warn,
+                    "threads": _RUN.get("threads")}
+
+
+def check_matmul_throughput(device: str):
+    """bf16 dense matmul throughput of ``device`` (:func:`llmfound.speed.matmul_throughput`): 1024^3 x 3 on the
+    CPU (GFLOP/s), 8192^3 x 10 on CUDA (TFLOP/s), 3 times; median, spread, warn as for the copy bandwidth.
+    FLOP per second in ``data``."""
+    from llmfound.speed import matmul_throughput, spread
+
+    dev = _device(device)
+    z = _ceiling_sizes(dev)
+    with _threads(dev):
+        mm = spread([matmul_throughput(dev, n=z["n"], repeats=z["products"]) for _ in range(3)])
+    unit, name = (1e12, "TFLOP/s") if dev.startswith("cuda") else (1e9, "GFLOP/s")
+    detail = (f"{mm['median'] / unit:,.1f} {name} on {dev} (bf16, {z['n']}^3 x {z['products']}, 3 times, spread "
+              f"{mm['spread']:.0%})")
+    warn = _below(mm["median"], "bf16_matmul_flop_per_s", speed_reference(dev), unit, f"matmul {name}")
+    ref = speed_reference(dev)
+    return detail, {"flop_per_s": mm, "unit": name, "reference": ref and ref.get("bf16_matmul_flop_per_s"),
+                    "warn": warn, "threads": _RUN.get("threads")}
+
+
+def decode_models(device: str) -> tuple[str, dict]:
+    """``(workload, {preset: (model, analytic footprint bytes)})`` for the decode rows, loaded once per run: the
+    real SmolLM2-135M on the CPU, the synthetic-weight 1.1B Llama on CUDA (speed does not depend on the weight
+    values). Raises :class:`Skip` on the CPU when SmolLM2 is not cached."""
+    if "models" in _RUN:
+        return _RUN["models"]
+    import tempfile
+
+    from llmfound import assets
+    from llmfound.models import load_model
+    from llmfound.quantization import expected_footprint
+    from llmfound.synthetic import save_synthetic_model, synthetic_llama_config
+
+    presets = ("bf16", "8bit", "nf4-dq")
+    models = {}
+    if device.startswith("cuda"):
+        with tempfile.TemporaryDirectory() as tmp:
+            save_synthetic_model(synthetic_llama_config("1.1b"), tmp, device=device)
+            for p in presets:
+                t0 = time.perf_counter()
+                m, _ = load_model(tmp, p, device_map="auto", tokenizer=False)
+                models[p] = (m, expected_footprint(m, p).total)
+                _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
+        workload = "synthetic-weight 1.1B Llama (TinyLlama shape)"
+    else:
+        if not assets.is_complete("smollm2-135m-instruct"):
+            raise Skip("SmolLM2 is not cached; run `llmfound assets fetch smollm2-135m-instruct`")
+        for p in presets:
+            t0 = time.perf_counter()
+            m, _ = load_model("smollm2-135m-instruct", p, device_map="cpu", tokenizer=False)
+            models[p] = (m, expected_footprint(m, p).total)
+            _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
+        workload = "SmolLM2-135M-Instruct"
+    _RUN["models"] = (workload, models)
+    return _RUN["models"]
+
+
+def check_decode(device: str):
+    """Eager greedy decode per preset (bf16, 8bit, nf4-dq) at batch 1 and 8 (level 2: and 32; ``--batches``
+    overrides): ms per step, tok/s, bytes read per step (the analytic footprint less the embedding rows a step
+    does not read), the roofline those bytes give at the measured copy bandwidth, the fraction reached, and on
+    CUDA the share of the call the device is busy (:func:`llmfound.speed.decode_rows`: one warm-up call per
+    preset, then 2 interleaved rounds; 8-token prompts, 5 new tokens). ``data["load_s"]``: seconds each preset
+    took to load. Warns for a tok/s below the reference."""
+    from llmfound.speed import decode_rows
+
+    dev = _device(device)
+    batches = _RUN.get("batches") or ((1, 8, 32) if _RUN.get("level", 1) >= 2 else (1, 8))
+    bw = _bandwidth(dev)["median"]
+    workload, models = decode_models(dev)
+    with _threads(dev):
+        rows = decode_rows(models, batches=batches, bandwidth=bw, rounds=2, prompt_tokens=8, new_tokens=5)
+    threads = _RUN.get("threads")
+    ref = speed_reference(dev)
+    warn = []
+    for b, by_preset in rows.items():
+        for p, r in by_preset.items():
+            want = ((ref or {}).get("decode_tokens_per_s") or {}).get(f"{p}/{b}")
+            r["reference_tokens_per_s"] = want
+            if want and r["tokens_per_s"] < want / _band(ref):
+                warn.append(f"{p} batch {b}: {r['tokens_per_s']:,.1f} tok/s is {want / r['tokens_per_s']:.2f}x below "
+                            f"the reference {want:,.1f} ({ref['date']}; band {_band(ref)}x)")
+    one = rows[str(batches[0])]
+    detail = (f"{workload} on {dev}, batch {batches[0]}: " + ", ".join(
+        f"{p} {r['tokens_per_s']:,.1f} tok/s ({r['roofline_fraction']:.1%} of its roofline)" for p, r in one.items())
+        + f"; batches {', '.join(map(str, batches))}; bandwidth {bw / 1e9:,.1f} GB/s"
+        + ("" if threads is None else f"; {plural(threads['threads'], 'torch thread')} ({threads['busy_cores']} of "
+                                      f"{threads['cores']} cores busy with other work)"))
+    return detail, {"workload": workload, "bandwidth": bw, "rows": rows, "threads": threads,
+                    "load_s": _RUN.get("load_s", {}), "warn": warn}
+
+
+def check_llama_cpp(device: str):
+    """llama.cpp beside the PyTorch rows on the CPU: SmolLM2's Q4_1 GGUF, one warm-up, then 16 tokens not
+    streamed. Skips on CUDA, without ``llama_cpp`` (llama-cpp-python) or without the GGUF in the cache."""
+    from llmfound import assets
+
+    if device.startswith("cuda"):
+        raise Skip("llama.cpp runs beside the CPU rows only")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise Skip("llama_cpp not importable (pip install llama-cpp-python builds it; benchmarks/generation.py "
+                   "has the measured comparison)") from None
+    if not assets.is_complete("smollm2-135m-instruct-gguf"):
+        raise Skip("the GGUF is not cached; run `llmfound assets fetch smollm2-135m-instruct-gguf`")
+    import torch
+
+    gguf = assets.ensure("smollm2-135m-instruct-gguf") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    with _threads(device):
+        n_threads = torch.get_num_threads()
+    llm = Llama(model_path=str(gguf), n_threads=n_threads, n_ctx=256, verbose=False)
+    prompt = "The capital of France is"
+    llm(prompt, max_tokens=4, temperature=0.0)
+    t0 = time.perf_counter()
+    llm(prompt, max_tokens=1, temperature=0.0)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = llm(prompt, max_tokens=16, temperature=0.0)
+    total = time.perf_counter() - t0
+    n = r["usage"]["completion_tokens"]
+    tps = (n - 1) / (total - first) if n > 1 and total > first else 0.0
+    return (f"llama.cpp Q4_1 GGUF, batch 1: {tps:,.1f} tok/s ({n} tokens, not streamed)",
+            {"tokens_per_s": tps, "gguf_bytes": gguf.stat().st_size})
+
+
+def check_static_cache(device: str):
+    """Level 2: bf16 decode at batch 1 with ``cache_implementation="static"`` (on CUDA transformers compiles the
+    forward): the first call's seconds (the compile's cost) and the steady ms per step after it, 2 rounds,
+    against the eager row of :func:`check_decode` when it ran."""
+    from llmfound.speed import roofline_tokens_per_s, spread, time_decode, weight_bytes_per_step
+
+    dev = _device(device)
+    m, fp = decode_models(dev)[1]["bf16"]
+    with _threads(dev):
+        first = time_decode(m, batch=1, prompt_tokens=16, new_tokens=6, cache_implementation="static")
+        steps = spread([time_decode(m, batch=1, prompt_tokens=16, new_tokens=6,
+                                    cache_implementation="static").step_s for _ in range(2)])
+    roof = roofline_tokens_per_s(weight_bytes_per_step(m, fp, 1), _bandwidth(dev)["median"], 1)
+    tps = 1 / steps["median"]
+    detail = (f"bf16 batch 1, static cache: {tps:,.1f} tok/s ({tps / roof:.1%} of its roofline) after a "
+              f"{first.wall_s:,.1f} s first call")
+    return detail, {"first_call_s": first.wall_s, "step_s": steps, "tokens_per_s": tps, "roofline_fraction": tps / roof}
+
+
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("bitsandbytes imports", "bitsandbytes", check_bnb_import),
     Capability("4-bit NF4 matmul (CPU)", "bitsandbytes", lambda d: check_matmul_4bit("cpu")),
@@ -283,61 +564,93 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("streamed generation", "streaming", check_streaming),
     Capability("family tokenizers", "tokenizers", check_tokenizers),
     Capability("chat templates", "templates", check_templates),
+    Capability("copy bandwidth", "speed", check_copy_bandwidth),
+    Capability("bf16 matmul throughput", "speed", check_matmul_throughput),
+    Capability("decode per preset vs roofline", "speed", check_decode),
+    Capability("llama.cpp decode (CPU)", "speed", check_llama_cpp, required=False),
+    Capability("static cache decode", "speed", check_static_cache, level=2),
 )
-"""The checks, in order. The device argument is "cuda" when CUDA is available, else "cpu"."""
+"""The checks, in order. The device argument is ``run``'s device: "cuda" when CUDA is available, else "cpu"."""
 
 
 # ------------------------------------------------------------------------------------------------ report
 
 
 def run(capabilities: tuple[Capability, ...] | None = None, *,
-        on_result: Callable[[CheckResult], None] | None = None, ledger: bool = True) -> dict:
-    """Run every capability and return the report (the ``--json`` schema):
+        on_result: Callable[[CheckResult], None] | None = None, ledger: bool = True, level: int = 1,
+        batches: tuple[int, ...] | None = None, device: str = "auto") -> dict:
+    """Run every capability up to ``level`` and return the report (the ``--json`` schema):
 
-    ``{"schema": 1, "versions": {...}, "accelerator": {...} | None, "capabilities": [CheckResult as dict],
-    "ledger": [...], "exit_code": int}``. A check that raises :class:`Skip` is "skip"; any other exception
-    is "fail" with its one-line message. ``on_result`` is called after each check (for live output).
-    ``ledger=False`` leaves the ledger list empty (its probes load tokenizers: seconds)."""
+    ``{"schema": 3, "level": int, "device": "cpu" | "cuda", "device_model": str, "versions": {...},
+    "accelerator": {...} | None, "capabilities": [CheckResult as dict], "ledger": [...], "exit_code": int}``.
+    A check that raises :class:`Skip` is "skip"; one whose data has a non-empty ``"warn"`` list is "warn" (the
+    reasons join its detail); any other exception is "fail" with its one-line message. ``on_result`` is called
+    after each check (for live output). ``ledger=False`` leaves the ledger list empty (its probes load tokenizers:
+    seconds). ``batches``: the decode rows' batch sizes (default 1, 8; level 2: 1, 8, 32). ``device``: "auto"
+    (CUDA when there is one), "cpu" or "cuda".
+
+    Exit code: the first failing required class's (:data:`EXIT_CODES`), else :data:`WARN_EXIT_CODE` when a
+    capability warned, else 0. Raises :class:`~llmfound.errors.LlmfoundError` for a level not in
+    :data:`LEVELS`, a batch below 1 or an unknown device, and :class:`~llmfound.errors.NoCudaError` for
+    ``device="cuda"`` without CUDA, all before any check runs."""
     from llmfound.upgrade.ledger import ledger_states
 
+    if level not in LEVELS:
+        raise LlmfoundError(f"doctor --level must be one of {', '.join(map(str, LEVELS))}, got {level}")
+    if batches is not None and (not batches or any(b < 1 for b in batches)):
+        raise LlmfoundError(f"doctor batch sizes must be whole numbers >= 1, got {', '.join(map(str, batches))}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise LlmfoundError(f"doctor --device must be auto, cpu or cuda, got {device!r}")
     acc = accelerator()
-    device = "cuda" if acc else "cpu"
+    if device == "cuda" and not acc:
+        raise NoCudaError("doctor --device cuda: torch sees no CUDA device here; use --device cpu or auto")
+    dev = device if device != "auto" else ("cuda" if acc else "cpu")
     results = []
-    for cap in capabilities or CAPABILITIES:
-        t0 = time.perf_counter()
-        try:
-            detail, data = cap.fn(device)
-            status = "pass"
-        except Skip as s:
-            status, detail, data = "skip", str(s), {}
-        except Exception as e:  # noqa: BLE001 - a failing capability is data
-            status, detail, data = "fail", f"{type(e).__name__}: {first_line(e)}", \
-                {"traceback": traceback.format_exc(limit=3)}
-        r = CheckResult(cap.name, cap.klass, status, detail, time.perf_counter() - t0, cap.required, data)
-        results.append(r)
-        if on_result:
-            on_result(r)
-    code = 0
-    for r in results:
-        if r.status == "fail" and r.required:
-            code = EXIT_CODES[r.klass]
-            break
-    return {"schema": SCHEMA, "versions": versions(), "accelerator": acc,
-            "capabilities": [asdict(r) for r in results], "ledger": ledger_states() if ledger else [],
-            "exit_code": code}
+    _RUN.clear()
+    _RUN.update(level=level, batches=tuple(batches) if batches else None)
+    try:
+        for cap in capabilities or CAPABILITIES:
+            if cap.level > level:
+                continue
+            t0 = time.perf_counter()
+            try:
+                detail, data = cap.fn(dev)
+                status = "warn" if data.get("warn") else "pass"
+                if status == "warn":
+                    detail += "; WARN: " + "; ".join(data["warn"])
+            except Skip as s:
+                status, detail, data = "skip", str(s), {}
+            except Exception as e:  # noqa: BLE001 - a failing capability is data
+                status, detail, data = "fail", f"{type(e).__name__}: {first_line(e)}", \
+                    {"traceback": traceback.format_exc(limit=3)}
+            r = CheckResult(cap.name, cap.klass, status, detail, time.perf_counter() - t0, cap.required, data)
+            results.append(r)
+            if on_result:
+                on_result(r)
+    finally:
+        _RUN.clear()
+    code = next((EXIT_CODES[r.klass] for r in results if r.status == "fail" and r.required), 0)
+    if not code and any(r.status == "warn" for r in results):
+        code = WARN_EXIT_CODE
+    return {"schema": SCHEMA, "level": level, "device": dev, "device_model": device_model(dev),
+            "versions": versions(), "accelerator": acc, "capabilities": [asdict(r) for r in results],
+            "ledger": ledger_states() if ledger else [], "exit_code": code}
 
 
 def plot(report: dict, path: str) -> None:
-    """Bar chart of the synthetic model's footprint per preset (measured vs analytic footprint), as PNG.
+    """PNG: the synthetic model's footprint per preset (measured vs analytic), and when the decode rows ran, the
+    roofline: tok/s against bytes read per step (log-log), each batch's ceiling ``batch x bandwidth / bytes``
+    drawn as a line, each preset and batch a point. Written to a temporary file and renamed (never
+    half-written).
 
-    Raises :class:`~llmfound.errors.LlmfoundError` when no footprint check passed (nothing to draw) or
-    matplotlib is missing."""
-    from llmfound.errors import LlmfoundError
-
+    Raises :class:`~llmfound.errors.LlmfoundError` when neither a footprint nor a decode check passed (nothing
+    to draw) or matplotlib is missing."""
     check_plot_path(path)
     rows = [c for c in report["capabilities"] if c["name"].startswith("synthetic") and c["status"] == "pass"]
-    if not rows:
-        raise LlmfoundError("no footprint check passed, so there is nothing to plot")
+    decode = [c for c in report["capabilities"] if c["name"] == "decode per preset vs roofline"
+              and c["status"] in ("pass", "warn")]
+    if not rows and not decode:
+        raise LlmfoundError("no footprint or decode check passed, so there is nothing to plot")
     try:
         import matplotlib
 
@@ -345,7 +658,8 @@ def plot(report: dict, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise LlmfoundError("--plot needs matplotlib: pip install matplotlib") from None
-    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6), squeeze=False)
+    n = len(rows) + len(decode)
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.8), squeeze=False)
     for ax, c in zip(axes[0], rows):
         presets = c["data"]["presets"]
         names = list(presets)
@@ -356,6 +670,30 @@ def plot(report: dict, path: str) -> None:
         ax.set_ylabel("MB (10^6 bytes)")
         ax.set_title(f"{c['data']['size']} synthetic Llama ({c['name'].split('(')[-1].rstrip(')')})")
         ax.legend()
+    for ax, c in zip(axes[0][len(rows):], decode):
+        bw = c["data"]["bandwidth"]
+        pts = [(b, p, r) for b, by in c["data"]["rows"].items() for p, r in by.items()]
+        lo = min(r["bytes_per_step"] for _, _, r in pts) / 2
+        hi = max(r["bytes_per_step"] for _, _, r in pts) * 2
+        for b in sorted({int(b) for b, _, _ in pts}):
+            ax.plot([lo, hi], [b * bw / lo, b * bw / hi], lw=0.8, ls="--", label=f"ceiling, batch {b}")
+        for b, p, r in pts:
+            ax.scatter(r["bytes_per_step"], r["tokens_per_s"], s=18)
+            ax.annotate(f"{p} b{b}", (r["bytes_per_step"], r["tokens_per_s"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, 3))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("bytes read per step")
+        ax.set_ylabel("tokens / s")
+        ax.set_title(f"{c['data']['workload']}: decode vs roofline\n({bw / 1e9:,.1f} GB/s copy bandwidth)",
+                     fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    tmp = f"{path}.tmp-{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
