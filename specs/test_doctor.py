@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from llmfound.errors import CAPABILITY_EXIT_CODES
 from llmfound.upgrade import doctor
 from llmfound import tokenization
 from llmfound.cli import main
@@ -33,7 +34,7 @@ def test_the_report_has_the_documented_schema(report):
     for c in report["capabilities"]:
         assert set(c) >= {"name", "klass", "status", "detail", "seconds", "required"}, c
         assert c["status"] in ("pass", "warn", "fail", "skip") and isinstance(c["seconds"], float), c
-        assert c["klass"] in doctor.EXIT_CODES, c
+        assert c["klass"] in CAPABILITY_EXIT_CODES, c
     for e in report["ledger"]:
         assert set(e) == {"id", "behaviour", "seen", "state"}, e
     json.dumps(report)  # the --json output must serialize
@@ -120,14 +121,14 @@ def _failing(device):
     raise AssertionError("footprint 3.1 GB is 40% over the analytic footprint")
 
 
-@pytest.mark.parametrize("klass", sorted(doctor.EXIT_CODES))
+@pytest.mark.parametrize("klass", sorted(CAPABILITY_EXIT_CODES))
 def test_a_failing_capability_makes_the_exit_code_its_class(klass):
     caps = FAST[:1] + (doctor.Capability("injected failure", klass, _failing),)
     rep = doctor.run(caps, ledger=False)
     failed = [c for c in rep["capabilities"] if c["status"] == "fail"]
     assert [c["name"] for c in failed] == ["injected failure"]
     assert "40% over the analytic footprint" in failed[0]["detail"]
-    assert rep["exit_code"] == doctor.EXIT_CODES[klass] != 0
+    assert rep["exit_code"] == CAPABILITY_EXIT_CODES[klass] != 0
 
 
 def test_the_cli_prints_json_and_exits_with_the_failure_class(capsys, monkeypatch):
@@ -137,7 +138,7 @@ def test_the_cli_prints_json_and_exits_with_the_failure_class(capsys, monkeypatc
     monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: [])  # its probes load tokenizers (seconds)
     code = main(["doctor", "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert code == doctor.EXIT_CODES["streaming"] == data["exit_code"]
+    assert code == CAPABILITY_EXIT_CODES["streaming"] == data["exit_code"]
 
 
 def test_plot_writes_a_png_of_the_footprints(tmp_path):
@@ -186,7 +187,7 @@ def test_the_cli_prints_aligned_progress_and_tables_that_fit_80_columns(capsys, 
     names = ("bitsandbytes imports", "4-bit NF4 matmul (CUDA)", "streamed generation (CPU)")
     starts = {ln.index(n) for ln, n in zip(progress, names)}
     assert len(progress) == 3 and len(starts) == 1, f"expected three lines with names in one column, got:\n{cap.err}"
-    assert code == doctor.EXIT_CODES["streaming"]
+    assert code == CAPABILITY_EXIT_CODES["streaming"]
     wide = [ln for ln in cap.out.splitlines() if cell_len(ln) > 80]
     assert not wide, f"expected the report within 80 columns, got {wide[:2]}"
     assert "some-entry" in cap.out and "still broken" in cap.out, cap.out
@@ -209,7 +210,7 @@ def test_in_a_terminal_each_capability_is_printed_once(capsys, monkeypatch):
     code = main(["doctor"])
     cap = capsys.readouterr()
     seen = {n: (cap.out + cap.err).count(n) for n in names}
-    assert code == doctor.EXIT_CODES["streaming"] and seen == dict.fromkeys(names, 1), (
+    assert code == CAPABILITY_EXIT_CODES["streaming"] and seen == dict.fromkeys(names, 1), (
         f"expected each capability once in a terminal, got {seen}:\n{cap.err}\n{cap.out}")
 
 

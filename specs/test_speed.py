@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmfound import speed
-from llmfound.errors import LlmfoundError, NoCudaError
+from llmfound.errors import CAPABILITY_EXIT_CODES, DOCTOR_WARN_EXIT_CODE, LlmfoundError, NoCudaError
 from llmfound.upgrade import doctor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,7 +204,7 @@ def test_slower_than_the_reference_by_more_than_the_band_warns_with_its_own_exit
     for name in ("copy bandwidth", "bf16 matmul throughput", "decode per preset vs roofline"):
         assert by[name]["status"] == "warn" and "below the reference" in by[name]["detail"], (name, by[name])
     assert "bf16 batch 1" in by["decode per preset vs roofline"]["detail"]
-    assert rep["exit_code"] == doctor.WARN_EXIT_CODE != 0, rep["exit_code"]
+    assert rep["exit_code"] == DOCTOR_WARN_EXIT_CODE != 0, rep["exit_code"]
     slow = {"source": "planted", "date": "2026-12-05", "copy_bytes_per_s": 1.0, "bf16_matmul_flop_per_s": 1.0,
             "decode_tokens_per_s": {"bf16/1": 1e-9}}
     rep = speed_report(slow)
@@ -216,7 +216,7 @@ def test_a_failure_outranks_a_warn():
             doctor.Capability("fails", "streaming", lambda d: (_ for _ in ()).throw(AssertionError("broken"))))
     rep = doctor.run(caps, ledger=False)
     assert [c["status"] for c in rep["capabilities"]] == ["warn", "fail"], rep["capabilities"]
-    assert rep["exit_code"] == doctor.EXIT_CODES["streaming"], rep["exit_code"]
+    assert rep["exit_code"] == CAPABILITY_EXIT_CODES["streaming"], rep["exit_code"]
 
 
 @pytest.mark.parametrize("kw, says", [

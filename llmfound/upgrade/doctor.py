@@ -5,9 +5,9 @@ It complements, not replaces, ``python -m bitsandbytes`` (bitsandbytes' own back
 here, numerically, and says which ones do not.
 
 Each capability has a failure class; the exit status is 0 when every required capability passed (skips are
-fine), else the code of the first failing class in table order (see :data:`EXIT_CODES`). A speed row slower
+fine), else the code of the first failing class in table order (``errors.CAPABILITY_EXIT_CODES``). A speed row slower
 than the reference for this device model by more than its band (:data:`SPEED_REFERENCE`) is a **warn**: its
-own exit status, :data:`WARN_EXIT_CODE`, when nothing failed.
+own exit status, ``errors.DOCTOR_WARN_EXIT_CODE``, when nothing failed.
 
 Levels, like DCGM's diagnostics: level 1 (the default, seconds) runs the correctness checks, the box's
 ceilings (copy bandwidth, bf16 matmul) and eager decode per preset at batch 1 and 8; level 2 (minutes) adds
@@ -30,7 +30,7 @@ from llmfound.errors import CAPABILITY_EXIT_CODES, DOCTOR_WARN_EXIT_CODE, Llmfou
 from llmfound.outputs import check_plot_path
 from llmfound.units import SI_NOTE, format_bytes, plural
 
-__all__ = ["SCHEMA", "EXIT_CODES", "WARN_EXIT_CODE", "LEVELS", "Skip", "CheckResult", "STATUS_LABELS",
+__all__ = ["SCHEMA", "LEVELS", "Skip", "CheckResult", "STATUS_LABELS",
            "progress_line", "Capability", "MATMUL_TOL", "check_bnb_import", "check_matmul_4bit", "check_matmul_8bit",
            "check_synthetic_footprints", "check_quality_slice", "check_streaming", "check_tokenizers",
            "check_templates", "SPEED_REFERENCE", "CEILING_SIZES", "device_model", "speed_reference",
@@ -42,13 +42,6 @@ SCHEMA = 3
 ``analytic`` (1 called them ``bound``). 3: ``level``, ``device`` and ``device_model`` keys; status "warn"; the
 speed rows."""
 
-EXIT_CODES = CAPABILITY_EXIT_CODES
-"""Exit status per failure class (first failing class in capability order wins; all are in the JSON); the
-table lives in :mod:`llmfound.errors` with every other exit status."""
-
-
-WARN_EXIT_CODE = DOCTOR_WARN_EXIT_CODE
-"""Exit status when no required capability failed but one warned (slower than its reference)."""
 
 LEVELS = (1, 2)
 """``--level`` choices: 1 ceilings + eager decode at batch 1 and 8 (seconds); 2 adds batch 32 and the static
@@ -589,10 +582,11 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
     seconds). ``batches``: the decode rows' batch sizes (default 1, 8; level 2: 1, 8, 32). ``device``: "auto"
     (CUDA when there is one), "cpu" or "cuda".
 
-    Exit code: the first failing required class's (:data:`EXIT_CODES`), else :data:`WARN_EXIT_CODE` when a
-    capability warned, else 0. Raises :class:`~llmfound.errors.LlmfoundError` for a level not in
-    :data:`LEVELS`, a batch below 1 or an unknown device, and :class:`~llmfound.errors.NoCudaError` for
-    ``device="cuda"`` without CUDA, all before any check runs."""
+    Exit code: the first failing required class's (``errors.CAPABILITY_EXIT_CODES``), else
+    ``errors.DOCTOR_WARN_EXIT_CODE`` when a capability warned, else 0. Raises
+    :class:`~llmfound.errors.LlmfoundError` for a level not in :data:`LEVELS`, a batch below 1 or an unknown
+    device, and :class:`~llmfound.errors.NoCudaError` for ``device="cuda"`` without CUDA, all before any check
+    runs."""
     from llmfound.upgrade.ledger import ledger_states
 
     if level not in LEVELS:
@@ -629,9 +623,9 @@ def run(capabilities: tuple[Capability, ...] | None = None, *,
                 on_result(r)
     finally:
         _RUN.clear()
-    code = next((EXIT_CODES[r.klass] for r in results if r.status == "fail" and r.required), 0)
+    code = next((CAPABILITY_EXIT_CODES[r.klass] for r in results if r.status == "fail" and r.required), 0)
     if not code and any(r.status == "warn" for r in results):
-        code = WARN_EXIT_CODE
+        code = DOCTOR_WARN_EXIT_CODE
     return {"schema": SCHEMA, "level": level, "device": dev, "device_model": device_model(dev),
             "versions": versions(), "accelerator": acc, "capabilities": [asdict(r) for r in results],
             "ledger": ledger_states() if ledger else [], "exit_code": code}
