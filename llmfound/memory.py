@@ -26,17 +26,22 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_since_reset() -> int | None:
-    """The peak resident set size since the last :func:`reset_peak_rss` (``VmHWM`` of /proc/self/status), in
-    bytes; None where /proc does not say."""
+def _proc_kib(path: str, key: str) -> int | None:
+    """The value of the ``key`` line of a /proc file that counts in kB, in bytes; None where it cannot be read."""
     try:
-        with open("/proc/self/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def peak_rss_since_reset() -> int | None:
+    """The peak resident set size since the last :func:`reset_peak_rss` (``VmHWM`` of /proc/self/status), in
+    bytes; None where /proc does not say."""
+    return _proc_kib("/proc/self/status", "VmHWM:")
 
 
 def rss_bytes() -> int:
@@ -53,14 +58,7 @@ def rss_bytes() -> int:
 def available_bytes() -> int | None:
     """Memory the system can give this process without swapping, in bytes: ``MemAvailable`` of
     ``/proc/meminfo`` (Linux); None where the system does not say."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return _proc_kib("/proc/meminfo", "MemAvailable:")
 
 
 def release_freed_memory() -> bool:
