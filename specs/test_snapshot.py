@@ -27,12 +27,17 @@ def baseline():
 def test_this_environment_matches_the_shipped_baseline(baseline, require_assets, lesson):
     """The upgrade gate itself, on the fast sections (ids, special tokens, template renders)."""
     require_assets(*assets.entry_names())
+    unrecorded = [n for n in sections.FAST if n not in baseline["sections"]]
+    assert not unrecorded, (f"{snapshot.BASELINE}: expected every FAST section recorded, got none for "
+                            f"{', '.join(unrecorded)}: record it with pyproject.toml's pinned versions, `llmfound "
+                            f"snapshot record llmfound/upgrade/data/baseline.json --into --sections "
+                            f"{','.join(unrecorded)}` (docs/specs.md, 'A snapshot section' step 3)")
     old, new, drifts = snapshot.compare(snapshot.BASELINE, sections.FAST)
-    assert set(old["sections"]) == set(sections.FAST)
     joined = sorted({d.section for d in drifts if d.old is None})
     how = (f"\nnew subjects in {', '.join(joined)} (a family, case or template joined): if intended, re-record "
-           f"them at the pins with `llmfound snapshot record llmfound/upgrade/data/baseline.json --into --sections "
-           f"{','.join(joined)}` and read the diff (docs/specs.md, 'Add a snapshot section')" if joined else "")
+           f"them with pyproject.toml's pinned versions, `llmfound snapshot record llmfound/upgrade/data/baseline.json "
+           f"--into --sections {','.join(joined)}`, and read the diff (docs/specs.md, 'A family' step 5, 'A "
+           f"conformance case' step 3)" if joined else "")
     assert drifts == [], "\n".join(f"{d.subject} / {d.section} / {d.behaviour}: {d.old!r} -> {d.new!r}"
                                    for d in drifts[:10]) + how
     lesson.value("drift against the shipped baseline", f"none ({', '.join(sorted(sections.FAST))} sections)")
