@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -253,6 +254,22 @@ def test_every_recorded_section_has_its_kinds_and_the_shipped_baseline_fits_them
     assert set(snapshot_format.KINDS) == set(sections.SECTIONS), (
         f"snapshot_format.KINDS names {sorted(snapshot_format.KINDS)}; sections.SECTIONS {sorted(sections.SECTIONS)}")
     assert snapshot_format.problem(baseline, sections.ERROR) is None
+
+
+GATE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "upgrade-gate.md"
+SNAPSHOT_HEADING = "## snapshot: record behaviour, compare another environment"
+
+
+def test_every_section_is_named_where_the_gate_page_says_what_a_snapshot_records():
+    """A reader learns from docs/upgrade-gate.md what the gate compares: every ``sections.SECTIONS`` name appears
+    there in backquotes, in the part under ``SNAPSHOT_HEADING``."""
+    text = GATE_PAGE.read_text(encoding="utf-8")
+    assert SNAPSHOT_HEADING in text, f"docs/upgrade-gate.md: expected the heading {SNAPSHOT_HEADING!r}, got none"
+    part = text.split(SNAPSHOT_HEADING, 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in sections.SECTIONS if f"`{name}`" not in part]
+    assert not missing, (f"docs/upgrade-gate.md, {SNAPSHOT_HEADING[3:]!r}: expected every snapshot section named as "
+                         f"`name`, got none for {missing}; add a line saying what it records (docs/specs.md, "
+                         f"'A snapshot section' step 4)")
 
 
 @pytest.mark.parametrize("old, new", [
