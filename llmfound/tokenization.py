@@ -28,9 +28,9 @@ from llmfound.errors import TokenizerMismatchError, UnknownNameError
 __all__ = ["tokenizer_dir", "load_tokenizer", "GOLDEN_SEPARATOR", "require_str", "is_mistral_common",
            "supports_split_special_tokens",
            "always_parsed_tokens", "encode", "decode", "piece_texts", "first_difference", "RoundTrip", "NORMALIZATIONS",
-           "normalize", "added_token_spans", "missing_byte_tokens", "round_trip", "compatibility_problems",
-           "check_compatible", "GoldenCase", "golden_paths", "parse_golden", "golden_vectors", "GoldenMismatch",
-           "golden_mismatches"]
+           "normalize", "added_token_spans", "NOT_IN_UTF8", "missing_byte_tokens", "round_trip",
+           "compatibility_problems", "check_compatible", "GoldenCase", "golden_paths", "parse_golden", "golden_vectors",
+           "GoldenMismatch", "golden_mismatches"]
 
 GOLDEN_SEPARATOR = "\n__ggml_vocab_test__\n"
 """The line between two inputs in a llama.cpp ``.gguf.inp`` file (each input is followed by it)."""
@@ -254,10 +254,16 @@ def _byte_level_alphabet() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
+NOT_IN_UTF8: frozenset[int] = frozenset({0xC0, 0xC1, *range(0xF5, 0x100)})
+"""The 13 bytes well-formed UTF-8 never holds (0xC0, 0xC1: only overlong forms start with them; 0xF5-0xFF: they
+would start a code point above U+10FFFF or are no lead byte): a vocabulary without tokens for them loses no text."""
+
+
 def missing_byte_tokens(tokenizer: Any) -> set[int]:
     """Bytes (0-255) that a byte-level BPE tokenizer has no token for: text whose UTF-8 holds one of them
-    cannot be encoded faithfully. Empty for tokenizers that are not byte-level (checked through the
-    tokenizers pre-tokenizer) and for complete byte-level vocabularies."""
+    cannot be encoded faithfully (subtract :data:`NOT_IN_UTF8` for the bytes text can hold). Empty for tokenizers
+    that are not byte-level (checked through the tokenizers pre-tokenizer) and for complete byte-level
+    vocabularies."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
     if pre is None or "ByteLevel" not in repr(pre):

@@ -25,11 +25,13 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, cap.out, cap.err
 
 
-def one_error_line(err: str) -> str:
+def one_error_line(err: str, argv: list[str] | tuple[str, ...]) -> str:
+    """The one line ``error: ...`` that stderr ``err`` of ``llmfound ARGV`` holds (``argv``: the words after
+    ``llmfound``, named in the failure)."""
     __tracebackhide__ = True  # pytest: a failure points at the spec that called this
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, f"expected one error line, got {len(lines)}:\n{err}"
-    assert lines[0].startswith("error: "), lines[0]
+    assert len(lines) == 1, f"llmfound {list(argv)}: expected one error line on stderr, got {len(lines)}:\n{err}"
+    assert lines[0].startswith("error: "), f"llmfound {list(argv)}: expected 'error: ...', got {lines[0]!r}"
     return lines[0]
 
 
@@ -62,7 +64,7 @@ def one_error_line(err: str) -> str:
 ])
 def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(capsys, argv, code, says):
     got_code, out, err = run(capsys, *argv)
-    line = one_error_line(err)
+    line = one_error_line(err, argv)
     assert got_code == code, f"{argv}: expected exit {code}, got {got_code} ({line})"
     assert says in line, f"{argv}: expected {says!r} in {line!r}"
     assert out == "", f"{argv}: nothing should reach stdout, got {out!r}"
@@ -98,15 +100,16 @@ def test_checkpoints_missing_weights_are_refused_by_generate_and_quality(capsys,
                          "64", "--decode-tokens", "0", "--presets", "bf16"],
                         "is not a complete causal LM: it has no trained weights for cls.")]:
         code, out, err = run(capsys, *argv)
-        line = one_error_line(err)
+        line = one_error_line(err, argv)
         assert code == 2 and says in line, (argv, code, line)
 
 
 def test_missing_bitsandbytes_names_the_package_and_how_to_check(capsys, monkeypatch, require_assets):
     require_assets("smollm2-135m-instruct")
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import now raises ImportError
-    code, out, err = run(capsys, "generate", "Name three colors.", "--quant", "4bit")
-    line = one_error_line(err)
+    argv = ["generate", "Name three colors.", "--quant", "4bit"]
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err, argv)
     assert code == 4, line
     assert "bitsandbytes is needed for 8-bit/4-bit" in line and "python -m bitsandbytes" in line, line
 
@@ -163,8 +166,9 @@ def test_usage_mistakes_get_the_usage_message_not_a_traceback(capsys, argv):
 
 
 def test_a_model_folder_missing_files_is_named(capsys, tmp_path):
-    code, out, err = run(capsys, "generate", "hi", "--model", str(tmp_path))
-    line = one_error_line(err)
+    argv = ["generate", "hi", "--model", str(tmp_path)]
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err, argv)
     assert code == 3 and "lacks config.json; safetensors weights" in line, line
 
 
@@ -172,8 +176,9 @@ def test_the_cache_in_a_file_is_one_line(capsys, tmp_path, monkeypatch):
     (tmp_path / "home").write_text("not a folder")
     monkeypatch.setenv("LLMFOUND_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LLMFOUND_OFFLINE", raising=False)
-    code, out, err = run(capsys, "assets", "fetch", "gpt2-bpe")
-    line = one_error_line(err)
+    argv = ["assets", "fetch", "gpt2-bpe"]
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err, argv)
     assert code == 3 and "cannot write the llmfound cache" in line and "LLMFOUND_HOME" in line, line
 
 
@@ -185,8 +190,9 @@ def test_the_cache_in_a_file_is_one_line(capsys, tmp_path, monkeypatch):
 def test_a_bad_messages_file_is_one_line(capsys, tmp_path, content, says):
     f = tmp_path / "m.json"
     f.write_bytes(content)
-    code, out, err = run(capsys, "template", "--family", "smollm2", "--messages", str(f))
-    line = one_error_line(err)
+    argv = ["template", "--family", "smollm2", "--messages", str(f)]
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err, argv)
     assert code == 2 and says in line, line
 
 
@@ -239,8 +245,9 @@ def test_a_hub_id_with_the_hub_unreachable_is_refused_at_once(capsys, monkeypatc
         monkeypatch.delenv(var, raising=False)
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    code, out, err = run(capsys, "generate", "hi", "--model", "someorg/somemodel")
-    line = one_error_line(err)
+    argv = ["generate", "hi", "--model", "someorg/somemodel"]
+    code, out, err = run(capsys, *argv)
+    line = one_error_line(err, argv)
     assert code == 3, line
     assert f"'someorg/somemodel' is neither an llmfound asset nor a local folder, and the model hub {endpoint} is " \
            f"unreachable" in line and "pass a local folder or an llmfound asset" in line, line
@@ -326,7 +333,7 @@ def test_bad_text_input_gets_one_line_and_exit_2(capsys, monkeypatch, files, arg
     says = says.replace("{dir}", str(files))
     _stdin(monkeypatch, stdin or b"")
     code, out, err = run(capsys, *argv)
-    line = one_error_line(err)
+    line = one_error_line(err, argv)
     assert code == 2 and says in line, f"{argv}: expected exit 2 and {says!r}, got {code}: {line!r}"
 
 

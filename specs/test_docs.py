@@ -414,6 +414,30 @@ def test_every_command_on_the_page_names_real_commands_and_options(page: Path, l
     lesson.count("pages name only real commands and options", page.name)
 
 
+def _leaf_commands(cmd, path: tuple[str, ...] = ()):
+    """Every command the app runs, as the words after ``llmfound`` (a group's sub-commands, not the group)."""
+    subs = getattr(cmd, "commands", None)
+    if subs is None:
+        yield path
+        return
+    for name, sub in subs.items():
+        yield from _leaf_commands(sub, (*path, name))
+
+
+def test_every_command_has_a_synopsis_in_the_cli_table():
+    """A command wired in ``llmfound/cli/main.py`` (a group's sub-commands too) has a row in docs/cli.md's command
+    table; the page spec above checks what the rows name, this one that no command is left out."""
+    page = ROOT / "docs" / "cli.md"
+    rows = [line for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("| `llmfound ")]
+    firsts = [re.split(r"(?<!\\)\|", row)[1] for row in rows]   # a cell's `\|` is an escaped bar, not a border
+    documented = {tuple(resolve(m.group(1).replace("\\|", "|").split()[1:])[1])
+                  for cell in firsts for m in INLINE.finditer(cell)}
+    missing = [" ".join(p) for p in _leaf_commands(_cli_group()) if p not in documented]
+    assert not missing, (f"docs/cli.md: expected a row in the command table for every command the CLI registers, "
+                         f"got none for: {', '.join(f'llmfound {c}' for c in missing)}; add its synopsis "
+                         f"(docs/specs.md, 'A command' step 4)")
+
+
 def test_the_normalization_is_what_the_docs_say():
     """``<n>`` is a number, ``...`` any text in a line or any lines, trailing spaces do not count."""
     assert matches("load s <n>\n", "load s 12.5  \n") and matches("│    <n> │\n", "│   18.6 │\n")

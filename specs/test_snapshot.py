@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -27,12 +28,17 @@ def baseline():
 def test_this_environment_matches_the_shipped_baseline(baseline, require_assets, lesson):
     """The upgrade gate itself, on the fast sections (ids, special tokens, template renders)."""
     require_assets(*assets.entry_names())
+    unrecorded = [n for n in sections.FAST if n not in baseline["sections"]]
+    assert not unrecorded, (f"{snapshot.BASELINE}: expected every FAST section recorded, got none for "
+                            f"{', '.join(unrecorded)}: record it with pyproject.toml's pinned versions, `llmfound "
+                            f"snapshot record llmfound/upgrade/data/baseline.json --into --sections "
+                            f"{','.join(unrecorded)}` (docs/specs.md, 'A snapshot section' step 3)")
     old, new, drifts = snapshot.compare(snapshot.BASELINE, sections.FAST)
-    assert set(old["sections"]) == set(sections.FAST)
     joined = sorted({d.section for d in drifts if d.old is None})
     how = (f"\nnew subjects in {', '.join(joined)} (a family, case or template joined): if intended, re-record "
-           f"them at the pins with `llmfound snapshot record llmfound/upgrade/data/baseline.json --into --sections "
-           f"{','.join(joined)}` and read the diff (docs/specs.md, 'Add a snapshot section')" if joined else "")
+           f"them with pyproject.toml's pinned versions, `llmfound snapshot record llmfound/upgrade/data/baseline.json "
+           f"--into --sections {','.join(joined)}`, and read the diff (docs/specs.md, 'A family' step 5, 'A "
+           f"conformance case' step 3)" if joined else "")
     assert drifts == [], "\n".join(f"{d.subject} / {d.section} / {d.behaviour}: {d.old!r} -> {d.new!r}"
                                    for d in drifts[:10]) + how
     lesson.value("drift against the shipped baseline", f"none ({', '.join(sorted(sections.FAST))} sections)")
@@ -248,6 +254,22 @@ def test_every_recorded_section_has_its_kinds_and_the_shipped_baseline_fits_them
     assert set(snapshot_format.KINDS) == set(sections.SECTIONS), (
         f"snapshot_format.KINDS names {sorted(snapshot_format.KINDS)}; sections.SECTIONS {sorted(sections.SECTIONS)}")
     assert snapshot_format.problem(baseline, sections.ERROR) is None
+
+
+GATE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "upgrade-gate.md"
+SNAPSHOT_HEADING = "## snapshot: record behaviour, compare another environment"
+
+
+def test_every_section_is_named_where_the_gate_page_says_what_a_snapshot_records():
+    """A reader learns from docs/upgrade-gate.md what the gate compares: every ``sections.SECTIONS`` name appears
+    there in backquotes, in the part under ``SNAPSHOT_HEADING``."""
+    text = GATE_PAGE.read_text(encoding="utf-8")
+    assert SNAPSHOT_HEADING in text, f"docs/upgrade-gate.md: expected the heading {SNAPSHOT_HEADING!r}, got none"
+    part = text.split(SNAPSHOT_HEADING, 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in sections.SECTIONS if f"`{name}`" not in part]
+    assert not missing, (f"docs/upgrade-gate.md, {SNAPSHOT_HEADING[3:]!r}: expected every snapshot section named as "
+                         f"`name`, got none for {missing}; add a line saying what it records (docs/specs.md, "
+                         f"'A snapshot section' step 4)")
 
 
 @pytest.mark.parametrize("old, new", [

@@ -142,10 +142,11 @@ def _phi3_adds_bos() -> Observation:
 
 
 def _smollm2_byte_gap() -> Observation:
-    from llmfound.tokenization import missing_byte_tokens
+    from llmfound.tokenization import NOT_IN_UTF8, missing_byte_tokens
 
-    missing = sorted(missing_byte_tokens(_tok("smollm2")))
-    return Observation("smollm2 vocabulary", "every byte 0x00-0xff", "a token for each of the 256 bytes",
+    missing = sorted(missing_byte_tokens(_tok("smollm2")) - NOT_IN_UTF8)
+    return Observation("smollm2 vocabulary", "every byte UTF-8 text can hold",
+                       "a token for each (0x00-0xff but 0xc0, 0xc1, 0xf5-0xff)",
                        "none for " + " ".join(f"0x{b:02x}" for b in missing), bool(missing))
 
 
