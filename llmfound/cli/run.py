@@ -222,7 +222,8 @@ def pipeline_cmd(
     t = PL.get_task(task)
     text = input_text(text, file, "pipeline")
     if not text.strip():
-        raise LlmfoundError("the input text is empty")
+        raise LlmfoundError(f"the input text is empty; give {t.name} some text: llmfound pipeline {task} "
+                            f"\"...\" (or --file PATH)")
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
     if t.name == "question-answering" and context is None and "|||" not in text:
