@@ -16,7 +16,7 @@ its evaluators run the Python blocks and their doctests). One pytest item per bl
   and every inline ``llmfound ...`` synopsis in prose and tables must name a real command and real options.
 - ``<!-- tier: slow|gpu|network -->`` before a block puts it in that tier (conftest.py's markers: slow runs under
   ``--run-slow``); ``<!-- skip: next "reason" -->`` never runs it, with the reason.
-- The README's ``<!-- lesson-report -->`` block is pytest's own output, checked by another spec: skipped here.
+- docs/using.md's ``<!-- lesson-report -->`` block is pytest's own output, checked by another spec: skipped here.
 
 After a CLI change, ``python specs/test_docs.py --update [--tiers fast,slow]`` rewrites the console blocks of
 those tiers that hold no ``...`` / ``<n>`` from the real CLI, and lists the others to edit by hand.

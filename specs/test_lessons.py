@@ -107,7 +107,7 @@ def test_facts_survive_xdist_workers(pytester):
 
 
 def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
-    """The README shows an excerpt of a real report; every lesson it names is a spec module here and every ledger
+    """docs/using.md shows an excerpt of a real report; every lesson it names is a spec module here and every ledger
     id it names is an entry of ``llmfound/upgrade/ledger.py``, so the excerpt cannot point at something that is gone."""
     import re
     from pathlib import Path
@@ -115,21 +115,22 @@ def test_the_readmes_excerpt_shows_real_lessons_and_ledger_entries():
     from llmfound.upgrade.ledger import LEDGER
 
     root = Path(__file__).parent.parent
-    readme = (root / "README.md").read_text()
+    readme = (root / "docs" / "using.md").read_text()
     m = re.search(r"<!-- lesson-report -->\n```text\n(.*?)```\n<!-- /lesson-report -->", readme, re.S)
-    assert m, "README: the <!-- lesson-report --> block with a text fence is missing"
+    assert m, "docs/using.md: the <!-- lesson-report --> block with a text fence is missing"
     block = m.group(1)
     assert "lessons (what this run proved)" in block and "ledger (known upstream breakage" in block, block
     modules = re.findall(r"^  ([a-z_]+)\s+\d+ passed", block, re.M)
     ids = re.findall(r"^  ([a-z0-9.\-]+)\s+\d+\s+still broken", block, re.M)
-    assert modules and ids, f"README excerpt: expected lesson lines and ledger rows, got:\n{block}"
+    assert modules and ids, f"docs/using.md excerpt: expected lesson lines and ledger rows, got:\n{block}"
     for module in modules:
-        assert (root / "specs" / f"test_{module}.py").exists(), f"README excerpt names lesson {module!r}: no spec file"
+        assert (root / "specs" / f"test_{module}.py").exists(), (
+            f"docs/using.md excerpt names lesson {module!r}: no spec file")
     known = {e.id for e in LEDGER}
-    assert set(ids) <= known, f"README excerpt names ledger ids that are gone: {sorted(set(ids) - known)}"
+    assert set(ids) <= known, f"docs/using.md excerpt names ledger ids that are gone: {sorted(set(ids) - known)}"
     count = re.search(r"\((\d+) entries", block)
     assert count and int(count.group(1)) == len(LEDGER), (
-        f"README excerpt: expected '({len(LEDGER)} entries' (llmfound/upgrade/ledger.py), got "
+        f"docs/using.md excerpt: expected '({len(LEDGER)} entries' (llmfound/upgrade/ledger.py), got "
         f"{count.group(0) if count else 'no count'}")
 
 
