@@ -113,17 +113,13 @@ def parse_run(r: subprocess.CompletedProcess, where: str) -> dict:
 
 def interleaved(run_base: Callable[[], dict], run_candidate: Callable[[], dict], rounds: int = ROUNDS
                 ) -> tuple[list[dict], list[dict]]:
-    """Run both ``rounds`` times, alternating which goes first (base first in round 1). Returns the baseline's
-    runs and the candidate's runs, in round order."""
-    base, cand = [], []
-    for i in range(rounds):
-        if i % 2 == 0:
-            base.append(run_base())
-            cand.append(run_candidate())
-        else:
-            cand.append(run_candidate())
-            base.append(run_base())
-    return base, cand
+    """Run both ``rounds`` times, alternating which goes first (base first in round 1): two tasks through
+    :func:`llmfound.speed.interleaved`, no warm-up (each run is a fresh process that warms itself up). Returns the
+    baseline's runs and the candidate's runs, in round order."""
+    from llmfound.speed import interleaved as rotated
+
+    runs = rotated({"base": run_base, "candidate": run_candidate}, rounds=rounds, warmup=0)
+    return runs["base"]["rounds"], runs["candidate"]["rounds"]
 
 
 def compare(base: list[dict], cand: list[dict], band: float = BAND) -> dict:
