@@ -414,8 +414,8 @@ def check_matmul_throughput(device: str):
     unit, name = (1e12, "TFLOP/s") if dev.startswith("cuda") else (1e9, "GFLOP/s")
     detail = (f"{mm['median'] / unit:,.1f} {name} on {dev} (bf16, {z['n']}^3 x {z['products']}, 3 times, spread "
               f"{mm['spread']:.0%})")
-    warn = _below(mm["median"], "bf16_matmul_flop_per_s", speed_reference(dev), unit, f"matmul {name}")
     ref = speed_reference(dev)
+    warn = _below(mm["median"], "bf16_matmul_flop_per_s", ref, unit, f"matmul {name}")
     return detail, {"flop_per_s": mm, "unit": name, "reference": ref and ref.get("bf16_matmul_flop_per_s"),
                     "warn": warn, "threads": _RUN.get("threads")}
 
@@ -433,25 +433,24 @@ def decode_models(device: str) -> tuple[str, dict]:
     from llmfound.quantization import expected_footprint
     from llmfound.synthetic import save_synthetic_model, synthetic_llama_config
 
-    presets = ("bf16", "8bit", "nf4-dq")
-    models = {}
+    def load_presets(source: str, device_map: str) -> dict:
+        models = {}
+        for p in ("bf16", "8bit", "nf4-dq"):
+            t0 = time.perf_counter()
+            m, _ = load_model(source, p, device_map=device_map, tokenizer=False)
+            models[p] = (m, expected_footprint(m, p).total)
+            _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
+        return models
+
     if device.startswith("cuda"):
         with tempfile.TemporaryDirectory() as tmp:
             save_synthetic_model(synthetic_llama_config("1.1b"), tmp, device=device)
-            for p in presets:
-                t0 = time.perf_counter()
-                m, _ = load_model(tmp, p, device_map="auto", tokenizer=False)
-                models[p] = (m, expected_footprint(m, p).total)
-                _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
+            models = load_presets(tmp, "auto")
         workload = "synthetic-weight 1.1B Llama (TinyLlama shape)"
     else:
         if not assets.is_complete("smollm2-135m-instruct"):
             raise Skip("SmolLM2 is not cached; run `llmfound assets fetch smollm2-135m-instruct`")
-        for p in presets:
-            t0 = time.perf_counter()
-            m, _ = load_model("smollm2-135m-instruct", p, device_map="cpu", tokenizer=False)
-            models[p] = (m, expected_footprint(m, p).total)
-            _RUN.setdefault("load_s", {})[p] = time.perf_counter() - t0
+        models = load_presets("smollm2-135m-instruct", "cpu")
         workload = "SmolLM2-135M-Instruct"
     _RUN["models"] = (workload, models)
     return _RUN["models"]

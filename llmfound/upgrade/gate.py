@@ -331,15 +331,20 @@ def run_candidate(candidate: Candidate, baseline: str, sections: tuple[str, ...]
     if speed:
         from llmfound.upgrade import speed_check
 
+        class CandidateProbeFailed(Exception):
+            """The probe failed in the side environment: the candidate is broken (a failure here propagates)."""
+
+        def candidate_run() -> dict:
+            try:
+                return speed_check.parse_run(side_envs.run_in(env, ["snapshot", "speed", "--json"]),
+                                             "the side environment")
+            except SideEnvironmentError as e:
+                raise CandidateProbeFailed(first_line(e, 400)) from None
+
         try:
-            base_runs, cand_runs = speed_check.interleaved(
-                speed_check.run_here,
-                lambda: speed_check.parse_run(side_envs.run_in(env, ["snapshot", "speed", "--json"]),
-                                              "the side environment"))
-        except SideEnvironmentError as e:
-            if "this environment" in str(e):
-                raise
-            return Outcome(candidate.label, "broken", first_line(e, 400), versions=dict(env.installed), **common)
+            base_runs, cand_runs = speed_check.interleaved(speed_check.run_here, candidate_run)
+        except CandidateProbeFailed as e:
+            return Outcome(candidate.label, "broken", str(e), versions=dict(env.installed), **common)
         timing = speed_check.compare(base_runs, cand_runs)
         drift = drift + speed_check.drifts(timing)
     state = "drift" if drift else "pass"
