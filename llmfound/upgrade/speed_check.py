@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmfound.environment import isolated_python
+from llmfound.speed import spread
 from llmfound.errors import SideEnvironmentError
 
 __all__ = ["PROBES", "BAND", "ROUNDS", "MODEL", "measure", "run_here", "interleaved", "compare", "drifts"]
@@ -135,10 +136,10 @@ def compare(base: list[dict], cand: list[dict], band: float = BAND) -> dict:
         if min(b + c) <= 0:
             raise ValueError(f"probe {p}: times must be positive, got {b} and {c}")
         ratios = [y / x for x, y in zip(b, c)]
-        med = statistics.median(ratios)
-        out[p] = {"baseline": b, "candidate": c, "ratios": [round(r, 3) for r in ratios], "median": round(med, 3),
-                  "min": round(min(ratios), 3), "max": round(max(ratios), 3),
-                  "slower": med > band and min(ratios) > 1 + (band - 1) / 2}
+        r = spread(ratios)
+        out[p] = {"baseline": b, "candidate": c, "ratios": [round(x, 3) for x in ratios],
+                  **{k: round(r[k], 3) for k in ("median", "min", "max")},
+                  "slower": r["median"] > band and r["min"] > 1 + (band - 1) / 2}
     return {"band": band, "rounds": len(base), "probes": out}
 
 
