@@ -27,7 +27,8 @@ import torch  # noqa: E402
 
 # One intra-op thread per test process: the specs run tiny matmuls where thread hand-off costs more than it
 # saves, and under pytest-xdist each worker already owns a core. (Speed is measured in benchmarks/, not here.)
-torch.set_num_threads(int(os.environ.get("LLMFOUND_TEST_THREADS", "1")))
+TEST_THREADS = int(os.environ.get("LLMFOUND_TEST_THREADS", "1"))
+torch.set_num_threads(TEST_THREADS)
 
 from hypothesis import HealthCheck, Verbosity, settings  # noqa: E402
 
@@ -69,6 +70,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "network" in item.keywords and not run_net:
             item.add_marker(skip_net)
+
+
+@pytest.fixture(autouse=True)
+def _test_threads():
+    """A spec that runs a command in process may change torch's threads (``--threads``, the thread chooser): the
+    next spec on this worker gets ``TEST_THREADS`` back instead of running on threads another spec chose."""
+    yield
+    if torch.get_num_threads() != TEST_THREADS:
+        torch.set_num_threads(TEST_THREADS)
+
+
+@pytest.fixture()
+def llmfound_log():
+    """The records the ``llmfound`` logger emits at WARNING or above during the spec (a list, filled as they come).
+
+    Stands in for pytest's ``caplog``: the logging plugin is off (``-p no:logging`` in pyproject.toml), because
+    around every phase of every spec it attaches a handler to each non-propagating logger (torch has about 90),
+    which cost the default tier seconds."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("llmfound")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

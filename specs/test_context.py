@@ -16,8 +16,6 @@ its weights.
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from llmfound import context
@@ -168,7 +166,7 @@ def test_the_python_pipeline_refuses_before_the_forward_pass(small_pipe, chat, m
 
 
 @pytest.mark.parametrize("chat", [False, True], ids=["text", "chat"])
-def test_truncation_true_keeps_the_end_of_the_prompt_and_says_so(small_pipe, chat, caplog):
+def test_truncation_true_keeps_the_end_of_the_prompt_and_says_so(small_pipe, chat, llmfound_log):
     import torch
 
     seen = []
@@ -181,13 +179,13 @@ def test_truncation_true_keeps_the_end_of_the_prompt_and_says_so(small_pipe, cha
     small_pipe.model.generate = spy
     try:
         prompt = [{"role": "user", "content": LONG + "What is the capital of France?"}] if chat else LONG
-        with caplog.at_level(logging.WARNING, logger="llmfound"), torch.no_grad():
+        with torch.no_grad():
             out = small_pipe(prompt, max_new_tokens=4, truncation=True, return_full_text=False)
     finally:
         del small_pipe.model.generate
     assert seen and seen[0] <= 252, f"expected at most 256 - 4 prompt tokens fed, got {seen}"
     assert isinstance(out[0]["generated_text"], (str, list)), out
-    said = [r.getMessage() for r in caplog.records if r.name == "llmfound"]
+    said = [r.getMessage() for r in llmfound_log]
     assert any("truncation=True: the prompt was" in m and "kept its last" in m for m in said), said
 
 

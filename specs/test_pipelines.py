@@ -538,16 +538,16 @@ def test_a_non_string_names_what_the_task_takes(sentiment):
         sentiment(42)
 
 
-def test_a_long_text_is_refused_or_cut_saying_so(sentiment, caplog):
+def test_a_long_text_is_refused_or_cut_saying_so(sentiment, llmfound_log):
     """Over 512 tokens: one InputTooLongError line; with ``truncation=True`` the first 512 tokens are classified
     and a warning says how much was not read."""
     long = "a gorgeous , moving film . " * 120  # 722 tokens with [CLS] and [SEP]
     with pytest.raises(errors.InputTooLongError, match="input is 722 tokens .* at most 512 .*truncation=True"):
         sentiment(long)
-    with caplog.at_level("WARNING", logger="llmfound"):
-        out = sentiment(long, truncation=True)
+    out = sentiment(long, truncation=True)
     assert out[0]["label"] == "POSITIVE", out
-    assert "the input was 722 tokens; classified its first 512" in caplog.text, caplog.text
+    said = [r.getMessage() for r in llmfound_log]
+    assert any("the input was 722 tokens; classified its first 512" in m for m in said), said
 
 
 def test_a_damaged_training_file_is_named_and_nothing_is_half_written(tmp_path, monkeypatch, require_assets):

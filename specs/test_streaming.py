@@ -204,17 +204,23 @@ def _streamer(kind: str):
     return run
 
 
+def _main_on_one_thread(args: list[str]) -> None:
+    """Run the CLI in process with ``--threads 1`` (the thread chooser, which samples the cores for 0.2 s, has
+    specs of its own) and give the worker back its thread count."""
+    from llmfound.cli import main
+
+    threads = torch.get_num_threads()
+    try:
+        assert main([*args, "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _cli_generate(*flags: str):
     def run(model, tok, capsys, monkeypatch):
-        from llmfound.cli import main
-
         monkeypatch.setattr(models, "load_tokenizer_and_config", lambda ref: (tok, model.config))
         monkeypatch.setattr(models, "load_model", lambda *a, **kw: (model, tok))
-        threads = torch.get_num_threads()
-        try:
-            assert main(["generate", PROMPT, "--max-new-tokens", "64", "--threads", "1", *flags]) == 0
-        finally:
-            torch.set_num_threads(threads)
+        _main_on_one_thread(["generate", PROMPT, "--max-new-tokens", "64", *flags])
         cap = capsys.readouterr()
         return cap.out.removesuffix("\n"), _reported_stop(cap.err), None
     return run
@@ -223,12 +229,11 @@ def _cli_generate(*flags: str):
 def _pipeline(cli: bool):
     def run(model, tok, capsys, monkeypatch):  # llmfound.pipeline's own loading is replaced by the model given
         from llmfound import pipelines as PL
-        from llmfound.cli import main
 
         monkeypatch.setattr(PL.factory, "load", lambda task, ref, dtype=None: (model, tok, ref))
         monkeypatch.setattr(models, "load_tokenizer_and_config", lambda ref: (tok, model.config))
         if cli:
-            assert main(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"]) == 0
+            _main_on_one_thread(["pipeline", "text-generation", PROMPT, "--model", "given", "--max-new-tokens", "64"])
             return capsys.readouterr().out.removesuffix("\n"), None, None
         asked = [{"role": "user", "content": PROMPT}] if getattr(tok, "chat_template", None) else PROMPT
         got = PL.pipeline("text-generation", model="given")(asked, max_new_tokens=64, do_sample=False,

@@ -21,7 +21,6 @@ DeepSeek's ``<｜User｜>``) as tokens.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import weakref
@@ -106,19 +105,22 @@ def _placeholder(token_id: int) -> str:
 
 
 def _copy(tokenizer):
-    """A copy of ``tokenizer``'s ``tokenizers`` backend whose added tokens are placeholders for the same ids, so
-    their own text is plain text to it (cached per tokenizer)."""
+    """A tokenizer that shares ``tokenizer``'s ``tokenizers`` model, normalizer, pre-tokenizer and decoder, whose
+    added tokens are one placeholder per added token of ``tokenizer`` (no post-processor), so the added tokens'
+    own text is plain text to it; a placeholder's id is read back from its text (cached per tokenizer). Built
+    from the shared parts, not from a serialized copy: a 262k-entry vocabulary is never parsed again."""
     cached = _COPIES.get(tokenizer)
     if cached is not None:
         return cached
-    from tokenizers import Tokenizer
+    from tokenizers import AddedToken, Tokenizer
 
-    data = json.loads(tokenizer.backend_tokenizer.to_str())
-    for entry in data.get("added_tokens", []):
-        entry["content"] = _placeholder(entry["id"])
-        entry["normalized"] = False
-    data["post_processor"] = None
-    copy = Tokenizer.from_str(json.dumps(data))
+    backend = tokenizer.backend_tokenizer
+    copy = Tokenizer(backend.model)
+    for part in ("normalizer", "pre_tokenizer", "decoder"):
+        if getattr(backend, part) is not None:
+            setattr(copy, part, getattr(backend, part))
+    copy.add_tokens([AddedToken(_placeholder(i), normalized=False, special=False)
+                     for i in backend.get_added_tokens_decoder()])
     _COPIES[tokenizer] = copy
     return copy
 
@@ -166,7 +168,6 @@ def encode_keeping_typed_tokens_as_text(tokenizer, text: str, messages: list[dic
             last = b
     pieces.append(marked[last:])
     enc = _copy(tokenizer).encode(unmark("".join(pieces)), add_special_tokens=False)
-    # a placeholder keeps its token's id only where the model's vocabulary does not hold that id too (Gemma's
-    # <bos> is id 2 of its vocabulary): read the id back from the placeholder's own text
+    # the copy numbers its placeholders after the vocabulary: read each id back from the placeholder's own text
     prefix = _placeholder(0)[:-2]
     return [int(t[len(prefix):-1]) if t.startswith(prefix) else i for i, t in zip(enc.ids, enc.tokens)]

@@ -76,9 +76,11 @@ def _check(tokenizer, fmt: ChatFormat, messages) -> None:
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m
                                                                  for m in messages):
         raise InvalidMessagesError("messages must be a non-empty list of {role, content} dicts")
-    vocab = tokenizer.get_vocab()
     used = (BOS, fmt.header_start, fmt.header_end, fmt.eot) + ((fmt.eom,) if fmt.tool_ends_with_eom else ())
-    lacking = [t for t in used if t not in vocab]  # Llama 3.0's tokenizer has no <|eom_id|>, never written here
+    # one lookup per marker, not get_vocab(): that builds a dict of the whole vocabulary (0.1 s for 128k entries)
+    ids = tokenizer.convert_tokens_to_ids(list(used))
+    lacking = [t for t, i in zip(used, ids)  # Llama 3.0's tokenizer has no <|eom_id|>, never written here
+               if i is None or (i == tokenizer.unk_token_id and t != tokenizer.unk_token)]
     if lacking:
         raise ValueError(f"this tokenizer lacks {', '.join(lacking)}: Meta's {fmt.version} ChatFormat needs the "
                          f"{fmt.version} tokenizer (a family whose conversation_format is 'meta:{fmt.version}')")
