@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/suite.py [--runs 2]
 
-Runs the README's ``pytest`` (default tier, cache warm, offline) ``--runs`` times in a fresh process each, with
+Runs the README's ``pytest`` (default tier, cache warm, offline; with bytecode caches written even where
+``PYTHONDONTWRITEBYTECODE`` is set, as a user's machine has them) ``--runs`` times in a fresh process each, with
 ``--durations=0``, and prints: wall seconds per run, the load average before and after (other work on the
 machine skews every figure: read it), the seconds of spec time per spec file (summed over xdist workers, so
 larger than the wall), and the fixed cost every xdist worker pays before its first spec: importing torch +
@@ -28,6 +29,7 @@ DURATION = re.compile(r"^([\d.]+)s (?:call|setup|teardown)\s+(specs/[^:]+)::")
 def run_suite() -> tuple[float, str, Counter]:
     """One default-tier run: (wall seconds, pytest's closing line, spec seconds per file)."""
     env = dict(os.environ, LLMFOUND_OFFLINE="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # warm includes Python's bytecode caches, as on a user's machine
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0",
                            "--durations-min=0"], cwd=ROOT, env=env, capture_output=True, text=True)

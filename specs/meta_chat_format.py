@@ -20,6 +20,9 @@ import types
 
 
 def main(asset: str) -> None:
+    # Python would write Meta's modules' bytecode (__pycache__) into the cache entry, which `llmfound assets
+    # verify` then rightly calls corrupt: a file llmfound did not write
+    sys.dont_write_bytecode = True
     tv = types.ModuleType("torchvision")
     tv.transforms = types.ModuleType("torchvision.transforms")
     tv.transforms.functional = types.ModuleType("torchvision.transforms.functional")

