@@ -105,12 +105,17 @@ def llmfound_log():
 def require_assets():
     """Call with entry names; skips (locally) or fails (under CI=true) when the cache lacks one.
 
-    The README's test command fills the cache first, so in CI a missing asset is a broken setup, not a skip.
+    The README's test command fills the cache first, so in CI a missing asset is a broken setup, not a skip. An
+    entry found complete is not looked up again in this process (for the same cache root): nearly every spec asks.
     """
     from llmfound import assets
 
+    complete: set[tuple[str, str]] = set()
+
     def _require(*names: str) -> None:
-        missing = [n for n in names if not assets.is_complete(n)]
+        root = str(assets.home())
+        missing = [n for n in names if (root, n) not in complete and not assets.is_complete(n)]
+        complete.update((root, n) for n in names if n not in missing)
         if missing:
             msg = (f"assets not in the cache ({assets.home()}): {', '.join(missing)}; "
                    f"run `llmfound assets fetch --all` first (the README's test command does)")
