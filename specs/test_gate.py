@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -421,14 +422,16 @@ def test_nothing_in_the_callers_directory_runs_in_a_side_environment_or_pip(side
 def test_a_damaged_marker_counts_as_an_interrupted_build(side_root, tmp_path):
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
-    first = side_envs.ensure([wheel], overlay=True)
+    # pip's settings read once: ensure would run `python -m pip config list` (a quarter second) on every call
+    build = functools.partial(side_envs.ensure, [wheel], overlay=True, config=side_envs.pip_config())
+    first = build()
     (first.path / side_envs.MARKER).write_text('{"installed": {"llmfound-gate-pro')  # cut short
-    again = side_envs.ensure([wheel], overlay=True)
+    again = build()
     assert not again.warm and (again.path / side_envs.MARKER).is_file(), again
     (again.path / side_envs.MARKER).write_text("[]")
-    assert not side_envs.ensure([wheel], overlay=True).warm, "a marker that is not a map must not count as complete"
+    assert not build().warm, "a marker that is not a map must not count as complete"
     (again.path / side_envs.MARKER).write_text('{"installed": ' + "[" * 5000 + "]" * 5000 + ', "relaxed": []}')
-    assert not side_envs.ensure([wheel], overlay=True).warm, "a marker nested 5,000 deep must count as damaged"
+    assert not build().warm, "a marker nested 5,000 deep must count as damaged"
 
 
 def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candidate(side_root, tmp_path,
@@ -441,17 +444,19 @@ def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candida
 
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
-    first = side_envs.ensure([wheel], overlay=True)
+    # pip's settings read once: ensure would run `python -m pip config list` (a quarter second) on every call
+    build = functools.partial(side_envs.ensure, [wheel], overlay=True, config=side_envs.pip_config())
+    first = build()
     r = subprocess.run([side_envs.uv_binary(), "pip", "uninstall", "--python", str(first.python),
                         "llmfound-gate-probe"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    again = side_envs.ensure([wheel], overlay=True)
+    again = build()
     assert not again.warm and "llmfound-gate-probe missing" in again.rebuilt, (
         f"expected a rebuild naming the package removed by hand, got warm={again.warm}, rebuilt={again.rebuilt!r}")
     probe = subprocess.run([str(again.python), "-I", "-c", "import llmfound_gate_probe"], capture_output=True)
     assert probe.returncode == 0, "the rebuilt side environment lacks the candidate"
-    assert side_envs.ensure([wheel], overlay=True).warm, "an intact side environment must be reused"
+    assert build().warm, "an intact side environment must be reused"
 
     # the gate's report carries it: the JSON field and the Markdown file (the CLI adds a "note:" line on stderr)
     monkeypatch.setattr(side_envs, "ensure", lambda *a, **k: again)
