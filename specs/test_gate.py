@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -246,16 +247,25 @@ def calling_environment() -> dict:
     return out
 
 
+PLANTED_DRIFT = ("wild_templates", "Reka-Edge.jinja", "empty-content",
+                 ["ok", "human: <sep>assistant:"], ["ok", "human:<sep>assistant:"])
+"""The drift planted in the baseline: (section, subject, behaviour, the shipped baseline's value, the planted one):
+Reka-Edge's template rendering an empty user message recorded without the space after ``human:``. Planted in
+the section that is cheapest to recompute in a side environment (the wild templates need one tokenizer; the
+special tokens would load every family's)."""
+
+
 @pytest.fixture()
 def planted_baseline(tmp_path, require_assets):
-    """The shipped baseline's special-token section with one planted change: gpt2's eos id recorded as 50255."""
+    """The shipped baseline's section :data:`PLANTED_DRIFT` names, alone, with that one behaviour changed."""
     require_assets(*assets.entry_names())  # the gate refuses to start on a cache that lacks entries
+    section, subject, behaviour, shipped, planted = PLANTED_DRIFT
     snap = snapshot.load(snapshot.BASELINE)
-    sect = copy.deepcopy(snap["sections"]["special_tokens"])
-    assert sect["gpt2"]["eos_id"] == 50256, sect["gpt2"]
-    sect["gpt2"]["eos_id"] = 50255
+    sect = copy.deepcopy(snap["sections"][section])
+    assert sect[subject][behaviour] == shipped, sect[subject]
+    sect[subject][behaviour] = planted
     path = tmp_path / "planted.json"
-    path.write_text(json.dumps(dict(snap, sections={"special_tokens": sect})))
+    path.write_text(json.dumps(dict(snap, sections={section: sect})))
     return path
 
 
@@ -281,19 +291,21 @@ def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(pla
     good, bad, broken = probe_wheel(wheels), probe_wheel(wheels, "2.0", corrupt=True), broken_wheel(wheels)
     md, seq = tmp_path / "gate.md", tmp_path / "sequential.json"
     code = main(["gate", str(good), str(bad), str(broken), "--overlay", "--baseline", str(planted_baseline),
-                 "--sections", "special_tokens", "--json", "--markdown", str(md), "--json-out", str(seq)])
+                 "--sections", PLANTED_DRIFT[0], "--json", "--markdown", str(md), "--json-out", str(seq)])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 == report["exit_code"], f"expected exit 1 (drift), got {code}: {report}"
     assert json.loads(seq.read_text()) == report, "--json-out must hold the report --json prints"
     first, second, third = report["outcomes"]
     assert first["state"] == "drift", first
-    drift = [(d["subject"], d["section"], d["behaviour"], d["old"], d["new"]) for d in first["drift"]]
-    assert drift == [("gpt2", "special_tokens", "eos_id", 50255, 50256)], (
-        f"planted gpt2 eos_id 50255 (real: 50256): expected exactly that drift, got {drift}")
+    section, subject, behaviour, shipped, planted = PLANTED_DRIFT
+    drift = [(d["section"], d["subject"], d["behaviour"], d["old"], d["new"]) for d in first["drift"]]
+    expected = [(section, subject, behaviour, planted, shipped)]  # old: the baseline's; new: the side env's
+    assert drift == expected, f"planted {subject} {behaviour}: expected exactly the drift {expected}, got {drift}"
     assert second["state"] == "install-failed" and second["detail"], second
     assert third["state"] == "broken" and "planted: this typer is broken" in third["detail"], third
     assert "| `llmfound_gate_probe-1.0-py3-none-any.whl` | **drift** |" in md.read_text(), md.read_text()
-    assert "| gpt2 | special_tokens | eos_id | 50255 | 50256 |" in md.read_text(), md.read_text()
+    row = f"| {subject} | {section} | {behaviour} | {json.dumps(planted)} | {json.dumps(shipped)} |"
+    assert row in md.read_text(), f"expected the row {row!r} in:\n{md.read_text()}"
     assert calling_environment() == before, "the gate changed the calling environment"
     lesson.value("a planted drift found in a side environment", f"{first['check_s']:.0f} s of checks")
 
@@ -311,7 +323,7 @@ def test_the_gate_reports_a_planted_drift_and_never_touches_this_environment(pla
     for i, w in enumerate((broken, bad)):  # not in the sequential order: the merge orders them as --across does
         reports.append(tmp_path / f"report-{i}.json")
         code = main(["gate", str(w), "--overlay", "--baseline", str(planted_baseline), "--sections",
-                     "special_tokens", "--json-out", str(reports[-1])])
+                     PLANTED_DRIFT[0], "--json-out", str(reports[-1])])
         assert code in (1, 3) and reports[-1].is_file(), f"{w.name}: exit {code}, {capsys.readouterr().err}"
     capsys.readouterr()
     merged_md = tmp_path / "merged.md"
@@ -343,7 +355,7 @@ def test_the_checks_breaking_in_a_side_environment_is_its_own_state(planted_base
     """A candidate that installs but keeps the checks from running at all (here: a 'typer', which the command
     line imports first, that cannot be imported) is ``broken``, with the error's last line; not drift and not an
     install failure. (A library that breaks only some families is drift: each such family records its error.)"""
-    o = G.run_candidate(G.parse_candidate(str(broken_wheel(tmp_path))), str(planted_baseline), ("special_tokens",),
+    o = G.run_candidate(G.parse_candidate(str(broken_wheel(tmp_path))), str(planted_baseline), PLANTED_DRIFT[:1],
                         overlay=True)
     assert o.state == "broken" and "planted: this typer is broken" in o.detail, o
 
@@ -375,7 +387,7 @@ def test_a_baseline_without_the_section_asked_for_is_refused_before_any_build(pl
                                                                                 capsys):
     code = main(["gate", "transformers==5.24.0", "--baseline", str(planted_baseline), "--sections", "ids"])
     got = capsys.readouterr().err
-    assert code == 2 and "holds no section ids (it has: special_tokens)" in got, (code, got)
+    assert code == 2 and f"holds no section ids (it has: {PLANTED_DRIFT[0]})" in got, (code, got)
     assert not side_root.exists(), "a side environment was built for a baseline without the section"
 
 
@@ -410,14 +422,16 @@ def test_nothing_in_the_callers_directory_runs_in_a_side_environment_or_pip(side
 def test_a_damaged_marker_counts_as_an_interrupted_build(side_root, tmp_path):
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
-    first = side_envs.ensure([wheel], overlay=True)
+    # pip's settings read once: ensure would run `python -m pip config list` (a quarter second) on every call
+    build = functools.partial(side_envs.ensure, [wheel], overlay=True, config=side_envs.pip_config())
+    first = build()
     (first.path / side_envs.MARKER).write_text('{"installed": {"llmfound-gate-pro')  # cut short
-    again = side_envs.ensure([wheel], overlay=True)
+    again = build()
     assert not again.warm and (again.path / side_envs.MARKER).is_file(), again
     (again.path / side_envs.MARKER).write_text("[]")
-    assert not side_envs.ensure([wheel], overlay=True).warm, "a marker that is not a map must not count as complete"
+    assert not build().warm, "a marker that is not a map must not count as complete"
     (again.path / side_envs.MARKER).write_text('{"installed": ' + "[" * 5000 + "]" * 5000 + ', "relaxed": []}')
-    assert not side_envs.ensure([wheel], overlay=True).warm, "a marker nested 5,000 deep must count as damaged"
+    assert not build().warm, "a marker nested 5,000 deep must count as damaged"
 
 
 def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candidate(side_root, tmp_path,
@@ -430,17 +444,19 @@ def test_a_side_environment_damaged_by_hand_is_rebuilt_not_blamed_on_the_candida
 
     (tmp_path / "w").mkdir()
     wheel = str(probe_wheel(tmp_path / "w"))
-    first = side_envs.ensure([wheel], overlay=True)
+    # pip's settings read once: ensure would run `python -m pip config list` (a quarter second) on every call
+    build = functools.partial(side_envs.ensure, [wheel], overlay=True, config=side_envs.pip_config())
+    first = build()
     r = subprocess.run([side_envs.uv_binary(), "pip", "uninstall", "--python", str(first.python),
                         "llmfound-gate-probe"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    again = side_envs.ensure([wheel], overlay=True)
+    again = build()
     assert not again.warm and "llmfound-gate-probe missing" in again.rebuilt, (
         f"expected a rebuild naming the package removed by hand, got warm={again.warm}, rebuilt={again.rebuilt!r}")
     probe = subprocess.run([str(again.python), "-I", "-c", "import llmfound_gate_probe"], capture_output=True)
     assert probe.returncode == 0, "the rebuilt side environment lacks the candidate"
-    assert side_envs.ensure([wheel], overlay=True).warm, "an intact side environment must be reused"
+    assert build().warm, "an intact side environment must be reused"
 
     # the gate's report carries it: the JSON field and the Markdown file (the CLI adds a "note:" line on stderr)
     monkeypatch.setattr(side_envs, "ensure", lambda *a, **k: again)

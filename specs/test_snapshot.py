@@ -63,16 +63,23 @@ def test_a_planted_drift_is_reported_with_its_family_and_behaviour(baseline):
     }, got
 
 
-def test_compare_on_the_cli_exits_1_and_names_the_drift(baseline, tmp_path, capsys, require_assets):
+def test_compare_on_the_cli_exits_1_and_names_the_drift(baseline, tmp_path, capsys, monkeypatch, require_assets):
+    """The section is recomputed for real; the ledger's probes are not (they take seconds, and the gate's spec runs
+    them for real through this same command in a side environment): the JSON carries whatever they report."""
+    import llmfound.upgrade.ledger
+
     require_assets(*assets.entry_names())
     planted = copy.deepcopy(baseline)
     planted["sections"]["special_tokens"]["gemma2"]["bos_token"] = "<s>"
     snapshot.save(planted, tmp_path / "planted.json")
+    entries = [{"id": "still-there", "behaviour": "x drops a space", "seen": "t 1.0", "state": "still broken"}]
+    monkeypatch.setattr(llmfound.upgrade.ledger, "ledger_states", lambda: entries)
     code = main(["snapshot", "compare", str(tmp_path / "planted.json"), "--sections", "special_tokens", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [(d["subject"], d["behaviour"], d["old"], d["new"]) for d in out["drift"]] == [
         ("gemma2", "bos_token", "<s>", "<bos>")]
+    assert out["ledger"] == entries, f"expected the ledger's states in the JSON, got {out['ledger']}"
 
 
 def test_a_section_that_vanished_counts_as_drift(baseline):
