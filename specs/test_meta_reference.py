@@ -170,11 +170,13 @@ def test_the_npm_llama3_vocabulary_is_metas_byte_for_byte(require_assets):
 
     def bpe(entry):
         model = json.loads((ensure(entry) / "tokenizer.json").read_text(encoding="utf-8"))["model"]
-        return model["vocab"], [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        return model["vocab"], [m.split(" ") if isinstance(m, str) else m for m in model["merges"]]  # "a b" or [a, b]
 
     (npm_vocab, npm_merges), (meta_vocab, meta_merges) = bpe("lenml-llama3"), bpe("meta-llama3-tokenizer")
-    differ = [k for k in set(npm_vocab) | set(meta_vocab) if npm_vocab.get(k) != meta_vocab.get(k)]
-    at = next((i for i, (a, b) in enumerate(zip(npm_merges, meta_merges)) if a != b), None)
+    differ = [] if npm_vocab == meta_vocab else [k for k in set(npm_vocab) | set(meta_vocab)
+                                                 if npm_vocab.get(k) != meta_vocab.get(k)]
+    at = None if npm_merges == meta_merges else next(
+        (i for i, (a, b) in enumerate(zip(npm_merges, meta_merges)) if a != b), None)
     assert not differ and at is None and len(npm_merges) == len(meta_merges), (
         f"lenml-llama3 vs Meta's file: {len(differ)} vocabulary entries differ (e.g. {differ[:3]}); merges "
         f"{len(npm_merges)} vs {len(meta_merges)}, first different at {at}")
