@@ -639,7 +639,10 @@ def test_ctrl_c_while_generate_streams_exits_130(tmp_path, synthetic_chat_model)
     folder = synthetic_chat_model(8192, stops=False)
     proc = subprocess.Popen([sys.executable, "-m", "llmfound", "generate", "Hi", "--model", str(folder),
                              "--max-new-tokens", "8000", "--threads", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_env_without_offline_switches(tmp_path, LLMFOUND_OFFLINE="1"))
+                            stderr=subprocess.PIPE, env=_env_without_offline_switches(tmp_path, LLMFOUND_OFFLINE="1"),
+                            # Ctrl-C as at a terminal, even when pytest runs as a background job (`pytest &` in a
+                            # script ignores SIGINT, and so would the child: 8,000 tokens, then exit 0)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.read(1), "generate printed nothing"  # the answer is streaming
         proc.send_signal(signal.SIGINT)
