@@ -170,11 +170,13 @@ def test_the_npm_llama3_vocabulary_is_metas_byte_for_byte(require_assets):
 
     def bpe(entry):
         model = json.loads((ensure(entry) / "tokenizer.json").read_text(encoding="utf-8"))["model"]
-        return model["vocab"], [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        return model["vocab"], [m.split(" ") if isinstance(m, str) else m for m in model["merges"]]  # "a b" or [a, b]
 
     (npm_vocab, npm_merges), (meta_vocab, meta_merges) = bpe("lenml-llama3"), bpe("meta-llama3-tokenizer")
-    differ = [k for k in set(npm_vocab) | set(meta_vocab) if npm_vocab.get(k) != meta_vocab.get(k)]
-    at = next((i for i, (a, b) in enumerate(zip(npm_merges, meta_merges)) if a != b), None)
+    differ = [] if npm_vocab == meta_vocab else [k for k in set(npm_vocab) | set(meta_vocab)
+                                                 if npm_vocab.get(k) != meta_vocab.get(k)]
+    at = None if npm_merges == meta_merges else next(
+        (i for i, (a, b) in enumerate(zip(npm_merges, meta_merges)) if a != b), None)
     assert not differ and at is None and len(npm_merges) == len(meta_merges), (
         f"lenml-llama3 vs Meta's file: {len(differ)} vocabulary entries differ (e.g. {differ[:3]}); merges "
         f"{len(npm_merges)} vs {len(meta_merges)}, first different at {at}")
@@ -262,12 +264,18 @@ def test_a_damaged_tokenizer_model_fails_the_conversion(damage, expected, meta, 
     assert not (tmp_path / "out" / "tokenizer.json").exists()
 
 
+BPE_PREFIX = 2_000
+"""Ranks the tiktoken-cache spec keeps of Meta's Llama 3 file: a BPE file's first ranks are a BPE file too (every
+merge of a token is of lower rank), converted in a fraction of the 128,000 tokens' time."""
+
+
 def test_tiktoken_s_own_cache_is_never_read(meta, tmp_path, monkeypatch):
     """tiktoken keeps a copy of every BPE file it reads under ``$TIKTOKEN_CACHE_DIR/<sha1 of the path>`` and
     returns it for that path later. A planted copy (three tokens) must not be what the conversion builds from:
     llmfound reads the file itself each time (``meta_files.no_tiktoken_cache``), and leaves the setting as it
-    was."""
+    was. The file is the first :data:`BPE_PREFIX` ranks of Meta's: reading it is the same path at any size."""
     import hashlib
+    import json
     import shutil
 
     from llmfound import assets
@@ -275,8 +283,10 @@ def test_tiktoken_s_own_cache_is_never_read(meta, tmp_path, monkeypatch):
 
     src = tmp_path / "asset" / "llama3"
     src.mkdir(parents=True)
-    for f in ("tokenizer.model", "tokenizer.py"):
-        shutil.copyfile(assets.entry_dir("meta-llama-models") / "llama3" / f, src / f)
+    meta_dir = assets.entry_dir("meta-llama-models") / "llama3"
+    shutil.copyfile(meta_dir / "tokenizer.py", src / "tokenizer.py")
+    with open(meta_dir / "tokenizer.model", "rb") as f:
+        (src / "tokenizer.model").write_bytes(b"".join(f.readline() for _ in range(BPE_PREFIX)))
     cache = tmp_path / "tiktoken-cache"
     cache.mkdir()
     model = str(src / "tokenizer.model")
@@ -284,8 +294,9 @@ def test_tiktoken_s_own_cache_is_never_read(meta, tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
     (tmp_path / "out").mkdir()
     tiktoken_tokenizer(tmp_path / "out", asset=tmp_path / "asset", folder="llama3", bos="<|begin_of_text|>",
-                       base_tokens="128000", config="{}")
+                       base_tokens=str(BPE_PREFIX), config="{}")  # the planted copy: "holds 3 BPE tokens"
     import os
 
     assert os.environ["TIKTOKEN_CACHE_DIR"] == str(cache)
-    assert (tmp_path / "out" / "tokenizer.json").stat().st_size > 1_000_000
+    vocab = json.loads((tmp_path / "out" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    assert len(vocab) == BPE_PREFIX, f"expected the file's {BPE_PREFIX} BPE tokens, got {len(vocab)}"

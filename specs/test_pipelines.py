@@ -971,7 +971,8 @@ def test_the_cli_prints_real_generated_text(capsys, require_assets):
     require_assets(SMOL)
     from llmfound.cli import main
 
-    code = main(["pipeline", "text-generation", "What is the capital of France?", "--max-new-tokens", "8"])
+    code = main(["pipeline", "text-generation", "What is the capital of France?", "--max-new-tokens", "8",
+                 "--threads", "1"])
     out = capsys.readouterr().out
     assert code == 0 and "Paris" in out, out
 
@@ -991,7 +992,7 @@ def test_the_cli_splits_question_and_context(capsys, contract_models):
 
     q, c = QA[0]
     code = main(["pipeline", "question-answering", f"{q} ||| {c}", "--model",
-                 contract_models["question-answering"], "--json"])
+                 contract_models["question-answering"], "--json", "--threads", "1"])
     res = json.loads(capsys.readouterr().out)["result"]
     assert code == 0 and res["answer"] == c[res["start"]:res["end"]], res
 

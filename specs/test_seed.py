@@ -26,7 +26,6 @@ import pytest
 import torch
 
 from llmfound import families, quantization as Q, synthetic as S, tokenization
-from llmfound import models
 
 MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of France?"}]
@@ -163,9 +162,10 @@ def test_4_the_notes_4bit_config_is_fp4_with_float32_compute():
 
 
 @pytest.fixture(scope="module")
-def smol(require_assets):
-    require_assets("smollm2-135m-instruct")
-    return models.load_model("smollm2-135m-instruct", "bf16")
+def smol(smollm2):
+    """SmolLM2 in bf16, ``(model, tokenizer)``: conftest's load, shared with the quantization and quality lessons
+    on this worker (nothing here changes it)."""
+    return smollm2("bf16")
 
 
 def test_5_apply_chat_template_returns_a_batch_encoding_that_generate_cannot_take(smol):

@@ -161,20 +161,30 @@ def extra_variables(name: str) -> list[str]:
     minus the names the template assigns itself anywhere (``set``, ``for``, macro arguments), plus the names it
     tests with ``is defined`` (the idiom for a variable with a default), minus :data:`TRANSFORMERS_VARIABLES`),
     sorted: the template keyword arguments it understands, such as
-    Llama 3.1's ``date_string`` or Qwen3's ``enable_thinking``."""
+    Llama 3.1's ``date_string`` or Qwen3's ``enable_thinking``. Read once per template text in a process (the
+    parse is most of what :func:`traits` costs)."""
+    try:
+        source = template_source(name)
+    except AssetError:
+        return []  # a template that cannot be read reads nothing; the table shows its error
+    return list(_variables_read(source))
+
+
+@functools.lru_cache(maxsize=256)
+def _variables_read(source: str) -> tuple[str, ...]:
+    """:func:`extra_variables` of the template text ``source`` (a tuple: cached, so never changed by a caller)."""
     import jinja2
     from jinja2 import meta, nodes
     from transformers.utils.chat_template_utils import _compile_jinja_template
 
     try:
-        source = template_source(name)
         ast = _compile_jinja_template(source).environment.parse(source)  # transformers' sandbox and extensions
-    except (AssetError, jinja2.exceptions.TemplateSyntaxError):
-        return []  # a template that cannot be read or parsed reads nothing; the table shows its error
+    except jinja2.exceptions.TemplateSyntaxError:
+        return ()  # a template that cannot be parsed reads nothing; the table shows its error
     own = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}  # set, for, macro arguments
     defaulted = {t.node.name for t in ast.find_all(nodes.Test)
                  if t.name == "defined" and isinstance(t.node, nodes.Name)}
-    return sorted((meta.find_undeclared_variables(ast) - own | defaulted) - TRANSFORMERS_VARIABLES)
+    return tuple(sorted((meta.find_undeclared_variables(ast) - own | defaulted) - TRANSFORMERS_VARIABLES))
 
 
 _SYS, _USER = "SYSTEMxMARK", "USERxMARK"

@@ -112,7 +112,7 @@ def generate_cmd(
     preset = Q.preset_name(quant)
     if max_new_tokens <= 0:
         raise LlmfoundError(f"--max-new-tokens must be positive, got {max_new_tokens}")
-    threads_note = set_threads(threads)
+    check_threads(threads)
     tok, config = models.load_tokenizer_and_config(model)  # the prompt is counted against the positions before the load
 
     def ids(content: str) -> list[int]:
@@ -135,6 +135,7 @@ def generate_cmd(
         err.print(f"warning: --truncate: the prompt was {plural(before, 'token')}, over the {limit:,} positions of "
                   f"{model} with --max-new-tokens {max_new_tokens}; kept the end of its last message: "
                   f"{plural(len(prompt_ids), 'token')} in all", markup=False)
+    threads_note = set_threads(threads)  # after the refusals above: choose_threads samples the cores for a while
     cuda = torch.cuda.is_available()
     rss0 = memory.rss_bytes()
     memory.peak_cuda_bytes(reset=True)
