@@ -117,9 +117,9 @@ def synthetic_footprints(size: str = "tiny", device: str = "cpu",
     with tempfile.TemporaryDirectory() as tmp:
         save_synthetic_model(synthetic_llama_config(size), tmp, device=device)
         for preset in presets:
-            gc.collect()
             base = 0
-            if cuda:
+            if cuda:  # the previous model's memory must be free before the peak is measured (the CPU row has none)
+                gc.collect()
                 torch.cuda.empty_cache()
                 base = torch.cuda.memory_allocated()
                 torch.cuda.reset_peak_memory_stats()

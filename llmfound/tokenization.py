@@ -268,8 +268,8 @@ def missing_byte_tokens(tokenizer: Any) -> set[int]:
     pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
     if pre is None or "ByteLevel" not in repr(pre):
         return set()
-    vocab = tokenizer.get_vocab()
-    return {b for b, ch in _byte_level_alphabet().items() if ch not in vocab}
+    # 256 look-ups in the vocabulary and added tokens, not a copy of the whole vocabulary as a dict (``get_vocab``)
+    return {b for b, ch in _byte_level_alphabet().items() if backend.token_to_id(ch) is None}
 
 
 def round_trip(family: str, text: str, *, tokenizer: Any = None, add_special_tokens: bool = False,

@@ -17,6 +17,7 @@ No module has a size limit: a module is one concept, however long (split by conc
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import re
@@ -54,10 +55,17 @@ def unit(module: str) -> str:
     return module.split(".")[1]
 
 
-def _imports(module: str) -> list[tuple[str, list[str], int]]:
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    """``module``'s syntax tree, parsed once per test process (the specs only read it)."""
+    return ast.parse(FILES[module].read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _imports(module: str) -> tuple[tuple[str, tuple[str, ...], int], ...]:
     """``(imported module, names, line)`` for every llmfound import in ``module``, at module level or inside a
-    function (each is a real dependency); relative imports resolved."""
-    tree = ast.parse(FILES[module].read_text(encoding="utf-8"))
+    function (each is a real dependency); relative imports resolved. Computed once per module and process."""
+    tree = _tree(module)
     here = module.split(".") if module in PACKAGES else module.split(".")[:-1]
     out = []
     for node in ast.walk(tree):
@@ -66,13 +74,13 @@ def _imports(module: str) -> list[tuple[str, list[str], int]]:
             if node.level:
                 target = ".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else []))
             if target == "llmfound" or target.startswith("llmfound."):
-                out.append((target, [a.name for a in node.names], node.lineno))
+                out.append((target, tuple(a.name for a in node.names), node.lineno))
         elif isinstance(node, ast.Import):
-            out += [(a.name, [], node.lineno) for a in node.names if a.name.startswith("llmfound.")]
-    return out
+            out += [(a.name, (), node.lineno) for a in node.names if a.name.startswith("llmfound.")]
+    return tuple(out)
 
 
-def _resolve(target: str, names: list[str]) -> list[str]:
+def _resolve(target: str, names: tuple[str, ...]) -> list[str]:
     """The modules an import statement loads: a submodule named in ``from package import sub`` counts as such."""
     found = [f"{target}.{n}" for n in names if f"{target}.{n}" in FILES]
     rest = [n for n in names if f"{target}.{n}" not in FILES]
@@ -145,7 +153,7 @@ def layering() -> list[tuple[int, list[str]]]:
 
 
 def _summary(u: str) -> str:
-    doc = ast.get_docstring(ast.parse(FILES[f"llmfound.{u}"].read_text(encoding="utf-8"))) or ""
+    doc = ast.get_docstring(_tree(f"llmfound.{u}")) or ""
     first = doc.split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
     head = first.split(": ")[0]
     return head if len(head) <= 60 else head[:57].rsplit(" ", 1)[0] + " ..."
@@ -211,7 +219,7 @@ def test_a_module_in_a_folder_imports_its_siblings_not_its_own_package():
 
 def _defined(module: str) -> set[str]:
     out: set[str] = set()
-    for node in ast.parse(FILES[module].read_text(encoding="utf-8")).body:
+    for node in _tree(module).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -226,7 +234,7 @@ def test_every_name_has_one_home(module):
     names defined in its own folder (its API)."""
     listed = importlib.import_module(module).__all__
     if module in PACKAGES:  # read where the __init__ imports each name from (an object's __module__ can lie)
-        tree = ast.parse(FILES[module].read_text(encoding="utf-8"))
+        tree = _tree(module)
         home = {a.asname or a.name: node.module for node in tree.body if isinstance(node, ast.ImportFrom)
                 for a in node.names}
         foreign = [n for n in listed if n not in _defined(module) and f"{module}.{n}" not in FILES

@@ -459,16 +459,27 @@ MISTRAL_CASES = ["single-user", "system+user", "three-turns", "unicode"]
 
 @pytest.fixture(scope="module")
 def mistral_pair(require_assets):
-    """(HF tokenizer built from tekken.json with the published Nemo Jinja template, mistral-common's own)."""
-    require_assets("mistral-common-data", "llama-cpp-vocabs")
+    """(HF tokenizer built from tekken.json with the published Nemo Jinja template, mistral-common's own).
+
+    mistral-common's is the ``MistralTokenizer`` the mistral-tekken family's tokenizer already holds (transformers'
+    ``MistralCommonBackend`` builds it with ``MistralTokenizer.from_file(tekken.json, mode=test)``, mistral-common's
+    default), from a copy of the same file, so it is not built a second time."""
+    require_assets("mistral-common-data", "llama-cpp-vocabs", *families.get_family("mistral-tekken").sources)
+    from mistral_common.protocol.instruct.validator import ValidationMode
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
     from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
 
     from llmfound.assets import ensure
 
-    path = str(ensure("mistral-common-data") / "tekken_240911.json")
-    hf = convert_tekken_tokenizer(path, chat_template=chat.template_source("mistral-tekken"))
-    return hf, MistralTokenizer.from_file(path)
+    path = ensure("mistral-common-data") / "tekken_240911.json"
+    backend, copied = tokenization.load_tokenizer("mistral-tekken"), tokenization.tokenizer_dir("mistral-tekken")
+    ref = backend.tokenizer
+    assert (isinstance(ref, MistralTokenizer) and backend.mode == ValidationMode.test
+            and (copied / "tekken.json").read_bytes() == path.read_bytes()), (
+        f"mistral-tekken: expected mistral-common's MistralTokenizer in test mode from {copied / 'tekken.json'}, a "
+        f"copy of {path}; got {type(ref).__name__} in mode {backend.mode}")
+    hf = convert_tekken_tokenizer(str(path), chat_template=chat.template_source("mistral-tekken"))
+    return hf, ref
 
 
 @pytest.mark.parametrize("case", MISTRAL_CASES)
@@ -918,12 +929,13 @@ LOOP = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% e
 def test_a_model_folders_own_template_that_loops_is_stopped(need, monkeypatch):
     """A chat template is code shipped in a model folder: one that never ends is stopped after RENDER_SECONDS, as
     a template in the wild is, whether it is the tokenizer's own or passed as chat_template=."""
-    need("smollm2")
-    tok = tokenization.load_tokenizer("smollm2", cached=False)
+    shared = need("smollm2")
+    tok = copy.copy(shared)  # the model folder's tokenizer: the shared vocabulary, a template of its own
     tok.chat_template = LOOP
-    monkeypatch.setattr(rendering, "RENDER_SECONDS", 0.5)
+    assert shared.chat_template != LOOP, "smollm2: the shared tokenizer got the copy's template"
+    monkeypatch.setattr(rendering, "RENDER_SECONDS", 0.1)
     for call in (lambda: chat.render(tok, USER), lambda: chat.render("smollm2", USER, chat_template=LOOP)):
-        with pytest.raises(TemplateRefusedError, match=r"did not finish in 0\.5 s"):
+        with pytest.raises(TemplateRefusedError, match=r"did not finish in 0\.1 s"):
             call()
 
 

@@ -11,6 +11,8 @@ predicts from parameter counts (``expected_footprint``), on the real SmolLM2-135
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -64,13 +66,15 @@ def _cpu_repacks_4bit() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _cpu_repacks_4bit(), reason="this CPU lacks avx512_bf16: bitsandbytes keeps the 4-bit "
-                                                    "layout (nothing to observe)")
 def test_the_first_cpu_forward_repacks_4bit_weights_and_grows_the_footprint_slightly(tmp_path):
     """bitsandbytes 0.50.2 on an avx512_bf16 CPU repacks each 4-bit weight on the first forward
     (``_convert_weight_packed_for_cpu``): the double-quantized absmax becomes plain bf16, so the state grows
     from ~1 byte to 2 bytes per 64 weights. Still within 2% of the load-time bound (SmolLM2: +1.3%, measured
-    with ``llmfound generate --quant 4bit`` before and after). Shown here on a tiny synthetic-weight Llama."""
+    with ``llmfound generate --quant 4bit`` before and after). Shown here on a tiny synthetic-weight Llama.
+    (The CPU is probed here, not at collection, so a test process that runs no 4-bit spec never imports
+    bitsandbytes.)"""
+    if not _cpu_repacks_4bit():
+        pytest.skip("this CPU lacks avx512_bf16: bitsandbytes keeps the 4-bit layout (nothing to observe)")
     cfg = S.synthetic_llama_config("tiny")
     cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size = 2, 512, 1408  # bigger layers: codes matter less
     S.save_synthetic_model(cfg, tmp_path)
@@ -118,8 +122,7 @@ def test_get_memory_footprint_misses_the_quantization_state(models, preset, stat
 def test_double_quant_cuts_the_absmax_cost_from_half_a_bit_to_an_eighth_per_weight():
     """fp32 absmax per 64 weights costs 32/64 = 0.5 bit/weight; double quant stores it in 8 bits (8/64 = 0.125)
     plus one fp32 per 256 absmax (32/16384 = 0.002): QLoRA's "0.373 bits per parameter" saving."""
-    cfg = S.synthetic_llama_config("1.1b")  # built on the meta device: nothing is allocated
-    nf4, dq = Q.expected_footprint(cfg, "nf4"), Q.expected_footprint(cfg, "nf4-dq")
+    nf4, dq = _config_footprint("1.1b", "nf4"), _config_footprint("1.1b", "nf4-dq")
     assert nf4.quantized_weights == dq.quantized_weights
     n_weights = nf4.quantized_weights * 2  # two 4-bit codes per byte
     assert 0.5 <= nf4.quant_state * 8 / n_weights < 0.51, nf4.quant_state * 8 / n_weights
@@ -229,6 +232,14 @@ def test_synthetic_model_footprints_match_their_bounds_on_cpu():
     assert rows["bf16"]["footprint"].total > rows["8bit"]["footprint"].total > rows["nf4-dq"]["footprint"].total
 
 
+@functools.cache
+def _config_footprint(size: str, preset: str) -> Q.Footprint:
+    """:func:`expected_footprint` of :func:`synthetic_llama_config` ``size`` in ``preset``, computed once per
+    process (each call builds the model on the meta device: nothing is allocated, but it takes its time); the
+    specs only read it."""
+    return Q.expected_footprint(S.synthetic_llama_config(size), preset)
+
+
 def _cuda_ready() -> str | None:
     if not torch.cuda.is_available():
         return "no CUDA device: run `pytest -m gpu` on a machine with an NVIDIA GPU"
@@ -253,8 +264,7 @@ def _check_synthetic_rows(size: str, rows: dict) -> None:
     and the bf16 / preset ratios within 2% of the ratios :func:`expected_footprint` computes from the config
     (never typed in)."""
     __tracebackhide__ = True
-    cfg = S.synthetic_llama_config(size)
-    analytic = {p: Q.expected_footprint(cfg, p).total for p in rows}
+    analytic = {p: _config_footprint(size, p).total for p in rows}
     base, tol = rows["bf16"]["footprint"].total, Q.FOOTPRINT_TOLERANCE
     for preset, r in rows.items():
         fp, bound, peak = r["footprint"].total, r["analytic"].total, r["peak_load_bytes"]
@@ -275,8 +285,7 @@ def test_synthetic_1b_expectations_are_computed_from_its_config():
     3.09x once typed into this spec by mixing GB and GiB. The embedding and the untied lm_head (2 x 65.5 M
     parameters) stay bf16, which keeps the whole-model ratio below the ~3.88x of the quantized Linear layers alone
     (16 bits / 4.127 bits per weight: 4 + 8/64 + 32/(64 x 256), QLoRA section 3, "Double Quantization")."""
-    cfg = S.synthetic_llama_config("1.1b")
-    got = {p: Q.expected_footprint(cfg, p).total for p in ("bf16", "8bit", "nf4-dq")}
+    got = {p: _config_footprint("1.1b", p).total for p in ("bf16", "8bit", "nf4-dq")}
     n_params = 1_100_048_384  # TinyLlama-1.1B's parameter count (its config; 2 bytes each in bf16)
     rotary = 2 * 32 * 4  # the rotary embedding's inv_freq and original_inv_freq: head_dim / 2 float32 values each
     assert got["bf16"] == 2 * n_params + rotary, (f"1.1b/bf16: expected 2 B x {n_params:,} parameters + {rotary} B "
@@ -285,7 +294,7 @@ def test_synthetic_1b_expectations_are_computed_from_its_config():
     from llmfound.units import format_bytes
 
     assert format_bytes(got["nf4-dq"]) == "762.3 MB", format_bytes(got["nf4-dq"])
-    q = Q.expected_footprint(cfg, "nf4-dq")
+    q = _config_footprint("1.1b", "nf4-dq")
     linear_ratio = (2 * q.quantized_weights * 2) / (q.quantized_weights + q.quant_state)  # 2 codes per byte
     assert 3.87 < linear_ratio < 3.89 and got["bf16"] / got["nf4-dq"] < linear_ratio, (linear_ratio, got)
 
@@ -302,9 +311,8 @@ def test_the_readme_states_the_1b_expectations_the_code_computes():
     page = (Path(__file__).parent.parent / "docs" / "gpu-tier.md").read_text()
     m = re.search(r"\(bf16 ([\d.]+ GB), 8-bit ([\d.]+ GB), nf4-dq ([\d.]+ GB), GB = 10\^9 B", page)
     assert m, "docs/gpu-tier.md: the GPU tier's line 'bf16 X GB, 8-bit Y GB, nf4-dq Z GB, GB = 10^9 B' is missing"
-    cfg = S.synthetic_llama_config("1.1b")
     for preset, stated in zip(("bf16", "8bit", "nf4-dq"), m.groups()):
-        n = Q.expected_footprint(cfg, preset).total
+        n = _config_footprint("1.1b", preset).total
         got = f"{n / 1e9:.2f} GB"
         assert stated == got, (f"docs/gpu-tier.md 1.1b/{preset}: states {stated}, expected_footprint gives {got} "
                                f"({format_bytes(n)})")

@@ -32,9 +32,9 @@ MODEL = "smollm2-135m-instruct"
 
 
 @pytest.fixture(scope="module")
-def smol(require_assets):
-    require_assets(MODEL)
-    return models.load_model(MODEL, "bf16")
+def smol(smollm2):
+    """The real SmolLM2 in bf16, ``(model, tokenizer)``: conftest's copy, loaded once per test process."""
+    return smollm2("bf16")
 
 
 def _inputs(tok, question="What is the capital of France?"):
@@ -44,8 +44,17 @@ def _inputs(tok, question="What is the capital of France?"):
 # ------------------------------------------------------------------------------------------ faithful
 
 
+@pytest.fixture(scope="module")
+def plain_generate(smol):
+    """Greedy ``generate``'s own new ids for "Name three colors." (24 at most), without a streamer: computed once,
+    the reference both streamers are compared with."""
+    model, tok = smol
+    inputs = _inputs(tok, "Name three colors.")
+    return model.generate(**inputs, do_sample=False, max_new_tokens=24)[0, inputs["input_ids"].shape[-1]:].tolist()
+
+
 @pytest.mark.parametrize("kind", streaming.STREAMERS)
-def test_the_stream_equals_decode_of_the_new_tokens(smol, kind, capsys, lesson):
+def test_the_stream_equals_decode_of_the_new_tokens(smol, plain_generate, kind, capsys, lesson):
     model, tok = smol
     inputs = _inputs(tok, "Name three colors.")
     res = streaming.stream_generate(model, tok, inputs, max_new_tokens=24, streamer=kind)
@@ -55,8 +64,8 @@ def test_the_stream_equals_decode_of_the_new_tokens(smol, kind, capsys, lesson):
     if kind == "stdout":  # TextStreamer printed exactly that (plus a final newline)
         assert printed.rstrip("\n") == expected.rstrip("\n"), (printed, expected)
     # and it is greedy generate's own output
-    direct = model.generate(**inputs, do_sample=False, max_new_tokens=24)[0, inputs["input_ids"].shape[-1]:]
-    assert res.token_ids == direct.tolist(), f"{kind}: streamed ids differ from a plain generate"
+    assert res.token_ids == plain_generate, (f"{kind}: streamed ids {res.token_ids} differ from a plain generate's "
+                                             f"{plain_generate}")
     lesson.count("streamers equal decode of the generated ids", kind)
 
 
@@ -151,12 +160,27 @@ def contract_model(tok, script: list[int], stops: tuple[int, ...]):
     """A CONTRACT model, not a real one: a 1-layer Llama of random weights sized to ``tok`` (so a pipeline or the CLI
     can place and measure it) whose ``generate`` ignores the weights and emits ``script`` (at most
     ``max_new_tokens`` of it) as transformers' generate does: the prompt to the streamer first, then one id at a
-    time, then ``end()``; it returns prompt + new ids. Its generation config stops at ``stops``."""
+    time, then ``end()``; it returns prompt + new ids. Its generation config stops at ``stops``.
+
+    The model is built once per (tokenizer, stops) (a 262k-row embedding takes its time to initialise) and handed
+    out with ``script`` and a fresh copy of that generation config each time; its weights are never read."""
+    import copy
+
+    model, config = _contract_model(tok, tuple(stops))
+    model.script, model.generation_config = list(script), copy.deepcopy(config)
+    return model
+
+
+@functools.cache
+def _contract_model(tok, stops: tuple[int, ...]):
+    """``(the model, its generation config as built)`` for :func:`contract_model`."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     class ContractModel(LlamaForCausalLM):
+        script: list[int] = []
+
         def generate(self, input_ids=None, attention_mask=None, streamer=None, max_new_tokens=None, **kw):
-            new = script[:max_new_tokens]
+            new = self.script[:max_new_tokens]
             if streamer is not None:
                 streamer.put(input_ids.cpu())
                 for i in new:
@@ -168,17 +192,22 @@ def contract_model(tok, script: list[int], stops: tuple[int, ...]):
                       num_attention_heads=1, num_key_value_heads=1, tie_word_embeddings=True, eos_token_id=list(stops))
     model = ContractModel(cfg).eval()
     model.generation_config.eos_token_id = list(stops)
-    return model
+    return model, model.generation_config
 
 
 @functools.cache
 def _family_tokenizer(family: str):
     """The family's tokenizer holding its chat template, as a model folder's does (a template that ships as a
-    separate file is set on a fresh copy, never on the shared one)."""
+    separate file is set on a shallow copy, never on the shared one: the copy shares its vocabulary instead of
+    loading it again)."""
+    import copy
+
+    shared = T.load_tokenizer(family)
     if chat.template_path(family) is None:
-        return T.load_tokenizer(family)
-    tok = T.load_tokenizer(family, cached=False)
+        return shared
+    before, tok = shared.chat_template, copy.copy(shared)
     tok.chat_template = chat.template_source(family)
+    assert shared.chat_template is before, f"{family}: setting the copy's template changed the shared tokenizer's"
     return tok
 
 
@@ -573,6 +602,8 @@ def test_without_proc_stat_the_load_average_is_used_then_idle_is_assumed(monkeyp
 
 
 def test_generate_uses_the_chooser_unless_threads_is_given(smol, monkeypatch, capsys):
+    """``llmfound generate`` on the real SmolLM2, in process; the model it loads is the one already loaded (loading
+    is not what is checked here, and its own specs load it)."""
     import torch
 
     if torch.cuda.is_available():
@@ -580,10 +611,14 @@ def test_generate_uses_the_chooser_unless_threads_is_given(smol, monkeypatch, ca
 
     from llmfound.cli import main
 
+    model, tok = smol
+    monkeypatch.setattr(models, "load_tokenizer_and_config", lambda ref: (tok, model.config))
+    monkeypatch.setattr(models, "load_model", lambda *a, **kw: (model, tok))
     before = torch.get_num_threads()
     picked = streaming.ThreadChoice(threads=1, cores=2, busy=1.0, source="given")
     monkeypatch.setattr(streaming, "choose_threads", lambda **kw: picked)
     try:
+        torch.set_num_threads(2)  # not the pick: only applying it gives 1
         assert main(["generate", "hi", "--max-new-tokens", "2"]) == 0
         err = capsys.readouterr().err
         assert torch.get_num_threads() == 1 and "threads 1 (auto: 1.0 of 2 cores busy)" in err, err

@@ -305,12 +305,17 @@ _PADDED: dict = {}
 def test_a_padded_batch_equals_encoding_one_by_one(family, side, tok_of):
     """Masked positions hold the pad id and sit on the padding side; unmasked ones equal encode(text).
 
-    Families without a pad token get the usual recipe (pad = eos) on a copy, never on the shared tokenizer."""
+    Families without a pad token get the usual recipe (pad = eos) on a copy, never on the shared tokenizer: a
+    shallow copy that shares the vocabulary (a deep copy serializes and parses it again) and has its own table of
+    special tokens (transformers keeps them in ``_special_tokens_map``)."""
     tok = tok_of(family)
     if tok.pad_token is None:
         if family not in _PADDED:
-            _PADDED[family] = copy.deepcopy(tok)
-            _PADDED[family].pad_token = tok.eos_token
+            padded = _PADDED[family] = copy.copy(tok)
+            padded._special_tokens_map = dict(tok._special_tokens_map)
+            padded.pad_token = tok.eos_token
+            assert tok.pad_token is None and padded.pad_token == tok.eos_token, (
+                f"{family}: setting the copy's pad token changed the shared tokenizer's to {tok.pad_token!r}")
         tok = _PADDED[family]
     texts = SAMPLES[:6]
     enc = tok(texts, padding=True, padding_side=side)

@@ -16,7 +16,7 @@ from typing import Any
 from llmfound.chat.content_parts import check_parts_rendered
 from llmfound.chat.explain import explain
 from llmfound.chat.messages import ROLES, closes_final_message, validate_messages
-from llmfound.chat.templates import resolve, template_and_origin
+from llmfound.chat.templates import family_row, resolve, template_and_origin
 from llmfound.chat.tool_calls import check_rendered as check_calls_rendered, normalize as normalize_tool_calls
 from llmfound.chat.typed_tokens import message_strings
 from llmfound.errors import ChatOptionsError, LlmfoundError, TemplateRefusedError
@@ -208,6 +208,9 @@ def family_rendering(family, messages, add_generation_prompt, continue_final_mes
         raise ChatOptionsError("add_generation_prompt and continue_final_message cannot be used together: the first "
                                "opens a new assistant turn, the second leaves the last message open for the model "
                                "to continue; to continue a prefilled answer pass add_generation_prompt=False")
+    row = family_row(family)
+    if chat_template is None and row is not None and not row.template:
+        template_and_origin(row)  # raises NoChatTemplateError: refused before the tokenizer loads, not after
     fam, tok, who = resolve(family)
     if chat_template is None:
         chat_template, origin = template_and_origin(fam if fam is not None else tok, tok)
