@@ -7,7 +7,7 @@ local folder, or (with hub access) a hub id (:func:`llmfound.assets.resolve`).
 Quantized once, kept: bitsandbytes quantizes SmolLM2-135M on a CPU in seconds per 4-bit preset, and loading the
 quantized weights it saved takes a fraction of that. So a quantized preset of an llmfound cache entry loaded on
 the CPU is saved, the first time, with bitsandbytes' own serialization (``save_pretrained``, safetensors) under
-``<cache>/quantized/``, and later loads read it back: the same bytes, so the same logits (specs/test_quantization.py).
+``<cache>/quantized/``, and later loads read it back: the same bytes, so the same logits (specs/test_models.py).
 Its folder name holds the source weights' sha256 and the bitsandbytes, torch and transformers versions, so an
 upgrade of any of them quantizes afresh. A folder or hub id of your own is quantized at load, as transformers does.
 """
@@ -69,10 +69,15 @@ def _keep(model, kept, source: str, preset: str) -> None:
         return
     try:
         work = workdir(kept.name)
+    except AssetError:
+        return
+    try:
         model.save_pretrained(work, safe_serialization=True)
         publish(work, kept, {"source": source, "preset": preset})
-    except (AssetError, OSError):
+    except OSError:
         return
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # left only when saving failed: publish moved it otherwise
     mine = re.compile(re.escape(f"{source}-{preset}-") + r"[0-9a-f]{16}-bitsandbytes.*")  # not nf4-dq for nf4
     same = sorted((d for d in kept.parent.iterdir() if d != kept and mine.fullmatch(d.name) and (d / MARKER).is_file()),
                   key=lambda d: (d / MARKER).stat().st_mtime)
@@ -101,9 +106,9 @@ def load_model(ref: str = "smollm2-135m-instruct", preset: str = "bf16", *, devi
 
     from pathlib import Path
 
-    from safetensors import SafetensorError  # a damaged weights file: not an OSError
-
     import shutil
+
+    from safetensors import SafetensorError  # a damaged weights file: not an OSError
 
     from llmfound.assets.cache import read_marker
     from llmfound.errors import AssetError, LlmfoundError, first_line
