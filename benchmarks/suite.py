@@ -1,14 +1,16 @@
 """How long the warm default tier takes, and where the time goes (issue 10's "fast feedback" figures).
 
-    .venv/bin/python benchmarks/suite.py [--runs 2]
+    .venv/bin/python benchmarks/suite.py [--runs 2] [--serial]
 
 Runs the README's ``pytest`` (default tier, cache warm, offline; with bytecode caches written even where
 ``PYTHONDONTWRITEBYTECODE`` is set, as a user's machine has them) ``--runs`` times in a fresh process each, with
-``--durations=0``, and prints: wall seconds per run, the load average before and after (other work on the
-machine skews every figure: read it), the seconds of spec time per spec file (summed over xdist workers, so
-larger than the wall), and the fixed cost every xdist worker pays before its first spec: importing torch +
-transformers and loading the 16 family tokenizers (measured in one fresh process). Nothing is asserted: targets
-live here and in ``docs/benchmarks.md``, never in a timed unit test.
+``--durations=0``, and prints: wall and CPU seconds per run (user + system, of pytest and every process it
+started), the load average before and after (other work on the machine skews every figure: read it), the
+seconds of spec time per spec file (summed over xdist workers, so larger than the wall), and the fixed cost every
+xdist worker pays before its first spec: importing torch + transformers and loading the family tokenizers
+(measured in one fresh process). ``--serial`` adds one run in a single process (``-n 0``): its CPU seconds are
+the work the tier is, and that work divided by the cores is the shortest wall any split between workers could
+reach. Nothing is asserted: targets live here and in ``docs/benchmarks.md``, never in a timed unit test.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -26,14 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DURATION = re.compile(r"^([\d.]+)s (?:call|setup|teardown)\s+(specs/[^:]+)::")
 
 
-def run_suite() -> tuple[float, str, Counter]:
-    """One default-tier run: (wall seconds, pytest's closing line, spec seconds per file)."""
+def run_suite(*extra: str) -> tuple[float, float, str, Counter]:
+    """One default-tier run with pytest options ``extra``: (wall seconds, CPU seconds, pytest's closing line, spec
+    seconds per file)."""
     env = dict(os.environ, LLMFOUND_OFFLINE="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # warm includes Python's bytecode caches, as on a user's machine
-    t0 = time.perf_counter()
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0",
-                           "--durations-min=0"], cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+                           "--durations-min=0", *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+    wall, after = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     per_file: Counter = Counter()
     for line in proc.stdout.splitlines():
         m = DURATION.match(line)
@@ -41,7 +46,7 @@ def run_suite() -> tuple[float, str, Counter]:
             per_file[m.group(2)] += float(m.group(1))
     closing = next((ln.strip("= ") for ln in reversed(proc.stdout.splitlines()) if " in " in ln and "passed" in ln),
                    f"pytest exit {proc.returncode}")
-    return wall, closing, per_file
+    return wall, cpu, closing, per_file
 
 
 def fixed_cost() -> str:
@@ -58,12 +63,19 @@ def fixed_cost() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=1, help="default-tier runs (each in a fresh process)")
+    ap.add_argument("--serial", action="store_true", help="add one run in a single process (-n 0)")
     args = ap.parse_args()
-    print(f"cores {os.cpu_count()}, load average before {os.getloadavg()[0]:.2f}")
+    cores = os.cpu_count() or 1
+    print(f"cores {cores}, load average before {os.getloadavg()[0]:.2f}")
     last: Counter = Counter()
     for i in range(args.runs):
-        wall, closing, last = run_suite()
-        print(f"run {i + 1}: {wall:.1f} s wall ({closing}); load average after {os.getloadavg()[0]:.2f}")
+        wall, cpu, closing, last = run_suite()
+        print(f"run {i + 1}: {wall:.1f} s wall, {cpu:.0f} s CPU ({closing}); load average after "
+              f"{os.getloadavg()[0]:.2f}")
+    if args.serial:
+        wall, cpu, closing, _ = run_suite("-n", "0")
+        print(f"one process (-n 0): {wall:.1f} s wall, {cpu:.0f} s CPU ({closing}); the shortest wall {cores} "
+              f"workers could reach with no work repeated and no slowdown from sharing the cores: {cpu / cores:.0f} s")
     print("spec seconds per file (summed over workers), last run:")
     for path, secs in last.most_common():
         print(f"  {secs:6.1f} s  {path}")
